@@ -1,0 +1,34 @@
+#pragma once
+
+// Parses and validates strait.yaml into an immutable Bootstrap, or a list of precise errors.
+
+#include <string>
+#include <vector>
+
+#include "config/types.h"
+
+namespace strait::config {
+
+struct ConfigError {
+  std::string file;
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based; 0 when unknown
+  std::string path;     // e.g. "listeners[0].http.max_headers"
+  std::string message;  // what is wrong and what is allowed
+
+  // "FILE:LINE:COL: path: message"
+  std::string toString() const;
+};
+
+struct LoadResult {
+  BootstrapSharedPtr bootstrap;  // null when errors is not empty
+  std::vector<ConfigError> errors;
+  bool ok() const { return bootstrap != nullptr && errors.empty(); }
+};
+
+// Reads, parses and validates a file. Never throws.
+LoadResult loadFile(const std::string& path);
+// Parses and validates YAML text; `file` is only used in error messages.
+LoadResult loadString(const std::string& yaml, const std::string& file);
+
+}  // namespace strait::config

@@ -1,0 +1,290 @@
+#pragma once
+
+// Typed, immutable configuration of one Strait proxy: the keys of strait.yaml (docs/config.md).
+// The parser (config/loader.h) produces these from YAML; everything else only reads them.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+namespace strait::config {
+
+using Duration = std::chrono::milliseconds;
+
+struct Locality {
+  std::string region;
+  std::string zone;
+};
+
+struct Node {
+  std::string id = "strait";
+  std::string cluster = "default";
+  Locality locality;
+};
+
+struct Admin {
+  std::string address = "127.0.0.1";
+  uint16_t port = 9901;
+};
+
+enum class AccessLogFormat { Json, Text };
+
+struct AccessLog {
+  std::string path;
+  AccessLogFormat format = AccessLogFormat::Json;
+};
+
+struct Drain {
+  Duration delay{0};
+  Duration timeout{30000};
+};
+
+struct TlsFiles {
+  std::string ca;
+  std::string cert;
+  std::string key;
+};
+
+struct ControlPlane {
+  std::string address;  // host:port
+  std::optional<TlsFiles> tls;
+};
+
+// ---- listeners ------------------------------------------------------------------------------
+
+struct TlsCertificate {
+  std::string cert;
+  std::string key;
+  std::vector<std::string> server_names;  // empty: the fallback certificate
+};
+
+struct TrustBundle {
+  std::string trust_domain;
+  std::string ca;
+};
+
+struct ClientValidation {
+  bool require_client_certificate = true;
+  std::vector<TrustBundle> trust_bundles;
+};
+
+struct ListenerTls {
+  std::vector<TlsCertificate> certificates;
+  std::vector<std::string> alpn{"h2", "http/1.1"};
+  std::optional<ClientValidation> client_validation;
+};
+
+// A filter entry in a listener's chain. The filter's own `config` block stays raw YAML: each
+// filter factory parses and validates it, reporting errors against `config_path`.
+struct FilterConfig {
+  std::string name;
+  YAML::Node config;
+  std::string config_path;  // e.g. "listeners[0].http.filters[1].config"
+};
+
+enum class StringMatchKind { Exact, Prefix, Suffix, Regex, Present };
+
+struct HeaderMatcher {
+  std::string name;  // lower-cased
+  StringMatchKind kind = StringMatchKind::Exact;
+  std::string value;  // unused for Present
+  bool invert = false;
+};
+
+enum class PathMatchKind { Path, Prefix, Regex };
+
+struct RouteMatch {
+  PathMatchKind kind = PathMatchKind::Prefix;
+  std::string value = "/";
+  bool case_sensitive = true;
+  std::vector<HeaderMatcher> headers;
+};
+
+struct HeaderValue {
+  std::string name;  // lower-cased
+  std::string value;
+  bool append = true;  // false: replace an existing value
+};
+
+struct WeightedCluster {
+  std::string cluster;
+  uint32_t weight = 0;
+};
+
+enum class RetryOn { FiveXx, GatewayError, Reset, ConnectFailure, RetriableStatusCodes };
+
+struct RetryPolicy {
+  std::vector<RetryOn> on;
+  uint32_t attempts = 1;  // retries after the first try
+  std::optional<Duration> per_try_timeout;
+  std::vector<uint16_t> retriable_status_codes;
+  Duration backoff_base{25};
+  Duration backoff_max{250};
+};
+
+struct RouteAction {
+  std::string cluster;                       // either this ...
+  std::vector<WeightedCluster> weighted_clusters;  // ... or these
+  Duration timeout{15000};                   // covers all attempts; 0 = none
+  std::optional<RetryPolicy> retry;
+  std::string prefix_rewrite;                // replaces the matched prefix when non-empty
+  std::string host_rewrite;                  // replaces :authority/Host when non-empty
+};
+
+struct DirectResponse {
+  uint16_t status = 200;
+  std::string body;
+  std::string content_type = "text/plain";
+};
+
+struct Redirect {
+  uint16_t status = 301;            // 301, 302, 303, 307, 308
+  std::string scheme;               // empty: keep
+  std::string host;                 // empty: keep
+  std::optional<uint16_t> port;     // empty: keep
+  std::string path;                 // empty: keep (path_redirect)
+  std::string prefix_rewrite;       // replaces the matched prefix when non-empty
+  bool strip_query = false;
+};
+
+struct Route {
+  std::string name;
+  RouteMatch match;
+  // Exactly one of these three is set.
+  std::optional<RouteAction> route;
+  std::optional<DirectResponse> direct_response;
+  std::optional<Redirect> redirect;
+  std::vector<HeaderValue> request_headers_to_add;
+  std::vector<std::string> request_headers_to_remove;  // lower-cased
+  std::vector<HeaderValue> response_headers_to_add;
+  std::vector<std::string> response_headers_to_remove;  // lower-cased
+};
+
+struct VirtualHost {
+  std::string name;
+  std::vector<std::string> domains;  // lower-cased; "example.com", "*.example.com", "*"
+  std::vector<Route> routes;
+  std::vector<HeaderValue> request_headers_to_add;
+  std::vector<HeaderValue> response_headers_to_add;
+};
+
+struct HttpOptions {
+  uint32_t max_request_headers_kb = 60;
+  uint32_t max_headers = 100;
+  uint32_t max_request_body_kb = 0;  // 0: unlimited (streamed)
+  Duration request_headers_timeout{10000};
+  Duration idle_timeout{3600000};
+  bool use_remote_address = true;
+  bool generate_request_id = true;
+  std::vector<FilterConfig> filters;
+};
+
+struct Listener {
+  std::string name;
+  std::string address = "0.0.0.0";
+  uint16_t port = 0;
+  std::optional<ListenerTls> tls;
+  HttpOptions http;
+  std::vector<VirtualHost> virtual_hosts;
+};
+
+// ---- clusters -------------------------------------------------------------------------------
+
+struct Endpoint {
+  std::string address;
+  uint16_t port = 0;
+  uint32_t weight = 1;
+  Locality locality;
+};
+
+struct DnsDiscovery {
+  std::string name;
+  uint16_t port = 0;
+  Duration refresh{5000};
+};
+
+enum class LbPolicy { RoundRobin, LeastRequest, Random, RingHash };
+enum class UpstreamProtocol { Http1, Http2 };
+
+struct ClusterTls {
+  std::string sni;
+  std::string ca;
+  std::string cert;
+  std::string key;
+  std::vector<std::string> alpn;
+};
+
+struct HealthCheck {
+  std::string path = "/healthz";
+  Duration interval{5000};
+  Duration timeout{1000};
+  uint32_t healthy_threshold = 2;
+  uint32_t unhealthy_threshold = 3;
+};
+
+struct RetryBudget {
+  double percent = 20.0;
+  uint32_t min_concurrency = 3;
+};
+
+struct CircuitBreakers {
+  uint32_t max_connections = 1024;
+  uint32_t max_pending_requests = 1024;
+  uint32_t max_requests = 1024;
+  RetryBudget retry_budget;
+};
+
+struct OutlierDetection {
+  uint32_t consecutive_5xx = 5;
+  Duration interval{10000};
+  Duration base_ejection_time{30000};
+  uint32_t max_ejection_percent = 10;
+};
+
+struct Cluster {
+  std::string name;
+  std::vector<Endpoint> endpoints;
+  std::optional<DnsDiscovery> dns;
+  LbPolicy lb = LbPolicy::RoundRobin;
+  UpstreamProtocol protocol = UpstreamProtocol::Http1;
+  Duration connect_timeout{1000};
+  Duration idle_timeout{60000};  // pooled upstream connection unused this long is closed
+  uint32_t max_requests_per_connection = 0;  // 0: unlimited
+  std::optional<ClusterTls> tls;
+  std::optional<HealthCheck> health_check;
+  CircuitBreakers circuit_breakers;
+  std::optional<OutlierDetection> outlier_detection;
+};
+
+// ---- the whole file -------------------------------------------------------------------------
+
+struct Bootstrap {
+  std::string source_path;  // the file it came from
+  Node node;
+  Admin admin;
+  uint32_t workers = 0;  // 0: number of CPU cores
+  std::optional<AccessLog> access_log;
+  Drain drain;
+  std::optional<ControlPlane> control_plane;
+  std::vector<Listener> listeners;
+  std::vector<Cluster> clusters;
+
+  const Cluster* findCluster(const std::string& name) const {
+    for (const auto& c : clusters) {
+      if (c.name == name) {
+        return &c;
+      }
+    }
+    return nullptr;
+  }
+};
+
+using BootstrapSharedPtr = std::shared_ptr<const Bootstrap>;
+
+}  // namespace strait::config

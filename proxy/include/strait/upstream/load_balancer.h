@@ -1,0 +1,38 @@
+#pragma once
+
+// Load balancers pick one host of a cluster for one upstream attempt. One instance per worker
+// per cluster (round-robin position is per worker); not thread-safe.
+
+#include <cstdint>
+#include <memory>
+
+#include "config/types.h"
+#include "strait/common/random.h"
+#include "strait/upstream/host.h"
+
+namespace strait::upstream {
+
+struct LbContext {
+  // A host to avoid, e.g. the one the previous attempt of a retried request used. It is still
+  // chosen when it is the only candidate.
+  const Host* excluded = nullptr;
+  // For hashing balancers (ring_hash): the request's hash key, when it has one.
+  bool has_hash = false;
+  uint64_t hash = 0;
+};
+
+class LoadBalancer {
+ public:
+  virtual ~LoadBalancer() = default;
+  // Picks among healthy hosts; when none is healthy, among all of them (panic mode: better to
+  // try than to black-hole). nullptr only when the cluster has no hosts.
+  virtual Host* choose(const LbContext& context) = 0;
+};
+
+using LoadBalancerPtr = std::unique_ptr<LoadBalancer>;
+
+// `hosts` must outlive the balancer. `random` is the worker's generator.
+LoadBalancerPtr createLoadBalancer(config::LbPolicy policy, const HostVector& hosts,
+                                   RandomGenerator& random);
+
+}  // namespace strait::upstream
