@@ -1,0 +1,146 @@
+#include "proxy/event/dispatcher_impl.h"
+
+#include <cstdlib>
+
+namespace strait::event {
+
+namespace {
+
+class TimerImpl : public Timer {
+ public:
+  TimerImpl(uv_loop_t* loop, TimerCb cb) : cb_(std::move(cb)), handle_(new uv_timer_t) {
+    uv_timer_init(loop, handle_);
+    handle_->data = this;
+  }
+  ~TimerImpl() override { DispatcherImpl::closeHandle(handle_); }
+
+  void enableTimer(std::chrono::milliseconds delay) override {
+    uv_timer_start(
+        handle_,
+        [](uv_timer_t* h) {
+          auto* self = static_cast<TimerImpl*>(h->data);
+          if (self != nullptr) {
+            self->cb_();
+          }
+        },
+        static_cast<uint64_t>(delay.count() < 0 ? 0 : delay.count()), 0);
+  }
+  void disableTimer() override { uv_timer_stop(handle_); }
+  bool enabled() const override {
+    return uv_is_active(reinterpret_cast<const uv_handle_t*>(handle_)) != 0;
+  }
+
+ private:
+  TimerCb cb_;
+  uv_timer_t* handle_;
+};
+
+}  // namespace
+
+DispatcherImpl::DispatcherImpl(TimeSource& time_source)
+    : time_source_(time_source),
+      async_(new uv_async_t),
+      deferred_check_(new uv_check_t),
+      thread_id_(std::this_thread::get_id()) {
+  if (uv_loop_init(&loop_) != 0) {
+    std::abort();  // Out of file descriptors at startup: nothing sensible to do.
+  }
+  uv_async_init(&loop_, async_, [](uv_async_t* h) {
+    auto* self = static_cast<DispatcherImpl*>(h->data);
+    if (self != nullptr) {
+      self->runPosted();
+    }
+  });
+  async_->data = this;
+  uv_check_init(&loop_, deferred_check_);
+  deferred_check_->data = this;
+}
+
+void DispatcherImpl::deferredDelete(DeferredDeletablePtr object) {
+  to_delete_.push_back(std::move(object));
+  if (to_delete_.size() == 1) {
+    // A check handle runs right after the loop polled for I/O: the end of this iteration.
+    uv_check_start(deferred_check_, [](uv_check_t* h) {
+      auto* self = static_cast<DispatcherImpl*>(h->data);
+      if (self != nullptr) {
+        self->clearDeferredDeleteList();
+      }
+    });
+  }
+}
+
+void DispatcherImpl::clearDeferredDeleteList() {
+  // Destructors may defer more deletions; loop until the list stays empty.
+  while (!to_delete_.empty()) {
+    std::vector<DeferredDeletablePtr> batch;
+    batch.swap(to_delete_);
+    batch.clear();
+  }
+  uv_check_stop(deferred_check_);
+}
+
+DispatcherImpl::~DispatcherImpl() {
+  clearDeferredDeleteList();
+  closeHandle(async_);
+  closeHandle(deferred_check_);
+  // Let pending close callbacks run, then close anything left so the loop can be torn down.
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  uv_walk(
+      &loop_,
+      [](uv_handle_t* h, void*) {
+        if (uv_is_closing(h) == 0) {
+          uv_close(h, nullptr);
+        }
+      },
+      nullptr);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+}
+
+TimerPtr DispatcherImpl::createTimer(TimerCb cb) {
+  return std::make_unique<TimerImpl>(&loop_, std::move(cb));
+}
+
+void DispatcherImpl::post(PostCb cb) {
+  {
+    std::lock_guard<std::mutex> guard(post_lock_);
+    posted_.push_back(std::move(cb));
+  }
+  uv_async_send(async_);
+}
+
+void DispatcherImpl::runPosted() {
+  bool exit_now;
+  {
+    std::lock_guard<std::mutex> guard(post_lock_);
+    running_.swap(posted_);
+    exit_now = exit_requested_;
+  }
+  for (auto& cb : running_) {
+    cb();
+  }
+  running_.clear();
+  if (exit_now) {
+    uv_stop(&loop_);
+  }
+}
+
+MonotonicTime DispatcherImpl::approximateMonotonicTime() const {
+  // Through the injected time source, so that tests with a simulated clock see the same time.
+  return time_source_.monotonicTime();
+}
+
+void DispatcherImpl::run() {
+  thread_id_ = std::this_thread::get_id();
+  uv_run(&loop_, UV_RUN_DEFAULT);
+}
+
+void DispatcherImpl::exit() {
+  {
+    std::lock_guard<std::mutex> guard(post_lock_);
+    exit_requested_ = true;
+  }
+  uv_async_send(async_);
+}
+
+}  // namespace strait::event

@@ -1,0 +1,60 @@
+#pragma once
+
+// The event loop of one thread (ARCHITECTURE.md): every worker and the main thread own one
+// Dispatcher. Everything but post() must be called on the dispatcher's own thread.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "strait/common/time.h"
+
+namespace strait::event {
+
+// A one-shot timer. Destroying it cancels it; the callback never runs after that.
+class Timer {
+ public:
+  virtual ~Timer() = default;
+  virtual void enableTimer(std::chrono::milliseconds delay) = 0;
+  virtual void disableTimer() = 0;
+  virtual bool enabled() const = 0;
+};
+
+using TimerPtr = std::unique_ptr<Timer>;
+using TimerCb = std::function<void()>;
+using PostCb = std::function<void()>;
+
+class DeferredDeletable;
+using DeferredDeletablePtr = std::unique_ptr<DeferredDeletable>;
+
+class Dispatcher {
+ public:
+  virtual ~Dispatcher() = default;
+  // Destroys `object` later in this loop iteration, after the running callback returns.
+  virtual void deferredDelete(DeferredDeletablePtr object) = 0;
+  virtual TimerPtr createTimer(TimerCb cb) = 0;
+  // Thread-safe: runs `cb` on this dispatcher's thread. Posts coalesce into one wakeup and the
+  // queue is drained whole on each wakeup.
+  virtual void post(PostCb cb) = 0;
+  // Loop time, cached once per loop iteration (cheap; what the data path should use).
+  virtual MonotonicTime approximateMonotonicTime() const = 0;
+  virtual TimeSource& timeSource() = 0;
+  // Runs until exit() is called.
+  virtual void run() = 0;
+  // Thread-safe.
+  virtual void exit() = 0;
+  virtual bool isThreadSafe() const = 0;  // true when called on the dispatcher's thread
+};
+
+using DispatcherPtr = std::unique_ptr<Dispatcher>;
+
+// Objects that may be destroyed from inside their own callbacks are handed to
+// Dispatcher::deferredDelete() instead, and destroyed after the current callback stack unwinds.
+class DeferredDeletable {
+ public:
+  virtual ~DeferredDeletable() = default;
+};
+
+using DeferredDeletablePtr = std::unique_ptr<DeferredDeletable>;
+
+}  // namespace strait::event
