@@ -1,0 +1,148 @@
+// listeners[]: address, TLS termination, HTTP options and the filter chain.
+
+#include "config/sections.h"
+
+namespace strait::config::internal {
+namespace {
+
+TlsCertificate parseCertificate(const Value& value) {
+  TlsCertificate certificate;
+  MapReader map(value, {"cert", "key", "server_names"});
+  if (std::optional<Value> cert = map.require("cert")) {
+    certificate.cert = cert->nonEmptyString().value_or("");
+  }
+  if (std::optional<Value> key = map.require("key")) {
+    certificate.key = key->nonEmptyString().value_or("");
+  }
+  if (std::optional<Value> names = map.get("server_names")) {
+    for (const Value& item : names->items()) {
+      if (std::optional<std::string> name = parseDomain(item, false)) {
+        certificate.server_names.push_back(std::move(*name));
+      }
+    }
+  }
+  return certificate;
+}
+
+ClientValidation parseClientValidation(const Value& value) {
+  ClientValidation validation;
+  MapReader map(value, {"require_client_certificate", "trust_bundles"});
+  map.readBool("require_client_certificate", validation.require_client_certificate);
+  if (std::optional<Value> bundles = map.require("trust_bundles")) {
+    std::vector<Value> items = bundles->items();
+    if (items.empty() && bundles->node().IsSequence()) {
+      bundles->error("expected at least one trust bundle (a {trust_domain, ca} map)");
+    }
+    for (const Value& item : items) {
+      TrustBundle bundle;
+      MapReader entry(item, {"trust_domain", "ca"});
+      if (std::optional<Value> domain = entry.require("trust_domain")) {
+        bundle.trust_domain = domain->nonEmptyString().value_or("");
+      }
+      if (std::optional<Value> ca = entry.require("ca")) {
+        bundle.ca = ca->nonEmptyString().value_or("");
+      }
+      validation.trust_bundles.push_back(std::move(bundle));
+    }
+  }
+  return validation;
+}
+
+ListenerTls parseListenerTls(const Value& value) {
+  ListenerTls tls;
+  MapReader map(value, {"certificates", "alpn", "client_validation"});
+  if (std::optional<Value> certificates = map.require("certificates")) {
+    std::vector<Value> items = certificates->items();
+    if (items.empty() && certificates->node().IsSequence()) {
+      certificates->error("expected at least one certificate (a {cert, key} map)");
+    }
+    for (const Value& item : items) {
+      tls.certificates.push_back(parseCertificate(item));
+    }
+  }
+  if (std::optional<Value> alpn = map.get("alpn")) {
+    std::vector<std::string> protocols;
+    for (const Value& item : alpn->items()) {
+      // The codecs exist for exactly these two; anything else could never be served.
+      if (std::optional<std::string> protocol =
+              item.oneOf<std::string>({{"h2", "h2"}, {"http/1.1", "http/1.1"}})) {
+        protocols.push_back(std::move(*protocol));
+      }
+    }
+    if (protocols.empty() && alpn->node().IsSequence()) {
+      alpn->error("expected at least one protocol (h2, http/1.1)");
+    }
+    tls.alpn = std::move(protocols);
+  }
+  if (std::optional<Value> validation = map.get("client_validation")) {
+    tls.client_validation = parseClientValidation(*validation);
+  }
+  return tls;
+}
+
+FilterConfig parseFilter(const Value& value) {
+  FilterConfig filter;
+  MapReader map(value, {"name", "config"});
+  // Only the name is checked here: the filter registry knows the names and each factory
+  // validates its own config block against config_path.
+  if (std::optional<Value> name = map.require("name")) {
+    filter.name = name->nonEmptyString().value_or("");
+  }
+  filter.config_path = childPath(value.path(), "config");
+  if (std::optional<Value> config = map.get("config")) {
+    // The node itself, not a YAML::Clone: a clone loses the marks that let a filter factory
+    // report line and column.
+    filter.config = config->node();
+  }
+  return filter;
+}
+
+HttpOptions parseHttp(const Value& value) {
+  HttpOptions http;
+  MapReader map(value, {"max_request_headers_kb", "max_headers", "max_request_body_kb",
+                        "request_headers_timeout", "idle_timeout", "use_remote_address",
+                        "generate_request_id", "filters"});
+  map.readUint32("max_request_headers_kb", http.max_request_headers_kb, 1, UINT32_MAX);
+  map.readUint32("max_headers", http.max_headers, 1, UINT32_MAX);
+  map.readUint32("max_request_body_kb", http.max_request_body_kb, 0, UINT32_MAX);
+  map.readDuration("request_headers_timeout", http.request_headers_timeout);
+  map.readDuration("idle_timeout", http.idle_timeout);
+  map.readBool("use_remote_address", http.use_remote_address);
+  map.readBool("generate_request_id", http.generate_request_id);
+  if (std::optional<Value> filters = map.get("filters")) {
+    for (const Value& item : filters->items()) {
+      http.filters.push_back(parseFilter(item));
+    }
+  }
+  return http;
+}
+
+}  // namespace
+
+Listener parseListener(const Value& value, ParseContext& context) {
+  Listener listener;
+  MapReader map(value, {"name", "address", "port", "tls", "http", "virtual_hosts"});
+  if (std::optional<Value> name = map.require("name")) {
+    if (std::optional<std::string> text = name->nonEmptyString()) {
+      listener.name = *text;
+      context.listener_names.push_back(NameAt{*text, *name});
+    }
+  }
+  if (std::optional<Value> address = map.get("address")) {
+    listener.address = address->nonEmptyString().value_or(listener.address);
+  }
+  // Port 0 asks the kernel for a free port: tests and the admin API rely on it.
+  map.readUint16("port", listener.port, 0, 65535);
+  if (std::optional<Value> tls = map.get("tls")) {
+    listener.tls = parseListenerTls(*tls);
+  }
+  if (std::optional<Value> http = map.get("http")) {
+    listener.http = parseHttp(*http);
+  }
+  if (std::optional<Value> hosts = map.get("virtual_hosts")) {
+    listener.virtual_hosts = parseVirtualHosts(*hosts, context);
+  }
+  return listener;
+}
+
+}  // namespace strait::config::internal

@@ -1,0 +1,258 @@
+// Entry points of the config area: read the file, parse the top-level sections, then run the
+// checks that span sections (unique names, cluster references).
+
+#include "config/loader.h"
+
+#include <charconv>
+#include <exception>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "config/sections.h"
+#include "config/yaml_reader.h"
+
+namespace strait::config {
+
+std::string ConfigError::toString() const {
+  std::string out = file;
+  if (line > 0) {
+    out += ":" + std::to_string(line) + ":" + std::to_string(column);
+  }
+  out += ": ";
+  if (!path.empty()) {
+    out += path + ": ";
+  }
+  out += message;
+  return out;
+}
+
+namespace {
+
+using internal::ErrorList;
+using internal::MapReader;
+using internal::NameAt;
+using internal::ParseContext;
+using internal::Value;
+
+Node parseNode(const Value& value) {
+  Node node;
+  MapReader map(value, {"id", "cluster", "locality"});
+  if (std::optional<Value> id = map.get("id")) {
+    node.id = id->nonEmptyString().value_or(node.id);
+  }
+  if (std::optional<Value> cluster = map.get("cluster")) {
+    node.cluster = cluster->nonEmptyString().value_or(node.cluster);
+  }
+  if (std::optional<Value> locality = map.get("locality")) {
+    node.locality = internal::parseLocality(*locality);
+  }
+  return node;
+}
+
+Admin parseAdmin(const Value& value) {
+  Admin admin;
+  MapReader map(value, {"address", "port"});
+  if (std::optional<Value> address = map.get("address")) {
+    admin.address = address->nonEmptyString().value_or(admin.address);
+  }
+  map.readUint16("port", admin.port, 0, 65535);
+  return admin;
+}
+
+AccessLog parseAccessLog(const Value& value) {
+  AccessLog log;
+  MapReader map(value, {"path", "format"});
+  if (std::optional<Value> path = map.require("path")) {
+    log.path = path->nonEmptyString().value_or("");
+  }
+  if (std::optional<Value> format = map.get("format")) {
+    log.format = format
+                     ->oneOf<AccessLogFormat>(
+                         {{"json", AccessLogFormat::Json}, {"text", AccessLogFormat::Text}})
+                     .value_or(log.format);
+  }
+  return log;
+}
+
+Drain parseDrain(const Value& value) {
+  Drain drain;
+  MapReader map(value, {"delay", "timeout"});
+  map.readDuration("delay", drain.delay);
+  map.readDuration("timeout", drain.timeout);
+  return drain;
+}
+
+// "host:port" or "[v6]:port" with a port from 1 to 65535.
+bool isHostPort(std::string_view text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+    return false;
+  }
+  std::string_view host = text.substr(0, colon);
+  if (host.find(':') != std::string_view::npos && !(host.front() == '[' && host.back() == ']')) {
+    return false;  // a bare IPv6 address is ambiguous without brackets
+  }
+  std::string_view port_text = text.substr(colon + 1);
+  unsigned port = 0;
+  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  return ec == std::errc() && ptr == port_text.data() + port_text.size() && port >= 1 &&
+         port <= 65535;
+}
+
+ControlPlane parseControlPlane(const Value& value) {
+  ControlPlane control_plane;
+  MapReader map(value, {"address", "tls"});
+  if (std::optional<Value> address = map.require("address")) {
+    if (std::optional<std::string> text = address->string()) {
+      if (isHostPort(*text)) {
+        control_plane.address = *text;
+      } else {
+        address->error("expected host:port (e.g. 127.0.0.1:18000), got " + internal::quote(*text));
+      }
+    }
+  }
+  if (std::optional<Value> tls = map.get("tls")) {
+    TlsFiles files;
+    MapReader tls_map(*tls, {"ca", "cert", "key"});
+    for (auto [key, field] : {std::pair{"ca", &files.ca}, std::pair{"cert", &files.cert},
+                              std::pair{"key", &files.key}}) {
+      if (std::optional<Value> file = tls_map.require(key)) {
+        *field = file->nonEmptyString().value_or("");
+      }
+    }
+    control_plane.tls = std::move(files);
+  }
+  return control_plane;
+}
+
+// Reports every name in `names` that repeats an earlier one, at the repeat.
+void checkUnique(const std::vector<NameAt>& names, std::string_view what) {
+  std::map<std::string, const NameAt*> first;
+  for (const NameAt& name : names) {
+    auto [it, inserted] = first.emplace(name.name, &name);
+    if (!inserted) {
+      name.at.error("duplicate " + std::string(what) + " name " + internal::quote(name.name) +
+                    " (first defined at line " + std::to_string(it->second->at.mark().line + 1) +
+                    ", " + it->second->at.path() + ")");
+    }
+  }
+}
+
+void checkClusterReferences(const ParseContext& context) {
+  std::map<std::string, bool> known;
+  for (const NameAt& name : context.cluster_names) {
+    known[name.name] = true;
+  }
+  for (const NameAt& reference : context.cluster_references) {
+    if (known.count(reference.name) == 0) {
+      std::string message = "unknown cluster " + internal::quote(reference.name);
+      std::vector<std::string_view> names;
+      for (const auto& [name, unused] : known) {
+        names.push_back(name);
+      }
+      if (std::optional<std::string_view> nearest = internal::nearestKey(reference.name, names)) {
+        message += " (did you mean " + internal::quote(*nearest) + "?)";
+      } else if (names.empty()) {
+        message += " (no clusters are defined)";
+      } else {
+        message += " (defined: " + internal::joinNames(names) + ")";
+      }
+      reference.at.error(std::move(message));
+    }
+  }
+}
+
+Bootstrap parseBootstrap(const Value& root) {
+  Bootstrap bootstrap;
+  ParseContext context;
+  MapReader map(root, {"node", "admin", "workers", "access_log", "drain", "control_plane",
+                       "listeners", "clusters"});
+  if (std::optional<Value> node = map.get("node")) {
+    bootstrap.node = parseNode(*node);
+  }
+  if (std::optional<Value> admin = map.get("admin")) {
+    bootstrap.admin = parseAdmin(*admin);
+  }
+  // 0 stays 0 here: the server resolves it to the CPU count at start-up.
+  map.readUint32("workers", bootstrap.workers, 0, 256);
+  if (std::optional<Value> log = map.get("access_log")) {
+    bootstrap.access_log = parseAccessLog(*log);
+  }
+  if (std::optional<Value> drain = map.get("drain")) {
+    bootstrap.drain = parseDrain(*drain);
+  }
+  if (std::optional<Value> control_plane = map.get("control_plane")) {
+    bootstrap.control_plane = parseControlPlane(*control_plane);
+  }
+  if (std::optional<Value> listeners = map.get("listeners")) {
+    for (const Value& item : listeners->items()) {
+      bootstrap.listeners.push_back(internal::parseListener(item, context));
+    }
+  }
+  if (std::optional<Value> clusters = map.get("clusters")) {
+    for (const Value& item : clusters->items()) {
+      bootstrap.clusters.push_back(internal::parseCluster(item, context));
+    }
+  }
+  checkUnique(context.listener_names, "listener");
+  checkUnique(context.cluster_names, "cluster");
+  checkClusterReferences(context);
+  return bootstrap;
+}
+
+LoadResult failed(ErrorList& errors) {
+  LoadResult result;
+  result.errors = errors.take();
+  return result;
+}
+
+}  // namespace
+
+LoadResult loadString(const std::string& yaml, const std::string& file) {
+  ErrorList errors(file);
+  try {
+    YAML::Node document = YAML::Load(yaml);
+    if (!document.IsDefined() || document.IsNull()) {
+      errors.add(YAML::Mark::null_mark(), "",
+                 "the file is empty (expected a map with listeners, clusters, ...)");
+      return failed(errors);
+    }
+    Bootstrap bootstrap = parseBootstrap(Value(document, "", errors));
+    if (!errors.empty()) {
+      return failed(errors);
+    }
+    LoadResult result;
+    result.bootstrap = std::make_shared<const Bootstrap>(std::move(bootstrap));
+    return result;
+  } catch (const YAML::Exception& e) {
+    // Syntax errors; yaml-cpp's `msg` is the bare reason, without the position it prepends to
+    // what().
+    errors.add(e.mark, "", "invalid YAML: " + e.msg);
+  } catch (const std::exception& e) {
+    errors.add(YAML::Mark::null_mark(), "", std::string("internal error: ") + e.what());
+  }
+  return failed(errors);
+}
+
+LoadResult loadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  if (in) {
+    text << in.rdbuf();
+  }
+  if (!in || in.bad()) {
+    ErrorList errors(path);
+    errors.add(YAML::Mark::null_mark(), "", "cannot read the file");
+    return failed(errors);
+  }
+  LoadResult result = loadString(text.str(), path);
+  if (result.bootstrap != nullptr) {
+    auto bootstrap = std::make_shared<Bootstrap>(*result.bootstrap);
+    bootstrap->source_path = path;
+    result.bootstrap = std::move(bootstrap);
+  }
+  return result;
+}
+
+}  // namespace strait::config

@@ -1,0 +1,450 @@
+// virtual_hosts[] and their routes: matching, the three route kinds and header edits.
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include <re2/re2.h>
+
+#include "config/sections.h"
+
+namespace strait::config::internal {
+namespace {
+
+std::string toLower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+// RFC 9110 token characters, the only ones a header name may hold.
+bool isTokenChar(char c) {
+  if (std::isalnum(static_cast<unsigned char>(c))) {
+    return true;
+  }
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// A header name, lower-cased. Pseudo-headers (":path") are allowed only for matching: the codecs
+// own them, so adding or removing one is an error.
+std::optional<std::string> parseHeaderName(const Value& value, bool allow_pseudo) {
+  std::optional<std::string> text = value.nonEmptyString();
+  if (!text.has_value()) {
+    return std::nullopt;
+  }
+  std::string_view name = *text;
+  bool pseudo = name.front() == ':';
+  if (pseudo) {
+    name.remove_prefix(1);
+  }
+  bool valid = !name.empty() && std::all_of(name.begin(), name.end(), isTokenChar);
+  if (!valid) {
+    value.error("invalid header name " + quote(*text) +
+                " (letters, digits and !#$%&'*+-.^_`|~ only)");
+    return std::nullopt;
+  }
+  if (pseudo && !allow_pseudo) {
+    value.error("pseudo-header " + quote(*text) + " cannot be added or removed");
+    return std::nullopt;
+  }
+  return toLower(*text);
+}
+
+// Reports `re.error()` when `pattern` is not a valid RE2 expression.
+bool checkRegex(const Value& value, const std::string& pattern, bool case_sensitive) {
+  re2::RE2::Options options;
+  options.set_log_errors(false);  // the error goes into the config error, not to stderr
+  options.set_case_sensitive(case_sensitive);
+  re2::RE2 re(pattern, options);
+  if (!re.ok()) {
+    value.error("invalid regular expression " + quote(pattern) + ": " + re.error() +
+                " (RE2 syntax)");
+    return false;
+  }
+  return true;
+}
+
+std::vector<HeaderValue> parseHeadersToAdd(const Value& value) {
+  std::vector<HeaderValue> headers;
+  for (const Value& item : value.items()) {
+    HeaderValue header;
+    MapReader map(item, {"name", "value", "append"});
+    if (std::optional<Value> name = map.require("name")) {
+      header.name = parseHeaderName(*name, false).value_or("");
+    }
+    if (std::optional<Value> text = map.require("value")) {
+      header.value = text->string().value_or("");
+    }
+    map.readBool("append", header.append);
+    headers.push_back(std::move(header));
+  }
+  return headers;
+}
+
+std::vector<std::string> parseHeadersToRemove(const Value& value) {
+  std::vector<std::string> names;
+  for (const Value& item : value.items()) {
+    if (std::optional<std::string> name = parseHeaderName(item, false)) {
+      names.push_back(std::move(*name));
+    }
+  }
+  return names;
+}
+
+// The header edits a route takes; they are also accepted inside the route action (CONFIG.md
+// shows request_headers_to_add there), and both places append to the same lists.
+constexpr std::string_view kHeaderEditKeys[] = {
+    "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add",
+    "response_headers_to_remove"};
+
+void parseHeaderEdits(const MapReader& map, Route& route) {
+  auto append = [](auto& to, auto from) {
+    to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+  };
+  if (std::optional<Value> value = map.get(kHeaderEditKeys[0])) {
+    append(route.request_headers_to_add, parseHeadersToAdd(*value));
+  }
+  if (std::optional<Value> value = map.get(kHeaderEditKeys[1])) {
+    append(route.request_headers_to_remove, parseHeadersToRemove(*value));
+  }
+  if (std::optional<Value> value = map.get(kHeaderEditKeys[2])) {
+    append(route.response_headers_to_add, parseHeadersToAdd(*value));
+  }
+  if (std::optional<Value> value = map.get(kHeaderEditKeys[3])) {
+    append(route.response_headers_to_remove, parseHeadersToRemove(*value));
+  }
+}
+
+// Reports unless exactly one of `keys` is present in `map`; returns how many are present.
+size_t requireExactlyOne(const MapReader& map, std::initializer_list<std::string_view> keys) {
+  std::vector<std::string_view> present;
+  for (std::string_view key : keys) {
+    if (map.has(key)) {
+      present.push_back(key);
+    }
+  }
+  if (map.isMap() && present.size() != 1) {
+    std::string message = "expected exactly one of " + joinNames(keys);
+    if (present.empty()) {
+      message += ", got none";
+    } else {
+      message += ", got " + std::string(present[0]);
+      for (size_t i = 1; i < present.size(); ++i) {
+        message += " and " + std::string(present[i]);
+      }
+    }
+    map.error(std::move(message));
+  }
+  return present.size();
+}
+
+HeaderMatcher parseHeaderMatcher(const Value& value) {
+  HeaderMatcher matcher;
+  MapReader map(value, {"name", "exact", "prefix", "suffix", "regex", "present", "invert"});
+  if (std::optional<Value> name = map.require("name")) {
+    matcher.name = parseHeaderName(*name, true).value_or("");
+  }
+  map.readBool("invert", matcher.invert);
+  if (requireExactlyOne(map, {"exact", "prefix", "suffix", "regex", "present"}) != 1) {
+    return matcher;
+  }
+  if (std::optional<Value> present = map.get("present")) {
+    matcher.kind = StringMatchKind::Present;
+    // "present: false" means "absent", which is the inverse of a presence match.
+    if (std::optional<bool> flag = present->boolean(); flag == false) {
+      matcher.invert = !matcher.invert;
+    }
+    return matcher;
+  }
+  std::pair<std::string_view, StringMatchKind> kinds[] = {{"exact", StringMatchKind::Exact},
+                                                          {"prefix", StringMatchKind::Prefix},
+                                                          {"suffix", StringMatchKind::Suffix},
+                                                          {"regex", StringMatchKind::Regex}};
+  for (const auto& [key, kind] : kinds) {
+    if (std::optional<Value> text = map.get(key)) {
+      matcher.kind = kind;
+      matcher.value = text->string().value_or("");
+      if (kind == StringMatchKind::Regex) {
+        checkRegex(*text, matcher.value, true);
+      }
+    }
+  }
+  return matcher;
+}
+
+RouteMatch parseMatch(const Value& value) {
+  RouteMatch match;
+  MapReader map(value, {"path", "prefix", "regex", "headers", "case_sensitive"});
+  map.readBool("case_sensitive", match.case_sensitive);
+  if (requireExactlyOne(map, {"path", "prefix", "regex"}) == 1) {
+    std::pair<std::string_view, PathMatchKind> kinds[] = {{"path", PathMatchKind::Path},
+                                                          {"prefix", PathMatchKind::Prefix},
+                                                          {"regex", PathMatchKind::Regex}};
+    for (const auto& [key, kind] : kinds) {
+      std::optional<Value> text = map.get(key);
+      if (!text.has_value()) {
+        continue;
+      }
+      match.kind = kind;
+      match.value = text->string().value_or("/");
+      if (kind == PathMatchKind::Regex) {
+        checkRegex(*text, match.value, match.case_sensitive);
+      } else if (text->node().IsScalar() && !match.value.starts_with('/')) {
+        text->error("expected a path starting with \"/\", got " + quote(match.value));
+      }
+    }
+  }
+  if (std::optional<Value> headers = map.get("headers")) {
+    for (const Value& item : headers->items()) {
+      match.headers.push_back(parseHeaderMatcher(item));
+    }
+  }
+  return match;
+}
+
+std::optional<RetryOn> parseRetryOn(const Value& value) {
+  return value.oneOf<RetryOn>({{"5xx", RetryOn::FiveXx},
+                               {"gateway-error", RetryOn::GatewayError},
+                               {"reset", RetryOn::Reset},
+                               {"connect-failure", RetryOn::ConnectFailure},
+                               {"retriable-status-codes", RetryOn::RetriableStatusCodes}});
+}
+
+RetryPolicy parseRetry(const Value& value) {
+  RetryPolicy retry;
+  MapReader map(value, {"on", "attempts", "per_try_timeout", "retriable_status_codes", "backoff"});
+  std::optional<Value> on = map.require("on");
+  if (on.has_value()) {
+    for (const Value& item : on->items()) {
+      if (std::optional<RetryOn> condition = parseRetryOn(item)) {
+        retry.on.push_back(*condition);
+      }
+    }
+  }
+  map.readUint32("attempts", retry.attempts, 0, 100);
+  if (std::optional<Value> timeout = map.get("per_try_timeout")) {
+    retry.per_try_timeout = timeout->duration(false);
+  }
+  if (std::optional<Value> codes = map.get("retriable_status_codes")) {
+    for (const Value& item : codes->items()) {
+      if (std::optional<uint64_t> code = item.integer(100, 599)) {
+        retry.retriable_status_codes.push_back(static_cast<uint16_t>(*code));
+      }
+    }
+  }
+  bool wants_codes =
+      std::find(retry.on.begin(), retry.on.end(), RetryOn::RetriableStatusCodes) != retry.on.end();
+  if (wants_codes && retry.retriable_status_codes.empty() && !map.has("retriable_status_codes")) {
+    on->error("retriable-status-codes needs a retriable_status_codes list beside it");
+  }
+  if (std::optional<Value> backoff = map.get("backoff")) {
+    MapReader backoff_map(*backoff, {"base", "max"});
+    backoff_map.readDuration("base", retry.backoff_base, false);
+    backoff_map.readDuration("max", retry.backoff_max, false);
+    if (retry.backoff_max < retry.backoff_base) {
+      backoff->error("backoff max must not be below base");
+    }
+  }
+  return retry;
+}
+
+std::vector<WeightedCluster> parseWeightedClusters(const Value& value, ParseContext& context) {
+  std::vector<WeightedCluster> clusters;
+  uint64_t total = 0;
+  for (const Value& item : value.items()) {
+    WeightedCluster weighted;
+    MapReader map(item, {"cluster", "weight"});
+    if (std::optional<Value> name = map.require("cluster")) {
+      if (std::optional<std::string> text = name->nonEmptyString()) {
+        weighted.cluster = *text;
+        context.cluster_references.push_back(NameAt{*text, *name});
+      }
+    }
+    if (map.require("weight").has_value()) {
+      map.readUint32("weight", weighted.weight, 0, UINT32_MAX);
+    }
+    total += weighted.weight;
+    clusters.push_back(std::move(weighted));
+  }
+  if (value.node().IsSequence() && total == 0) {
+    value.error("weights must add up to more than 0");
+  }
+  return clusters;
+}
+
+RouteAction parseRouteAction(const Value& value, ParseContext& context, Route& route) {
+  RouteAction action;
+  MapReader map(
+      value, {"cluster", "weighted_clusters", "timeout", "retry", "prefix_rewrite", "host_rewrite",
+              kHeaderEditKeys[0], kHeaderEditKeys[1], kHeaderEditKeys[2], kHeaderEditKeys[3]});
+  requireExactlyOne(map, {"cluster", "weighted_clusters"});
+  if (std::optional<Value> cluster = map.get("cluster")) {
+    if (std::optional<std::string> name = cluster->nonEmptyString()) {
+      action.cluster = *name;
+      context.cluster_references.push_back(NameAt{*name, *cluster});
+    }
+  }
+  if (std::optional<Value> weighted = map.get("weighted_clusters")) {
+    action.weighted_clusters = parseWeightedClusters(*weighted, context);
+  }
+  map.readDuration("timeout", action.timeout);
+  if (std::optional<Value> retry = map.get("retry")) {
+    action.retry = parseRetry(*retry);
+  }
+  map.readString("prefix_rewrite", action.prefix_rewrite);
+  map.readString("host_rewrite", action.host_rewrite);
+  parseHeaderEdits(map, route);
+  return action;
+}
+
+DirectResponse parseDirectResponse(const Value& value) {
+  DirectResponse response;
+  MapReader map(value, {"status", "body", "content_type"});
+  map.readUint16("status", response.status, 100, 599);
+  map.readString("body", response.body);
+  map.readString("content_type", response.content_type);
+  return response;
+}
+
+Redirect parseRedirect(const Value& value) {
+  Redirect redirect;
+  MapReader map(value,
+                {"status", "scheme", "host", "port", "path", "prefix_rewrite", "strip_query"});
+  if (std::optional<Value> status = map.get("status")) {
+    if (std::optional<uint16_t> code = status->oneOf<uint16_t>(
+            {{"301", 301}, {"302", 302}, {"303", 303}, {"307", 307}, {"308", 308}})) {
+      redirect.status = *code;
+    }
+  }
+  if (std::optional<Value> scheme = map.get("scheme")) {
+    redirect.scheme =
+        scheme->oneOf<std::string>({{"http", "http"}, {"https", "https"}}).value_or("");
+  }
+  map.readString("host", redirect.host);
+  if (std::optional<Value> port = map.get("port")) {
+    if (std::optional<uint64_t> number = port->integer(1, 65535)) {
+      redirect.port = static_cast<uint16_t>(*number);
+    }
+  }
+  if (std::optional<Value> path = map.get("path")) {
+    redirect.path = path->string().value_or("");
+    if (path->node().IsScalar() && !redirect.path.starts_with('/')) {
+      path->error("expected a path starting with \"/\", got " + quote(redirect.path));
+    }
+  }
+  map.readString("prefix_rewrite", redirect.prefix_rewrite);
+  if (map.has("path") && map.has("prefix_rewrite")) {
+    map.error("expected at most one of path, prefix_rewrite, got both");
+  }
+  map.readBool("strip_query", redirect.strip_query);
+  return redirect;
+}
+
+Route parseRoute(const Value& value, ParseContext& context) {
+  Route route;
+  MapReader map(value, {"name", "match", "route", "direct_response", "redirect", kHeaderEditKeys[0],
+                        kHeaderEditKeys[1], kHeaderEditKeys[2], kHeaderEditKeys[3]});
+  map.readString("name", route.name);
+  if (std::optional<Value> match = map.require("match")) {
+    route.match = parseMatch(*match);
+  }
+  requireExactlyOne(map, {"route", "direct_response", "redirect"});
+  if (std::optional<Value> action = map.get("route")) {
+    route.route = parseRouteAction(*action, context, route);
+  }
+  if (std::optional<Value> response = map.get("direct_response")) {
+    route.direct_response = parseDirectResponse(*response);
+  }
+  if (std::optional<Value> redirect = map.get("redirect")) {
+    route.redirect = parseRedirect(*redirect);
+  }
+  parseHeaderEdits(map, route);
+  return route;
+}
+
+VirtualHost parseVirtualHost(const Value& value, ParseContext& context,
+                             std::map<std::string, Value>& seen_domains) {
+  VirtualHost host;
+  MapReader map(value,
+                {"name", "domains", "routes", "request_headers_to_add", "response_headers_to_add"});
+  map.readString("name", host.name);
+  if (std::optional<Value> domains = map.require("domains")) {
+    std::vector<Value> items = domains->items();
+    if (items.empty() && domains->node().IsSequence()) {
+      domains->error("expected at least one domain (\"*\" matches every host)");
+    }
+    for (const Value& item : items) {
+      std::optional<std::string> domain = parseDomain(item, true);
+      if (!domain.has_value()) {
+        continue;
+      }
+      // The route table takes the first virtual host for a repeated domain; the second one
+      // could never be reached, which is surely not what was meant.
+      auto [it, inserted] = seen_domains.emplace(*domain, item);
+      if (!inserted) {
+        item.error("domain " + quote(*domain) + " is already used at line " +
+                   std::to_string(it->second.mark().line + 1) + " (" + it->second.path() + ")");
+      }
+      host.domains.push_back(std::move(*domain));
+    }
+  }
+  if (std::optional<Value> routes = map.get("routes")) {
+    for (const Value& item : routes->items()) {
+      host.routes.push_back(parseRoute(item, context));
+    }
+  }
+  if (std::optional<Value> headers = map.get("request_headers_to_add")) {
+    host.request_headers_to_add = parseHeadersToAdd(*headers);
+  }
+  if (std::optional<Value> headers = map.get("response_headers_to_add")) {
+    host.response_headers_to_add = parseHeadersToAdd(*headers);
+  }
+  return host;
+}
+
+bool isHostChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' ||
+         c == ':' || c == '[' || c == ']';
+}
+
+}  // namespace
+
+std::optional<std::string> parseDomain(const Value& value, bool allow_catch_all) {
+  std::optional<std::string> text = value.nonEmptyString();
+  if (!text.has_value()) {
+    return std::nullopt;
+  }
+  std::string domain = toLower(*text);
+  if (domain == "*") {
+    if (allow_catch_all) {
+      return domain;
+    }
+    value.error("\"*\" is not allowed here; a certificate without server_names is the fallback");
+    return std::nullopt;
+  }
+  std::string_view rest = domain;
+  if (rest.starts_with('*')) {
+    rest.remove_prefix(1);
+  }
+  bool valid = !rest.empty() && std::all_of(rest.begin(), rest.end(), isHostChar);
+  if (!valid) {
+    std::string allowed = "\"example.com\", \"*.example.com\", \"*-suffix.example.com\"";
+    if (allow_catch_all) {
+      allowed += ", \"*\"";
+    }
+    value.error("invalid domain " + quote(*text) + " (allowed: " + allowed + ")");
+    return std::nullopt;
+  }
+  return domain;
+}
+
+std::vector<VirtualHost> parseVirtualHosts(const Value& value, ParseContext& context) {
+  std::vector<VirtualHost> hosts;
+  std::map<std::string, Value> seen_domains;
+  for (const Value& item : value.items()) {
+    hosts.push_back(parseVirtualHost(item, context, seen_domains));
+  }
+  return hosts;
+}
+
+}  // namespace strait::config::internal

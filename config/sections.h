@@ -1,0 +1,38 @@
+#pragma once
+
+// The section parsers of strait.yaml, one per block of the file. Internal to config/: the public
+// entry points are in config/loader.h.
+
+#include <string>
+#include <vector>
+
+#include "config/types.h"
+#include "config/yaml_reader.h"
+
+namespace strait::config::internal {
+
+// A name that must be checked once the whole file has been read, kept with the node it came
+// from so that the error points at the reference itself.
+struct NameAt {
+  std::string name;
+  Value at;
+};
+
+// What the section parsers leave behind for the checks across sections.
+struct ParseContext {
+  std::vector<NameAt> cluster_references;  // route.cluster, weighted_clusters[].cluster
+  std::vector<NameAt> listener_names;
+  std::vector<NameAt> cluster_names;
+};
+
+Locality parseLocality(const Value& value);
+Listener parseListener(const Value& value, ParseContext& context);
+Cluster parseCluster(const Value& value, ParseContext& context);
+std::vector<VirtualHost> parseVirtualHosts(const Value& value, ParseContext& context);
+
+// Shared by listener TLS and virtual hosts: lower-cases a host name pattern and checks that it
+// is exact ("api.example.com", optionally with ":port"), "*.suffix", "*suffix" or, when
+// `allow_catch_all`, "*". Reports and returns nullopt otherwise.
+std::optional<std::string> parseDomain(const Value& value, bool allow_catch_all);
+
+}  // namespace strait::config::internal

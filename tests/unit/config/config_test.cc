@@ -1,0 +1,794 @@
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "config/loader.h"
+
+namespace strait::config {
+namespace {
+
+using ::testing::ElementsAre;
+
+// The example of CONFIG.md, verbatim, plus the two clusters its routes name but the document
+// leaves out (api-canary, api-v2): without them the example fails its own reference check.
+constexpr const char* kConfigMdExample = R"yaml(
+node:                                   # who this proxy is (sidecar: from the downward API)
+  id: edge-1
+  cluster: edge                         # proxy group: the control plane serves one snapshot per group
+  locality: {region: eu-west, zone: eu-west-1a}
+
+admin: {address: 127.0.0.1, port: 9901} # /ready /live /stats /config_dump /clusters, POST /drain
+workers: 2                              # default: number of CPU cores
+access_log: {path: /dev/stdout, format: json}
+drain: {delay: 0s, timeout: 30s}        # on SIGTERM: fail /ready, wait delay, drain, exit when idle or at timeout
+
+control_plane:                          # optional: when present, listeners/clusters come from strait-cp
+  address: 127.0.0.1:18000
+  tls: {ca: certs/ca.pem, cert: certs/node.pem, key: certs/node.key}
+
+listeners:
+  - name: edge
+    address: 0.0.0.0
+    port: 8080
+    tls:                                # optional: TLS termination
+      certificates:
+        - {cert: certs/api.pem, key: certs/api.key, server_names: [api.example.com, "*.example.com"]}
+        - {cert: certs/default.pem, key: certs/default.key}          # no server_names: the fallback
+      alpn: [h2, http/1.1]
+      client_validation:                # optional: mTLS
+        require_client_certificate: true
+        trust_bundles:
+          - {trust_domain: example.org, ca: certs/example-org-ca.pem}
+    http:
+      max_request_headers_kb: 60        # over it: 431
+      max_headers: 100                  # over it: 431
+      max_request_body_kb: 0            # 0: unlimited (streamed); over it: 413
+      request_headers_timeout: 10s      # over it: 408
+      idle_timeout: 1h
+      use_remote_address: true          # edge: append the peer to x-forwarded-for, do not trust it blindly
+      filters:                          # in this order on requests, reversed on responses; the router is last
+        - name: fault
+          config: {abort: {status: 503, percent: 1}}
+    virtual_hosts:
+      - name: api
+        domains: [api.example.com, "*.example.com", "*"]
+        routes:
+          - match: {path: /healthz}
+            direct_response: {status: 200, body: "ok\n"}
+          - match: {prefix: /v1/, headers: [{name: x-canary, exact: "1"}]}
+            route: {cluster: api-canary}
+          - match: {prefix: /}
+            route:
+              weighted_clusters: [{cluster: api-v1, weight: 90}, {cluster: api-v2, weight: 10}]
+              timeout: 15s              # covers all attempts
+              retry: {on: [5xx, connect-failure, reset], attempts: 2, per_try_timeout: 2s}
+              request_headers_to_add: [{name: x-served-by, value: strait}]
+
+clusters:
+  - name: api-v1
+    endpoints:
+      - {address: 127.0.0.1, port: 18080, weight: 1, locality: {region: eu-west, zone: eu-west-1a}}
+    # or instead of endpoints:  dns: {name: api.internal, port: 8080, refresh: 5s}
+    lb: round_robin                     # round_robin | least_request | random | ring_hash
+    protocol: http1                     # http1 | http2
+    connect_timeout: 1s
+    tls: {sni: api.internal, ca: certs/ca.pem, cert: certs/node.pem, key: certs/node.key}  # optional
+    health_check: {path: /healthz, interval: 5s, timeout: 1s, healthy_threshold: 2, unhealthy_threshold: 3}
+    circuit_breakers:
+      max_connections: 1024
+      max_pending_requests: 1024
+      max_requests: 1024
+      retry_budget: {percent: 20, min_concurrency: 3}
+    outlier_detection:
+      consecutive_5xx: 5
+      interval: 10s
+      base_ejection_time: 30s
+      max_ejection_percent: 10
+  - name: api-v2
+    dns: {name: api-v2.internal, port: 8080, refresh: 5s}
+  - name: api-canary
+    endpoints: [{address: 10.0.0.7, port: 8080}]
+)yaml";
+
+// Loads YAML that must be valid; prints the errors otherwise.
+BootstrapSharedPtr loadValid(const std::string& yaml) {
+  LoadResult result = loadString(yaml, "t.yaml");
+  for (const ConfigError& error : result.errors) {
+    ADD_FAILURE() << error.toString();
+  }
+  EXPECT_TRUE(result.ok());
+  return result.bootstrap;
+}
+
+// Loads YAML that must be invalid and returns every error as text.
+std::vector<std::string> errorsOf(const std::string& yaml) {
+  LoadResult result = loadString(yaml, "t.yaml");
+  EXPECT_FALSE(result.ok());
+  EXPECT_EQ(result.bootstrap, nullptr);
+  std::vector<std::string> out;
+  for (const ConfigError& error : result.errors) {
+    out.push_back(error.toString());
+  }
+  return out;
+}
+
+// A valid listener + cluster around one route, so that a test changes only what it is about.
+std::string withRoute(const std::string& route) {
+  return "listeners:\n"
+         "  - name: l\n"
+         "    virtual_hosts:\n"
+         "      - domains: [\"*\"]\n"
+         "        routes:\n"
+         "          - " +
+         route +
+         "\n"
+         "clusters:\n"
+         "  - {name: c, endpoints: [{address: 10.0.0.1, port: 80}]}\n";
+}
+
+// ---- the documented examples ------------------------------------------------------------------
+
+TEST(ConfigLoaderTest, ConfigMdExampleLoadsIntoTheRightFields) {
+  BootstrapSharedPtr config = loadValid(kConfigMdExample);
+  ASSERT_NE(config, nullptr);
+  EXPECT_EQ(config->node.id, "edge-1");
+  EXPECT_EQ(config->node.cluster, "edge");
+  EXPECT_EQ(config->node.locality.region, "eu-west");
+  EXPECT_EQ(config->node.locality.zone, "eu-west-1a");
+  EXPECT_EQ(config->admin.address, "127.0.0.1");
+  EXPECT_EQ(config->admin.port, 9901);
+  EXPECT_EQ(config->workers, 2u);
+  ASSERT_TRUE(config->access_log.has_value());
+  EXPECT_EQ(config->access_log->path, "/dev/stdout");
+  EXPECT_EQ(config->access_log->format, AccessLogFormat::Json);
+  EXPECT_EQ(config->drain.delay, Duration(0));
+  EXPECT_EQ(config->drain.timeout, Duration(30000));
+  ASSERT_TRUE(config->control_plane.has_value());
+  EXPECT_EQ(config->control_plane->address, "127.0.0.1:18000");
+  ASSERT_TRUE(config->control_plane->tls.has_value());
+  EXPECT_EQ(config->control_plane->tls->ca, "certs/ca.pem");
+  EXPECT_EQ(config->control_plane->tls->cert, "certs/node.pem");
+  EXPECT_EQ(config->control_plane->tls->key, "certs/node.key");
+
+  ASSERT_EQ(config->listeners.size(), 1u);
+  const Listener& listener = config->listeners[0];
+  EXPECT_EQ(listener.name, "edge");
+  EXPECT_EQ(listener.address, "0.0.0.0");
+  EXPECT_EQ(listener.port, 8080);
+  ASSERT_TRUE(listener.tls.has_value());
+  ASSERT_EQ(listener.tls->certificates.size(), 2u);
+  EXPECT_EQ(listener.tls->certificates[0].cert, "certs/api.pem");
+  EXPECT_EQ(listener.tls->certificates[0].key, "certs/api.key");
+  EXPECT_THAT(listener.tls->certificates[0].server_names,
+              ElementsAre("api.example.com", "*.example.com"));
+  EXPECT_TRUE(listener.tls->certificates[1].server_names.empty());
+  EXPECT_THAT(listener.tls->alpn, ElementsAre("h2", "http/1.1"));
+  ASSERT_TRUE(listener.tls->client_validation.has_value());
+  EXPECT_TRUE(listener.tls->client_validation->require_client_certificate);
+  ASSERT_EQ(listener.tls->client_validation->trust_bundles.size(), 1u);
+  EXPECT_EQ(listener.tls->client_validation->trust_bundles[0].trust_domain, "example.org");
+  EXPECT_EQ(listener.tls->client_validation->trust_bundles[0].ca, "certs/example-org-ca.pem");
+
+  const HttpOptions& http = listener.http;
+  EXPECT_EQ(http.max_request_headers_kb, 60u);
+  EXPECT_EQ(http.max_headers, 100u);
+  EXPECT_EQ(http.max_request_body_kb, 0u);
+  EXPECT_EQ(http.request_headers_timeout, Duration(10000));
+  EXPECT_EQ(http.idle_timeout, Duration(3600000));
+  EXPECT_TRUE(http.use_remote_address);
+  ASSERT_EQ(http.filters.size(), 1u);
+  EXPECT_EQ(http.filters[0].name, "fault");
+  EXPECT_EQ(http.filters[0].config_path, "listeners[0].http.filters[0].config");
+  EXPECT_EQ(http.filters[0].config["abort"]["status"].as<int>(), 503);
+  EXPECT_EQ(http.filters[0].config["abort"]["percent"].as<int>(), 1);
+
+  ASSERT_EQ(listener.virtual_hosts.size(), 1u);
+  const VirtualHost& host = listener.virtual_hosts[0];
+  EXPECT_EQ(host.name, "api");
+  EXPECT_THAT(host.domains, ElementsAre("api.example.com", "*.example.com", "*"));
+  ASSERT_EQ(host.routes.size(), 3u);
+
+  const Route& health = host.routes[0];
+  EXPECT_EQ(health.match.kind, PathMatchKind::Path);
+  EXPECT_EQ(health.match.value, "/healthz");
+  ASSERT_TRUE(health.direct_response.has_value());
+  EXPECT_FALSE(health.route.has_value());
+  EXPECT_EQ(health.direct_response->status, 200);
+  EXPECT_EQ(health.direct_response->body, "ok\n");
+  EXPECT_EQ(health.direct_response->content_type, "text/plain");
+
+  const Route& canary = host.routes[1];
+  EXPECT_EQ(canary.match.kind, PathMatchKind::Prefix);
+  EXPECT_EQ(canary.match.value, "/v1/");
+  ASSERT_EQ(canary.match.headers.size(), 1u);
+  EXPECT_EQ(canary.match.headers[0].name, "x-canary");
+  EXPECT_EQ(canary.match.headers[0].kind, StringMatchKind::Exact);
+  EXPECT_EQ(canary.match.headers[0].value, "1");
+  EXPECT_FALSE(canary.match.headers[0].invert);
+  ASSERT_TRUE(canary.route.has_value());
+  EXPECT_EQ(canary.route->cluster, "api-canary");
+  EXPECT_EQ(canary.route->timeout, Duration(15000));
+
+  const Route& main = host.routes[2];
+  ASSERT_TRUE(main.route.has_value());
+  EXPECT_TRUE(main.route->cluster.empty());
+  ASSERT_EQ(main.route->weighted_clusters.size(), 2u);
+  EXPECT_EQ(main.route->weighted_clusters[0].cluster, "api-v1");
+  EXPECT_EQ(main.route->weighted_clusters[0].weight, 90u);
+  EXPECT_EQ(main.route->weighted_clusters[1].cluster, "api-v2");
+  EXPECT_EQ(main.route->weighted_clusters[1].weight, 10u);
+  EXPECT_EQ(main.route->timeout, Duration(15000));
+  ASSERT_TRUE(main.route->retry.has_value());
+  EXPECT_THAT(main.route->retry->on,
+              ElementsAre(RetryOn::FiveXx, RetryOn::ConnectFailure, RetryOn::Reset));
+  EXPECT_EQ(main.route->retry->attempts, 2u);
+  EXPECT_EQ(main.route->retry->per_try_timeout, Duration(2000));
+  ASSERT_EQ(main.request_headers_to_add.size(), 1u);
+  EXPECT_EQ(main.request_headers_to_add[0].name, "x-served-by");
+  EXPECT_EQ(main.request_headers_to_add[0].value, "strait");
+  EXPECT_TRUE(main.request_headers_to_add[0].append);
+
+  ASSERT_EQ(config->clusters.size(), 3u);
+  const Cluster& v1 = config->clusters[0];
+  EXPECT_EQ(v1.name, "api-v1");
+  ASSERT_EQ(v1.endpoints.size(), 1u);
+  EXPECT_EQ(v1.endpoints[0].address, "127.0.0.1");
+  EXPECT_EQ(v1.endpoints[0].port, 18080);
+  EXPECT_EQ(v1.endpoints[0].weight, 1u);
+  EXPECT_EQ(v1.endpoints[0].locality.zone, "eu-west-1a");
+  EXPECT_FALSE(v1.dns.has_value());
+  EXPECT_EQ(v1.lb, LbPolicy::RoundRobin);
+  EXPECT_EQ(v1.protocol, UpstreamProtocol::Http1);
+  EXPECT_EQ(v1.connect_timeout, Duration(1000));
+  ASSERT_TRUE(v1.tls.has_value());
+  EXPECT_EQ(v1.tls->sni, "api.internal");
+  EXPECT_EQ(v1.tls->key, "certs/node.key");
+  ASSERT_TRUE(v1.health_check.has_value());
+  EXPECT_EQ(v1.health_check->path, "/healthz");
+  EXPECT_EQ(v1.health_check->interval, Duration(5000));
+  EXPECT_EQ(v1.health_check->timeout, Duration(1000));
+  EXPECT_EQ(v1.health_check->healthy_threshold, 2u);
+  EXPECT_EQ(v1.health_check->unhealthy_threshold, 3u);
+  EXPECT_EQ(v1.circuit_breakers.max_connections, 1024u);
+  EXPECT_EQ(v1.circuit_breakers.max_pending_requests, 1024u);
+  EXPECT_EQ(v1.circuit_breakers.max_requests, 1024u);
+  EXPECT_DOUBLE_EQ(v1.circuit_breakers.retry_budget.percent, 20.0);
+  EXPECT_EQ(v1.circuit_breakers.retry_budget.min_concurrency, 3u);
+  ASSERT_TRUE(v1.outlier_detection.has_value());
+  EXPECT_EQ(v1.outlier_detection->consecutive_5xx, 5u);
+  EXPECT_EQ(v1.outlier_detection->interval, Duration(10000));
+  EXPECT_EQ(v1.outlier_detection->base_ejection_time, Duration(30000));
+  EXPECT_EQ(v1.outlier_detection->max_ejection_percent, 10u);
+
+  const Cluster& v2 = config->clusters[1];
+  ASSERT_TRUE(v2.dns.has_value());
+  EXPECT_TRUE(v2.endpoints.empty());
+  EXPECT_EQ(v2.dns->name, "api-v2.internal");
+  EXPECT_EQ(v2.dns->port, 8080);
+  EXPECT_EQ(v2.dns->refresh, Duration(5000));
+  EXPECT_NE(config->findCluster("api-canary"), nullptr);
+}
+
+TEST(ConfigLoaderTest, EdgeExampleLoads) {
+  const std::string path = std::string(STRAIT_SOURCE_DIR) + "/config/examples/edge.yaml";
+  LoadResult result = loadFile(path);
+  for (const ConfigError& error : result.errors) {
+    ADD_FAILURE() << error.toString();
+  }
+  ASSERT_TRUE(result.ok());
+  const Bootstrap& config = *result.bootstrap;
+  EXPECT_EQ(config.source_path, path);
+  EXPECT_EQ(config.admin.address, "127.0.0.1");
+  EXPECT_EQ(config.admin.port, 9901);
+  EXPECT_EQ(config.workers, 2u);
+  ASSERT_EQ(config.listeners.size(), 1u);
+  EXPECT_EQ(config.listeners[0].name, "edge");
+  EXPECT_EQ(config.listeners[0].address, "0.0.0.0");
+  EXPECT_EQ(config.listeners[0].port, 8080);
+  EXPECT_FALSE(config.listeners[0].tls.has_value());
+  ASSERT_EQ(config.listeners[0].virtual_hosts.size(), 1u);
+  const auto& routes = config.listeners[0].virtual_hosts[0].routes;
+  ASSERT_EQ(routes.size(), 2u);
+  EXPECT_EQ(routes[0].match.value, "/healthz");
+  ASSERT_TRUE(routes[0].direct_response.has_value());
+  ASSERT_TRUE(routes[1].route.has_value());
+  EXPECT_EQ(routes[1].route->cluster, "demo");
+  EXPECT_EQ(routes[1].route->timeout, Duration(15000));
+  ASSERT_EQ(routes[1].request_headers_to_add.size(), 1u);
+  EXPECT_EQ(routes[1].request_headers_to_add[0].name, "x-served-by");
+  const Cluster* demo = config.findCluster("demo");
+  ASSERT_NE(demo, nullptr);
+  ASSERT_EQ(demo->endpoints.size(), 1u);
+  EXPECT_EQ(demo->endpoints[0].address, "127.0.0.1");
+  EXPECT_EQ(demo->endpoints[0].port, 18080);
+  EXPECT_EQ(demo->lb, LbPolicy::RoundRobin);
+  EXPECT_EQ(demo->connect_timeout, Duration(1000));
+}
+
+TEST(ConfigLoaderTest, InvalidExampleReportsEveryErrorAtOnce) {
+  const std::string path = std::string(STRAIT_SOURCE_DIR) + "/config/examples/invalid.yaml";
+  LoadResult result = loadFile(path);
+  EXPECT_FALSE(result.ok());
+  std::vector<std::string> lines;
+  for (const ConfigError& error : result.errors) {
+    // Strip the directory so the expectations do not depend on where the tree lives.
+    std::string text = error.toString();
+    lines.push_back(text.substr(text.find("invalid.yaml")));
+  }
+  EXPECT_THAT(
+      lines,
+      ElementsAre(
+          R"(invalid.yaml:4:29: admin.prot: unknown key "prot" (did you mean "port"?))",
+          R"(invalid.yaml:5:10: workers: expected an integer from 0 to 256, got "1000")",
+          R"(invalid.yaml:10:20: listeners[0].http.max_headers: expected a positive integer, got "abc")",
+          R"(invalid.yaml:11:21: listeners[0].http.idle_timeout: durations need a unit, got "5" (a number with a unit: ms, s, m or h, e.g. 250ms or 5s))",
+          R"(invalid.yaml:15:29: listeners[0].virtual_hosts[0].routes[0].match.prefix: expected a path starting with "/", got "api/")",
+          R"(invalid.yaml:16:30: listeners[0].virtual_hosts[0].routes[0].route.cluster: unknown cluster "bakend" (did you mean "backend"?))",
+          R"(invalid.yaml:17:20: listeners[0].virtual_hosts[0].routes[1].match: expected exactly one of path, prefix, regex, got path and regex)",
+          R"(invalid.yaml:18:39: listeners[0].virtual_hosts[0].routes[1].direct_response.status: expected an integer from 100 to 599, got "700")",
+          R"(invalid.yaml:21:44: clusters[0].endpoints[0].port: expected an integer from 1 to 65535, got "0")",
+          R"(invalid.yaml:22:9: clusters[0].lb: expected one of round_robin, least_request, random, ring_hash, got "fastest")"));
+}
+
+// ---- files and syntax -------------------------------------------------------------------------
+
+TEST(ConfigLoaderTest, MissingFileIsAnErrorWithoutPosition) {
+  LoadResult result = loadFile("/nonexistent/strait.yaml");
+  EXPECT_FALSE(result.ok());
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].line, 0);
+  EXPECT_EQ(result.errors[0].toString(), "/nonexistent/strait.yaml: cannot read the file");
+}
+
+TEST(ConfigLoaderTest, YamlSyntaxErrorGivesItsLine) {
+  LoadResult result = loadString("admin:\n  port: 9901\n  address: [127.0.0.1\n", "t.yaml");
+  EXPECT_FALSE(result.ok());
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].line, 4);
+  EXPECT_EQ(result.errors[0].toString(),
+            "t.yaml:4:1: invalid YAML: end of sequence flow not found");
+}
+
+TEST(ConfigLoaderTest, EmptyFileIsAnError) {
+  EXPECT_THAT(
+      errorsOf(""),
+      ElementsAre("t.yaml: the file is empty (expected a map with listeners, clusters, ...)"));
+}
+
+TEST(ConfigLoaderTest, RootMustBeAMap) {
+  EXPECT_THAT(errorsOf("- a\n- b\n"), ElementsAre("t.yaml:1:1: expected a map, got a list"));
+}
+
+TEST(ConfigLoaderTest, DefaultsWhenSectionsAreAbsent) {
+  BootstrapSharedPtr config = loadValid("workers: 0\n");
+  ASSERT_NE(config, nullptr);
+  EXPECT_EQ(config->workers, 0u);  // resolved to the CPU count by the server, not here
+  EXPECT_EQ(config->admin.port, 9901);
+  EXPECT_EQ(config->node.id, "strait");
+  EXPECT_FALSE(config->access_log.has_value());
+  EXPECT_EQ(config->drain.timeout, Duration(30000));
+}
+
+// ---- unknown and duplicate keys ---------------------------------------------------------------
+
+TEST(ConfigLoaderTest, UnknownKeySuggestsTheNearestKnownKey) {
+  EXPECT_THAT(errorsOf("admin:\n  prot: 9901\n"),
+              ElementsAre(R"(t.yaml:2:3: admin.prot: unknown key "prot" (did you mean "port"?))"));
+  EXPECT_THAT(
+      errorsOf("listners: []\n"),
+      ElementsAre(R"(t.yaml:1:1: listners: unknown key "listners" (did you mean "listeners"?))"));
+}
+
+TEST(ConfigLoaderTest, UnknownKeyFarFromAnyListsTheAllowedKeys) {
+  EXPECT_THAT(
+      errorsOf("drain: {grace_period: 5s}\n"),
+      ElementsAre(
+          R"(t.yaml:1:9: drain.grace_period: unknown key "grace_period" (allowed: delay, timeout))"));
+}
+
+TEST(ConfigLoaderTest, DuplicateKeyIsReported) {
+  EXPECT_THAT(errorsOf("workers: 2\nworkers: 3\n"),
+              ElementsAre(R"(t.yaml:2:1: workers: duplicate key "workers")"));
+}
+
+// ---- scalar types -----------------------------------------------------------------------------
+
+TEST(ConfigLoaderTest, IntegersAreRangeChecked) {
+  EXPECT_THAT(
+      errorsOf("workers: 257\nadmin: {port: 70000}\n"),
+      ElementsAre(R"(t.yaml:1:10: workers: expected an integer from 0 to 256, got "257")",
+                  R"(t.yaml:2:15: admin.port: expected an integer from 0 to 65535, got "70000")"));
+  EXPECT_THAT(errorsOf("workers: -1\n"),
+              ElementsAre(R"(t.yaml:1:10: workers: expected an integer from 0 to 256, got "-1")"));
+  EXPECT_THAT(
+      errorsOf("workers: 0x10\n"),
+      ElementsAre(R"(t.yaml:1:10: workers: expected an integer from 0 to 256, got "0x10")"));
+}
+
+TEST(ConfigLoaderTest, PortZeroIsAllowedForListenersAndAdminButNotEndpoints) {
+  BootstrapSharedPtr config = loadValid("admin: {port: 0}\nlisteners: [{name: l, port: 0}]\n");
+  ASSERT_NE(config, nullptr);
+  EXPECT_EQ(config->admin.port, 0);
+  EXPECT_EQ(config->listeners[0].port, 0);
+  EXPECT_THAT(
+      errorsOf("clusters:\n  - {name: c, endpoints: [{address: 10.0.0.1, port: 0}]}\n"),
+      ElementsAre(
+          R"(t.yaml:2:53: clusters[0].endpoints[0].port: expected an integer from 1 to 65535, got "0")"));
+  EXPECT_THAT(
+      errorsOf("clusters:\n  - {name: c, endpoints: [{address: 10.0.0.1}]}\n"),
+      ElementsAre(R"(t.yaml:2:27: clusters[0].endpoints[0].port: missing required key "port")"));
+}
+
+TEST(ConfigLoaderTest, EndpointWeightMustBePositive) {
+  EXPECT_THAT(
+      errorsOf("clusters:\n  - {name: c, endpoints: [{address: a, port: 1, weight: 0}]}\n"),
+      ElementsAre(
+          R"(t.yaml:2:57: clusters[0].endpoints[0].weight: expected a positive integer, got "0")"));
+}
+
+TEST(ConfigLoaderTest, PercentagesAreBetweenZeroAndHundred) {
+  EXPECT_THAT(
+      errorsOf("clusters:\n"
+               "  - name: c\n"
+               "    endpoints: [{address: a, port: 1}]\n"
+               "    outlier_detection: {max_ejection_percent: 101}\n"
+               "    circuit_breakers: {retry_budget: {percent: 150}}\n"),
+      ElementsAre(
+          R"(t.yaml:4:47: clusters[0].outlier_detection.max_ejection_percent: expected an integer from 0 to 100, got "101")",
+          R"(t.yaml:5:48: clusters[0].circuit_breakers.retry_budget.percent: expected a number from 0 to 100, got "150")"));
+}
+
+TEST(ConfigLoaderTest, BooleansStringsListsAndMapsAreTypeChecked) {
+  EXPECT_THAT(
+      errorsOf("admin: 5\n"
+               "listeners:\n"
+               "  - name: {a: b}\n"
+               "    http: {use_remote_address: yes}\n"
+               "    virtual_hosts: [{domains: \"*\"}]\n"),
+      ElementsAre(
+          R"(t.yaml:1:8: admin: expected a map, got "5")",
+          R"(t.yaml:3:11: listeners[0].name: expected a non-empty string, got a map)",
+          R"(t.yaml:4:32: listeners[0].http.use_remote_address: expected true or false, got "yes")",
+          R"(t.yaml:5:31: listeners[0].virtual_hosts[0].domains: expected a list, got "*")"));
+}
+
+TEST(ConfigLoaderTest, DurationsNeedAUnit) {
+  BootstrapSharedPtr config = loadValid("drain: {delay: 0, timeout: 1m}\n");
+  ASSERT_NE(config, nullptr);
+  EXPECT_EQ(config->drain.delay, Duration(0));
+  EXPECT_EQ(config->drain.timeout, Duration(60000));
+  EXPECT_THAT(
+      errorsOf("drain: {delay: 5, timeout: 5x}\n"),
+      ElementsAre(
+          R"(t.yaml:1:16: drain.delay: durations need a unit, got "5" (a number with a unit: ms, s, m or h, e.g. 250ms or 5s))",
+          R"(t.yaml:1:28: drain.timeout: unknown duration unit "x", got "5x" (a number with a unit: ms, s, m or h, e.g. 250ms or 5s))"));
+  EXPECT_THAT(
+      errorsOf("drain: {delay: -1s}\n"),
+      ElementsAre(
+          R"(t.yaml:1:16: drain.delay: durations cannot be negative, got "-1s" (a number with a unit: ms, s, m or h, e.g. 250ms or 5s))"));
+}
+
+// ---- top-level sections -----------------------------------------------------------------------
+
+TEST(ConfigLoaderTest, AccessLogFormatIsJsonOrText) {
+  BootstrapSharedPtr config = loadValid("access_log: {path: /tmp/a.log, format: text}\n");
+  ASSERT_NE(config, nullptr);
+  EXPECT_EQ(config->access_log->format, AccessLogFormat::Text);
+  EXPECT_THAT(
+      errorsOf("access_log: {path: /tmp/a.log, format: xml}\n"),
+      ElementsAre(R"(t.yaml:1:40: access_log.format: expected one of json, text, got "xml")"));
+}
+
+TEST(ConfigLoaderTest, ControlPlaneAddressIsHostPort) {
+  EXPECT_THAT(
+      errorsOf("control_plane: {address: cp.local}\n"),
+      ElementsAre(
+          R"(t.yaml:1:26: control_plane.address: expected host:port (e.g. 127.0.0.1:18000), got "cp.local")"));
+  BootstrapSharedPtr config = loadValid("control_plane: {address: \"[::1]:18000\"}\n");
+  ASSERT_NE(config, nullptr);
+  EXPECT_FALSE(config->control_plane->tls.has_value());
+}
+
+// ---- listeners --------------------------------------------------------------------------------
+
+TEST(ConfigLoaderTest, ListenerNamesAreUniqueAndNonEmpty) {
+  EXPECT_THAT(
+      errorsOf("listeners:\n  - {name: a, port: 1}\n  - {name: a, port: 2}\n  - {name: \"\"}\n"
+               "  - {port: 3}\n"),
+      ElementsAre(
+          R"(t.yaml:3:12: listeners[1].name: duplicate listener name "a" (first defined at line 2, listeners[0].name))",
+          R"(t.yaml:4:12: listeners[2].name: expected a non-empty string, got "")",
+          R"(t.yaml:5:5: listeners[3].name: missing required key "name")"));
+}
+
+TEST(ConfigLoaderTest, ListenerTlsNeedsCertificates) {
+  EXPECT_THAT(
+      errorsOf("listeners:\n  - name: l\n    tls: {certificates: []}\n"),
+      ElementsAre(
+          R"(t.yaml:3:25: listeners[0].tls.certificates: expected at least one certificate (a {cert, key} map))"));
+  EXPECT_THAT(
+      errorsOf("listeners:\n  - name: l\n    tls: {alpn: [h2]}\n"),
+      ElementsAre(
+          R"(t.yaml:3:10: listeners[0].tls.certificates: missing required key "certificates")"));
+}
+
+TEST(ConfigLoaderTest, FiltersKeepTheirRawConfig) {
+  BootstrapSharedPtr config = loadValid(
+      "listeners:\n"
+      "  - name: l\n"
+      "    http:\n"
+      "      generate_request_id: false\n"
+      "      filters:\n"
+      "        - {name: bulkhead}\n"
+      "        - name: fault\n"
+      "          config: {delay: {fixed: 100ms, percent: 10}, anything: [1, 2]}\n");
+  ASSERT_NE(config, nullptr);
+  const HttpOptions& http = config->listeners[0].http;
+  EXPECT_FALSE(http.generate_request_id);
+  ASSERT_EQ(http.filters.size(), 2u);
+  EXPECT_EQ(http.filters[0].name, "bulkhead");
+  EXPECT_FALSE(http.filters[0].config.IsDefined() && !http.filters[0].config.IsNull());
+  EXPECT_EQ(http.filters[1].config_path, "listeners[0].http.filters[1].config");
+  EXPECT_EQ(http.filters[1].config["delay"]["fixed"].as<std::string>(), "100ms");
+  EXPECT_EQ(http.filters[1].config["anything"].size(), 2u);
+  // The raw node keeps its position, so filter factories can report line and column too.
+  EXPECT_EQ(http.filters[1].config.Mark().line + 1, 8);
+
+  EXPECT_THAT(
+      errorsOf("listeners:\n  - name: l\n    http: {filters: [{name: \"\"}, {config: {}}]}\n"),
+      ElementsAre(
+          R"(t.yaml:3:29: listeners[0].http.filters[0].name: expected a non-empty string, got "")",
+          R"(t.yaml:3:34: listeners[0].http.filters[1].name: missing required key "name")"));
+}
+
+// ---- virtual hosts and routes -----------------------------------------------------------------
+
+TEST(ConfigLoaderTest, DomainsAreLowerCasedAndChecked) {
+  BootstrapSharedPtr config = loadValid(
+      "listeners:\n  - name: l\n    virtual_hosts:\n"
+      "      - {domains: [API.Example.COM, \"*.Example.com\", \"*-api.example.com\"]}\n"
+      "      - {domains: [\"*\", \"example.com:8080\"]}\n");
+  ASSERT_NE(config, nullptr);
+  EXPECT_THAT(config->listeners[0].virtual_hosts[0].domains,
+              ElementsAre("api.example.com", "*.example.com", "*-api.example.com"));
+  EXPECT_THAT(
+      errorsOf("listeners:\n  - name: l\n    virtual_hosts:\n"
+               "      - {domains: [\"a*b.com\", x.com]}\n"
+               "      - {domains: [X.com]}\n"
+               "      - {domains: []}\n"),
+      ElementsAre(
+          R"(t.yaml:4:20: listeners[0].virtual_hosts[0].domains[0]: invalid domain "a*b.com" (allowed: "example.com", "*.example.com", "*-suffix.example.com", "*"))",
+          R"(t.yaml:5:20: listeners[0].virtual_hosts[1].domains[0]: domain "x.com" is already used at line 4 (listeners[0].virtual_hosts[0].domains[1]))",
+          R"(t.yaml:6:19: listeners[0].virtual_hosts[2].domains: expected at least one domain ("*" matches every host))"));
+}
+
+TEST(ConfigLoaderTest, RouteNeedsExactlyOneAction) {
+  EXPECT_THAT(
+      errorsOf(withRoute("{match: {prefix: /}}")),
+      ElementsAre(
+          R"(t.yaml:6:13: listeners[0].virtual_hosts[0].routes[0]: expected exactly one of route, direct_response, redirect, got none)"));
+  EXPECT_THAT(
+      errorsOf(withRoute("{match: {prefix: /}, route: {cluster: c}, redirect: {host: x}}")),
+      ElementsAre(
+          R"(t.yaml:6:13: listeners[0].virtual_hosts[0].routes[0]: expected exactly one of route, direct_response, redirect, got route and redirect)"));
+  EXPECT_THAT(
+      errorsOf(withRoute("{route: {cluster: c}}")),
+      ElementsAre(
+          R"(t.yaml:6:13: listeners[0].virtual_hosts[0].routes[0].match: missing required key "match")"));
+}
+
+TEST(ConfigLoaderTest, RouteActionNeedsExactlyOneOfClusterAndWeightedClusters) {
+  EXPECT_THAT(
+      errorsOf(withRoute("{match: {prefix: /}, route: {timeout: 1s}}")),
+      ElementsAre(
+          R"(t.yaml:6:41: listeners[0].virtual_hosts[0].routes[0].route: expected exactly one of cluster, weighted_clusters, got none)"));
+  EXPECT_THAT(
+      errorsOf(withRoute("{match: {prefix: /}, route: {cluster: c, weighted_clusters: [{cluster: "
+                         "c, weight: 1}]}}")),
+      ElementsAre(
+          R"(t.yaml:6:41: listeners[0].virtual_hosts[0].routes[0].route: expected exactly one of cluster, weighted_clusters, got cluster and weighted_clusters)"));
+}
+
+TEST(ConfigLoaderTest, ClusterReferencesMustExist) {
+  EXPECT_THAT(
+      errorsOf(withRoute("{match: {prefix: /}, route: {cluster: nope}}")),
+      ElementsAre(
+          R"(t.yaml:6:51: listeners[0].virtual_hosts[0].routes[0].route.cluster: unknown cluster "nope" (defined: c))"));
+  EXPECT_THAT(
+      errorsOf(withRoute("{match: {prefix: /}, route: {weighted_clusters: "
+                         "[{cluster: c, weight: 1}, {cluster: d, weight: 1}]}}")),
+      ElementsAre(
+          R"(t.yaml:6:97: listeners[0].virtual_hosts[0].routes[0].route.weighted_clusters[1].cluster: unknown cluster "d" (defined: c))"));
+  EXPECT_THAT(
+      errorsOf("listeners:\n  - name: l\n    virtual_hosts:\n      - domains: [\"*\"]\n"
+               "        routes: [{match: {prefix: /}, route: {cluster: api-v3}}]\n"
+               "clusters:\n  - {name: api-v1, dns: {name: a, port: 80}}\n"),
+      ElementsAre(
+          R"(t.yaml:5:56: listeners[0].virtual_hosts[0].routes[0].route.cluster: unknown cluster "api-v3" (did you mean "api-v1"?))"));
+}
+
+TEST(ConfigLoaderTest, WeightedClusterWeightsMustAddUp) {
+  EXPECT_THAT(
+      errorsOf(
+          withRoute("{match: {prefix: /}, route: {weighted_clusters: [{cluster: c, weight: 0}]}}")),
+      ElementsAre(
+          R"(t.yaml:6:61: listeners[0].virtual_hosts[0].routes[0].route.weighted_clusters: weights must add up to more than 0)"));
+}
+
+TEST(ConfigLoaderTest, MatchNeedsExactlyOnePathKindStartingWithSlash) {
+  EXPECT_THAT(
+      errorsOf(withRoute("{match: {headers: []}, direct_response: {}}")),
+      ElementsAre(
+          R"(t.yaml:6:21: listeners[0].virtual_hosts[0].routes[0].match: expected exactly one of path, prefix, regex, got none)"));
+  EXPECT_THAT(
+      errorsOf(withRoute("{match: {path: healthz}, direct_response: {}}")),
+      ElementsAre(
+          R"(t.yaml:6:28: listeners[0].virtual_hosts[0].routes[0].match.path: expected a path starting with "/", got "healthz")"));
+}
+
+TEST(ConfigLoaderTest, RegexesMustCompile) {
+  std::vector<std::string> errors = errorsOf(withRoute(
+      "{match: {regex: \"/a(\", headers: [{name: x, regex: \"[z\"}]}, direct_response: {}}"));
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(
+      errors[0],
+      R"(t.yaml:6:29: listeners[0].virtual_hosts[0].routes[0].match.regex: invalid regular expression "/a(": missing ): /a( (RE2 syntax))");
+  EXPECT_EQ(
+      errors[1],
+      R"(t.yaml:6:63: listeners[0].virtual_hosts[0].routes[0].match.headers[0].regex: invalid regular expression "[z": missing ]: [z (RE2 syntax))");
+  BootstrapSharedPtr config =
+      loadValid(withRoute("{match: {regex: \"/v[0-9]+/.*\", case_sensitive: false}, "
+                          "direct_response: {}}"));
+  ASSERT_NE(config, nullptr);
+  const RouteMatch& match = config->listeners[0].virtual_hosts[0].routes[0].match;
+  EXPECT_EQ(match.kind, PathMatchKind::Regex);
+  EXPECT_EQ(match.value, "/v[0-9]+/.*");
+  EXPECT_FALSE(match.case_sensitive);
+}
+
+TEST(ConfigLoaderTest, HeaderMatchersTakeOneKindAndLowerCaseNames) {
+  BootstrapSharedPtr config = loadValid(
+      withRoute("{match: {prefix: /, headers: [{name: X-Canary, prefix: a}, {name: x-b, suffix: z, "
+                "invert: true}, {name: x-c, present: true}, {name: x-d, present: false}, "
+                "{name: \":method\", exact: GET}]}, direct_response: {}}"));
+  ASSERT_NE(config, nullptr);
+  const auto& headers = config->listeners[0].virtual_hosts[0].routes[0].match.headers;
+  ASSERT_EQ(headers.size(), 5u);
+  EXPECT_EQ(headers[0].name, "x-canary");
+  EXPECT_EQ(headers[0].kind, StringMatchKind::Prefix);
+  EXPECT_EQ(headers[0].value, "a");
+  EXPECT_EQ(headers[1].kind, StringMatchKind::Suffix);
+  EXPECT_TRUE(headers[1].invert);
+  EXPECT_EQ(headers[2].kind, StringMatchKind::Present);
+  EXPECT_FALSE(headers[2].invert);
+  // present: false means "absent": a presence match, inverted.
+  EXPECT_EQ(headers[3].kind, StringMatchKind::Present);
+  EXPECT_TRUE(headers[3].invert);
+  EXPECT_EQ(headers[4].name, ":method");
+
+  EXPECT_THAT(
+      errorsOf(
+          withRoute("{match: {prefix: /, headers: [{name: x, exact: a, prefix: b}, "
+                    "{exact: c}, {name: \"bad name\", present: true}]}, direct_response: {}}")),
+      ElementsAre(
+          R"(t.yaml:6:43: listeners[0].virtual_hosts[0].routes[0].match.headers[0]: expected exactly one of exact, prefix, suffix, regex, present, got exact and prefix)",
+          R"(t.yaml:6:75: listeners[0].virtual_hosts[0].routes[0].match.headers[1].name: missing required key "name")",
+          R"(t.yaml:6:94: listeners[0].virtual_hosts[0].routes[0].match.headers[2].name: invalid header name "bad name" (letters, digits and !#$%&'*+-.^_`|~ only))"));
+}
+
+TEST(ConfigLoaderTest, HeaderEditsAreAcceptedOnTheRouteAndInTheAction) {
+  BootstrapSharedPtr config = loadValid(withRoute(
+      "{match: {prefix: /}, route: {cluster: c, request_headers_to_add: [{name: X-A, value: "
+      "\"1\"}]}, request_headers_to_add: [{name: x-b, value: \"2\", append: false}], "
+      "request_headers_to_remove: [X-Secret], response_headers_to_add: [{name: x-c, value: v}], "
+      "response_headers_to_remove: [server]}"));
+  ASSERT_NE(config, nullptr);
+  const Route& route = config->listeners[0].virtual_hosts[0].routes[0];
+  ASSERT_EQ(route.request_headers_to_add.size(), 2u);
+  EXPECT_EQ(route.request_headers_to_add[0].name, "x-a");
+  EXPECT_EQ(route.request_headers_to_add[0].value, "1");
+  EXPECT_TRUE(route.request_headers_to_add[0].append);
+  EXPECT_EQ(route.request_headers_to_add[1].name, "x-b");
+  EXPECT_FALSE(route.request_headers_to_add[1].append);
+  EXPECT_THAT(route.request_headers_to_remove, ElementsAre("x-secret"));
+  ASSERT_EQ(route.response_headers_to_add.size(), 1u);
+  EXPECT_EQ(route.response_headers_to_add[0].name, "x-c");
+  EXPECT_THAT(route.response_headers_to_remove, ElementsAre("server"));
+}
+
+TEST(ConfigLoaderTest, RetryPolicyIsParsedAndChecked) {
+  BootstrapSharedPtr config = loadValid(withRoute(
+      "{match: {prefix: /}, route: {cluster: c, prefix_rewrite: /x/, host_rewrite: h, "
+      "retry: {on: [gateway-error, retriable-status-codes], retriable_status_codes: [503, 429], "
+      "backoff: {base: 10ms, max: 1s}}}}"));
+  ASSERT_NE(config, nullptr);
+  const RouteAction& action = *config->listeners[0].virtual_hosts[0].routes[0].route;
+  EXPECT_EQ(action.prefix_rewrite, "/x/");
+  EXPECT_EQ(action.host_rewrite, "h");
+  ASSERT_TRUE(action.retry.has_value());
+  EXPECT_THAT(action.retry->on, ElementsAre(RetryOn::GatewayError, RetryOn::RetriableStatusCodes));
+  EXPECT_THAT(action.retry->retriable_status_codes, ElementsAre(503, 429));
+  EXPECT_EQ(action.retry->attempts, 1u);
+  EXPECT_FALSE(action.retry->per_try_timeout.has_value());
+  EXPECT_EQ(action.retry->backoff_base, Duration(10));
+  EXPECT_EQ(action.retry->backoff_max, Duration(1000));
+
+  EXPECT_THAT(
+      errorsOf(withRoute("{match: {prefix: /}, route: {cluster: c, retry: {on: [5xx, 4xx]}}}")),
+      ElementsAre(
+          R"(t.yaml:6:72: listeners[0].virtual_hosts[0].routes[0].route.retry.on[1]: expected one of 5xx, gateway-error, reset, connect-failure, retriable-status-codes, got "4xx")"));
+}
+
+TEST(ConfigLoaderTest, DirectResponseAndRedirectStatusesAreChecked) {
+  EXPECT_THAT(
+      errorsOf(withRoute("{match: {prefix: /}, direct_response: {status: 99}}")),
+      ElementsAre(
+          R"(t.yaml:6:60: listeners[0].virtual_hosts[0].routes[0].direct_response.status: expected an integer from 100 to 599, got "99")"));
+  EXPECT_THAT(
+      errorsOf(withRoute("{match: {prefix: /}, redirect: {status: 200}}")),
+      ElementsAre(
+          R"(t.yaml:6:53: listeners[0].virtual_hosts[0].routes[0].redirect.status: expected one of 301, 302, 303, 307, 308, got "200")"));
+  BootstrapSharedPtr config = loadValid(withRoute(
+      "{match: {prefix: /old/}, redirect: {status: 308, scheme: https, host: new.example.com, "
+      "port: 8443, prefix_rewrite: /new/, strip_query: true}}"));
+  ASSERT_NE(config, nullptr);
+  const Redirect& redirect = *config->listeners[0].virtual_hosts[0].routes[0].redirect;
+  EXPECT_EQ(redirect.status, 308);
+  EXPECT_EQ(redirect.scheme, "https");
+  EXPECT_EQ(redirect.host, "new.example.com");
+  EXPECT_EQ(redirect.port, 8443);
+  EXPECT_EQ(redirect.prefix_rewrite, "/new/");
+  EXPECT_TRUE(redirect.strip_query);
+}
+
+// ---- clusters ---------------------------------------------------------------------------------
+
+TEST(ConfigLoaderTest, ClusterNeedsExactlyOneOfEndpointsAndDns) {
+  EXPECT_THAT(
+      errorsOf("clusters:\n"
+               "  - {name: a}\n"
+               "  - {name: b, endpoints: [], dns: {name: b.internal, port: 80}}\n"
+               "  - {name: c, endpoints: []}\n"),
+      ElementsAre(
+          R"(t.yaml:2:5: clusters[0]: expected exactly one of endpoints, dns, got none)",
+          R"(t.yaml:3:5: clusters[1]: expected exactly one of endpoints, dns, got both)",
+          R"(t.yaml:3:26: clusters[1].endpoints: expected at least one endpoint (or use dns instead))",
+          R"(t.yaml:4:26: clusters[2].endpoints: expected at least one endpoint (or use dns instead))"));
+}
+
+TEST(ConfigLoaderTest, ClusterNamesAreUniqueAndEnumsChecked) {
+  EXPECT_THAT(
+      errorsOf("clusters:\n"
+               "  - {name: a, dns: {name: a, port: 80}, protocol: http3}\n"
+               "  - {name: a, dns: {name: a, port: 80}, lb: maglev}\n"),
+      ElementsAre(
+          R"(t.yaml:2:51: clusters[0].protocol: expected one of http1, http2, got "http3")",
+          R"(t.yaml:3:12: clusters[1].name: duplicate cluster name "a" (first defined at line 2, clusters[0].name))",
+          R"(t.yaml:3:45: clusters[1].lb: expected one of round_robin, least_request, random, ring_hash, got "maglev")"));
+}
+
+TEST(ConfigLoaderTest, ClusterExtrasAreParsed) {
+  BootstrapSharedPtr config = loadValid(
+      "clusters:\n"
+      "  - name: a\n"
+      "    dns: {name: a.internal, port: 443}\n"
+      "    lb: ring_hash\n"
+      "    protocol: http2\n"
+      "    idle_timeout: 90s\n"
+      "    max_requests_per_connection: 1000\n"
+      "    tls: {sni: a.internal, alpn: [h2]}\n");
+  ASSERT_NE(config, nullptr);
+  const Cluster& cluster = config->clusters[0];
+  EXPECT_EQ(cluster.lb, LbPolicy::RingHash);
+  EXPECT_EQ(cluster.protocol, UpstreamProtocol::Http2);
+  EXPECT_EQ(cluster.idle_timeout, Duration(90000));
+  EXPECT_EQ(cluster.max_requests_per_connection, 1000u);
+  EXPECT_THAT(cluster.tls->alpn, ElementsAre("h2"));
+  EXPECT_FALSE(cluster.health_check.has_value());
+}
+
+}  // namespace
+}  // namespace strait::config

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+#include <unordered_set>
+
+#include "tests/upstream/options.h"
+
+namespace strait::testupstream {
+
+class Connection;
+
+// Counters exposed on GET /__stats so tests can check what actually reached the upstream.
+struct ServerStats {
+  // Requests answered, not counting /__stats itself.
+  uint64_t requests{0};
+  // Connections that carried at least one request other than /__stats.
+  uint64_t connections{0};
+  // Every connection accepted, including the ones used only to read /__stats.
+  uint64_t accepted{0};
+  uint64_t active{0};
+};
+
+// The listener, the signal handlers and the set of live connections, all on one uv loop.
+class Server {
+ public:
+  explicit Server(Options options);
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds, announces the port (stdout and --port-file) and runs until SIGTERM/SIGINT.
+  int run();
+
+  const Options& options() const { return options_; }
+  ServerStats& stats() { return stats_; }
+  uv_loop_t* loop() { return &loop_; }
+  void onConnectionClosed(Connection* connection);
+
+ private:
+  static void onConnection(uv_stream_t* listener, int status);
+  static void onSignal(uv_signal_t* handle, int signum);
+  int bind();
+  int announce();
+  void shutdown();
+
+  Options options_;
+  uv_loop_t loop_{};
+  uv_tcp_t listener_{};
+  uv_signal_t sigterm_{};
+  uv_signal_t sigint_{};
+  ServerStats stats_;
+  std::unordered_set<Connection*> connections_;
+  bool stopping_{false};
+};
+
+}  // namespace strait::testupstream
