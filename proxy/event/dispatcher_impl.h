@@ -20,6 +20,8 @@ class DispatcherImpl : public Dispatcher {
   ~DispatcherImpl() override;
 
   uv_loop_t* loop() { return &loop_; }
+  // Destroys what deferredDelete() holds now (for shutdown, when the loop no longer runs).
+  void clearDeferred() { clearDeferredDeleteList(); }
 
   // Closes any uv handle allocated with `new T` and deletes it in the close callback.
   template <typename T>

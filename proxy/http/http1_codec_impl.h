@@ -76,7 +76,7 @@ class ServerCodecImpl : public ServerCodec {
   // did not ask for keep-alive, `close_connection` was set, the body is close-delimited (an
   // HTTP/1.0 client without content-length) or the request was malformed.
   // TODO(interface): proposed addition to ServerCodec.
-  bool closeAfterResponse() const { return close_after_response_; }
+  bool closeAfterResponse() const override { return close_after_response_; }
 
   // llhttp callbacks, reached through the static trampolines in the .cc file.
   int onMessageBegin();

@@ -76,6 +76,38 @@ ConnectionImpl::~ConnectionImpl() {
   }
 }
 
+namespace {
+// Callbacks for a connection nobody owns any more: everything is ignored.
+class OrphanCallbacks : public ConnectionCallbacks {
+ public:
+  void onData(const char*, size_t) override {}
+  void onEvent(ConnectionEvent) override {}
+};
+OrphanCallbacks orphan_callbacks;
+}  // namespace
+
+void ConnectionImpl::releaseWhenClosed(std::unique_ptr<ConnectionImpl> self) {
+  callbacks_ = &orphan_callbacks;
+  if (socket_ == nullptr || state_ != State::Closing) {
+    closeSocket(false);
+    dispatcher_.deferredDelete(std::move(self));
+    return;
+  }
+  self_owned_ = std::move(self);
+}
+
+void releaseConnection(ConnectionPtr connection) {
+  if (connection == nullptr) {
+    return;
+  }
+  auto* impl = dynamic_cast<ConnectionImpl*>(connection.get());
+  if (impl == nullptr) {
+    return;  // destroyed here: closes
+  }
+  connection.release();
+  impl->releaseWhenClosed(std::unique_ptr<ConnectionImpl>(impl));
+}
+
 void ConnectionImpl::initSocket() {
   socket_ = new Socket;
   socket_->owner = this;
@@ -379,6 +411,11 @@ void ConnectionImpl::closeSocket(bool reset) {
     } else {
       uv_close(handle, Socket::onClose);
     }
+  }
+  if (self_owned_ != nullptr) {
+    // Deleting the timer that may be running this very callback is deferred too.
+    dispatcher_.deferredDelete(std::move(self_owned_));
+    return;
   }
   linger_timer_.reset();
 }

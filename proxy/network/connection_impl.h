@@ -29,6 +29,9 @@ class ConnectionImpl : public Connection {
   ~ConnectionImpl() override;
 
   void connect(const sockaddr* address);
+  // Takes ownership of itself: a connection still flushing and lingering after
+  // close(FlushWrite) finishes on its own and is deleted once closed; any other is closed now.
+  void releaseWhenClosed(std::unique_ptr<ConnectionImpl> self);
 
   // Connection
   void setCallbacks(ConnectionCallbacks& callbacks) override { callbacks_ = &callbacks; }
@@ -75,6 +78,7 @@ class ConnectionImpl : public Connection {
   bool above_high_watermark_ = false;
   size_t high_watermark_ = 1024 * 1024;
   event::TimerPtr linger_timer_;
+  std::unique_ptr<ConnectionImpl> self_owned_;
   std::string remote_address_;
   std::string remote_address_port_;
   std::string failure_reason_;
@@ -87,6 +91,9 @@ class ConnectionImpl : public Connection {
 uv_tcp_t* allocateAcceptHandle(uv_loop_t* loop);
 // Releases a handle from allocateAcceptHandle() that was never adopted (uv_accept failed).
 void freeAcceptHandle(uv_tcp_t* handle);
+
+// Releases a connection its owner no longer wants (see ConnectionImpl::releaseWhenClosed).
+void releaseConnection(ConnectionPtr connection);
 
 // Formats a socket address as ("1.2.3.4", "1.2.3.4:80"); IPv6 as ("::1", "[::1]:80").
 void formatAddress(const sockaddr_storage& addr, std::string& host, std::string& host_port);

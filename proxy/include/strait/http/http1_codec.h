@@ -77,6 +77,10 @@ class ServerCodec {
   virtual void encodeData(buffer::Buffer& data, bool end_stream, buffer::Buffer& out) = 0;
   // Writes "HTTP/1.1 100 Continue\r\n\r\n".
   virtual void encode100Continue(buffer::Buffer& out) = 0;
+  // After encodeHeaders(): true when the connection must close once this response is written
+  // (close_connection was set, the client did not ask for keep-alive, the body is
+  // close-delimited, or the request was malformed).
+  virtual bool closeAfterResponse() const = 0;
 };
 
 std::unique_ptr<ServerCodec> createServerCodec(ServerCallbacks& callbacks,

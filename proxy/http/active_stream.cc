@@ -1,0 +1,608 @@
+#include "proxy/http/active_stream.h"
+
+#include <cstdio>
+
+#include "proxy/http/conn_manager.h"
+
+namespace strait::http {
+
+namespace {
+
+using upstream::UpstreamFailure;
+
+// Request bodies buffered before an upstream connection is attached beyond this pause the
+// downstream: a slow connect never makes the proxy hold an unbounded upload.
+constexpr size_t kMaxBufferedRequestBody = 1024 * 1024;
+constexpr size_t kMaxRequestIdLength = 128;
+
+bool isHopByHop(std::string_view name) {
+  return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
+         name == "te" || name == "trailer" || name == "transfer-encoding" || name == "upgrade" ||
+         name == "proxy-authenticate";
+}
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); i++) {
+    char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
+    char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] + 32) : b[i];
+    if (x != y) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Removes the headers a `connection` header names (RFC 9110 7.6.1), then the header itself.
+void removeConnectionNominated(HeaderMap& headers) {
+  const std::string* connection = headers.get("connection");
+  if (connection == nullptr) {
+    return;
+  }
+  std::string value = *connection;
+  size_t pos = 0;
+  while (pos < value.size()) {
+    size_t comma = value.find(',', pos);
+    if (comma == std::string::npos) {
+      comma = value.size();
+    }
+    std::string_view token(value.data() + pos, comma - pos);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
+      token.remove_prefix(1);
+    }
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) {
+      token.remove_suffix(1);
+    }
+    if (!token.empty() && !equalsIgnoreCase(token, "close") &&
+        !equalsIgnoreCase(token, "keep-alive") && !equalsIgnoreCase(token, "upgrade")) {
+      headers.removeIf([&](const HeaderEntry& e) { return equalsIgnoreCase(e.name, token); });
+    }
+    pos = comma + 1;
+  }
+}
+
+void formatRequestId(RandomGenerator& random, char out[37]) {
+  uint64_t hi = random.random();
+  uint64_t lo = random.random();
+  // Version 4, variant 1 (RFC 4122).
+  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  std::snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
+                static_cast<unsigned>(lo >> 48),
+                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+}
+
+void applyHeaderValues(HeaderMap& headers, const std::vector<config::HeaderValue>& values) {
+  for (const auto& hv : values) {
+    if (hv.append) {
+      headers.add(hv.name, hv.value);
+    } else {
+      headers.set(hv.name, hv.value);
+    }
+  }
+}
+
+uint64_t microsBetween(MonotonicTime from, MonotonicTime to) {
+  auto d = std::chrono::duration_cast<std::chrono::microseconds>(to - from).count();
+  return d < 0 ? 0 : static_cast<uint64_t>(d);
+}
+
+}  // namespace
+
+ActiveStream::ActiveStream(ConnectionManager& manager)
+    : manager_(manager),
+      worker_(manager.worker()),
+      snapshot_(manager.snapshot()),
+      listener_(manager.listener()),
+      start_(worker_.dispatcher.approximateMonotonicTime()) {
+  worker_.shard.add(listener_.stats.rq_active, 1);
+}
+
+ActiveStream::~ActiveStream() {
+  if (!finished_) {
+    // Torn down without finishing (connection closed under it): release what it holds.
+    releaseUpstream(true);
+    worker_.shard.sub(listener_.stats.rq_active, 1);
+  }
+}
+
+void ActiveStream::addFlag(std::string_view flag) {
+  if (!flags_.empty()) {
+    flags_ += ',';
+  }
+  flags_ += flag;
+}
+
+// ---- request path ---------------------------------------------------------------------------
+
+void ActiveStream::decodeHeaders(RequestHeaders& headers, const http1::MessageInfo& info) {
+  request_ = &headers;
+  request_info_ = info;
+  head_request_ = headers.method == "HEAD";
+  normaliseRequest(headers);
+  if (info.expect_continue) {
+    // Answer the client's Expect ourselves (the header was removed by the codec), so the body
+    // starts flowing while the upstream connection is set up.
+    buffer::Buffer out;
+    manager_.codec().encode100Continue(out);
+    manager_.writeDownstream(out);
+  }
+  route_ = listener_.routes->route(headers);
+  if (route_ == nullptr) {
+    worker_.shard.inc(listener_.stats.rq_no_route);
+    sendLocalReply(404, "no route matched", "NR");
+    return;
+  }
+  route_stats_ = listener_.routeStats(&route_->route());
+  applyRoute();
+}
+
+void ActiveStream::normaliseRequest(RequestHeaders& headers) {
+  const auto& http = listener_.config.http;
+  headers.scheme = "http";
+  removeConnectionNominated(headers.headers);
+  headers.headers.removeIf([&](const HeaderEntry& e) {
+    return isHopByHop(e.name) && !(request_info_.upgrade && e.name == "upgrade");
+  });
+  const std::string& peer = manager_.connection().remoteAddress();
+  // x-forwarded-for: always append the peer. At the edge (use_remote_address) the peer is the
+  // client and what arrived is only the client's claim; behind a trusted proxy the incoming
+  // header is kept as the client's chain.
+  if (std::string* xff = headers.headers.getMutable("x-forwarded-for"); xff != nullptr) {
+    xff->append(", ");
+    xff->append(peer);
+  } else {
+    headers.headers.add("x-forwarded-for", peer);
+  }
+  if (http.use_remote_address || headers.headers.get("x-forwarded-proto") == nullptr) {
+    headers.headers.set("x-forwarded-proto", headers.scheme);
+  }
+  const std::string* id = headers.headers.get("x-request-id");
+  if (id == nullptr || id->empty() || id->size() > kMaxRequestIdLength) {
+    if (http.generate_request_id) {
+      char buf[37];
+      formatRequestId(worker_.random, buf);
+      headers.headers.set("x-request-id", std::string_view(buf, 36));
+    }
+  }
+}
+
+void ActiveStream::applyRoute() {
+  const config::Route& route = route_->route();
+  if (route.direct_response.has_value()) {
+    const auto& dr = *route.direct_response;
+    ResponseHeaders response;
+    response.status = dr.status;
+    if (!dr.body.empty()) {
+      response.headers.add("content-type", dr.content_type);
+    }
+    response.headers.add("content-length", std::to_string(dr.body.size()));
+    encodeResponseHeaders(response, dr.body.empty());
+    if (!dr.body.empty()) {
+      buffer::Buffer body;
+      body.add(dr.body);
+      buffer::Buffer out;
+      manager_.codec().encodeData(body, true, out);
+      manager_.writeDownstream(out);
+    }
+    response_complete_ = true;
+    if (request_complete_) {
+      finish();
+    }
+    return;
+  }
+  if (route.redirect.has_value()) {
+    ResponseHeaders response;
+    response.status = route.redirect->status;
+    response.headers.add("location", route_->redirectLocation(*request_));
+    response.headers.add("content-length", "0");
+    encodeResponseHeaders(response, true);
+    response_complete_ = true;
+    if (request_complete_) {
+      finish();
+    }
+    return;
+  }
+  const config::RouteAction& action = *route.route;
+  const std::string& cluster_name = route_->pickCluster(worker_.random.random());
+  cluster_ = worker_.clusters.get(cluster_name);
+  if (cluster_ == nullptr) {
+    sendLocalReply(503, "cluster not found: " + cluster_name, "NC");
+    return;
+  }
+  if (!action.prefix_rewrite.empty()) {
+    request_->path = route_->rewritePath(request_->path);
+  }
+  if (!action.host_rewrite.empty()) {
+    request_->authority = action.host_rewrite;
+  }
+  for (const auto& name : route.request_headers_to_remove) {
+    request_->headers.remove(name);
+  }
+  applyHeaderValues(request_->headers, route_->virtualHost().request_headers_to_add);
+  applyHeaderValues(request_->headers, route.request_headers_to_add);
+  if (action.timeout.count() > 0) {
+    route_timer_ = worker_.dispatcher.createTimer([this]() { onRouteTimeout(); });
+    route_timer_->enableTimer(action.timeout);
+  }
+  startUpstream();
+}
+
+void ActiveStream::startUpstream() {
+  attempts_++;
+  upstream::LbContext context;
+  context.excluded = last_host_;
+  upstream::Http1Pool* pool = cluster_->choosePool(context);
+  if (pool == nullptr) {
+    worker_.shard.inc(listener_.stats.rq_upstream_unavailable);
+    sendLocalReply(503, "no healthy upstream", "UH");
+    return;
+  }
+  last_host_ = &pool->host();
+  upstream_start_ = worker_.dispatcher.approximateMonotonicTime();
+  pending_ = pool->newStream(*this);
+}
+
+void ActiveStream::onPoolReady(upstream::UpstreamClient& client) {
+  pending_ = nullptr;
+  client_ = &client;
+  client.attach(*this);
+  auto& host = const_cast<upstream::HostImpl&>(client.host());
+  host.requestStarted();
+  host.rq_total.fetch_add(1, std::memory_order_relaxed);
+  worker_.shard.add(cluster_->info().stats.rq_active, 1);
+
+  http1::MessageInfo info;
+  info.upgrade = request_info_.upgrade;
+  if (request_info_.content_length.has_value()) {
+    info.content_length = request_info_.content_length;
+  } else if (request_info_.chunked) {
+    if (request_complete_) {
+      // The whole body is here already: send it with a length instead of chunking.
+      info.content_length = request_body_.length();
+    } else {
+      info.chunked = true;
+    }
+  }
+  client.encodeHeaders(*request_, info);
+  bool has_body = info.chunked || (info.content_length.has_value() && *info.content_length > 0);
+  if (has_body && (!request_body_.empty() || request_complete_)) {
+    body_sent_upstream_ = body_sent_upstream_ || !request_body_.empty();
+    client.encodeData(request_body_, request_complete_);
+  }
+  if (downstream_read_disables_ > 0 && !request_complete_) {
+    // The pre-attach buffer limit paused the downstream; the body can flow now.
+    disableDownstreamRead(false);
+  }
+  if (tunnel_ && !tunnel_pending_.empty()) {
+    client.writeTunnel(tunnel_pending_);
+  }
+}
+
+void ActiveStream::onPoolFailure(UpstreamFailure failure, std::string_view detail) {
+  pending_ = nullptr;
+  if (retryAllowed(failure)) {
+    worker_.shard.inc(cluster_->info().stats.rq_retry);
+    startUpstream();
+    return;
+  }
+  worker_.shard.inc(listener_.stats.rq_upstream_unavailable);
+  if (failure == UpstreamFailure::Overflow) {
+    sendLocalReply(503, "upstream overflow: " + std::string(detail), "UO", true);
+    return;
+  }
+  sendLocalReply(503, "upstream connect error: " + std::string(detail), "UF");
+}
+
+bool ActiveStream::retryAllowed(UpstreamFailure failure) const {
+  if (response_started_ || body_sent_upstream_ || finished_) {
+    return false;
+  }
+  const auto& retry = route_->route().route->retry;
+  if (!retry.has_value() || attempts_ >= 1 + retry->attempts) {
+    return false;
+  }
+  for (config::RetryOn on : retry->on) {
+    if ((on == config::RetryOn::ConnectFailure && (failure == UpstreamFailure::ConnectFailure ||
+                                                   failure == UpstreamFailure::ConnectTimeout)) ||
+        (on == config::RetryOn::Reset && failure == UpstreamFailure::Reset)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void ActiveStream::decodeData(const char* data, size_t len) {
+  if (finished_ || response_complete_) {
+    return;  // a local reply was sent; the rest of the body is discarded
+  }
+  if (client_ != nullptr) {
+    buffer::Buffer chunk;
+    chunk.add(data, len);
+    body_sent_upstream_ = true;
+    client_->encodeData(chunk, false);
+    return;
+  }
+  request_body_.add(data, len);
+  if (request_body_.length() > kMaxBufferedRequestBody && downstream_read_disables_ == 0) {
+    disableDownstreamRead(true);
+  }
+}
+
+void ActiveStream::decodeComplete() {
+  request_complete_ = true;
+  if (response_complete_) {
+    finish();
+    return;
+  }
+  if (client_ != nullptr && !tunnel_) {
+    bool has_body = request_info_.chunked ||
+                    (request_info_.content_length.has_value() && *request_info_.content_length > 0);
+    if (has_body) {
+      client_->encodeData(request_body_, true);
+    }
+  }
+}
+
+void ActiveStream::decodeTunnelData(const char* data, size_t len) {
+  tunnel_ = true;
+  if (client_ != nullptr && response_started_) {
+    buffer::Buffer chunk;
+    chunk.add(data, len);
+    client_->writeTunnel(chunk);
+    return;
+  }
+  tunnel_pending_.add(data, len);
+}
+
+void ActiveStream::disableDownstreamRead(bool disable) {
+  if (disable) {
+    downstream_read_disables_++;
+    manager_.connection().readDisable(true);
+  } else if (downstream_read_disables_ > 0) {
+    downstream_read_disables_--;
+    manager_.connection().readDisable(false);
+  }
+}
+
+void ActiveStream::onUpstreamWriteBufferHigh() { disableDownstreamRead(true); }
+void ActiveStream::onUpstreamWriteBufferLow() { disableDownstreamRead(false); }
+
+void ActiveStream::onDownstreamWriteHigh() {
+  if (client_ != nullptr && !upstream_read_disabled_) {
+    upstream_read_disabled_ = true;
+    client_->readDisable(true);
+  }
+}
+
+void ActiveStream::onDownstreamWriteLow() {
+  if (client_ != nullptr && upstream_read_disabled_) {
+    upstream_read_disabled_ = false;
+    client_->readDisable(false);
+  }
+}
+
+// ---- response path --------------------------------------------------------------------------
+
+void ActiveStream::onUpstreamHeaders(ResponseHeaders& headers, const http1::MessageInfo& info) {
+  upstream_response_ = true;
+  if (headers.status >= 500) {
+    const_cast<upstream::HostImpl&>(client_->host())
+        .rq_error.fetch_add(1, std::memory_order_relaxed);
+  }
+  const config::Route& route = route_->route();
+  for (const auto& name : route.response_headers_to_remove) {
+    headers.headers.remove(name);
+  }
+  applyHeaderValues(headers.headers, route_->virtualHost().response_headers_to_add);
+  applyHeaderValues(headers.headers, route.response_headers_to_add);
+  if (headers.status == 101 && request_info_.upgrade) {
+    tunnel_ = true;
+    route_timer_.reset();  // a tunnel lives as long as its peers keep it
+  }
+  encodeResponseHeaders(headers, !info.has_body && headers.status != 101);
+  if (tunnel_ && headers.status == 101 && !tunnel_pending_.empty()) {
+    client_->writeTunnel(tunnel_pending_);
+  }
+}
+
+void ActiveStream::encodeResponseHeaders(ResponseHeaders& headers, bool end_stream) {
+  response_started_ = true;
+  response_status_ = headers.status;
+  bool close = worker_.draining || manager_.remote_closed_ ||
+               (request_info_.upgrade && headers.status != 101);
+  buffer::Buffer out;
+  manager_.codec().encodeHeaders(headers, end_stream, close, out);
+  manager_.writeDownstream(out);
+  if (end_stream) {
+    response_complete_ = true;
+  }
+}
+
+void ActiveStream::onUpstreamData(const char* data, size_t len) {
+  if (!response_started_) {
+    return;
+  }
+  buffer::Buffer chunk;
+  chunk.add(data, len);
+  buffer::Buffer out;
+  manager_.codec().encodeData(chunk, false, out);
+  manager_.writeDownstream(out);
+}
+
+void ActiveStream::onUpstreamTunnelData(const char* data, size_t len) {
+  buffer::Buffer chunk;
+  chunk.add(data, len);
+  manager_.writeDownstream(chunk);
+}
+
+void ActiveStream::onUpstreamComplete() {
+  if (tunnel_) {
+    return;  // the 101's head is complete; the tunnel runs until a side closes
+  }
+  if (!response_complete_) {
+    buffer::Buffer empty;
+    buffer::Buffer out;
+    manager_.codec().encodeData(empty, true, out);
+    manager_.writeDownstream(out);
+    response_complete_ = true;
+  }
+  releaseUpstream(false);
+  if (request_complete_) {
+    finish();
+  } else {
+    // The upstream answered before the request body finished (e.g. an early 413): the rest of
+    // the body has nowhere to go, so the connection closes after this response.
+    manager_.remote_closed_ = true;
+    finish();
+  }
+}
+
+void ActiveStream::onUpstreamError(UpstreamFailure failure, std::string_view detail) {
+  bool reused = client_ != nullptr && client_->reused();
+  releaseUpstream(false);
+  client_ = nullptr;
+  if (!response_started_) {
+    // A reused keep-alive connection that the upstream closed just as we sent on it: the
+    // request never reached the application, so trying once more on a fresh connection is safe.
+    if (failure == UpstreamFailure::Reset && reused && !body_sent_upstream_ &&
+        attempts_ < 2 + (route_->route().route->retry ? route_->route().route->retry->attempts : 0)) {
+      worker_.shard.inc(cluster_->info().stats.rq_retry);
+      last_host_ = nullptr;
+      startUpstream();
+      return;
+    }
+    if (retryAllowed(failure)) {
+      worker_.shard.inc(cluster_->info().stats.rq_retry);
+      startUpstream();
+      return;
+    }
+    worker_.shard.inc(cluster_->info().stats.rq_reset);
+    if (failure == UpstreamFailure::ProtocolError) {
+      sendLocalReply(502, "upstream protocol error: " + std::string(detail), "UPE");
+    } else {
+      sendLocalReply(503, "upstream reset before response: " + std::string(detail), "UR");
+    }
+    return;
+  }
+  if (tunnel_) {
+    // One side of the tunnel closed: close the other.
+    finished_ = true;
+    worker_.shard.sub(listener_.stats.rq_active, 1);
+    manager_.onStreamComplete(true);
+    return;
+  }
+  worker_.shard.inc(cluster_->info().stats.rq_reset);
+  addFlag("UR");
+  // The response is half out: the only honest signal left is to cut the connection.
+  finished_ = true;
+  worker_.shard.sub(listener_.stats.rq_active, 1);
+  manager_.onStreamReset();
+}
+
+void ActiveStream::onRouteTimeout() {
+  worker_.shard.inc(cluster_->info().stats.rq_timeout);
+  if (client_ != nullptr) {
+    const_cast<upstream::HostImpl&>(client_->host())
+        .rq_error.fetch_add(1, std::memory_order_relaxed);
+  }
+  releaseUpstream(true);
+  if (!response_started_) {
+    sendLocalReply(504, "upstream request timeout", "UT");
+    return;
+  }
+  addFlag("UT");
+  finished_ = true;
+  worker_.shard.sub(listener_.stats.rq_active, 1);
+  manager_.onStreamReset();
+}
+
+void ActiveStream::releaseUpstream(bool reset) {
+  if (pending_ != nullptr) {
+    pending_->cancel();
+    pending_ = nullptr;
+  }
+  if (client_ != nullptr) {
+    auto& host = const_cast<upstream::HostImpl&>(client_->host());
+    host.requestFinished();
+    worker_.shard.sub(cluster_->info().stats.rq_active, 1);
+    if (upstream_response_ && response_status_ != 0) {
+      cluster_->info().stats.rq_by_class.inc(worker_.shard, response_status_);
+      worker_.shard.observeUs(
+          cluster_->info().stats.rq_time,
+          microsBetween(upstream_start_, worker_.dispatcher.approximateMonotonicTime()));
+    }
+    if (reset) {
+      client_->resetStream();
+    }
+    client_ = nullptr;
+  }
+}
+
+void ActiveStream::onDownstreamReset() {
+  addFlag("DC");
+  releaseUpstream(true);
+  route_timer_.reset();
+}
+
+void ActiveStream::onDownstreamProtocolError(uint16_t status, std::string_view reason) {
+  releaseUpstream(true);
+  if (!response_started_) {
+    sendLocalReply(status, reason, "DPE");
+    return;
+  }
+  finished_ = true;
+  worker_.shard.sub(listener_.stats.rq_active, 1);
+  manager_.onStreamReset();
+}
+
+void ActiveStream::sendLocalReply(uint16_t status, std::string_view body, std::string_view flag,
+                                  bool overloaded) {
+  addFlag(flag);
+  releaseUpstream(true);
+  route_timer_.reset();
+  ResponseHeaders response;
+  response.status = status;
+  response.headers.add("content-type", "text/plain");
+  response.headers.add("content-length", std::to_string(body.size() + 1));
+  if (overloaded) {
+    response.headers.add("x-strait-overloaded", "true");
+  }
+  encodeResponseHeaders(response, false);
+  buffer::Buffer data;
+  data.add(body);
+  data.add("\n", 1);
+  buffer::Buffer out;
+  manager_.codec().encodeData(data, true, out);
+  manager_.writeDownstream(out);
+  response_complete_ = true;
+  if (request_complete_) {
+    finish();
+  } else {
+    // The request is still arriving; its remaining bytes would be parsed as a new request.
+    manager_.remote_closed_ = true;
+    finish();
+  }
+}
+
+void ActiveStream::finish() {
+  if (finished_) {
+    return;
+  }
+  finished_ = true;
+  route_timer_.reset();
+  uint64_t micros = microsBetween(start_, worker_.dispatcher.approximateMonotonicTime());
+  worker_.shard.sub(listener_.stats.rq_active, 1);
+  listener_.stats.rq_by_class.inc(worker_.shard, response_status_);
+  worker_.shard.observeUs(listener_.stats.rq_time, micros);
+  if (route_stats_ != nullptr) {
+    route_stats_->rq_by_class.inc(worker_.shard, response_status_);
+    worker_.shard.observeUs(route_stats_->rq_time, micros);
+  }
+  manager_.onStreamComplete(manager_.codec().closeAfterResponse() || manager_.remote_closed_);
+}
+
+}  // namespace strait::http

@@ -1,0 +1,105 @@
+#pragma once
+
+// One request's life on an HTTP/1.1 connection (docs/life-of-a-request.md): headers in ->
+// normalisation (hop-by-hop, x-forwarded-*, x-request-id) -> route match -> direct response,
+// redirect, or an upstream attempt (pool -> encode -> stream the body both ways with
+// backpressure) -> response out -> stats. Every failure edge ends in a local reply with a
+// status, a short text body and a response flag, or, once the response has started, in a reset
+// of the downstream connection.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "proxy/server/worker_context.h"
+#include "proxy/upstream/http1_pool.h"
+#include "strait/http/http1_codec.h"
+
+namespace strait::http {
+
+class ConnectionManager;
+
+class ActiveStream : public upstream::PoolCallbacks,
+                     public upstream::UpstreamStreamCallbacks,
+                     public event::DeferredDeletable {
+ public:
+  explicit ActiveStream(ConnectionManager& manager);
+  ~ActiveStream() override;
+
+  // From the downstream codec.
+  void decodeHeaders(RequestHeaders& headers, const http1::MessageInfo& info);
+  void decodeData(const char* data, size_t len);
+  void decodeComplete();
+  void decodeTunnelData(const char* data, size_t len);
+  // The downstream went away or sent garbage mid-request: abandon the upstream side.
+  void onDownstreamReset();
+  // A codec error on a request already under way.
+  void onDownstreamProtocolError(uint16_t status, std::string_view reason);
+  void onDownstreamWriteHigh();
+  void onDownstreamWriteLow();
+
+  bool requestComplete() const { return request_complete_; }
+  bool responseStarted() const { return response_started_; }
+  bool tunnelling() const { return tunnel_; }
+  const std::string& responseFlags() const { return flags_; }
+
+  // upstream::PoolCallbacks
+  void onPoolReady(upstream::UpstreamClient& client) override;
+  void onPoolFailure(upstream::UpstreamFailure failure, std::string_view detail) override;
+
+  // upstream::UpstreamStreamCallbacks
+  void onUpstreamHeaders(ResponseHeaders& headers, const http1::MessageInfo& info) override;
+  void onUpstreamData(const char* data, size_t len) override;
+  void onUpstreamComplete() override;
+  void onUpstreamTunnelData(const char* data, size_t len) override;
+  void onUpstreamError(upstream::UpstreamFailure failure, std::string_view detail) override;
+  void onUpstreamWriteBufferHigh() override;
+  void onUpstreamWriteBufferLow() override;
+
+ private:
+  void normaliseRequest(RequestHeaders& headers);
+  void applyRoute();
+  void startUpstream();
+  bool retryAllowed(upstream::UpstreamFailure failure) const;
+  void sendLocalReply(uint16_t status, std::string_view body, std::string_view flag,
+                      bool overloaded = false);
+  void encodeResponseHeaders(ResponseHeaders& headers, bool end_stream);
+  void finish();
+  void releaseUpstream(bool reset);
+  void onRouteTimeout();
+  void disableDownstreamRead(bool disable);
+  void addFlag(std::string_view flag);
+
+  ConnectionManager& manager_;
+  server::WorkerContext& worker_;
+  server::SnapshotSharedPtr snapshot_;  // the config this stream started with
+  const server::ListenerRuntime& listener_;
+  RequestHeaders* request_ = nullptr;   // the codec's; valid until the stream ends
+  http1::MessageInfo request_info_;
+  const router::RouteEntry* route_ = nullptr;
+  const server::RouteStats* route_stats_ = nullptr;
+  upstream::WorkerCluster* cluster_ = nullptr;
+  upstream::PendingRequest* pending_ = nullptr;
+  upstream::UpstreamClient* client_ = nullptr;
+  const upstream::Host* last_host_ = nullptr;
+  buffer::Buffer request_body_;  // body bytes that arrived before an upstream was attached
+  buffer::Buffer tunnel_pending_;
+  event::TimerPtr route_timer_;
+  MonotonicTime start_;
+  MonotonicTime upstream_start_;
+  std::string flags_;
+  uint16_t response_status_ = 0;
+  uint32_t attempts_ = 0;
+  bool request_complete_ = false;
+  bool body_sent_upstream_ = false;
+  bool response_started_ = false;
+  bool response_complete_ = false;
+  bool upstream_response_ = false;  // the response came from an upstream (cluster stats)
+  bool head_request_ = false;
+  bool tunnel_ = false;
+  bool finished_ = false;
+  uint32_t downstream_read_disables_ = 0;
+  bool upstream_read_disabled_ = false;
+};
+
+}  // namespace strait::http

@@ -1,0 +1,444 @@
+#include "proxy/server/server.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "config/loader.h"
+#include "strait/common/log.h"
+
+namespace strait::server {
+
+namespace {
+
+bool isSecretKey(const std::string& key) {
+  return key == "key" || key == "password" || key == "secret" || key == "token" ||
+         key == "private_key";
+}
+
+nlohmann::json yamlToJson(const YAML::Node& node, const std::string& key = "") {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      nlohmann::json out = nlohmann::json::object();
+      for (const auto& entry : node) {
+        std::string k = entry.first.as<std::string>("");
+        out[k] = isSecretKey(k) ? nlohmann::json("[redacted]") : yamlToJson(entry.second, k);
+      }
+      return out;
+    }
+    case YAML::NodeType::Sequence: {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& item : node) {
+        out.push_back(yamlToJson(item, key));
+      }
+      return out;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string& text = node.Scalar();
+      if (node.Tag() != "!") {  // unquoted: keep numbers and booleans typed
+        if (text == "true" || text == "false") {
+          return text == "true";
+        }
+        char* end = nullptr;
+        long long n = std::strtoll(text.c_str(), &end, 10);
+        if (!text.empty() && end != nullptr && *end == '\0') {
+          return n;
+        }
+      }
+      return text;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+std::string contentHash(const std::string& text) {
+  // FNV-1a: a stable fingerprint of the file, enough to tell versions apart in a dump.
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : text) {
+    h = (h ^ c) * 1099511628211ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string isoTime(std::chrono::system_clock::time_point t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm;
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Records what was applied. The file is read again after parsing, so an edit landing in between
+// could make these differ from what was parsed; the next reload corrects that.
+void stampSource(Snapshot& snapshot, const std::string& path) {
+  snapshot.source_text = readFile(path);
+  snapshot.version_hash = contentHash(snapshot.source_text);
+}
+
+const char* lbName(config::LbPolicy lb) {
+  switch (lb) {
+    case config::LbPolicy::RoundRobin:
+      return "round_robin";
+    case config::LbPolicy::LeastRequest:
+      return "least_request";
+    case config::LbPolicy::Random:
+      return "random";
+    case config::LbPolicy::RingHash:
+      return "ring_hash";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+Server::Server(Options options) : options_(std::move(options)), dispatcher_(time_source_) {}
+
+Server::~Server() {
+  for (auto* s : signals_) {
+    event::DispatcherImpl::closeHandle(s);
+  }
+  workers_.clear();
+  admin_.reset();
+  for (auto& b : bound_) {
+    for (int fd : b.fds) {
+      if (fd >= 0) {
+        ::close(fd);
+      }
+    }
+  }
+}
+
+int Server::run() {
+  if (!start()) {
+    return 1;
+  }
+  dispatcher_.run();
+  for (auto& worker : workers_) {
+    worker->stop();
+  }
+  STRAIT_LOG(Info, "stopped");
+  return exit_code_;
+}
+
+bool Server::bindListeners(const config::Bootstrap& config, std::string& error) {
+  for (const auto& listener : config.listeners) {
+    BoundListener bound{listener.name, listener.address, listener.port, {}};
+    for (size_t i = 0; i < workers_.size(); i++) {
+      // The first socket may pick a free port (port 0); the others join it with SO_REUSEPORT.
+      uint16_t port = 0;
+      int fd = network::bindListenSocket(listener.address, bound.port, 1024, port, error);
+      if (fd < 0) {
+        error = "listener " + listener.name + ": " + error;
+        return false;
+      }
+      bound.port = port;
+      bound.fds.push_back(fd);
+    }
+    STRAIT_LOG(Info, "listener %s on %s:%u (%zu workers)", listener.name.c_str(),
+               listener.address.c_str(), bound.port, bound.fds.size());
+    bound_.push_back(std::move(bound));
+  }
+  return true;
+}
+
+bool Server::start() {
+  std::signal(SIGPIPE, SIG_IGN);
+  auto loaded = config::loadFile(options_.config_path);
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.errors) {
+      std::fprintf(stderr, "%s\n", e.toString().c_str());
+    }
+    return false;
+  }
+  const auto& config = *loaded.bootstrap;
+  uint32_t workers = options_.concurrency > 0 ? options_.concurrency : config.workers;
+  if (workers == 0) {
+    workers = std::max(1u, std::thread::hardware_concurrency());
+  }
+  store_ = std::make_unique<stats::Store>(workers);
+  reload_total_ = store_->counter("strait_dp_config_reload_total", "Config reloads applied.");
+  reload_rejected_ = store_->counter("strait_dp_config_reload_rejected_total",
+                                     "Config reloads rejected (the old config kept serving).");
+  config_version_ = store_->gauge("strait_dp_config_version", "Version of the config in force.");
+  config_applied_time_ = store_->gauge("strait_dp_config_applied_time_seconds",
+                                       "Unix time the config in force was applied.");
+  workers_gauge_ = store_->gauge("strait_dp_workers", "Worker threads.");
+  draining_gauge_ = store_->gauge("strait_dp_draining", "1 while the proxy is draining.");
+  store_->mainShard().set(workers_gauge_, workers);
+
+  std::string error;
+  snapshot_ = buildSnapshot(loaded.bootstrap, nullptr, *store_, next_version_++, error);
+  if (snapshot_ == nullptr) {
+    std::fprintf(stderr, "%s: %s\n", options_.config_path.c_str(), error.c_str());
+    return false;
+  }
+  stampSource(const_cast<Snapshot&>(*snapshot_), options_.config_path);
+  store_->mainShard().set(config_version_, static_cast<int64_t>(snapshot_->version));
+  store_->mainShard().set(config_applied_time_,
+                          std::chrono::duration_cast<std::chrono::seconds>(
+                              snapshot_->applied_at.time_since_epoch())
+                              .count());
+
+  for (uint32_t i = 0; i < workers; i++) {
+    workers_.push_back(std::make_unique<Worker>(i, *store_, time_source_));
+  }
+  if (!bindListeners(config, error)) {
+    std::fprintf(stderr, "%s\n", error.c_str());
+    return false;
+  }
+  admin_ = std::make_unique<admin::AdminServer>(dispatcher_);
+  registerAdminHandlers();
+  if (!admin_->listen(config.admin.address, config.admin.port, error)) {
+    std::fprintf(stderr, "admin: %s\n", error.c_str());
+    return false;
+  }
+  for (uint32_t i = 0; i < workers; i++) {
+    std::vector<ListenSocket> sockets;
+    for (auto& b : bound_) {
+      sockets.push_back(ListenSocket{b.name, b.fds[i]});
+      b.fds[i] = -1;  // owned by the worker's listener now
+    }
+    workers_[i]->start(snapshot_, std::move(sockets));
+  }
+  for (int signum : {SIGTERM, SIGINT, SIGHUP}) {
+    auto* handle = new uv_signal_t;
+    uv_signal_init(dispatcher_.loop(), handle);
+    handle->data = this;
+    uv_signal_start(
+        handle,
+        [](uv_signal_t* h, int sig) {
+          auto* self = static_cast<Server*>(h->data);
+          if (self != nullptr) {
+            self->onSignal(sig);
+          }
+        },
+        signum);
+    signals_.push_back(handle);
+  }
+  STRAIT_LOG(Info, "admin on %s:%u; %u workers; config version %llu", admin_->address().c_str(),
+             admin_->port(), workers, static_cast<unsigned long long>(snapshot_->version));
+  if (!options_.admin_address_path.empty()) {
+    std::string tmp = options_.admin_address_path + ".tmp";
+    std::ofstream(tmp) << admin_->address() << ":" << admin_->port() << "\n";
+    std::rename(tmp.c_str(), options_.admin_address_path.c_str());
+  }
+  return true;
+}
+
+void Server::onSignal(int signum) {
+  if (signum == SIGHUP) {
+    reload("SIGHUP");
+    return;
+  }
+  if (draining_) {
+    STRAIT_LOG(Warn, "second %s: exiting now", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    shutdown(0);
+    return;
+  }
+  startDrain(signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+void Server::reload(const std::string& trigger) {
+  auto loaded = config::loadFile(options_.config_path);
+  std::string error;
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.errors) {
+      STRAIT_LOG(Error, "reload (%s) rejected: %s", trigger.c_str(), e.toString().c_str());
+    }
+    store_->mainShard().inc(reload_rejected_);
+    return;
+  }
+  // Listeners are bound at start; changing them needs a restart (for now).
+  const auto& next = loaded.bootstrap->listeners;
+  bool same = next.size() == bound_.size();
+  for (size_t i = 0; same && i < next.size(); i++) {
+    same = next[i].name == bound_[i].name && next[i].address == bound_[i].address &&
+           (next[i].port == 0 || next[i].port == bound_[i].port);
+  }
+  if (!same) {
+    STRAIT_LOG(Error, "reload (%s) rejected: listeners were added, removed or re-addressed; "
+               "that needs a restart", trigger.c_str());
+    store_->mainShard().inc(reload_rejected_);
+    return;
+  }
+  auto snapshot = buildSnapshot(loaded.bootstrap, snapshot_.get(), *store_, next_version_, error);
+  if (snapshot == nullptr) {
+    STRAIT_LOG(Error, "reload (%s) rejected: %s", trigger.c_str(), error.c_str());
+    store_->mainShard().inc(reload_rejected_);
+    return;
+  }
+  next_version_++;
+  stampSource(const_cast<Snapshot&>(*snapshot), options_.config_path);
+  snapshot_ = snapshot;
+  for (auto& worker : workers_) {
+    worker->updateSnapshot(snapshot_);
+  }
+  store_->mainShard().inc(reload_total_);
+  store_->mainShard().set(config_version_, static_cast<int64_t>(snapshot_->version));
+  store_->mainShard().set(config_applied_time_,
+                          std::chrono::duration_cast<std::chrono::seconds>(
+                              snapshot_->applied_at.time_since_epoch())
+                              .count());
+  STRAIT_LOG(Info, "config version %llu applied (%s)",
+             static_cast<unsigned long long>(snapshot_->version), trigger.c_str());
+}
+
+void Server::startDrain(const std::string& trigger) {
+  if (draining_) {
+    return;
+  }
+  draining_ = true;
+  store_->mainShard().set(draining_gauge_, 1);
+  const auto& drain = snapshot_->config->drain;
+  STRAIT_LOG(Info, "draining (%s): delay %lldms, timeout %lldms", trigger.c_str(),
+             static_cast<long long>(drain.delay.count()),
+             static_cast<long long>(drain.timeout.count()));
+  drain_deadline_timer_ = dispatcher_.createTimer([this]() {
+    STRAIT_LOG(Warn, "drain timeout reached; exiting with connections open");
+    shutdown(0);
+  });
+  drain_deadline_timer_->enableTimer(drain.timeout);
+  drain_delay_timer_ = dispatcher_.createTimer([this]() {
+    for (auto& worker : workers_) {
+      worker->startDrain([this]() {
+        dispatcher_.post([this]() {
+          if (++drained_workers_ == workers_.size()) {
+            STRAIT_LOG(Info, "drained: no connection left");
+            shutdown(0);
+          }
+        });
+      });
+    }
+  });
+  drain_delay_timer_->enableTimer(drain.delay);
+}
+
+void Server::shutdown(int exit_code) {
+  if (stopping_) {
+    return;
+  }
+  stopping_ = true;
+  exit_code_ = exit_code;
+  dispatcher_.exit();
+}
+
+void Server::registerAdminHandlers() {
+  admin_->addHandler("GET", "/ready", "200 once serving, 503 while draining",
+                     [this](const http::RequestHeaders&) {
+                       if (draining_) {
+                         return admin::AdminResponse{503, "text/plain; charset=utf-8",
+                                                     "DRAINING\n"};
+                       }
+                       return admin::AdminResponse{200, "text/plain; charset=utf-8", "LIVE\n"};
+                     });
+  admin_->addHandler("GET", "/live", "200 while the process runs",
+                     [](const http::RequestHeaders&) {
+                       return admin::AdminResponse{200, "text/plain; charset=utf-8", "OK\n"};
+                     });
+  admin_->addHandler("GET", "/stats", "Prometheus text format", [this](const http::RequestHeaders&) {
+    return admin::AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                                store_->renderPrometheus()};
+  });
+  admin_->addHandler("GET", "/config_dump", "the config in force (secrets redacted)",
+                     [this](const http::RequestHeaders&) {
+                       return admin::AdminResponse{200, "application/json", configDumpJson()};
+                     });
+  admin_->addHandler("GET", "/clusters", "clusters, endpoints, health and counters",
+                     [this](const http::RequestHeaders&) {
+                       return admin::AdminResponse{200, "application/json", clustersJson()};
+                     });
+  admin_->addHandler("GET", "/listeners", "listeners and their bound ports",
+                     [this](const http::RequestHeaders&) {
+                       return admin::AdminResponse{200, "application/json", listenersJson()};
+                     });
+  admin_->addHandler("POST", "/drain", "start a graceful drain (like SIGTERM)",
+                     [this](const http::RequestHeaders&) {
+                       startDrain("POST /drain");
+                       return admin::AdminResponse{200, "text/plain; charset=utf-8",
+                                                   "draining\n"};
+                     });
+  admin_->addHandler("POST", "/reload", "reload the config file (like SIGHUP)",
+                     [this](const http::RequestHeaders&) {
+                       uint64_t before = snapshot_->version;
+                       reload("POST /reload");
+                       bool applied = snapshot_->version != before;
+                       return admin::AdminResponse{
+                           static_cast<uint16_t>(applied ? 200 : 400), "text/plain; charset=utf-8",
+                           applied ? "applied\n" : "rejected (see the log)\n"};
+                     });
+}
+
+std::string Server::listenersJson() const {
+  nlohmann::json out;
+  out["listeners"] = nlohmann::json::array();
+  for (const auto& b : bound_) {
+    out["listeners"].push_back({{"name", b.name}, {"address", b.address}, {"port", b.port}});
+  }
+  return out.dump(2) + "\n";
+}
+
+std::string Server::clustersJson() const {
+  nlohmann::json out;
+  out["clusters"] = nlohmann::json::array();
+  std::vector<std::string> names;
+  for (const auto& [name, info] : snapshot_->clusters) {
+    names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    const auto& info = *snapshot_->clusters.at(name);
+    nlohmann::json cluster{{"name", name}, {"lb", lbName(info.config.lb)}};
+    cluster["endpoints"] = nlohmann::json::array();
+    for (const auto& h : info.hosts) {
+      const auto& host = static_cast<const upstream::HostImpl&>(*h);
+      cluster["endpoints"].push_back({
+          {"address", host.addressString()},
+          {"weight", host.weight()},
+          {"locality", {{"region", host.locality().region}, {"zone", host.locality().zone}}},
+          {"health", host.healthy() ? "healthy" : "unhealthy"},
+          {"health_reason", info.config.health_check ? "active health check"
+                                                     : "no health check configured"},
+          {"cx_active", host.cx_active.load()},
+          {"cx_connect_fail", host.cx_connect_fail.load()},
+          {"rq_active", host.activeRequests()},
+          {"rq_total", host.rq_total.load()},
+          {"rq_error", host.rq_error.load()},
+      });
+    }
+    out["clusters"].push_back(std::move(cluster));
+  }
+  return out.dump(2) + "\n";
+}
+
+std::string Server::configDumpJson() const {
+  nlohmann::json out;
+  out["version"] = snapshot_->version;
+  out["version_hash"] = snapshot_->version_hash;
+  out["applied_at"] = isoTime(snapshot_->applied_at);
+  out["source"] = snapshot_->config->source_path;
+  try {
+    out["config"] = yamlToJson(YAML::Load(snapshot_->source_text));
+  } catch (const YAML::Exception& e) {
+    out["config"] = nullptr;
+    out["config_error"] = std::string("cannot render the applied file: ") + e.what();
+  }
+  return out.dump(2) + "\n";
+}
+
+}  // namespace strait::server

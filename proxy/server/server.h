@@ -1,0 +1,78 @@
+#pragma once
+
+// The proxy process: loads the config, builds snapshots, runs the workers, the admin server and
+// signal handling on the main thread, reloads on SIGHUP, drains on SIGTERM / POST /drain.
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy/admin/admin_server.h"
+#include "proxy/event/dispatcher_impl.h"
+#include "proxy/server/snapshot.h"
+#include "proxy/server/worker.h"
+#include "strait/stats/stats.h"
+
+namespace strait::server {
+
+struct Options {
+  std::string config_path;
+  std::string admin_address_path;  // written with "HOST:PORT" of the admin server once ready
+  uint32_t concurrency = 0;        // overrides the config's `workers` when > 0
+};
+
+class Server {
+ public:
+  explicit Server(Options options);
+  ~Server();
+
+  // Runs until drained or stopped; returns the process exit code.
+  int run();
+
+ private:
+  bool start();
+  bool bindListeners(const config::Bootstrap& config, std::string& error);
+  void registerAdminHandlers();
+  void reload(const std::string& trigger);
+  void startDrain(const std::string& trigger);
+  void shutdown(int exit_code);
+  void onSignal(int signum);
+  std::string clustersJson() const;
+  std::string configDumpJson() const;
+  std::string listenersJson() const;
+
+  Options options_;
+  RealTimeSource time_source_;
+  event::DispatcherImpl dispatcher_;
+  std::unique_ptr<stats::Store> store_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  SnapshotSharedPtr snapshot_;
+  uint64_t next_version_ = 1;
+  // Listening sockets per listener, one per worker, plus the port that was actually bound.
+  struct BoundListener {
+    std::string name;
+    std::string address;
+    uint16_t port;
+    std::vector<int> fds;
+  };
+  std::vector<BoundListener> bound_;
+  std::vector<uv_signal_t*> signals_;
+  event::TimerPtr drain_delay_timer_;
+  event::TimerPtr drain_deadline_timer_;
+  uint32_t drained_workers_ = 0;
+  bool draining_ = false;
+  bool stopping_ = false;
+  int exit_code_ = 0;
+
+  stats::Counter reload_total_;
+  stats::Counter reload_rejected_;
+  stats::Gauge config_version_;
+  stats::Gauge config_applied_time_;
+  stats::Gauge workers_gauge_;
+  stats::Gauge draining_gauge_;
+};
+
+}  // namespace strait::server

@@ -1,0 +1,127 @@
+#include "proxy/server/snapshot.h"
+
+namespace strait::server {
+
+namespace {
+
+bool sameEndpoints(const config::Cluster& a, const config::Cluster& b) {
+  if (a.endpoints.size() != b.endpoints.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.endpoints.size(); i++) {
+    const auto& x = a.endpoints[i];
+    const auto& y = b.endpoints[i];
+    if (x.address != y.address || x.port != y.port || x.weight != y.weight ||
+        x.locality.region != y.locality.region || x.locality.zone != y.locality.zone) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The settings a connection pool depends on; anything else may change under live pools.
+bool sameClusterShape(const config::Cluster& a, const config::Cluster& b) {
+  return sameEndpoints(a, b) && a.lb == b.lb && a.protocol == b.protocol &&
+         a.connect_timeout == b.connect_timeout && a.idle_timeout == b.idle_timeout &&
+         a.circuit_breakers.max_connections == b.circuit_breakers.max_connections &&
+         a.circuit_breakers.max_pending_requests == b.circuit_breakers.max_pending_requests &&
+         a.circuit_breakers.max_requests == b.circuit_breakers.max_requests &&
+         a.tls.has_value() == b.tls.has_value() && a.dns.has_value() == b.dns.has_value();
+}
+
+std::string routeLabel(const config::VirtualHost& vhost, const config::Route& route,
+                       size_t index) {
+  std::string name = route.name.empty() ? std::to_string(index) : route.name;
+  return (vhost.name.empty() ? std::string("_") : vhost.name) + "/" + name;
+}
+
+void registerListenerStats(ListenerRuntime& runtime, stats::Store& store) {
+  const stats::Labels labels{{"listener", runtime.config.name}};
+  auto& s = runtime.stats;
+  s.cx_total = store.counter("strait_dp_downstream_cx_total", "Downstream connections accepted.",
+                             labels);
+  s.cx_active = store.gauge("strait_dp_downstream_cx_active", "Open downstream connections.",
+                            labels);
+  s.cx_rx_bytes = store.counter("strait_dp_downstream_cx_rx_bytes_total",
+                                "Bytes received from downstream clients.", labels);
+  s.cx_tx_bytes = store.counter("strait_dp_downstream_cx_tx_bytes_total",
+                                "Bytes sent to downstream clients.", labels);
+  s.rq_by_class.registerAll(store, "strait_dp_downstream_rq_total",
+                            "Downstream requests by response status class.", labels);
+  s.rq_active = store.gauge("strait_dp_downstream_rq_active", "Downstream requests in flight.",
+                            labels);
+  s.rq_time = store.histogram("strait_dp_downstream_rq_time_seconds",
+                              "Time from the first byte of a request to the last byte of its "
+                              "response.",
+                              labels);
+  for (uint16_t status : {400, 408, 413, 414, 431, 501}) {
+    stats::Labels with_status = labels;
+    with_status.emplace_back("status", std::to_string(status));
+    s.rq_rejected[status] = store.counter("strait_dp_downstream_rq_rejected_total",
+                                          "Requests refused as malformed or over a limit.",
+                                          with_status);
+  }
+  s.rq_no_route = store.counter("strait_dp_downstream_rq_no_route_total",
+                                "Requests that matched no route (404).", labels);
+  s.rq_upstream_unavailable =
+      store.counter("strait_dp_downstream_rq_upstream_unavailable_total",
+                    "Requests answered 503 because no upstream connection could be had.", labels);
+}
+
+}  // namespace
+
+SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapshot* previous,
+                                stats::Store& store, uint64_t version, std::string& error) {
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->config = config;
+  snapshot->version = version;
+  snapshot->applied_at = std::chrono::system_clock::now();
+
+  for (const auto& cluster : config->clusters) {
+    if (previous != nullptr) {
+      auto it = previous->clusters.find(cluster.name);
+      if (it != previous->clusters.end() && sameClusterShape(it->second->config, cluster)) {
+        // Same hosts and pool settings: keep the ClusterInfo, and so the workers' pools. It keeps
+        // the previous Bootstrap it points into alive.
+        snapshot->clusters.emplace(cluster.name, it->second);
+        continue;
+      }
+    }
+    auto info = upstream::createClusterInfo(cluster, config, store, error);
+    if (info == nullptr) {
+      return nullptr;
+    }
+    snapshot->clusters.emplace(cluster.name, std::move(info));
+  }
+
+  for (const auto& listener : config->listeners) {
+    auto runtime = std::make_unique<ListenerRuntime>(ListenerRuntime{listener, nullptr, {}, {}, {}});
+    std::string route_error;
+    runtime->routes = router::createRouteTable(listener, &route_error);
+    if (runtime->routes == nullptr) {
+      error = route_error;
+      return nullptr;
+    }
+    runtime->limits.max_header_bytes = listener.http.max_request_headers_kb * 1024;
+    runtime->limits.max_headers = listener.http.max_headers;
+    runtime->limits.max_body_bytes = uint64_t{listener.http.max_request_body_kb} * 1024;
+    registerListenerStats(*runtime, store);
+    for (const auto& vhost : listener.virtual_hosts) {
+      for (size_t i = 0; i < vhost.routes.size(); i++) {
+        const auto& route = vhost.routes[i];
+        RouteStats rs;
+        const stats::Labels labels{{"listener", listener.name},
+                                   {"route", routeLabel(vhost, route, i)}};
+        rs.rq_by_class.registerAll(store, "strait_dp_route_rq_total",
+                                   "Requests per route by response status class.", labels);
+        rs.rq_time = store.histogram("strait_dp_route_rq_time_seconds",
+                                     "Request duration per route.", labels);
+        runtime->route_stats.emplace(&route, rs);
+      }
+    }
+    snapshot->listeners.push_back(std::move(runtime));
+  }
+  return snapshot;
+}
+
+}  // namespace strait::server

@@ -1,0 +1,82 @@
+#pragma once
+
+// One immutable config snapshot (ARCHITECTURE.md, "Configuration"): the validated Bootstrap and
+// everything derived from it that workers read on the data path — route tables, clusters with
+// resolved hosts, stats handles. Built and validated on the main thread, then posted to every
+// worker as a shared_ptr<const Snapshot>; a stream keeps the snapshot it started with.
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "config/types.h"
+#include "proxy/upstream/cluster.h"
+#include "strait/http/http1_codec.h"
+#include "strait/router/route_table.h"
+#include "strait/stats/stats.h"
+
+namespace strait::server {
+
+struct ListenerStats {
+  stats::Counter cx_total;
+  stats::Gauge cx_active;
+  stats::Counter cx_rx_bytes;
+  stats::Counter cx_tx_bytes;
+  upstream::CodeClassCounters rq_by_class;
+  stats::Gauge rq_active;
+  stats::Histogram rq_time;
+  // Requests refused by the codec, by the status they got (400, 408, 413, 414, 431, 501).
+  std::unordered_map<uint16_t, stats::Counter> rq_rejected;
+  stats::Counter rq_no_route;
+  stats::Counter rq_upstream_unavailable;  // 503 for connect failure, overflow or no host
+};
+
+struct RouteStats {
+  upstream::CodeClassCounters rq_by_class;
+  stats::Histogram rq_time;
+};
+
+struct ListenerRuntime {
+  const config::Listener& config;
+  router::RouteTablePtr routes;
+  http::http1::CodecLimits limits;
+  ListenerStats stats;
+  std::unordered_map<const config::Route*, RouteStats> route_stats;
+
+  const RouteStats* routeStats(const config::Route* route) const {
+    auto it = route_stats.find(route);
+    return it == route_stats.end() ? nullptr : &it->second;
+  }
+};
+
+struct Snapshot {
+  config::BootstrapSharedPtr config;
+  uint64_t version = 0;
+  std::string version_hash;  // content hash of the config file
+  std::string source_text;   // the file as applied (for /config_dump)
+  std::chrono::system_clock::time_point applied_at;
+  std::vector<std::unique_ptr<ListenerRuntime>> listeners;
+  std::unordered_map<std::string, upstream::ClusterInfoSharedPtr> clusters;
+
+  const ListenerRuntime* findListener(const std::string& name) const {
+    for (const auto& l : listeners) {
+      if (l->config.name == name) {
+        return l.get();
+      }
+    }
+    return nullptr;
+  }
+};
+
+using SnapshotSharedPtr = std::shared_ptr<const Snapshot>;
+
+// Builds a snapshot from a validated config. `previous` (may be null) lends its ClusterInfo to
+// clusters whose config did not change, so their connection pools survive a reload. Returns
+// nullptr with `error` set when something the validator cannot see fails (a regex, a name that
+// does not resolve).
+SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapshot* previous,
+                                stats::Store& store, uint64_t version, std::string& error);
+
+}  // namespace strait::server

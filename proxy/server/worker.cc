@@ -1,0 +1,102 @@
+#include "proxy/server/worker.h"
+
+#include "strait/common/log.h"
+
+namespace strait::server {
+
+Worker::Worker(uint32_t index, stats::Store& store, TimeSource& time_source)
+    : index_(index),
+      store_(store),
+      dispatcher_(time_source),
+      clusters_(dispatcher_, random_, store.shard(index)),
+      context_{dispatcher_, store.shard(index), random_, clusters_, nullptr, false, index} {}
+
+Worker::~Worker() { stop(); }
+
+void Worker::start(SnapshotSharedPtr snapshot, std::vector<ListenSocket> sockets) {
+  thread_ = std::thread(
+      [this, snapshot = std::move(snapshot), sockets = std::move(sockets)]() mutable {
+        run(std::move(snapshot), std::move(sockets));
+      });
+}
+
+void Worker::run(SnapshotSharedPtr snapshot, std::vector<ListenSocket> sockets) {
+  context_.snapshot = snapshot;
+  clusters_.update(snapshot->clusters);
+  for (auto& socket : sockets) {
+    std::string name = socket.listener_name;
+    auto listener = std::make_unique<network::ListenerImpl>(
+        dispatcher_, socket.fd, [this, name](network::ConnectionPtr connection) {
+          http::ConnectionManager::create(context_, name, std::move(connection), connections_);
+          connection_count_.store(connections_.size(), std::memory_order_relaxed);
+        });
+    if (!listener->ok()) {
+      STRAIT_LOG(Error, "worker %u: listener %s: %s", index_, name.c_str(),
+                 listener->error().c_str());
+      continue;
+    }
+    listeners_.push_back(std::move(listener));
+  }
+  // Periodic housekeeping: release drained cluster pools, publish the connection count.
+  drain_check_ = dispatcher_.createTimer([this]() { checkDrained(); });
+  drain_check_->enableTimer(std::chrono::milliseconds(100));
+  dispatcher_.run();
+  // Loop stopped: close everything this thread owns while the loop still exists, streams (and
+  // their hold on pools) before the pools themselves.
+  listeners_.clear();
+  std::vector<http::ConnectionManager*> all;
+  for (auto& c : connections_) {
+    all.push_back(c.get());
+  }
+  for (auto* c : all) {
+    c->closeNow();
+  }
+  dispatcher_.clearDeferred();
+  drain_check_.reset();
+  clusters_.update({});
+  context_.snapshot.reset();
+  dispatcher_.clearDeferred();
+}
+
+void Worker::checkDrained() {
+  clusters_.collectDrained();
+  connection_count_.store(connections_.size(), std::memory_order_relaxed);
+  if (on_drained_ && connections_.empty()) {
+    auto cb = std::move(on_drained_);
+    on_drained_ = nullptr;
+    cb();
+  }
+  drain_check_->enableTimer(std::chrono::milliseconds(on_drained_ ? 20 : 100));
+}
+
+void Worker::updateSnapshot(SnapshotSharedPtr snapshot) {
+  dispatcher_.post([this, snapshot = std::move(snapshot)]() {
+    context_.snapshot = snapshot;
+    clusters_.update(snapshot->clusters);
+  });
+}
+
+void Worker::startDrain(std::function<void()> on_idle) {
+  dispatcher_.post([this, on_idle = std::move(on_idle)]() mutable {
+    context_.draining = true;
+    listeners_.clear();
+    std::vector<http::ConnectionManager*> all;
+    for (auto& c : connections_) {
+      all.push_back(c.get());
+    }
+    for (auto* c : all) {
+      c->startDrain();
+    }
+    on_drained_ = std::move(on_idle);
+    drain_check_->enableTimer(std::chrono::milliseconds(0));
+  });
+}
+
+void Worker::stop() {
+  if (thread_.joinable()) {
+    dispatcher_.exit();
+    thread_.join();
+  }
+}
+
+}  // namespace strait::server

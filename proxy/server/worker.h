@@ -1,0 +1,63 @@
+#pragma once
+
+// A worker thread: one event loop, its own listening sockets (SO_REUSEPORT), the connections it
+// accepted, its connection pools and stats shard. The main thread talks to it only by post().
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proxy/event/dispatcher_impl.h"
+#include "proxy/http/conn_manager.h"
+#include "proxy/network/listener_impl.h"
+#include "proxy/server/worker_context.h"
+#include "proxy/upstream/worker_clusters.h"
+
+namespace strait::server {
+
+// A bound, listening socket for one listener on one worker.
+struct ListenSocket {
+  std::string listener_name;
+  int fd;
+};
+
+class Worker {
+ public:
+  Worker(uint32_t index, stats::Store& store, TimeSource& time_source);
+  ~Worker();
+
+  // Starts the thread with the first snapshot and this worker's listening sockets.
+  void start(SnapshotSharedPtr snapshot, std::vector<ListenSocket> sockets);
+  // Adopts a new snapshot; streams in flight keep theirs.
+  void updateSnapshot(SnapshotSharedPtr snapshot);
+  // Stops accepting, closes idle connections and marks busy ones to close after their
+  // response. `on_idle` runs (on the worker thread) once no connection is left.
+  void startDrain(std::function<void()> on_idle);
+  // Stops the loop (closing what is left) and joins the thread.
+  void stop();
+
+  uint32_t index() const { return index_; }
+  size_t connectionCount() const { return connection_count_.load(std::memory_order_relaxed); }
+
+ private:
+  void run(SnapshotSharedPtr snapshot, std::vector<ListenSocket> sockets);
+  void checkDrained();
+
+  const uint32_t index_;
+  stats::Store& store_;
+  event::DispatcherImpl dispatcher_;
+  DefaultRandomGenerator random_;
+  upstream::WorkerClusters clusters_;
+  WorkerContext context_;
+  std::vector<std::unique_ptr<network::ListenerImpl>> listeners_;
+  http::ConnectionManager::List connections_;
+  std::function<void()> on_drained_;
+  event::TimerPtr drain_check_;
+  std::atomic<size_t> connection_count_{0};
+  std::thread thread_;
+};
+
+}  // namespace strait::server

@@ -1,0 +1,357 @@
+#include "proxy/upstream/http1_pool.h"
+
+#include <algorithm>
+
+namespace strait::upstream {
+
+using network::ConnectionEvent;
+
+// ---- UpstreamClient -------------------------------------------------------------------------
+
+UpstreamClient::UpstreamClient(Http1Pool& pool, event::DispatcherImpl& dispatcher)
+    : pool_(pool),
+      dispatcher_(dispatcher),
+      connection_(std::make_unique<network::ConnectionImpl>(dispatcher)),
+      codec_(http::http1::createClientCodec(*this)) {
+  connection_->setCallbacks(*this);
+}
+
+UpstreamClient::~UpstreamClient() {
+  if (connection_ != nullptr) {
+    connection_->close(network::CloseType::NoFlush);
+  }
+}
+
+const HostImpl& UpstreamClient::host() const { return pool_.host(); }
+
+void UpstreamClient::connect() {
+  auto& stats = pool_.cluster().stats;
+  pool_.shard().inc(stats.cx_total);
+  pool_.shard().add(stats.cx_active, 1);
+  pool_.host().cx_active.fetch_add(1, std::memory_order_relaxed);
+  timer_ = dispatcher_.createTimer([this]() {
+    pool_.shard().inc(pool_.cluster().stats.cx_connect_timeout);
+    pool_.host().cx_connect_fail.fetch_add(1, std::memory_order_relaxed);
+    auto& pool = pool_;
+    close();
+    pool.onClientConnectFailed(*this, UpstreamFailure::ConnectTimeout, "connect timeout");
+  });
+  timer_->enableTimer(pool_.cluster().config.connect_timeout);
+  connection_->connect(pool_.host().sockAddr());
+}
+
+void UpstreamClient::attach(UpstreamStreamCallbacks& stream) {
+  stream_ = &stream;
+  state_ = State::Busy;
+  request_complete_ = false;
+  response_complete_ = false;
+  response_started_ = false;
+  keep_alive_ = true;
+  requests_++;
+  timer_.reset();
+}
+
+void UpstreamClient::encodeHeaders(const http::RequestHeaders& headers,
+                                   const http::http1::MessageInfo& info) {
+  buffer::Buffer out;
+  codec_->encodeHeaders(headers, info, out);
+  bool has_body = info.chunked || (info.content_length.has_value() && *info.content_length > 0);
+  request_complete_ = !has_body && !info.upgrade;
+  connection_->write(out);
+}
+
+void UpstreamClient::encodeData(buffer::Buffer& data, bool end_stream) {
+  buffer::Buffer out;
+  codec_->encodeData(data, end_stream, out);
+  if (end_stream) {
+    request_complete_ = true;
+  }
+  connection_->write(out);
+}
+
+void UpstreamClient::writeTunnel(buffer::Buffer& data) { connection_->write(data); }
+
+void UpstreamClient::readDisable(bool disable) {
+  if (connection_ != nullptr) {
+    connection_->readDisable(disable);
+  }
+}
+
+void UpstreamClient::resetStream() {
+  stream_ = nullptr;
+  close();
+}
+
+void UpstreamClient::onData(const char* data, size_t len) {
+  if (state_ == State::Tunnel) {
+    if (stream_ != nullptr) {
+      stream_->onUpstreamTunnelData(data, len);
+    }
+    return;
+  }
+  if (state_ == State::Busy) {
+    response_started_ = true;
+  }
+  if (state_ != State::Busy) {
+    // Bytes from an idle upstream are not a response to anything: the connection is unusable.
+    close();
+    return;
+  }
+  auto result = codec_->dispatch(data, len);
+  switch (result.status) {
+    case http::http1::DispatchResult::Status::Ok:
+    case http::http1::DispatchResult::Status::Error:
+      return;
+    case http::http1::DispatchResult::Status::Paused:
+      if (result.consumed < len) {
+        // A response followed by unrequested bytes: do not reuse this connection.
+        keep_alive_ = false;
+      }
+      afterResponse();
+      return;
+    case http::http1::DispatchResult::Status::Upgraded:
+      state_ = State::Tunnel;
+      if (result.consumed < len && stream_ != nullptr) {
+        stream_->onUpstreamTunnelData(data + result.consumed, len - result.consumed);
+      }
+      return;
+  }
+}
+
+void UpstreamClient::onEvent(ConnectionEvent event) {
+  switch (event) {
+    case ConnectionEvent::Connected:
+      timer_.reset();
+      state_ = State::Idle;
+      pool_.onClientConnected(*this);
+      return;
+    case ConnectionEvent::ConnectFailed: {
+      pool_.shard().inc(pool_.cluster().stats.cx_connect_fail);
+      pool_.host().cx_connect_fail.fetch_add(1, std::memory_order_relaxed);
+      std::string reason = connection_->failureReason();
+      auto& pool = pool_;
+      close();
+      pool.onClientConnectFailed(*this, UpstreamFailure::ConnectFailure, reason);
+      return;
+    }
+    case ConnectionEvent::RemoteHalfClose:
+    case ConnectionEvent::RemoteReset:
+      pool_.shard().inc(pool_.cluster().stats.cx_destroy_remote);
+      if (state_ == State::Busy && !response_started_) {
+        fail(UpstreamFailure::Reset, event == ConnectionEvent::RemoteReset
+                                         ? "connection reset before the response"
+                                         : "connection closed before the response");
+        return;
+      }
+      if (state_ == State::Busy && event == ConnectionEvent::RemoteHalfClose &&
+          codec_->onEof()) {
+        // A close-delimited response just completed (onResponseComplete ran).
+        close();
+        return;
+      }
+      if (state_ == State::Busy || state_ == State::Tunnel) {
+        fail(UpstreamFailure::Reset, state_ == State::Tunnel ? "upstream closed the tunnel"
+                                                             : "upstream connection closed");
+        return;
+      }
+      close();
+      return;
+  }
+}
+
+void UpstreamClient::onAboveWriteBufferHighWatermark() {
+  if (stream_ != nullptr) {
+    stream_->onUpstreamWriteBufferHigh();
+  }
+}
+
+void UpstreamClient::onBelowWriteBufferLowWatermark() {
+  if (stream_ != nullptr) {
+    stream_->onUpstreamWriteBufferLow();
+  }
+}
+
+void UpstreamClient::onResponseHeaders(http::ResponseHeaders& headers,
+                                       const http::http1::MessageInfo& info) {
+  keep_alive_ = keep_alive_ && info.keep_alive;
+  if (stream_ != nullptr) {
+    stream_->onUpstreamHeaders(headers, info);
+  }
+}
+
+void UpstreamClient::onResponseBody(const char* data, size_t len) {
+  if (stream_ != nullptr) {
+    stream_->onUpstreamData(data, len);
+  }
+}
+
+void UpstreamClient::onResponseComplete() {
+  // Runs inside codec_->dispatch(): the codec must not be resumed (or the connection handed to
+  // another request) from here. onData() finishes the job once dispatch() has returned.
+  response_complete_ = true;
+  UpstreamStreamCallbacks* stream = stream_;
+  stream_ = nullptr;
+  if (stream != nullptr) {
+    stream->onUpstreamComplete();
+  }
+}
+
+void UpstreamClient::afterResponse() {
+  if (state_ != State::Busy) {
+    return;  // an upgrade turned it into a tunnel, or it was closed
+  }
+  if (keep_alive_ && request_complete_ && !pool_.draining_) {
+    codec_->resume();
+    pool_.onClientReleased(*this);
+  } else {
+    close();
+  }
+}
+
+void UpstreamClient::onResponseError(std::string_view reason) {
+  fail(UpstreamFailure::ProtocolError, reason);
+}
+
+void UpstreamClient::fail(UpstreamFailure failure, std::string_view detail) {
+  UpstreamStreamCallbacks* stream = stream_;
+  stream_ = nullptr;
+  std::string reason(detail);
+  close();
+  if (stream != nullptr) {
+    stream->onUpstreamError(failure, reason);
+  }
+}
+
+void UpstreamClient::close() {
+  if (state_ == State::Closed) {
+    return;
+  }
+  State previous = state_;
+  state_ = State::Closed;
+  timer_.reset();
+  uint64_t rx = connection_->bytesReceived();
+  uint64_t tx = connection_->bytesSent();
+  pool_.shard().inc(pool_.cluster().stats.rx_bytes, rx - last_rx_);
+  pool_.shard().inc(pool_.cluster().stats.tx_bytes, tx - last_tx_);
+  last_rx_ = rx;
+  last_tx_ = tx;
+  connection_->close(network::CloseType::NoFlush);
+  pool_.shard().sub(pool_.cluster().stats.cx_active, 1);
+  pool_.host().cx_active.fetch_sub(1, std::memory_order_relaxed);
+  if (previous != State::Connecting) {
+    pool_.onClientClosed(*this);
+  }
+}
+
+// ---- Http1Pool ------------------------------------------------------------------------------
+
+Http1Pool::Http1Pool(event::DispatcherImpl& dispatcher, HostImpl& host,
+                     const ClusterInfo& cluster, stats::Shard& shard)
+    : dispatcher_(dispatcher), host_(host), cluster_(cluster), shard_(shard) {}
+
+Http1Pool::~Http1Pool() {
+  destroying_ = true;
+  pending_.clear();
+  idle_.clear();
+  auto clients = std::move(clients_);
+  for (auto& client : clients) {
+    client->stream_ = nullptr;
+    client->close();
+  }
+}
+
+void Http1Pool::Pending::cancel() { pool.pending_.erase(self); }
+
+PendingRequest* Http1Pool::newStream(PoolCallbacks& callbacks) {
+  if (!idle_.empty()) {
+    UpstreamClient* client = idle_.front();
+    idle_.pop_front();
+    callbacks.onPoolReady(*client);
+    return nullptr;
+  }
+  const auto& breakers = cluster_.config.circuit_breakers;
+  if (pending_.size() >= breakers.max_pending_requests) {
+    callbacks.onPoolFailure(UpstreamFailure::Overflow, "too many pending requests");
+    return nullptr;
+  }
+  auto pending = std::make_unique<Pending>(*this, callbacks);
+  Pending* raw = pending.get();
+  pending_.push_back(std::move(pending));
+  raw->self = std::prev(pending_.end());
+  // One new connection per waiting request, within max_connections.
+  if (connecting_ < pending_.size() && clients_.size() < breakers.max_connections) {
+    auto client = std::make_unique<UpstreamClient>(*this, dispatcher_);
+    UpstreamClient* c = client.get();
+    clients_.push_back(std::move(client));
+    c->self_ = std::prev(clients_.end());
+    connecting_++;
+    c->connect();
+  }
+  return raw;
+}
+
+void Http1Pool::onClientConnected(UpstreamClient& client) {
+  connecting_--;
+  assign(client);
+}
+
+void Http1Pool::assign(UpstreamClient& client) {
+  if (pending_.empty()) {
+    client.state_ = UpstreamClient::State::Idle;
+    idle_.push_front(&client);
+    // Idle connections close after the cluster's idle_timeout.
+    client.timer_ = dispatcher_.createTimer([&client]() { client.close(); });
+    client.timer_->enableTimer(cluster_.config.idle_timeout);
+    return;
+  }
+  auto pending = std::move(pending_.front());
+  pending_.pop_front();
+  pending->callbacks.onPoolReady(client);
+}
+
+void Http1Pool::onClientConnectFailed(UpstreamClient& client, UpstreamFailure failure,
+                                      std::string_view detail) {
+  connecting_--;
+  auto owned = std::move(*client.self_);
+  clients_.erase(client.self_);
+  dispatcher_.deferredDelete(std::move(owned));
+  // The connection failed for the host, not for one request: fail the waiters it stood for.
+  // Waiters beyond the connections still in progress have nothing left to wait for.
+  while (pending_.size() > connecting_) {
+    auto pending = std::move(pending_.front());
+    pending_.pop_front();
+    pending->callbacks.onPoolFailure(failure, detail);
+  }
+}
+
+void Http1Pool::onClientReleased(UpstreamClient& client) { assign(client); }
+
+void Http1Pool::onClientClosed(UpstreamClient& client) {
+  if (destroying_) {
+    return;
+  }
+  idle_.remove(&client);
+  auto owned = std::move(*client.self_);
+  clients_.erase(client.self_);
+  dispatcher_.deferredDelete(std::move(owned));
+  // A waiter may have been counting on this connection's capacity.
+  if (!pending_.empty() && connecting_ < pending_.size() && !draining_ &&
+      clients_.size() < cluster_.config.circuit_breakers.max_connections) {
+    auto fresh = std::make_unique<UpstreamClient>(*this, dispatcher_);
+    UpstreamClient* c = fresh.get();
+    clients_.push_back(std::move(fresh));
+    c->self_ = std::prev(clients_.end());
+    connecting_++;
+    c->connect();
+  }
+}
+
+void Http1Pool::drain() {
+  draining_ = true;
+  std::vector<UpstreamClient*> idle(idle_.begin(), idle_.end());
+  for (UpstreamClient* client : idle) {
+    client->close();
+  }
+}
+
+}  // namespace strait::upstream
