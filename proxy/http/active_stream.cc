@@ -63,16 +63,22 @@ void removeConnectionNominated(HeaderMap& headers) {
   }
 }
 
-void formatRequestId(RandomGenerator& random, char out[37]) {
+// A random (version 4, variant 1) UUID in its 36-character text form, without printf.
+void formatRequestId(RandomGenerator& random, char out[36]) {
+  static constexpr char kHex[] = "0123456789abcdef";
   uint64_t hi = random.random();
   uint64_t lo = random.random();
-  // Version 4, variant 1 (RFC 4122).
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  std::snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
-                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
-                static_cast<unsigned>(lo >> 48),
-                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+  size_t pos = 0;
+  for (int i = 0; i < 32; i++) {
+    if (i == 8 || i == 12 || i == 16 || i == 20) {
+      out[pos++] = '-';
+    }
+    uint64_t word = i < 16 ? hi : lo;
+    int shift = 60 - 4 * (i % 16);
+    out[pos++] = kHex[(word >> shift) & 0xf];
+  }
 }
 
 void applyHeaderValues(HeaderMap& headers, const std::vector<config::HeaderValue>& values) {
@@ -163,7 +169,7 @@ void ActiveStream::normaliseRequest(RequestHeaders& headers) {
   const std::string* id = headers.headers.get("x-request-id");
   if (id == nullptr || id->empty() || id->size() > kMaxRequestIdLength) {
     if (http.generate_request_id) {
-      char buf[37];
+      char buf[36];
       formatRequestId(worker_.random, buf);
       headers.headers.set("x-request-id", std::string_view(buf, 36));
     }
@@ -225,8 +231,8 @@ void ActiveStream::applyRoute() {
   applyHeaderValues(request_->headers, route_->virtualHost().request_headers_to_add);
   applyHeaderValues(request_->headers, route.request_headers_to_add);
   if (action.timeout.count() > 0) {
-    route_timer_ = worker_.dispatcher.createTimer([this]() { onRouteTimeout(); });
-    route_timer_->enableTimer(action.timeout);
+    manager_.routeTimer().enableTimer(action.timeout);
+    route_timer_armed_ = true;
   }
   startUpstream();
 }
@@ -401,7 +407,7 @@ void ActiveStream::onUpstreamHeaders(ResponseHeaders& headers, const http1::Mess
   applyHeaderValues(headers.headers, route.response_headers_to_add);
   if (headers.status == 101 && request_info_.upgrade) {
     tunnel_ = true;
-    route_timer_.reset();  // a tunnel lives as long as its peers keep it
+    stopRouteTimer();  // a tunnel lives as long as its peers keep it
   }
   encodeResponseHeaders(headers, !info.has_body && headers.status != 101);
   if (tunnel_ && headers.status == 101 && !tunnel_pending_.empty()) {
@@ -520,6 +526,13 @@ void ActiveStream::onRouteTimeout() {
   manager_.onStreamReset();
 }
 
+void ActiveStream::stopRouteTimer() {
+  if (route_timer_armed_) {
+    route_timer_armed_ = false;
+    manager_.routeTimer().disableTimer();
+  }
+}
+
 void ActiveStream::releaseUpstream(bool reset) {
   if (pending_ != nullptr) {
     pending_->cancel();
@@ -545,7 +558,7 @@ void ActiveStream::releaseUpstream(bool reset) {
 void ActiveStream::onDownstreamReset() {
   addFlag("DC");
   releaseUpstream(true);
-  route_timer_.reset();
+  stopRouteTimer();
 }
 
 void ActiveStream::onDownstreamProtocolError(uint16_t status, std::string_view reason) {
@@ -563,7 +576,7 @@ void ActiveStream::sendLocalReply(uint16_t status, std::string_view body, std::s
                                   bool overloaded) {
   addFlag(flag);
   releaseUpstream(true);
-  route_timer_.reset();
+  stopRouteTimer();
   ResponseHeaders response;
   response.status = status;
   response.headers.add("content-type", "text/plain");
@@ -593,7 +606,7 @@ void ActiveStream::finish() {
     return;
   }
   finished_ = true;
-  route_timer_.reset();
+  stopRouteTimer();
   uint64_t micros = microsBetween(start_, worker_.dispatcher.approximateMonotonicTime());
   worker_.shard.sub(listener_.stats.rq_active, 1);
   listener_.stats.rq_by_class.inc(worker_.shard, response_status_);

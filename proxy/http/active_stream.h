@@ -37,6 +37,8 @@ class ActiveStream : public upstream::PoolCallbacks,
   void onDownstreamProtocolError(uint16_t status, std::string_view reason);
   void onDownstreamWriteHigh();
   void onDownstreamWriteLow();
+  // The route timeout fired (the connection's route timer, see ConnectionManager).
+  void onRouteTimeout();
 
   bool requestComplete() const { return request_complete_; }
   bool responseStarted() const { return response_started_; }
@@ -66,7 +68,7 @@ class ActiveStream : public upstream::PoolCallbacks,
   void encodeResponseHeaders(ResponseHeaders& headers, bool end_stream);
   void finish();
   void releaseUpstream(bool reset);
-  void onRouteTimeout();
+  void stopRouteTimer();
   void disableDownstreamRead(bool disable);
   void addFlag(std::string_view flag);
 
@@ -84,7 +86,7 @@ class ActiveStream : public upstream::PoolCallbacks,
   const upstream::Host* last_host_ = nullptr;
   buffer::Buffer request_body_;  // body bytes that arrived before an upstream was attached
   buffer::Buffer tunnel_pending_;
-  event::TimerPtr route_timer_;
+  bool route_timer_armed_ = false;
   MonotonicTime start_;
   MonotonicTime upstream_start_;
   std::string flags_;

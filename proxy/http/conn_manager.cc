@@ -51,6 +51,17 @@ void ConnectionManager::refreshSnapshot() {
   }
 }
 
+event::Timer& ConnectionManager::routeTimer() {
+  if (route_timer_ == nullptr) {
+    route_timer_ = worker_.dispatcher.createTimer([this]() {
+      if (stream_ != nullptr) {
+        stream_->onRouteTimeout();
+      }
+    });
+  }
+  return *route_timer_;
+}
+
 void ConnectionManager::armIdleTimer() {
   timer_mode_ = TimerMode::Idle;
   timer_->enableTimer(listener_->config.http.idle_timeout);
@@ -187,6 +198,9 @@ void ConnectionManager::onRequestError(uint16_t status, std::string_view reason)
 }
 
 void ConnectionManager::onStreamComplete(bool close_connection) {
+  if (route_timer_ != nullptr) {
+    route_timer_->disableTimer();
+  }
   worker_.dispatcher.deferredDelete(std::move(stream_));
   if (close_connection || draining_ || remote_closed_ || tunnelled_ || worker_.draining) {
     close(network::CloseType::FlushWrite);
@@ -206,6 +220,9 @@ void ConnectionManager::afterStreamComplete() {
 }
 
 void ConnectionManager::onStreamReset() {
+  if (route_timer_ != nullptr) {
+    route_timer_->disableTimer();
+  }
   worker_.dispatcher.deferredDelete(std::move(stream_));
   close(network::CloseType::NoFlush);
 }
@@ -266,6 +283,9 @@ void ConnectionManager::close(network::CloseType type) {
   }
   closed_ = true;
   timer_->disableTimer();
+  if (route_timer_ != nullptr) {
+    route_timer_->disableTimer();
+  }
   worker_.shard.inc(listener_->stats.cx_rx_bytes, connection_->bytesReceived() - last_rx_);
   worker_.shard.inc(listener_->stats.cx_tx_bytes, connection_->bytesSent() - last_tx_);
   worker_.shard.sub(listener_->stats.cx_active, 1);

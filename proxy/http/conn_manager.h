@@ -45,6 +45,10 @@ class ConnectionManager : public network::ConnectionCallbacks,
   // The stream finished (response written whole, or reset). `close` closes the connection.
   void onStreamComplete(bool close);
   void onStreamReset();
+  // The connection's route-timeout timer, created on first use and reused by every stream (a
+  // timer per request would cost an allocation and a handle close each time). It calls the
+  // current stream's onRouteTimeout().
+  event::Timer& routeTimer();
   // Raw bytes for an upgraded (tunnelled) connection.
   void setTunnelled() { tunnelled_ = true; }
 
@@ -78,6 +82,7 @@ class ConnectionManager : public network::ConnectionCallbacks,
   std::unique_ptr<ActiveStream> stream_;
   buffer::Buffer pending_input_;  // bytes after a paused (complete) request
   event::TimerPtr timer_;
+  event::TimerPtr route_timer_;
   List& owner_;
   List::iterator self_;
   enum class TimerMode { None, Idle, RequestHeaders } timer_mode_ = TimerMode::None;
