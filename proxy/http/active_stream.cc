@@ -577,6 +577,11 @@ void ActiveStream::sendLocalReply(uint16_t status, std::string_view body, std::s
   addFlag(flag);
   releaseUpstream(true);
   stopRouteTimer();
+  if (!request_complete_) {
+    // The request is still arriving; its remaining bytes would be parsed as a new request, so
+    // the connection closes after this reply, and the reply says so (connection: close).
+    manager_.remote_closed_ = true;
+  }
   ResponseHeaders response;
   response.status = status;
   response.headers.add("content-type", "text/plain");
@@ -592,13 +597,7 @@ void ActiveStream::sendLocalReply(uint16_t status, std::string_view body, std::s
   manager_.codec().encodeData(data, true, out);
   manager_.writeDownstream(out);
   response_complete_ = true;
-  if (request_complete_) {
-    finish();
-  } else {
-    // The request is still arriving; its remaining bytes would be parsed as a new request.
-    manager_.remote_closed_ = true;
-    finish();
-  }
+  finish();
 }
 
 void ActiveStream::finish() {

@@ -214,6 +214,13 @@ void ConnectionManager::onStreamComplete(bool close_connection) {
 }
 
 void ConnectionManager::afterStreamComplete() {
+  // Byte counters move per request, not only when a keep-alive connection finally closes.
+  uint64_t rx = connection_->bytesReceived();
+  uint64_t tx = connection_->bytesSent();
+  worker_.shard.inc(listener_->stats.cx_rx_bytes, rx - last_rx_);
+  worker_.shard.inc(listener_->stats.cx_tx_bytes, tx - last_tx_);
+  last_rx_ = rx;
+  last_tx_ = tx;
   codec_->resume();
   armIdleTimer();
   dispatchPending();

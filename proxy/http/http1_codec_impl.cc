@@ -37,6 +37,37 @@ bool isHttp10(const llhttp_t& p) {
   return p.http_major == 1 && p.http_minor == 0;
 }
 
+// RFC 9112 3.2.2: a server accepts the absolute-form ("http://host/path"); its authority
+// replaces Host, and the path (with the query) is what routing sees. Returns false when the
+// target is in absolute-form but has no authority.
+bool normaliseAbsoluteForm(RequestHeaders& headers) {
+  std::string_view target = headers.path;
+  size_t scheme_end = 0;
+  if (target.size() >= 7 && equalsIgnoreCase(target.substr(0, 7), "http://")) {
+    scheme_end = 7;
+  } else if (target.size() >= 8 && equalsIgnoreCase(target.substr(0, 8), "https://")) {
+    scheme_end = 8;
+  } else {
+    return true;  // origin-form, asterisk-form or authority-form: left as it is
+  }
+  size_t path_start = target.find_first_of("/?", scheme_end);
+  std::string_view authority =
+      target.substr(scheme_end, path_start == std::string_view::npos ? std::string_view::npos
+                                                                     : path_start - scheme_end);
+  if (authority.empty()) {
+    return false;
+  }
+  std::string path = path_start == std::string_view::npos
+                         ? std::string("/")
+                         : std::string(target.substr(path_start));
+  if (path.front() == '?') {
+    path.insert(path.begin(), '/');
+  }
+  headers.authority.assign(authority);
+  headers.path = std::move(path);
+  return true;
+}
+
 }  // namespace
 
 // HeaderCollector
@@ -252,6 +283,9 @@ int ServerCodecImpl::onHeadersComplete() {
   }
   if (!http10 && !has_host_) {
     return fail(400, "missing_host");
+  }
+  if (!normaliseAbsoluteForm(headers_)) {
+    return fail(400, "invalid_target");
   }
   info_.chunked = (parser_.flags & F_CHUNKED) != 0;
   if ((parser_.flags & F_CONTENT_LENGTH) != 0) {

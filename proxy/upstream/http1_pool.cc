@@ -57,6 +57,7 @@ void UpstreamClient::encodeHeaders(const http::RequestHeaders& headers,
   codec_->encodeHeaders(headers, info, out);
   bool has_body = info.chunked || (info.content_length.has_value() && *info.content_length > 0);
   request_complete_ = !has_body && !info.upgrade;
+  upgrade_requested_ = info.upgrade;
   connection_->write(out);
 }
 
@@ -110,8 +111,14 @@ void UpstreamClient::onData(const char* data, size_t len) {
       afterResponse();
       return;
     case http::http1::DispatchResult::Status::Upgraded:
+      if (stream_ == nullptr) {
+        // A 101 the request did not ask for: the stream has its answer; the rest of this
+        // connection is not HTTP, so it cannot be reused.
+        close();
+        return;
+      }
       state_ = State::Tunnel;
-      if (result.consumed < len && stream_ != nullptr) {
+      if (result.consumed < len) {
         stream_->onUpstreamTunnelData(data + result.consumed, len - result.consumed);
       }
       return;
@@ -174,6 +181,11 @@ void UpstreamClient::onBelowWriteBufferLowWatermark() {
 void UpstreamClient::onResponseHeaders(http::ResponseHeaders& headers,
                                        const http::http1::MessageInfo& info) {
   keep_alive_ = keep_alive_ && info.keep_alive;
+  if (info.upgrade && upgrade_requested_) {
+    // A 101 to an upgrade request: from here on the connection is the stream's tunnel (onResponseComplete must not
+    // detach the stream, or the upstream's tunnel bytes and its close would go nowhere).
+    state_ = State::Tunnel;
+  }
   if (stream_ != nullptr) {
     stream_->onUpstreamHeaders(headers, info);
   }
@@ -190,6 +202,12 @@ void UpstreamClient::onResponseComplete() {
   // another request) from here. onData() finishes the job once dispatch() has returned.
   response_complete_ = true;
   UpstreamStreamCallbacks* stream = stream_;
+  if (state_ == State::Tunnel) {
+    if (stream != nullptr) {
+      stream->onUpstreamComplete();
+    }
+    return;
+  }
   stream_ = nullptr;
   if (stream != nullptr) {
     stream->onUpstreamComplete();
@@ -200,6 +218,14 @@ void UpstreamClient::afterResponse() {
   if (state_ != State::Busy) {
     return;  // an upgrade turned it into a tunnel, or it was closed
   }
+  // Byte counters move per response, not only when the connection closes: a pooled
+  // keep-alive connection may live for hours.
+  uint64_t rx = connection_->bytesReceived();
+  uint64_t tx = connection_->bytesSent();
+  pool_.shard().inc(pool_.cluster().stats.rx_bytes, rx - last_rx_);
+  pool_.shard().inc(pool_.cluster().stats.tx_bytes, tx - last_tx_);
+  last_rx_ = rx;
+  last_tx_ = tx;
   if (keep_alive_ && request_complete_ && !pool_.draining_) {
     codec_->resume();
     pool_.onClientReleased(*this);

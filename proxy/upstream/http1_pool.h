@@ -100,6 +100,7 @@ class UpstreamClient : public network::ConnectionCallbacks,
   bool response_complete_ = false;
   bool response_started_ = false;  // a byte of the response arrived
   bool keep_alive_ = true;
+  bool upgrade_requested_ = false;  // the request in flight asked for an upgrade
   uint64_t requests_ = 0;
   uint64_t last_rx_ = 0;
   uint64_t last_tx_ = 0;
