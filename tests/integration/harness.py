@@ -288,9 +288,34 @@ class Strait:
         return self
 
     def __exit__(self, *exc):
+        # Stop gracefully so that a sanitizer build runs its exit-time checks (LeakSanitizer):
+        # SIGTERM drains, a second SIGTERM exits at once, SIGKILL only as the last resort.
+        if self.process.alive():
+            try:
+                self.process.proc.send_signal(signal.SIGTERM)
+                self.process.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                try:
+                    self.process.proc.send_signal(signal.SIGTERM)
+                    self.process.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    pass
         self.process.kill()
+        report = sanitizer_report(self.process.stderr() or "")
         shutil.rmtree(self.workdir, ignore_errors=True)
+        if report:
+            raise AssertionError("strait reported a sanitizer error:\n" + report)
         return False
+
+
+def sanitizer_report(text):
+    """The AddressSanitizer / LeakSanitizer / UBSan part of a process's stderr, or ''."""
+    markers = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+    for marker in markers:
+        at = text.find(marker)
+        if at >= 0:
+            return text[max(0, at - 200):at + 4000]
+    return ""
 
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)")
