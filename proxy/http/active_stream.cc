@@ -134,7 +134,7 @@ void ActiveStream::decodeHeaders(RequestHeaders& headers, const http1::MessageIn
     // starts flowing while the upstream connection is set up.
     buffer::Buffer out;
     manager_.codec().encode100Continue(out);
-    manager_.writeDownstream(out);
+    writeDownstream(out);
   }
   route_ = listener_.routes->route(headers);
   if (route_ == nullptr) {
@@ -192,7 +192,7 @@ void ActiveStream::applyRoute() {
       body.add(dr.body);
       buffer::Buffer out;
       manager_.codec().encodeData(body, true, out);
-      manager_.writeDownstream(out);
+      writeDownstream(out);
     }
     response_complete_ = true;
     if (request_complete_) {
@@ -422,7 +422,7 @@ void ActiveStream::encodeResponseHeaders(ResponseHeaders& headers, bool end_stre
                (request_info_.upgrade && headers.status != 101);
   buffer::Buffer out;
   manager_.codec().encodeHeaders(headers, end_stream, close, out);
-  manager_.writeDownstream(out);
+  writeDownstream(out);
   if (end_stream) {
     response_complete_ = true;
   }
@@ -436,13 +436,13 @@ void ActiveStream::onUpstreamData(const char* data, size_t len) {
   chunk.add(data, len);
   buffer::Buffer out;
   manager_.codec().encodeData(chunk, false, out);
-  manager_.writeDownstream(out);
+  writeDownstream(out);
 }
 
 void ActiveStream::onUpstreamTunnelData(const char* data, size_t len) {
   buffer::Buffer chunk;
   chunk.add(data, len);
-  manager_.writeDownstream(chunk);
+  writeDownstream(chunk);
 }
 
 void ActiveStream::onUpstreamComplete() {
@@ -453,7 +453,7 @@ void ActiveStream::onUpstreamComplete() {
     buffer::Buffer empty;
     buffer::Buffer out;
     manager_.codec().encodeData(empty, true, out);
-    manager_.writeDownstream(out);
+    writeDownstream(out);
     response_complete_ = true;
   }
   releaseUpstream(false);
@@ -497,6 +497,7 @@ void ActiveStream::onUpstreamError(UpstreamFailure failure, std::string_view det
   if (tunnel_) {
     // One side of the tunnel closed: close the other.
     finished_ = true;
+    flushBatch();
     worker_.shard.sub(listener_.stats.rq_active, 1);
     manager_.onStreamComplete(true);
     return;
@@ -524,6 +525,21 @@ void ActiveStream::onRouteTimeout() {
   finished_ = true;
   worker_.shard.sub(listener_.stats.rq_active, 1);
   manager_.onStreamReset();
+}
+
+void ActiveStream::writeDownstream(buffer::Buffer& data) {
+  if (batching_) {
+    batch_.move(data);
+    return;
+  }
+  manager_.writeDownstream(data);
+}
+
+void ActiveStream::flushBatch() {
+  batching_ = false;
+  if (!batch_.empty()) {
+    manager_.writeDownstream(batch_);
+  }
 }
 
 void ActiveStream::stopRouteTimer() {
@@ -595,7 +611,7 @@ void ActiveStream::sendLocalReply(uint16_t status, std::string_view body, std::s
   data.add("\n", 1);
   buffer::Buffer out;
   manager_.codec().encodeData(data, true, out);
-  manager_.writeDownstream(out);
+  writeDownstream(out);
   response_complete_ = true;
   finish();
 }
@@ -605,6 +621,7 @@ void ActiveStream::finish() {
     return;
   }
   finished_ = true;
+  flushBatch();
   stopRouteTimer();
   uint64_t micros = microsBetween(start_, worker_.dispatcher.approximateMonotonicTime());
   worker_.shard.sub(listener_.stats.rq_active, 1);

@@ -55,6 +55,8 @@ class ActiveStream : public upstream::PoolCallbacks,
   void onUpstreamComplete() override;
   void onUpstreamTunnelData(const char* data, size_t len) override;
   void onUpstreamError(upstream::UpstreamFailure failure, std::string_view detail) override;
+  void onUpstreamReadBegin() override { batching_ = true; }
+  void onUpstreamReadEnd() override { flushBatch(); }
   void onUpstreamWriteBufferHigh() override;
   void onUpstreamWriteBufferLow() override;
 
@@ -69,6 +71,10 @@ class ActiveStream : public upstream::PoolCallbacks,
   void finish();
   void releaseUpstream(bool reset);
   void stopRouteTimer();
+  // Response bytes go through here: held while an upstream read is being processed, written
+  // downstream when it ends (or before the stream finishes).
+  void writeDownstream(buffer::Buffer& data);
+  void flushBatch();
   void disableDownstreamRead(bool disable);
   void addFlag(std::string_view flag);
 
@@ -86,6 +92,8 @@ class ActiveStream : public upstream::PoolCallbacks,
   const upstream::Host* last_host_ = nullptr;
   buffer::Buffer request_body_;  // body bytes that arrived before an upstream was attached
   buffer::Buffer tunnel_pending_;
+  buffer::Buffer batch_;
+  bool batching_ = false;
   bool route_timer_armed_ = false;
   MonotonicTime start_;
   MonotonicTime upstream_start_;

@@ -84,6 +84,19 @@ void UpstreamClient::resetStream() {
 }
 
 void UpstreamClient::onData(const char* data, size_t len) {
+  // The stream may finish inside; its memory stays valid until the end of this loop iteration
+  // (streams are destroyed through deferredDelete), so the bracket can be closed safely.
+  UpstreamStreamCallbacks* stream = stream_;
+  if (stream != nullptr) {
+    stream->onUpstreamReadBegin();
+  }
+  onDataInRead(data, len);
+  if (stream != nullptr) {
+    stream->onUpstreamReadEnd();
+  }
+}
+
+void UpstreamClient::onDataInRead(const char* data, size_t len) {
   if (state_ == State::Tunnel) {
     if (stream_ != nullptr) {
       stream_->onUpstreamTunnelData(data, len);

@@ -38,6 +38,10 @@ class UpstreamStreamCallbacks {
   // After an upgrade (101), raw bytes of the tunnel.
   virtual void onUpstreamTunnelData(const char* data, size_t len) = 0;
   virtual void onUpstreamError(UpstreamFailure failure, std::string_view detail) = 0;
+  // Bracket everything one upstream read produces, so the stream can write it downstream in
+  // one go (a response head and a small body in one syscall, not two).
+  virtual void onUpstreamReadBegin() {}
+  virtual void onUpstreamReadEnd() {}
   // Flow control of the request body towards the upstream.
   virtual void onUpstreamWriteBufferHigh() = 0;
   virtual void onUpstreamWriteBufferLow() = 0;
@@ -85,6 +89,7 @@ class UpstreamClient : public network::ConnectionCallbacks,
   enum class State { Connecting, Idle, Busy, Tunnel, Closed };
 
   void connect();
+  void onDataInRead(const char* data, size_t len);
   void afterResponse();
   void fail(UpstreamFailure failure, std::string_view detail);
   void close();
