@@ -110,6 +110,9 @@ const char* lbName(config::LbPolicy lb) {
 Server::Server(Options options) : options_(std::move(options)), dispatcher_(time_source_) {}
 
 Server::~Server() {
+  if (config_watch_ != nullptr) {
+    event::DispatcherImpl::closeHandle(config_watch_);
+  }
   for (auto* s : signals_) {
     event::DispatcherImpl::closeHandle(s);
   }
@@ -231,6 +234,7 @@ bool Server::start() {
         signum);
     signals_.push_back(handle);
   }
+  startConfigWatch();
   STRAIT_LOG(Info, "admin on %s:%u; %u workers; config version %llu", admin_->address().c_str(),
              admin_->port(), workers, static_cast<unsigned long long>(snapshot_->version));
   if (!options_.admin_address_path.empty()) {
@@ -297,6 +301,54 @@ void Server::reload(const std::string& trigger) {
                               .count());
   STRAIT_LOG(Info, "config version %llu applied (%s)",
              static_cast<unsigned long long>(snapshot_->version), trigger.c_str());
+}
+
+// The config file is watched through its directory, not the file itself: editors save by writing
+// a new file and renaming it over the old one, and a Kubernetes ConfigMap volume swaps a `..data`
+// symlink, and in both cases a watch on the old inode would go silent. Any event in the
+// directory arms a short debounce timer; when it fires, the file is read and reloaded only if
+// its content hash differs from the version in force.
+void Server::startConfigWatch() {
+  std::string dir = options_.config_path;
+  size_t slash = dir.find_last_of('/');
+  dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : dir.substr(0, slash));
+  config_watch_ = new uv_fs_event_t;
+  uv_fs_event_init(dispatcher_.loop(), config_watch_);
+  config_watch_->data = this;
+  int rc = uv_fs_event_start(
+      config_watch_,
+      [](uv_fs_event_t* handle, const char*, int, int) {
+        auto* self = static_cast<Server*>(handle->data);
+        if (self != nullptr) {
+          self->onConfigDirectoryEvent();
+        }
+      },
+      dir.c_str(), 0);
+  if (rc != 0) {
+    STRAIT_LOG(Warn, "cannot watch %s for config changes (%s); SIGHUP still reloads", dir.c_str(),
+               uv_strerror(rc));
+    return;
+  }
+  config_debounce_ = dispatcher_.createTimer([this]() {
+    if (draining_) {
+      return;
+    }
+    std::string text = readFile(options_.config_path);
+    std::string hash = contentHash(text);
+    // Unchanged, mid-replace (the next event re-arms the timer), or a content already tried
+    // (a rejected file is not rejected again on every unrelated event in its directory).
+    if (text.empty() || hash == snapshot_->version_hash || hash == last_watched_hash_) {
+      return;
+    }
+    last_watched_hash_ = hash;
+    reload("file change");
+  });
+}
+
+void Server::onConfigDirectoryEvent() {
+  if (config_debounce_ != nullptr) {
+    config_debounce_->enableTimer(std::chrono::milliseconds(100));
+  }
 }
 
 void Server::startDrain(const std::string& trigger) {

@@ -36,6 +36,8 @@ class Server {
   bool bindListeners(const config::Bootstrap& config, std::string& error);
   void registerAdminHandlers();
   void reload(const std::string& trigger);
+  void startConfigWatch();
+  void onConfigDirectoryEvent();
   void startDrain(const std::string& trigger);
   void shutdown(int exit_code);
   void onSignal(int signum);
@@ -60,6 +62,9 @@ class Server {
   };
   std::vector<BoundListener> bound_;
   std::vector<uv_signal_t*> signals_;
+  uv_fs_event_t* config_watch_ = nullptr;
+  event::TimerPtr config_debounce_;
+  std::string last_watched_hash_;  // the file content the watcher last acted on
   event::TimerPtr drain_delay_timer_;
   event::TimerPtr drain_deadline_timer_;
   uint32_t drained_workers_ = 0;
