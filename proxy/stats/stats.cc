@@ -86,25 +86,29 @@ Store::~Store() = default;
 uint32_t Store::registerSeries(std::string_view name, std::string_view help, MetricType type,
                                const Labels& labels, uint32_t width) {
   std::lock_guard<std::mutex> guard(lock_);
-  Family* family = nullptr;
-  for (auto& f : families_) {
-    if (f->name == name) {
-      family = f.get();
-      break;
-    }
+  std::string key(name);
+  key += '\x1f';
+  for (const auto& [label, value] : labels) {
+    key += label;
+    key += '\x1e';
+    key += value;
+    key += '\x1f';
   }
-  if (family == nullptr) {
+  Family* family = nullptr;
+  if (auto it = family_index_.find(std::string(name)); it != family_index_.end()) {
+    family = it->second;
+    if (family->type != type) {
+      // A programming error (two components disagree on a metric's type): keep the data apart.
+      throw std::logic_error("metric registered with two types: " + std::string(name));
+    }
+  } else {
     families_.push_back(std::make_unique<Family>(
         Family{std::string(name), std::string(help), type, {}}));
     family = families_.back().get();
-  } else if (family->type != type) {
-    // A programming error (two components disagree on a metric's type): keep the data apart.
-    throw std::logic_error("metric registered with two types: " + std::string(name));
+    family_index_.emplace(family->name, family);
   }
-  for (const auto& s : family->series) {
-    if (s.labels == labels) {
-      return s.slot;
-    }
+  if (auto it = series_index_.find(key); it != series_index_.end()) {
+    return it->second;
   }
   uint32_t slot = next_slot_;
   next_slot_ += width;
@@ -122,6 +126,7 @@ uint32_t Store::registerSeries(std::string_view name, std::string_view help, Met
     allocated_chunks_++;
   }
   family->series.push_back(Series{labels, slot});
+  series_index_.emplace(std::move(key), slot);
   return slot;
 }
 

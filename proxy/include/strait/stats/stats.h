@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -122,6 +123,10 @@ class Store {
   mutable std::mutex lock_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<std::unique_ptr<Family>> families_;
+  // Registration must stay cheap with tens of thousands of routes: families by name and series
+  // by "name{labels}" are looked up in hash maps, not scanned.
+  std::unordered_map<std::string, Family*> family_index_;
+  std::unordered_map<std::string, uint32_t> series_index_;
   uint32_t next_slot_ = 0;
   uint32_t allocated_chunks_ = 0;
 };
