@@ -272,11 +272,47 @@ std::vector<WeightedCluster> parseWeightedClusters(const Value& value, ParseCont
   return clusters;
 }
 
+// Each item is a map with exactly one of header, source_ip and cookie. `source_ip: false`
+// is accepted and adds nothing, so a templated config can switch it off.
+std::vector<HashPolicy> parseHashPolicy(const Value& value) {
+  std::vector<HashPolicy> policies;
+  for (const Value& item : value.items()) {
+    MapReader map(item, {"header", "source_ip", "cookie"});
+    if (requireExactlyOne(map, {"header", "source_ip", "cookie"}) != 1) {
+      continue;
+    }
+    if (std::optional<Value> header = map.get("header")) {
+      std::optional<std::string> name = parseHeaderName(*header, true);
+      if (name.has_value() && name->starts_with(':')) {
+        // The codecs keep pseudo-headers out of the header map, so there is nothing to hash.
+        header->error("pseudo-header " + quote(*name) + " cannot be hashed");
+      } else if (name.has_value()) {
+        policies.push_back({HashPolicy::Kind::Header, std::move(*name)});
+      }
+    }
+    if (std::optional<Value> source_ip = map.get("source_ip")) {
+      if (source_ip->boolean() == true) {
+        policies.push_back({HashPolicy::Kind::SourceIp, ""});
+      }
+    }
+    if (std::optional<Value> cookie = map.get("cookie")) {
+      std::optional<std::string> name = cookie->nonEmptyString();
+      if (name.has_value() && !std::all_of(name->begin(), name->end(), isTokenChar)) {
+        cookie->error("invalid cookie name " + quote(*name) +
+                      " (letters, digits and !#$%&'*+-.^_`|~ only)");
+      } else if (name.has_value()) {
+        policies.push_back({HashPolicy::Kind::Cookie, std::move(*name)});
+      }
+    }
+  }
+  return policies;
+}
+
 RouteAction parseRouteAction(const Value& value, ParseContext& context, Route& route) {
   RouteAction action;
-  MapReader map(
-      value, {"cluster", "weighted_clusters", "timeout", "retry", "prefix_rewrite", "host_rewrite",
-              kHeaderEditKeys[0], kHeaderEditKeys[1], kHeaderEditKeys[2], kHeaderEditKeys[3]});
+  MapReader map(value, {"cluster", "weighted_clusters", "timeout", "retry", "prefix_rewrite",
+                        "host_rewrite", "hash_policy", kHeaderEditKeys[0], kHeaderEditKeys[1],
+                        kHeaderEditKeys[2], kHeaderEditKeys[3]});
   requireExactlyOne(map, {"cluster", "weighted_clusters"});
   if (std::optional<Value> cluster = map.get("cluster")) {
     if (std::optional<std::string> name = cluster->nonEmptyString()) {
@@ -293,6 +329,9 @@ RouteAction parseRouteAction(const Value& value, ParseContext& context, Route& r
   }
   map.readString("prefix_rewrite", action.prefix_rewrite);
   map.readString("host_rewrite", action.host_rewrite);
+  if (std::optional<Value> hash_policy = map.get("hash_policy")) {
+    action.hash_policy = parseHashPolicy(*hash_policy);
+  }
   parseHeaderEdits(map, route);
   return action;
 }

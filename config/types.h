@@ -128,6 +128,13 @@ struct RetryPolicy {
   Duration backoff_max{250};
 };
 
+// Where a route takes the request's hash key for ring_hash clusters.
+struct HashPolicy {
+  enum class Kind { Header, SourceIp, Cookie };
+  Kind kind = Kind::Header;
+  std::string name;  // Header: lower-cased header name; Cookie: cookie name; SourceIp: empty
+};
+
 struct RouteAction {
   std::string cluster;                       // either this ...
   std::vector<WeightedCluster> weighted_clusters;  // ... or these
@@ -135,6 +142,7 @@ struct RouteAction {
   std::optional<RetryPolicy> retry;
   std::string prefix_rewrite;                // replaces the matched prefix when non-empty
   std::string host_rewrite;                  // replaces :authority/Host when non-empty
+  std::vector<HashPolicy> hash_policy;       // the first that yields a value gives the hash
 };
 
 struct DirectResponse {

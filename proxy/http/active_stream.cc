@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "proxy/http/conn_manager.h"
+#include "strait/upstream/load_balancer.h"
 
 namespace strait::http {
 
@@ -94,6 +95,50 @@ void applyHeaderValues(HeaderMap& headers, const std::vector<config::HeaderValue
 uint64_t microsBetween(MonotonicTime from, MonotonicTime to) {
   auto d = std::chrono::duration_cast<std::chrono::microseconds>(to - from).count();
   return d < 0 ? 0 : static_cast<uint64_t>(d);
+}
+
+// The value of cookie `name` in the request's cookie headers (HTTP/2 may split them), or empty.
+std::string_view cookieValue(const HeaderMap& headers, std::string_view name) {
+  for (const HeaderEntry& entry : headers) {
+    if (entry.name != "cookie") {
+      continue;
+    }
+    std::string_view rest = entry.value;
+    while (!rest.empty()) {
+      size_t end = rest.find(';');
+      std::string_view pair = rest.substr(0, end);
+      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+      while (!pair.empty() && pair.front() == ' ') {
+        pair.remove_prefix(1);
+      }
+      if (pair.size() > name.size() && pair.starts_with(name) && pair[name.size()] == '=') {
+        return pair.substr(name.size() + 1);
+      }
+    }
+  }
+  return {};
+}
+
+// The ring_hash key of a request: the first of the route's hash policies that yields a non-empty
+// value. False when none does; the balancer then picks at random. Allocates nothing.
+bool requestHash(const std::vector<config::HashPolicy>& policies, const HeaderMap& headers,
+                 std::string_view peer, uint64_t& hash) {
+  for (const config::HashPolicy& policy : policies) {
+    std::string_view value;
+    if (policy.kind == config::HashPolicy::Kind::Header) {
+      const std::string* header = headers.get(policy.name);
+      value = header != nullptr ? std::string_view(*header) : std::string_view();
+    } else if (policy.kind == config::HashPolicy::Kind::SourceIp) {
+      value = peer;
+    } else {
+      value = cookieValue(headers, policy.name);
+    }
+    if (!value.empty()) {
+      hash = upstream::hashKey(value);
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -241,6 +286,8 @@ void ActiveStream::startUpstream() {
   attempts_++;
   upstream::LbContext context;
   context.excluded = last_host_;
+  context.has_hash = requestHash(route_->route().route->hash_policy, request_->headers,
+                                 manager_.connection().remoteAddress(), context.hash);
   upstream::Http1Pool* pool = cluster_->choosePool(context);
   if (pool == nullptr) {
     worker_.shard.inc(listener_.stats.rq_upstream_unavailable);

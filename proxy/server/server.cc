@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <netinet/in.h>
+
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -219,6 +222,7 @@ bool Server::start() {
     }
     workers_[i]->start(snapshot_, std::move(sockets));
   }
+  syncUpstreamWatchers();
   for (int signum : {SIGTERM, SIGINT, SIGHUP}) {
     auto* handle = new uv_signal_t;
     uv_signal_init(dispatcher_.loop(), handle);
@@ -259,7 +263,9 @@ void Server::onSignal(int signum) {
 }
 
 void Server::reload(const std::string& trigger) {
+  auto started = std::chrono::steady_clock::now();
   auto loaded = config::loadFile(options_.config_path);
+  auto parsed = std::chrono::steady_clock::now();
   std::string error;
   if (!loaded.ok()) {
     for (const auto& e : loaded.errors) {
@@ -293,14 +299,19 @@ void Server::reload(const std::string& trigger) {
   for (auto& worker : workers_) {
     worker->updateSnapshot(snapshot_);
   }
+  syncUpstreamWatchers();
   store_->mainShard().inc(reload_total_);
   store_->mainShard().set(config_version_, static_cast<int64_t>(snapshot_->version));
   store_->mainShard().set(config_applied_time_,
                           std::chrono::duration_cast<std::chrono::seconds>(
                               snapshot_->applied_at.time_since_epoch())
                               .count());
-  STRAIT_LOG(Info, "config version %llu applied (%s)",
-             static_cast<unsigned long long>(snapshot_->version), trigger.c_str());
+  auto applied = std::chrono::steady_clock::now();
+  auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  STRAIT_LOG(Info, "config version %llu applied (%s) in %.1f ms: parse and validate %.1f ms, "
+             "build and publish %.1f ms",
+             static_cast<unsigned long long>(snapshot_->version), trigger.c_str(),
+             ms(applied - started), ms(parsed - started), ms(applied - parsed));
 }
 
 // The config file is watched through its directory, not the file itself: editors save by writing
@@ -457,15 +468,24 @@ std::string Server::clustersJson() const {
     const auto& info = *snapshot_->clusters.at(name);
     nlohmann::json cluster{{"name", name}, {"lb", lbName(info.config.lb)}};
     cluster["endpoints"] = nlohmann::json::array();
+    auto checker = health_checkers_.find(name);
+    uint32_t healthy_hosts = 0;
     for (const auto& h : info.hosts) {
       const auto& host = static_cast<const upstream::HostImpl&>(*h);
+      healthy_hosts += host.healthy() ? 1 : 0;
+      const upstream::HostHealthStatus* check =
+          checker == health_checkers_.end() ? nullptr : checker->second->status(host);
       cluster["endpoints"].push_back({
           {"address", host.addressString()},
           {"weight", host.weight()},
           {"locality", {{"region", host.locality().region}, {"zone", host.locality().zone}}},
           {"health", host.healthy() ? "healthy" : "unhealthy"},
-          {"health_reason", info.config.health_check ? "active health check"
-                                                     : "no health check configured"},
+          {"health_reason", check == nullptr  ? "no health check configured"
+                            : !check->checked ? "not checked yet"
+                                              : check->reason},
+          {"last_check", check != nullptr && check->checked
+                             ? nlohmann::json(isoTime(check->last_check))
+                             : nlohmann::json(nullptr)},
           {"cx_active", host.cx_active.load()},
           {"cx_connect_fail", host.cx_connect_fail.load()},
           {"rq_active", host.activeRequests()},
@@ -473,6 +493,9 @@ std::string Server::clustersJson() const {
           {"rq_error", host.rq_error.load()},
       });
     }
+    cluster["healthy_hosts"] = healthy_hosts;
+    // Load balancers fall back to every host when none is healthy (panic mode).
+    cluster["panic"] = !info.hosts.empty() && healthy_hosts == 0;
     out["clusters"].push_back(std::move(cluster));
   }
   return out.dump(2) + "\n";
@@ -491,6 +514,128 @@ std::string Server::configDumpJson() const {
     out["config_error"] = std::string("cannot render the applied file: ") + e.what();
   }
   return out.dump(2) + "\n";
+}
+
+// ---- health checks and DNS refresh (issue 3) --------------------------------------------------
+
+namespace {
+
+const config::Cluster* findClusterConfig(const config::Bootstrap& bootstrap,
+                                         const std::string& name) {
+  for (const auto& cluster : bootstrap.clusters) {
+    if (cluster.name == name) {
+      return &cluster;
+    }
+  }
+  return nullptr;
+}
+
+upstream::AddressList hostAddresses(const upstream::ClusterInfo& info) {
+  upstream::AddressList out;
+  for (const auto& h : info.hosts) {
+    sockaddr_storage addr{};
+    const sockaddr* sa = static_cast<const upstream::HostImpl&>(*h).sockAddr();
+    std::memcpy(&addr, sa, sa->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
+    out.push_back(addr);
+  }
+  return out;
+}
+
+}  // namespace
+
+// Called after every snapshot is published (start, reload, DNS refresh): keeps one health checker
+// per cluster with a health_check and one resolver per DNS cluster, in step with the clusters in
+// force. A checker whose ClusterInfo or settings changed is replaced (the new hosts start from
+// their own health flag, so new hosts start healthy); a checker that goes away leaves its hosts
+// healthy, since nothing else would clear its verdict.
+void Server::syncUpstreamWatchers() {
+  const auto& bootstrap = *snapshot_->config;
+  for (auto it = health_checkers_.begin(); it != health_checkers_.end();) {
+    auto info = snapshot_->clusters.find(it->first);
+    const config::Cluster* cluster = findClusterConfig(bootstrap, it->first);
+    bool keep = info != snapshot_->clusters.end() && cluster != nullptr &&
+                cluster->health_check && info->second == it->second->cluster() &&
+                upstream::sameHealthCheck(*cluster->health_check, it->second->config());
+    if (keep) {
+      ++it;
+      continue;
+    }
+    if (info != snapshot_->clusters.end() && info->second == it->second->cluster()) {
+      for (const auto& host : info->second->hosts) {
+        host->setHealthy(true);
+      }
+    }
+    it = health_checkers_.erase(it);
+  }
+  for (const auto& [name, info] : snapshot_->clusters) {
+    const config::Cluster* cluster = findClusterConfig(bootstrap, name);
+    if (cluster == nullptr) {
+      continue;
+    }
+    if (cluster->health_check && health_checkers_.count(name) == 0) {
+      health_checkers_.emplace(name, std::make_unique<upstream::HealthChecker>(
+                                         dispatcher_, random_, info, *cluster->health_check,
+                                         *store_));
+    } else if (!cluster->health_check) {
+      store_->mainShard().set(
+          store_->gauge("strait_dp_upstream_healthy_hosts",
+                        "Hosts the load balancers may pick as healthy (0: panic, all hosts used).",
+                        {{"cluster", name}}),
+          static_cast<int64_t>(info->hosts.size()));
+    }
+    auto resolver = dns_resolvers_.find(name);
+    if (!cluster->dns) {
+      if (resolver != dns_resolvers_.end()) {
+        dns_resolvers_.erase(resolver);
+      }
+      continue;
+    }
+    const auto& dns = *cluster->dns;
+    if (resolver != dns_resolvers_.end() && resolver->second->config().name == dns.name &&
+        resolver->second->config().port == dns.port &&
+        resolver->second->config().refresh == dns.refresh) {
+      resolver->second->setKnown(hostAddresses(*info));
+      continue;
+    }
+    dns_resolvers_[name] = std::make_unique<upstream::DnsResolver>(
+        dispatcher_, name, dns, hostAddresses(*info), *store_,
+        [this](const std::string& cluster_name, upstream::AddressList addresses) {
+          onDnsHostsChanged(cluster_name, std::move(addresses));
+        });
+  }
+  for (auto it = dns_resolvers_.begin(); it != dns_resolvers_.end();) {
+    it = snapshot_->clusters.count(it->first) == 0 ? dns_resolvers_.erase(it) : std::next(it);
+  }
+}
+
+// A DNS cluster's addresses changed: publish a snapshot of the same config with that cluster
+// rebuilt on the new addresses (every other cluster, and so its pools, is carried over).
+void Server::onDnsHostsChanged(const std::string& cluster, upstream::AddressList addresses) {
+  if (stopping_) {
+    return;
+  }
+  DnsOverride dns_override{cluster, std::move(addresses)};
+  std::string error;
+  auto snapshot = buildSnapshot(snapshot_->config, snapshot_.get(), *store_, next_version_, error,
+                                &dns_override);
+  if (snapshot == nullptr) {
+    STRAIT_LOG(Error, "DNS refresh of cluster %s not applied: %s", cluster.c_str(),
+               error.c_str());
+    return;
+  }
+  next_version_++;
+  auto& next = const_cast<Snapshot&>(*snapshot);
+  next.source_text = snapshot_->source_text;
+  next.version_hash = snapshot_->version_hash;
+  snapshot_ = snapshot;
+  for (auto& worker : workers_) {
+    worker->updateSnapshot(snapshot_);
+  }
+  syncUpstreamWatchers();
+  store_->mainShard().set(config_version_, static_cast<int64_t>(snapshot_->version));
+  STRAIT_LOG(Info, "config version %llu applied (DNS refresh of cluster %s: %zu hosts)",
+             static_cast<unsigned long long>(snapshot_->version), cluster.c_str(),
+             snapshot_->clusters.at(cluster)->hosts.size());
 }
 
 }  // namespace strait::server

@@ -7,12 +7,16 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "proxy/admin/admin_server.h"
 #include "proxy/event/dispatcher_impl.h"
 #include "proxy/server/snapshot.h"
 #include "proxy/server/worker.h"
+#include "proxy/upstream/dns_resolver.h"
+#include "proxy/upstream/health_checker.h"
+#include "strait/common/random.h"
 #include "strait/stats/stats.h"
 
 namespace strait::server {
@@ -42,6 +46,9 @@ class Server {
   void shutdown(int exit_code);
   void onSignal(int signum);
   std::string clustersJson() const;
+  // Health checks and DNS refresh (issue 3, server_upstream section of server.cc).
+  void syncUpstreamWatchers();
+  void onDnsHostsChanged(const std::string& cluster, upstream::AddressList addresses);
   std::string configDumpJson() const;
   std::string listenersJson() const;
 
@@ -78,6 +85,12 @@ class Server {
   stats::Gauge config_applied_time_;
   stats::Gauge workers_gauge_;
   stats::Gauge draining_gauge_;
+
+  // Active health checkers and DNS resolvers by cluster name, main thread only. Declared last so
+  // that they go before the dispatcher and the store they use.
+  DefaultRandomGenerator random_;
+  std::unordered_map<std::string, upstream::HealthCheckerPtr> health_checkers_;
+  std::unordered_map<std::string, upstream::DnsResolverPtr> dns_resolvers_;
 };
 
 }  // namespace strait::server

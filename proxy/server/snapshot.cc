@@ -26,7 +26,8 @@ bool sameClusterShape(const config::Cluster& a, const config::Cluster& b) {
          a.circuit_breakers.max_connections == b.circuit_breakers.max_connections &&
          a.circuit_breakers.max_pending_requests == b.circuit_breakers.max_pending_requests &&
          a.circuit_breakers.max_requests == b.circuit_breakers.max_requests &&
-         a.tls.has_value() == b.tls.has_value() && a.dns.has_value() == b.dns.has_value();
+         a.tls.has_value() == b.tls.has_value() && a.dns.has_value() == b.dns.has_value() &&
+         (!a.dns || (a.dns->name == b.dns->name && a.dns->port == b.dns->port));
 }
 
 std::string routeLabel(const config::VirtualHost& vhost, const config::Route& route,
@@ -71,13 +72,23 @@ void registerListenerStats(ListenerRuntime& runtime, stats::Store& store) {
 }  // namespace
 
 SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapshot* previous,
-                                stats::Store& store, uint64_t version, std::string& error) {
+                                stats::Store& store, uint64_t version, std::string& error,
+                                const DnsOverride* dns_override) {
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->config = config;
   snapshot->version = version;
   snapshot->applied_at = std::chrono::system_clock::now();
 
   for (const auto& cluster : config->clusters) {
+    if (dns_override != nullptr && cluster.dns && dns_override->cluster == cluster.name) {
+      auto info = upstream::createClusterInfo(cluster, config, store, error,
+                                              &dns_override->addresses);
+      if (info == nullptr) {
+        return nullptr;
+      }
+      snapshot->clusters.emplace(cluster.name, std::move(info));
+      continue;
+    }
     if (previous != nullptr) {
       auto it = previous->clusters.find(cluster.name);
       if (it != previous->clusters.end() && sameClusterShape(it->second->config, cluster)) {

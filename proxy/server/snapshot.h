@@ -76,7 +76,15 @@ using SnapshotSharedPtr = std::shared_ptr<const Snapshot>;
 // clusters whose config did not change, so their connection pools survive a reload. Returns
 // nullptr with `error` set when something the validator cannot see fails (a regex, a name that
 // does not resolve).
+//
+// `dns_override` (may be null): a DNS cluster's freshly resolved addresses (DnsResolver); that
+// cluster gets a new ClusterInfo with these hosts, every other cluster is built as usual.
+struct DnsOverride {
+  std::string cluster;
+  std::vector<sockaddr_storage> addresses;
+};
 SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapshot* previous,
-                                stats::Store& store, uint64_t version, std::string& error);
+                                stats::Store& store, uint64_t version, std::string& error,
+                                const DnsOverride* dns_override = nullptr);
 
 }  // namespace strait::server

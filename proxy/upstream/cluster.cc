@@ -1,11 +1,13 @@
 #include "proxy/upstream/cluster.h"
 
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <cstring>
 
 #include "proxy/network/listener_impl.h"
+#include "proxy/upstream/dns_resolver.h"
 
 namespace strait::upstream {
 
@@ -45,11 +47,40 @@ bool resolve(const std::string& address, uint16_t port, sockaddr_storage& out,
   return true;
 }
 
+// One host per address of a DNS cluster, named by its IP (the name is in the cluster's config).
+bool addDnsHosts(const config::DnsDiscovery& dns, const std::vector<sockaddr_storage>* given,
+                 HostVector& hosts, std::string& error) {
+  AddressList resolved;
+  if (given == nullptr) {
+    if (!resolveBlocking(dns.name, dns.port, resolved, error)) {
+      return false;
+    }
+    given = &resolved;
+  }
+  for (const auto& addr : *given) {
+    char ip[INET6_ADDRSTRLEN] = {0};
+    const void* raw = addr.ss_family == AF_INET
+                          ? static_cast<const void*>(
+                                &reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr)
+                          : static_cast<const void*>(
+                                &reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr);
+    if (inet_ntop(addr.ss_family, raw, ip, sizeof(ip)) == nullptr) {
+      continue;
+    }
+    config::Endpoint endpoint;
+    endpoint.address = ip;
+    endpoint.port = dns.port;
+    hosts.push_back(std::make_shared<HostImpl>(endpoint, addr));
+  }
+  return true;
+}
+
 }  // namespace
 
 ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
                                        config::BootstrapSharedPtr bootstrap, stats::Store& store,
-                                       std::string& error) {
+                                       std::string& error,
+                                       const std::vector<sockaddr_storage>* dns_addresses) {
   auto info = std::make_shared<ClusterInfo>(ClusterInfo{std::move(bootstrap), cluster, {}, {}});
   for (const auto& endpoint : cluster.endpoints) {
     sockaddr_storage addr;
@@ -58,6 +89,10 @@ ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
       return nullptr;
     }
     info->hosts.push_back(std::make_shared<HostImpl>(endpoint, addr));
+  }
+  if (cluster.dns && !addDnsHosts(*cluster.dns, dns_addresses, info->hosts, error)) {
+    error = "cluster " + cluster.name + ": " + error;
+    return nullptr;
   }
   const stats::Labels labels{{"cluster", cluster.name}};
   auto& s = info->stats;

@@ -77,8 +77,11 @@ using ClusterInfoSharedPtr = std::shared_ptr<const ClusterInfo>;
 
 // Builds a cluster: resolves each endpoint (IP literals directly, names once through the
 // system resolver). Returns nullptr and sets `error` if an endpoint cannot be resolved.
+// A DNS cluster (`dns`, no endpoints) gets one host per address: `dns_addresses` when given
+// (a refresh by DnsResolver), else the name resolved now, blocking (startup and reload).
 ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
                                        config::BootstrapSharedPtr bootstrap, stats::Store& store,
-                                       std::string& error);
+                                       std::string& error,
+                                       const std::vector<sockaddr_storage>* dns_addresses = nullptr);
 
 }  // namespace strait::upstream

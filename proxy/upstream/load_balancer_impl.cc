@@ -1,5 +1,8 @@
 #include "proxy/upstream/load_balancer_impl.h"
 
+#include <algorithm>
+#include <string>
+
 namespace strait::upstream {
 
 // ---- shared filtering -------------------------------------------------------------------------
@@ -205,6 +208,103 @@ Host* RandomLoadBalancer::choose(const LbContext& context) {
   return nthCandidate(c, 0, context.excluded);
 }
 
+// ---- ring hash --------------------------------------------------------------------------------
+
+RingHashLoadBalancer::RingHashLoadBalancer(const HostVector& hosts, RandomGenerator& random)
+    : LoadBalancerBase(hosts, random) {
+  buildRing();
+}
+
+void RingHashLoadBalancer::buildRing() {
+  ring_built_for_ = hosts_.size();
+  ring_.clear();
+  if (hosts_.empty()) {
+    return;
+  }
+  uint64_t total_weight = 0;
+  for (const HostSharedPtr& host : hosts_) {
+    total_weight += host->weight();
+  }
+  // A fixed number of points per unit of weight keeps every host's points the same whichever
+  // other hosts are in the ring, so a ring rebuilt without (or with) a host moves only that host's
+  // keys. Small clusters get more points to reach the minimum ring size; a membership change
+  // there moves a few more keys, which is cheap at that size.
+  uint64_t replicas =
+      std::max<uint64_t>(kPointsPerWeight, (kMinRingSize + total_weight - 1) / total_weight);
+  // Weights go up to 2^32 - 1: past the maximum ring size, points are shared out in proportion
+  // to weight instead (at least one each). weight * kMaxRingSize stays below 2^54.
+  const bool capped = total_weight * replicas > kMaxRingSize;
+  auto pointsOf = [&](const Host& host) -> uint64_t {
+    return capped ? std::max<uint64_t>(1, host.weight() * kMaxRingSize / total_weight)
+                  : host.weight() * replicas;
+  };
+  size_t ring_size = 0;
+  for (const HostSharedPtr& host : hosts_) {
+    ring_size += static_cast<size_t>(pointsOf(*host));
+  }
+  ring_.reserve(ring_size);
+  std::string key;
+  for (size_t i = 0; i < hosts_.size(); ++i) {
+    const std::string prefix = hosts_[i]->addressString() + "_";
+    const uint64_t points = pointsOf(*hosts_[i]);
+    for (uint64_t k = 0; k < points; ++k) {
+      key = prefix;
+      key += std::to_string(k);
+      ring_.push_back({hashKey(key), static_cast<uint32_t>(i)});
+    }
+  }
+  // Ties (two keys hashing alike) are ordered by host index so the ring does not depend on the
+  // sort's stability.
+  std::sort(ring_.begin(), ring_.end(), [](const Point& a, const Point& b) {
+    return a.hash != b.hash ? a.hash < b.hash : a.host < b.host;
+  });
+}
+
+Host* RingHashLoadBalancer::choose(const LbContext& context) {
+  if (ring_built_for_ != hosts_.size()) {
+    // Membership changed under the balancer (it should have been recreated): rebuild once rather
+    // than index past the end.
+    buildRing();
+  }
+  if (hosts_.empty()) {
+    return nullptr;
+  }
+  Candidates c = candidates(context.excluded);
+  uint64_t hash = context.has_hash ? context.hash : random_.random();
+  auto it = std::lower_bound(ring_.begin(), ring_.end(), hash,
+                             [](const Point& point, uint64_t h) { return point.hash < h; });
+  size_t start = it == ring_.end() ? 0 : static_cast<size_t>(it - ring_.begin());
+  const size_t n = ring_.size();
+  for (size_t k = 0; k < n; ++k) {
+    size_t i = start + k < n ? start + k : start + k - n;
+    Host& host = *hosts_[ring_[i].host];
+    if (accepts(host, c.filter, context.excluded)) {
+      return &host;
+    }
+  }
+  // Health flipped between counting and walking; the key's own host is better than none.
+  return hosts_[ring_[start].host].get();
+}
+
+// ---- hashing ------------------------------------------------------------------------------------
+
+// FNV-1a over the bytes, then murmur3's fmix64: FNV alone mixes the last bytes poorly (keys that
+// differ only in the replica suffix land close together); the finaliser spreads every input bit
+// over the whole word.
+uint64_t hashKey(std::string_view key) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (char c : key) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
 // ---- factory ----------------------------------------------------------------------------------
 
 LoadBalancerPtr createLoadBalancer(config::LbPolicy policy, const HostVector& hosts,
@@ -217,9 +317,7 @@ LoadBalancerPtr createLoadBalancer(config::LbPolicy policy, const HostVector& ho
     case config::LbPolicy::Random:
       return std::make_unique<RandomLoadBalancer>(hosts, random);
     case config::LbPolicy::RingHash:
-      // Placeholder until consistent hashing lands (a later issue): without a ring, a random
-      // pick keeps the cluster serving, only without hash affinity.
-      return std::make_unique<RandomLoadBalancer>(hosts, random);
+      return std::make_unique<RingHashLoadBalancer>(hosts, random);
   }
   return std::make_unique<RoundRobinLoadBalancer>(hosts, random);
 }

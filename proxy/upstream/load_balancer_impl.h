@@ -83,6 +83,41 @@ class LeastRequestLoadBalancer : public LoadBalancerBase {
   Host* choose(const LbContext& context) override;
 };
 
+// Consistent hashing (Ketama style). The ring is built once, when the balancer is created (once
+// per worker and cluster): every host gets weight * replicas points, each the 64-bit hash of
+// "address:port_i"; replicas is kPointsPerWeight, or more when the ring would otherwise hold
+// fewer than kMinRingSize points. A pick binary-searches the first point at or after the request's
+// hash (wrapping past the end) and walks forward from there to the first candidate, so a host going
+// unhealthy or being excluded moves only its own keys, to the next host on the ring, and nothing
+// is rebuilt when health changes. Removing a host (a new ring) likewise moves only its keys.
+// A request without a hash (LbContext::has_hash false, e.g. no hash_policy matched) gets a random
+// point, which is a random pick in proportion to the weights.
+class RingHashLoadBalancer : public LoadBalancerBase {
+ public:
+  static constexpr size_t kPointsPerWeight = 160;  // as in Ketama
+  static constexpr size_t kMinRingSize = 1024;
+  // Keeps a cluster of heavy weights from building a huge ring (16 MiB per worker).
+  static constexpr size_t kMaxRingSize = size_t{1} << 20;
+
+  RingHashLoadBalancer(const HostVector& hosts, RandomGenerator& random);
+
+  // LoadBalancer
+  Host* choose(const LbContext& context) override;
+
+  size_t ringSize() const { return ring_.size(); }
+
+ private:
+  struct Point {
+    uint64_t hash;
+    uint32_t host;  // index into hosts_
+  };
+
+  void buildRing();
+
+  std::vector<Point> ring_;  // sorted by hash
+  size_t ring_built_for_ = SIZE_MAX;
+};
+
 // Uniform among candidates, or in proportion to the hosts' weights when they differ.
 class RandomLoadBalancer : public LoadBalancerBase {
  public:

@@ -722,6 +722,32 @@ TEST(ConfigLoaderTest, RetryPolicyIsParsedAndChecked) {
           R"(t.yaml:6:72: listeners[0].virtual_hosts[0].routes[0].route.retry.on[1]: expected one of 5xx, gateway-error, reset, connect-failure, retriable-status-codes, got "4xx")"));
 }
 
+TEST(ConfigLoaderTest, HashPolicyIsParsedInOrder) {
+  BootstrapSharedPtr config = loadValid(
+      withRoute("{match: {prefix: /}, route: {cluster: c, hash_policy: [{header: X-User}, "
+                "{source_ip: true}, {cookie: session}, {source_ip: false}]}}"));
+  ASSERT_NE(config, nullptr);
+  const RouteAction& action = *config->listeners[0].virtual_hosts[0].routes[0].route;
+  ASSERT_EQ(action.hash_policy.size(), 3u);
+  EXPECT_EQ(action.hash_policy[0].kind, HashPolicy::Kind::Header);
+  EXPECT_EQ(action.hash_policy[0].name, "x-user");
+  EXPECT_EQ(action.hash_policy[1].kind, HashPolicy::Kind::SourceIp);
+  EXPECT_EQ(action.hash_policy[2].kind, HashPolicy::Kind::Cookie);
+  EXPECT_EQ(action.hash_policy[2].name, "session");
+}
+
+TEST(ConfigLoaderTest, HashPolicyItemsAreChecked) {
+  EXPECT_THAT(
+      errorsOf(withRoute("{match: {prefix: /}, route: {cluster: c, hash_policy: [{header: x, "
+                         "cookie: y}, {heder: x}, {header: \":path\"}, {cookie: \"a b\"}]}}")),
+      ElementsAre(
+          R"(t.yaml:6:68: listeners[0].virtual_hosts[0].routes[0].route.hash_policy[0]: expected exactly one of header, source_ip, cookie, got header and cookie)",
+          R"(t.yaml:6:92: listeners[0].virtual_hosts[0].routes[0].route.hash_policy[1]: expected exactly one of header, source_ip, cookie, got none)",
+          R"(t.yaml:6:93: listeners[0].virtual_hosts[0].routes[0].route.hash_policy[1].heder: unknown key "heder" (did you mean "header"?))",
+          R"(t.yaml:6:113: listeners[0].virtual_hosts[0].routes[0].route.hash_policy[2].header: pseudo-header ":path" cannot be hashed)",
+          R"(t.yaml:6:132: listeners[0].virtual_hosts[0].routes[0].route.hash_policy[3].cookie: invalid cookie name "a b" (letters, digits and !#$%&'*+-.^_`|~ only))"));
+}
+
 TEST(ConfigLoaderTest, DirectResponseAndRedirectStatusesAreChecked) {
   EXPECT_THAT(
       errorsOf(withRoute("{match: {prefix: /}, direct_response: {status: 99}}")),

@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <map>
@@ -410,6 +412,196 @@ TEST(RandomLbTest, ScriptedPicksMapToHealthyCandidates) {
   LoadBalancerPtr lb = createLoadBalancer(config::LbPolicy::Random, hosts, random);
   random.push({0, 1, 2});
   EXPECT_EQ(picks(*lb, hosts, 3), (std::vector<int>{1, 2, 1}));
+}
+
+// ---- ring hash ----------------------------------------------------------------------------------
+
+LbContext hashContext(uint64_t hash, const Host* excluded = nullptr) {
+  LbContext context;
+  context.has_hash = true;
+  context.hash = hash;
+  context.excluded = excluded;
+  return context;
+}
+
+HostVector without(const HostVector& hosts, size_t index) {
+  HostVector rest = hosts;
+  rest.erase(rest.begin() + static_cast<ptrdiff_t>(index));
+  return rest;
+}
+
+TEST(RingHashTest, RingHasAtLeastTheMinimumSizeInProportionToWeights) {
+  DefaultRandomGenerator random(1);
+  HostVector equal = makeHosts({1, 1, 1});
+  EXPECT_GE(RingHashLoadBalancer(equal, random).ringSize(), RingHashLoadBalancer::kMinRingSize);
+  HostVector weighted = makeHosts({2, 1});
+  // replicas = ceil(1024 / 3) = 342: 684 + 342 points.
+  EXPECT_EQ(RingHashLoadBalancer(weighted, random).ringSize(), 1026u);
+  HostVector large = makeHosts({1, 1, 1, 1, 1, 1, 1, 1, 1, 2});
+  EXPECT_EQ(RingHashLoadBalancer(large, random).ringSize(),
+            11 * RingHashLoadBalancer::kPointsPerWeight);
+  // Huge weights share the maximum ring size in proportion.
+  HostVector heavy = makeHosts({UINT32_MAX, UINT32_MAX / 2});
+  RingHashLoadBalancer capped(heavy, random);
+  EXPECT_LE(capped.ringSize(), RingHashLoadBalancer::kMaxRingSize);
+  EXPECT_GT(capped.ringSize(), RingHashLoadBalancer::kMaxRingSize - 2);
+}
+
+TEST(RingHashTest, HashKeyIsStableAndSpreads) {
+  EXPECT_EQ(hashKey("10.0.0.1:80_0"), hashKey("10.0.0.1:80_0"));
+  EXPECT_NE(hashKey("10.0.0.1:80_0"), hashKey("10.0.0.1:80_1"));
+  // Keys that differ in their last byte still differ in the top bits (the finaliser's job).
+  EXPECT_NE(hashKey("a_0") >> 60, hashKey("a_1") >> 60);
+}
+
+TEST(RingHashTest, SameHashSameHostAcrossBalancers) {
+  HostVector hosts = makeHosts({1, 1, 1, 1, 1});
+  DefaultRandomGenerator random(3);
+  LoadBalancerPtr a = createLoadBalancer(config::LbPolicy::RingHash, hosts, random);
+  LoadBalancerPtr b = createLoadBalancer(config::LbPolicy::RingHash, hosts, random);
+  for (int i = 0; i < 1000; ++i) {
+    uint64_t hash = random.random();
+    Host* first = a->choose(hashContext(hash));
+    EXPECT_EQ(a->choose(hashContext(hash)), first);
+    EXPECT_EQ(b->choose(hashContext(hash)), first);  // another worker's ring agrees
+  }
+}
+
+TEST(RingHashTest, EqualHostsShareTheKeysEvenly) {
+  HostVector hosts = makeHosts({1, 1, 1, 1});
+  DefaultRandomGenerator random(5);
+  LoadBalancerPtr lb = createLoadBalancer(config::LbPolicy::RingHash, hosts, random);
+  std::map<int, int> counts;
+  for (int i = 0; i < 10000; ++i) {
+    ++counts[indexOf(hosts, lb->choose(hashContext(random.random())))];
+  }
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_GT(counts[i], 1875) << i;  // 2500 +- 25%
+    EXPECT_LT(counts[i], 3125) << i;
+  }
+}
+
+TEST(RingHashTest, WeightsAreRespected) {
+  HostVector hosts = makeHosts({2, 1});
+  DefaultRandomGenerator random(9);
+  LoadBalancerPtr lb = createLoadBalancer(config::LbPolicy::RingHash, hosts, random);
+  std::map<int, int> counts;
+  for (int i = 0; i < 10000; ++i) {
+    ++counts[indexOf(hosts, lb->choose(hashContext(random.random())))];
+  }
+  EXPECT_GT(counts[0], 5800);  // 2/3 = 6667
+  EXPECT_LT(counts[0], 7500);
+}
+
+TEST(RingHashTest, RemovingAHostMovesOnlyItsKeys) {
+  HostVector hosts = makeHosts({1, 1, 1, 1, 1, 1, 1, 1, 1, 1});
+  DefaultRandomGenerator random(13);
+  LoadBalancerPtr full = createLoadBalancer(config::LbPolicy::RingHash, hosts, random);
+  double worst = 0;
+  double sum = 0;
+  for (size_t removed = 0; removed < hosts.size(); ++removed) {
+    HostVector rest = without(hosts, removed);
+    LoadBalancerPtr smaller = createLoadBalancer(config::LbPolicy::RingHash, rest, random);
+    int moved = 0;
+    for (int i = 0; i < 10000; ++i) {
+      LbContext context = hashContext(random.random());
+      Host* before = full->choose(context);
+      Host* after = smaller->choose(context);
+      if (before != after) {
+        ++moved;
+        EXPECT_EQ(before, hosts[removed].get());  // only the removed host's keys move
+      }
+      EXPECT_NE(after, hosts[removed].get());
+    }
+    double fraction = moved / 10000.0;
+    EXPECT_GT(fraction, 0.05) << removed;
+    EXPECT_LE(fraction, 0.15) << removed;
+    worst = std::max(worst, fraction);
+    sum += fraction;
+  }
+  RecordProperty("worst_remapped_fraction", std::to_string(worst));
+  std::printf("ring_hash: keys remapped when 1 of 10 hosts leaves: mean %.4f, worst %.4f\n",
+              sum / static_cast<double>(hosts.size()), worst);
+}
+
+// An unhealthy host's keys go to the next host on the ring: exactly where a ring without that
+// host sends them. Everyone else's keys stay put, and nothing is rebuilt.
+TEST(RingHashTest, UnhealthyHostKeysWalkToTheNextHost) {
+  // Eight hosts: enough weight that the reference ring keeps kPointsPerWeight points per host.
+  HostVector hosts = makeHosts({1, 1, 1, 1, 1, 1, 1, 1});
+  DefaultRandomGenerator random(17);
+  LoadBalancerPtr lb = createLoadBalancer(config::LbPolicy::RingHash, hosts, random);
+  HostVector rest = without(hosts, 2);
+  LoadBalancerPtr reference = createLoadBalancer(config::LbPolicy::RingHash, rest, random);
+  std::vector<uint64_t> keys;
+  std::vector<Host*> healthy_picks;
+  for (int i = 0; i < 5000; ++i) {
+    keys.push_back(random.random());
+    healthy_picks.push_back(lb->choose(hashContext(keys.back())));
+  }
+  hosts[2]->setHealthy(false);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    Host* pick = lb->choose(hashContext(keys[i]));
+    EXPECT_NE(pick, hosts[2].get());
+    EXPECT_EQ(pick, reference->choose(hashContext(keys[i])));
+    if (healthy_picks[i] != hosts[2].get()) {
+      EXPECT_EQ(pick, healthy_picks[i]);
+    }
+  }
+  hosts[2]->setHealthy(true);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_EQ(lb->choose(hashContext(keys[i])), healthy_picks[i]);  // its keys come back
+  }
+}
+
+TEST(RingHashTest, ExcludedHostKeysWalkToTheNextHost) {
+  HostVector hosts = makeHosts({1, 2, 1, 1, 1, 1, 1, 1});
+  DefaultRandomGenerator random(19);
+  LoadBalancerPtr lb = createLoadBalancer(config::LbPolicy::RingHash, hosts, random);
+  HostVector rest = without(hosts, 1);
+  LoadBalancerPtr reference = createLoadBalancer(config::LbPolicy::RingHash, rest, random);
+  for (int i = 0; i < 5000; ++i) {
+    uint64_t hash = random.random();
+    Host* plain = lb->choose(hashContext(hash));
+    Host* pick = lb->choose(hashContext(hash, hosts[1].get()));
+    EXPECT_NE(pick, hosts[1].get());
+    EXPECT_EQ(pick, reference->choose(hashContext(hash)));
+    if (plain != hosts[1].get()) {
+      EXPECT_EQ(pick, plain);
+    }
+  }
+}
+
+TEST(RingHashTest, AllUnhealthyKeepsHashAffinity) {
+  HostVector hosts = makeHosts({1, 1, 1});
+  DefaultRandomGenerator random(23);
+  LoadBalancerPtr lb = createLoadBalancer(config::LbPolicy::RingHash, hosts, random);
+  std::vector<Host*> healthy_picks;
+  for (uint64_t key = 0; key < 100; ++key) {
+    healthy_picks.push_back(lb->choose(hashContext(key * 0x9e3779b97f4a7c15ULL)));
+  }
+  for (auto& host : hosts) {
+    host->setHealthy(false);
+  }
+  for (uint64_t key = 0; key < 100; ++key) {
+    EXPECT_EQ(lb->choose(hashContext(key * 0x9e3779b97f4a7c15ULL)), healthy_picks[key]);
+  }
+}
+
+TEST(RingHashTest, HashedPicksDoNotAllocate) {
+  if (!kCountsAllocations) {
+    GTEST_SKIP() << "allocation counting is off under AddressSanitizer";
+  }
+  HostVector hosts = makeHosts({3, 1, 2, 1});
+  hosts[1]->setHealthy(false);
+  DefaultRandomGenerator random(29);
+  LoadBalancerPtr lb = createLoadBalancer(config::LbPolicy::RingHash, hosts, random);
+  size_t before = g_allocations.load();
+  for (uint64_t key = 0; key < 1000; ++key) {
+    lb->choose(hashContext(key * 0x9e3779b97f4a7c15ULL));
+    lb->choose(hashContext(key * 0x9e3779b97f4a7c15ULL, hosts[0].get()));
+  }
+  EXPECT_EQ(g_allocations.load() - before, 0u);
 }
 
 }  // namespace

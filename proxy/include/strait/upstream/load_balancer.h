@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include "config/types.h"
 #include "strait/common/random.h"
@@ -30,6 +31,10 @@ class LoadBalancer {
 };
 
 using LoadBalancerPtr = std::unique_ptr<LoadBalancer>;
+
+// The 64-bit hash ring_hash places its points with (FNV-1a, then murmur3's fmix64). Request
+// hash keys (route hash_policy) use it too; any well-mixed hash would do for those.
+uint64_t hashKey(std::string_view key);
 
 // `hosts` must outlive the balancer. `random` is the worker's generator.
 LoadBalancerPtr createLoadBalancer(config::LbPolicy policy, const HostVector& hosts,
