@@ -81,6 +81,13 @@ int main(int argc, char** argv) {
       }
       return 1;
     }
+    auto unbuilt = strait::server::unbuiltFeatures(*result.bootstrap);
+    for (const auto& message : unbuilt) {
+      std::fprintf(stderr, "%s: %s\n", options.config_path.c_str(), message.c_str());
+    }
+    if (!unbuilt.empty()) {
+      return 1;
+    }
     std::printf("%s: OK\n", options.config_path.c_str());
     return 0;
   }

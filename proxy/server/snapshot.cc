@@ -71,9 +71,48 @@ void registerListenerStats(ListenerRuntime& runtime, stats::Store& store) {
 
 }  // namespace
 
+std::vector<std::string> unbuiltFeatures(const config::Bootstrap& config) {
+  std::vector<std::string> out;
+  if (config.control_plane) {
+    out.push_back("control_plane: the discovery client is not built yet; use a static file");
+  }
+  for (size_t i = 0; i < config.listeners.size(); i++) {
+    const auto& listener = config.listeners[i];
+    const std::string path = "listeners[" + std::to_string(i) + "]";
+    if (listener.tls) {
+      out.push_back(path + ".tls: TLS termination is not built yet");
+    }
+    for (const auto& filter : listener.http.filters) {
+      out.push_back(filter.config_path.substr(0, filter.config_path.rfind('.')) +
+                    ": filter " + filter.name + " is not built yet (the filter chain is not)");
+    }
+  }
+  for (size_t i = 0; i < config.clusters.size(); i++) {
+    const auto& cluster = config.clusters[i];
+    const std::string path = "clusters[" + std::to_string(i) + "]";
+    if (cluster.tls) {
+      out.push_back(path + ".tls: TLS origination is not built yet");
+    }
+    if (cluster.protocol != config::UpstreamProtocol::Http1) {
+      out.push_back(path + ".protocol: only http1 upstreams are built yet");
+    }
+    if (cluster.outlier_detection) {
+      out.push_back(path + ".outlier_detection: outlier detection is not built yet");
+    }
+  }
+  return out;
+}
+
 SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapshot* previous,
                                 stats::Store& store, uint64_t version, std::string& error,
                                 const DnsOverride* dns_override) {
+  if (auto unbuilt = unbuiltFeatures(*config); !unbuilt.empty()) {
+    error = unbuilt.front();
+    for (size_t i = 1; i < unbuilt.size(); i++) {
+      error += "; " + unbuilt[i];
+    }
+    return nullptr;
+  }
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->config = config;
   snapshot->version = version;
