@@ -173,6 +173,8 @@ void ActiveStream::addFlag(std::string_view flag) {
 void ActiveStream::decodeHeaders(RequestHeaders& headers, const http1::MessageInfo& info) {
   request_ = &headers;
   request_info_ = info;
+  request_has_body_ = info.chunked || info.upgrade ||
+                      (info.content_length.has_value() && *info.content_length > 0);
   head_request_ = headers.method == "HEAD";
   normaliseRequest(headers);
   if (info.expect_continue) {
@@ -187,9 +189,7 @@ void ActiveStream::decodeHeaders(RequestHeaders& headers, const http1::MessageIn
     // The route is matched first so that filters can scope themselves by it; the filters then
     // run before anything is answered, so an unauthorized request learns nothing (not even 404).
     filters_ = std::make_unique<FilterChain>(*this, listener_.filter_factories);
-    bool end_stream = !info.chunked && !info.upgrade &&
-                      (!info.content_length.has_value() || *info.content_length == 0);
-    filters_->decodeHeaders(headers, end_stream);
+    filters_->decodeHeaders(headers, !request_has_body_);
     return;
   }
   onDecodeFiltersDone();
@@ -749,9 +749,10 @@ void ActiveStream::sendLocalReply(uint16_t status, std::string_view body, std::s
   addFlag(flag);
   releaseUpstream(true);
   stopRouteTimer();
-  if (!request_complete_) {
-    // The request is still arriving; its remaining bytes would be parsed as a new request, so
-    // the connection closes after this reply, and the reply says so (connection: close).
+  if (!request_complete_ && (request_has_body_ || request_ == nullptr)) {
+    // The request body is still arriving; its remaining bytes would be parsed as a new request,
+    // so the connection closes after this reply, and the reply says so (connection: close).
+    // A request without a body is whole once its head is parsed: the connection stays open.
     manager_.remote_closed_ = true;
   }
   ResponseHeaders response;

@@ -128,6 +128,7 @@ class ActiveStream : public upstream::PoolCallbacks,
   uint16_t response_status_ = 0;
   uint32_t attempts_ = 0;
   bool request_complete_ = false;
+  bool request_has_body_ = false;  // content-length > 0, chunked, or an upgrade
   bool body_sent_upstream_ = false;
   bool response_started_ = false;
   bool response_complete_ = false;  // the response's last byte went to the codec

@@ -124,6 +124,8 @@ struct FilterFactoryContext {
   const FilterFactory* previous = nullptr;
 };
 
+// `settings` are the entry's parsed settings; they belong to the same snapshot as the factory and
+// outlive it, so a factory may keep a reference.
 using FilterFactoryBuilder =
     std::function<FilterFactoryPtr(const config::FilterSettings& settings,
                                    FilterFactoryContext& context)>;
