@@ -103,9 +103,10 @@ bool Writer::submit(std::string_view line) {
   return true;
 }
 
-void Writer::flush() {
+bool Writer::flush(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(lock_);
-  idle_.wait(lock, [&]() { return pending_.empty() && !switch_pending_ && !busy_; });
+  return idle_.wait_for(lock, timeout,
+                        [&]() { return pending_.empty() && !switch_pending_ && !busy_; });
 }
 
 void Writer::writeAll(int fd, const char* data, size_t len, uint64_t lines) {

@@ -16,9 +16,11 @@
 //
 // Thread safety: submit() from any thread; open(), reopen(), close() and the counters from any
 // thread (the server calls them on the main thread). The destructor writes what is queued, then
-// joins the thread.
+// joins the thread; a caller that cannot wait for a stuck file (a pipe nobody reads) calls
+// flush() with a deadline first and, if it fails, leaks the Writer instead of destroying it.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -50,8 +52,9 @@ class Writer {
   // Queues one whole line (with its '\n'). False when it was dropped (queue full).
   bool submit(std::string_view line);
 
-  // Blocks until every line submitted before the call has been written (tests, shutdown).
-  void flush();
+  // Blocks until every line submitted before the call has been written (tests, shutdown), or
+  // until `timeout` has passed; false then.
+  bool flush(std::chrono::milliseconds timeout = std::chrono::hours(24));
 
   uint64_t writtenLines() const { return written_lines_.load(std::memory_order_relaxed); }
   uint64_t writtenBytes() const { return written_bytes_.load(std::memory_order_relaxed); }

@@ -138,7 +138,13 @@ int Server::run() {
   for (auto& worker : workers_) {
     worker->stop();
   }
-  access_log_->flush();  // the lines of the streams the workers closed on their way out
+  // The lines of the streams the workers closed on their way out. A file that takes no writes
+  // (a pipe nobody reads) must not keep the process from exiting: past the deadline the writer
+  // and its thread are left behind, blocked, for the exit to end.
+  if (!access_log_->flush(std::chrono::seconds(5))) {
+    STRAIT_LOG(Warn, "access log: not flushed within 5s; exiting without the last lines");
+    static_cast<void>(access_log_.release());
+  }
   STRAIT_LOG(Info, "stopped");
   return exit_code_;
 }
