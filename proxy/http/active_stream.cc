@@ -307,6 +307,7 @@ void ActiveStream::applyRoute() {
     if (!dr.body.empty()) {
       buffer::Buffer body;
       body.add(dr.body);
+      bytes_sent_ += dr.body.size();
       buffer::Buffer out;
       manager_.codec().encodeData(body, true, out);
       writeDownstream(out);
@@ -441,6 +442,7 @@ bool ActiveStream::retryAllowed(UpstreamFailure failure) const {
 }
 
 void ActiveStream::decodeData(const char* data, size_t len) {
+  bytes_received_ += len;
   if (finished_ || response_complete_) {
     return;  // a local reply was sent; the rest of the body is discarded
   }
@@ -473,6 +475,7 @@ void ActiveStream::decodeComplete() {
 }
 
 void ActiveStream::decodeTunnelData(const char* data, size_t len) {
+  bytes_received_ += len;
   tunnel_ = true;
   if (client_ != nullptr && response_started_) {
     buffer::Buffer chunk;
@@ -514,6 +517,7 @@ void ActiveStream::onDownstreamWriteLow() {
 
 void ActiveStream::onUpstreamHeaders(ResponseHeaders& headers, const http1::MessageInfo& info) {
   upstream_response_ = true;
+  upstream_headers_at_ = worker_.dispatcher.approximateMonotonicTime();
   if (headers.status >= 500) {
     const_cast<upstream::HostImpl&>(client_->host())
         .rq_error.fetch_add(1, std::memory_order_relaxed);
@@ -554,6 +558,7 @@ void ActiveStream::onUpstreamData(const char* data, size_t len) {
   if (!response_started_) {
     return;
   }
+  bytes_sent_ += len;
   buffer::Buffer chunk;
   chunk.add(data, len);
   encodeBody(chunk, false);
@@ -592,6 +597,7 @@ void ActiveStream::onResponseWritten() {
 }
 
 void ActiveStream::onUpstreamTunnelData(const char* data, size_t len) {
+  bytes_sent_ += len;
   buffer::Buffer chunk;
   chunk.add(data, len);
   writeDownstream(chunk);
@@ -771,6 +777,7 @@ void ActiveStream::sendLocalReply(uint16_t status, std::string_view body, std::s
   buffer::Buffer data;
   data.add(body);
   data.add("\n", 1);
+  bytes_sent_ += body.size() + 1;
   buffer::Buffer out;
   manager_.codec().encodeData(data, true, out);
   writeDownstream(out);

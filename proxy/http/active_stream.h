@@ -46,6 +46,10 @@ class ActiveStream : public upstream::PoolCallbacks,
   bool responseStarted() const { return response_started_; }
   bool tunnelling() const { return tunnel_; }
   const std::string& responseFlags() const { return flags_; }
+  // Writes this stream's access log line (once; later calls do nothing). Called by the
+  // connection manager when the stream completes, is reset, or its connection closes under it.
+  // Defined in access_log_emit.cc.
+  void emitAccessLog();
 
   // upstream::PoolCallbacks
   void onPoolReady(upstream::UpstreamClient& client) override;
@@ -140,6 +144,11 @@ class ActiveStream : public upstream::PoolCallbacks,
   uint32_t downstream_read_disables_ = 0;
   bool upstream_read_disabled_ = false;
   bool filter_upstream_read_disabled_ = false;
+  // Access log (access_log_emit.cc): body bytes each way, and when the upstream answered.
+  uint64_t bytes_received_ = 0;
+  uint64_t bytes_sent_ = 0;
+  MonotonicTime upstream_headers_at_{};
+  bool access_logged_ = false;
 };
 
 }  // namespace strait::http

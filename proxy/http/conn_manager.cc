@@ -1,5 +1,6 @@
 #include "proxy/http/conn_manager.h"
 
+#include "proxy/http/access_log_emit.h"
 #include "proxy/http/active_stream.h"
 
 namespace strait::http {
@@ -101,6 +102,7 @@ void ConnectionManager::onData(const char* data, size_t len) {
 void ConnectionManager::dispatch(const char* data, size_t len) {
   if (stream_ == nullptr && timer_mode_ != TimerMode::RequestHeaders) {
     refreshSnapshot();
+    request_start_ = worker_.dispatcher.approximateMonotonicTime();
     timer_mode_ = TimerMode::RequestHeaders;
     timer_->enableTimer(listener_->config.http.request_headers_timeout);
   }
@@ -194,10 +196,12 @@ void ConnectionManager::onRequestError(uint16_t status, std::string_view reason)
   codec_->encodeData(body, true, out);
   connection_->write(out);
   listener_->stats.rq_by_class.inc(worker_.shard, status);
+  emitCodecErrorAccessLog(worker_, *connection_, status, request_start_, reason.size() + 1);
   close(network::CloseType::FlushWrite);
 }
 
 void ConnectionManager::onStreamComplete(bool close_connection) {
+  stream_->emitAccessLog();
   if (route_timer_ != nullptr) {
     route_timer_->disableTimer();
   }
@@ -227,6 +231,7 @@ void ConnectionManager::afterStreamComplete() {
 }
 
 void ConnectionManager::onStreamReset(network::CloseType how) {
+  stream_->emitAccessLog();
   if (route_timer_ != nullptr) {
     route_timer_->disableTimer();
   }
@@ -289,6 +294,9 @@ void ConnectionManager::close(network::CloseType type) {
     return;
   }
   closed_ = true;
+  if (stream_ != nullptr) {
+    stream_->emitAccessLog();  // a stream cut short with its connection (DC, shutdown)
+  }
   timer_->disableTimer();
   if (route_timer_ != nullptr) {
     route_timer_->disableTimer();

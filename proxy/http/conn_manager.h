@@ -97,6 +97,7 @@ class ConnectionManager : public network::ConnectionCallbacks,
   bool in_dispatch_pending_ = false;
   uint64_t last_rx_ = 0;
   uint64_t last_tx_ = 0;
+  MonotonicTime request_start_{};  // first byte of the request being read (access log)
 
   friend class ActiveStream;
 };

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/accesslog/writer.h"
 #include "proxy/admin/admin_server.h"
 #include "proxy/event/dispatcher_impl.h"
 #include "proxy/server/snapshot.h"
@@ -51,11 +52,18 @@ class Server {
   void onDnsHostsChanged(const std::string& cluster, upstream::AddressList addresses);
   std::string configDumpJson() const;
   std::string listenersJson() const;
+  // Access log (issue 3, item 6; server_access_log section of server.cc).
+  void registerAccessLogStats();
+  bool applyAccessLogConfig(const config::Bootstrap& config, std::string& error);
+  void publishAccessLogStats();
 
   Options options_;
   RealTimeSource time_source_;
   event::DispatcherImpl dispatcher_;
   std::unique_ptr<stats::Store> store_;
+  // The access log writer thread; declared before the workers, which log through it, so that it
+  // outlives them and writes what they queued last.
+  std::unique_ptr<accesslog::Writer> access_log_;
   std::unique_ptr<admin::AdminServer> admin_;
   std::vector<std::unique_ptr<Worker>> workers_;
   SnapshotSharedPtr snapshot_;
@@ -85,6 +93,12 @@ class Server {
   stats::Gauge config_applied_time_;
   stats::Gauge workers_gauge_;
   stats::Gauge draining_gauge_;
+  // Counted by the writer thread, copied into the main shard at scrape time.
+  stats::Counter access_log_written_;
+  stats::Counter access_log_written_bytes_;
+  stats::Counter access_log_dropped_;
+  stats::Counter access_log_write_errors_;
+  stats::Counter access_log_reopens_;
 
   // Active health checkers and DNS resolvers by cluster name, main thread only. Declared last so
   // that they go before the dispatcher and the store they use.

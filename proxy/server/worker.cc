@@ -4,12 +4,16 @@
 
 namespace strait::server {
 
-Worker::Worker(uint32_t index, stats::Store& store, TimeSource& time_source)
+Worker::Worker(uint32_t index, stats::Store& store, TimeSource& time_source,
+               accesslog::Writer* access_log)
     : index_(index),
       store_(store),
       dispatcher_(time_source),
       clusters_(dispatcher_, random_, store.shard(index)),
-      context_{dispatcher_, store.shard(index), random_, clusters_, nullptr, false, index} {}
+      access_log_(access_log != nullptr ? std::make_unique<accesslog::WorkerLog>(*access_log)
+                                        : nullptr),
+      context_{dispatcher_, store.shard(index), random_, clusters_, nullptr, false, index,
+               access_log_.get()} {}
 
 Worker::~Worker() { stop(); }
 

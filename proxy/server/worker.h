@@ -26,7 +26,9 @@ struct ListenSocket {
 
 class Worker {
  public:
-  Worker(uint32_t index, stats::Store& store, TimeSource& time_source);
+  // `access_log` (may be null) is the process's access log writer; it must outlive the worker.
+  Worker(uint32_t index, stats::Store& store, TimeSource& time_source,
+         accesslog::Writer* access_log = nullptr);
   ~Worker();
 
   // Starts the thread with the first snapshot and this worker's listening sockets.
@@ -51,6 +53,7 @@ class Worker {
   event::DispatcherImpl dispatcher_;
   DefaultRandomGenerator random_;
   upstream::WorkerClusters clusters_;
+  std::unique_ptr<accesslog::WorkerLog> access_log_;
   WorkerContext context_;
   std::vector<std::unique_ptr<network::ListenerImpl>> listeners_;
   http::ConnectionManager::List connections_;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "proxy/accesslog/worker_log.h"
 #include "proxy/event/dispatcher_impl.h"
 #include "proxy/server/snapshot.h"
 #include "proxy/upstream/worker_clusters.h"
@@ -21,6 +22,7 @@ struct WorkerContext {
   SnapshotSharedPtr snapshot;  // the config in force on this worker
   bool draining = false;       // answer with "connection: close" and stop keeping connections
   uint32_t index = 0;
+  accesslog::WorkerLog* access_log = nullptr;  // null: the process has no access log writer
 };
 
 }  // namespace strait::server
