@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "proxy/http/conn_manager.h"
+#include "proxy/http/forwarded_client_cert.h"
 #include "strait/upstream/load_balancer.h"
 
 namespace strait::http {
@@ -193,7 +194,9 @@ void ActiveStream::decodeHeaders(RequestHeaders& headers, const http1::MessageIn
 
 void ActiveStream::normaliseRequest(RequestHeaders& headers) {
   const auto& http = listener_.config.http;
-  headers.scheme = "http";
+  headers.scheme = manager_.connection().secure() ? "https" : "http";
+  applyForwardedClientCert(listener_.config.forward_client_cert, manager_.connection(),
+                           headers.headers);
   removeConnectionNominated(headers.headers);
   headers.headers.removeIf([&](const HeaderEntry& e) {
     return isHopByHop(e.name) && !(request_info_.upgrade && e.name == "upgrade");

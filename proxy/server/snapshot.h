@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/types.h"
+#include "proxy/tls/context.h"
 #include "proxy/upstream/cluster.h"
 #include "strait/http/http1_codec.h"
 #include "strait/router/route_table.h"
@@ -44,6 +45,9 @@ struct ListenerRuntime {
   http::http1::CodecLimits limits;
   ListenerStats stats;
   std::unordered_map<const config::Route*, RouteStats> route_stats;
+  // TLS termination (listener `tls`): certificates loaded when the snapshot was built. A
+  // certificate file change builds a new snapshot, so new handshakes use the new files.
+  tls::ServerContextSharedPtr tls;
 
   const RouteStats* routeStats(const config::Route* route) const {
     auto it = route_stats.find(route);

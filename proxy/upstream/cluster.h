@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/types.h"
+#include "proxy/tls/context.h"
 #include "strait/stats/stats.h"
 #include "strait/upstream/host.h"
 
@@ -71,6 +72,7 @@ struct ClusterInfo {
   const config::Cluster& config;
   HostVector hosts;               // each a HostImpl
   ClusterStats stats;
+  tls::ClientContextSharedPtr tls;  // set when the cluster has `tls`: connections originate TLS
 };
 
 using ClusterInfoSharedPtr = std::shared_ptr<const ClusterInfo>;
