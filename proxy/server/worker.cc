@@ -31,8 +31,10 @@ void Worker::run(SnapshotSharedPtr snapshot, std::vector<ListenSocket> sockets) 
           // TLS sits between the TCP connection and HTTP: the connection manager sees plaintext.
           const ListenerRuntime* runtime = context_.snapshot->findListener(name);
           if (runtime != nullptr && runtime->tls != nullptr) {
-            connection = tls::TlsConnection::server(runtime->tls, std::move(connection),
-                                                    dispatcher_, context_.shard);
+            // The handshake gets the time a request head gets (http.request_headers_timeout).
+            connection = tls::TlsConnection::server(
+                runtime->tls, std::move(connection), dispatcher_, context_.shard,
+                runtime->config.http.request_headers_timeout);
           }
           http::ConnectionManager::create(context_, name, std::move(connection), connections_);
           connection_count_.store(connections_.size(), std::memory_order_relaxed);

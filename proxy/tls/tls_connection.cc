@@ -14,18 +14,31 @@ namespace {
 constexpr size_t kRecordSize = 16 * 1024;
 constexpr size_t kMaxSlices = 64;
 
-// Plaintext scratch space, one per thread: decrypted records are handed up from here (the
-// callee copies what it keeps), and small write slices are gathered here into full records.
-thread_local char tls_plain_buffer[kRecordSize];
+// Plaintext scratch space, one pair per thread: decrypted records are handed up from the read
+// buffer (the callee copies what it keeps), and small write slices are gathered into full records
+// in the write buffer. Two buffers, because the callee of a read may write (a local reply) while
+// the bytes it was handed are still being parsed.
+thread_local char tls_read_buffer[kRecordSize];
+thread_local char tls_write_buffer[kRecordSize];
 
 }  // namespace
 
 network::ConnectionPtr TlsConnection::server(ServerContextSharedPtr context,
                                              network::ConnectionPtr transport,
                                              event::DispatcherImpl& dispatcher,
-                                             stats::Shard& shard) {
+                                             stats::Shard& shard,
+                                             std::chrono::milliseconds handshake_timeout) {
   std::unique_ptr<TlsConnection> connection(
       new TlsConnection(std::move(transport), dispatcher, false));
+  if (handshake_timeout.count() > 0) {
+    TlsConnection* raw = connection.get();
+    connection->handshake_timer_ = dispatcher.createTimer([raw]() {
+      if (raw->handshake_ == Handshake::Pending && !raw->closed_) {
+        raw->onHandshakeFailed("TLS handshake timeout", 0);
+      }
+    });
+    connection->handshake_timer_->enableTimer(handshake_timeout);
+  }
   connection->shard_ = &shard;
   connection->ssl_ = context->newSsl(connection->handshake_info_);
   connection->server_context_ = std::move(context);
@@ -83,6 +96,7 @@ TlsConnection::TlsConnection(network::ConnectionPtr transport, event::Dispatcher
 
 TlsConnection::~TlsConnection() {
   resume_timer_.reset();
+  handshake_timer_.reset();
   if (ssl_ != nullptr && handshake_ == Handshake::Done && failure_reason_.empty()) {
     // OpenSSL drops a session from the cache when its SSL is freed without a shutdown; a
     // connection that ended normally (even without close_notify) keeps its session resumable.
@@ -143,12 +157,12 @@ void TlsConnection::encrypt(buffer::Buffer& data) {
         // Gather small slices (a response head, a short body) into one record.
         size_t gathered = 0;
         while (i < n && gathered + slices[i].len <= kRecordSize) {
-          std::memcpy(tls_plain_buffer + gathered, slices[i].data, slices[i].len);
+          std::memcpy(tls_write_buffer + gathered, slices[i].data, slices[i].len);
           gathered += slices[i].len;
           i++;
         }
         i--;
-        bytes = tls_plain_buffer;
+        bytes = tls_write_buffer;
         len = gathered;
       }
       // A memory BIO always takes everything, so SSL_write never writes partially.
@@ -233,6 +247,7 @@ bool TlsConnection::doHandshake() {
 
 void TlsConnection::onHandshakeDone() {
   handshake_ = Handshake::Done;
+  handshake_timer_.reset();
   SSL* ssl = ssl_.get();
   tls_info_.version = SSL_get_version(ssl);
   tls_info_.resumed = SSL_session_reused(ssl) == 1;
@@ -276,6 +291,7 @@ void TlsConnection::onHandshakeDone() {
 
 void TlsConnection::onHandshakeFailed(const std::string& reason, unsigned long error) {
   handshake_ = Handshake::Failed;
+  handshake_timer_.reset();
   failure_reason_ = reason;
   pending_plain_.clear();
   if (!client_) {
@@ -295,9 +311,9 @@ void TlsConnection::onHandshakeFailed(const std::string& reason, unsigned long e
 void TlsConnection::readPlaintext() {
   while (!closed_ && transport_->readEnabled()) {
     ERR_clear_error();
-    int n = SSL_read(ssl_.get(), tls_plain_buffer, static_cast<int>(kRecordSize));
+    int n = SSL_read(ssl_.get(), tls_read_buffer, static_cast<int>(kRecordSize));
     if (n > 0) {
-      callbacks_->onData(tls_plain_buffer, static_cast<size_t>(n));
+      callbacks_->onData(tls_read_buffer, static_cast<size_t>(n));
       continue;
     }
     int err = SSL_get_error(ssl_.get(), n);
@@ -424,7 +440,9 @@ void TlsConnection::onBelowWriteBufferLowWatermark() {
 
 void TlsConnection::close(network::CloseType type) {
   if (closed_) {
-    if (type != network::CloseType::FlushWrite) {
+    // After a failed handshake the TCP connection is already flushing the alert (bounded by its
+    // linger timeout); a NoFlush from the layer above must not cut it off.
+    if (type != network::CloseType::FlushWrite && handshake_ != Handshake::Failed) {
       transport_->close(type);
     }
     return;

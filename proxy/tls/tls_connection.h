@@ -14,6 +14,7 @@
 // handshake starts once TCP connects, and Connected (or ConnectFailed, with the reason) is
 // reported when it ends. Writes made before the handshake completes wait for it.
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -26,10 +27,12 @@ namespace strait::tls {
 class TlsConnection : public network::Connection, public network::ConnectionCallbacks {
  public:
   // Server side over an accepted connection. Never null: if OpenSSL cannot make an SSL the
-  // connection is closed and reports RemoteReset on its first read.
+  // connection is closed and reports RemoteReset on its first read. A handshake not done within
+  // `handshake_timeout` (0: none) fails (reason "other").
   static network::ConnectionPtr server(ServerContextSharedPtr context,
                                        network::ConnectionPtr transport,
-                                       event::DispatcherImpl& dispatcher, stats::Shard& shard);
+                                       event::DispatcherImpl& dispatcher, stats::Shard& shard,
+                                       std::chrono::milliseconds handshake_timeout);
   // Client side over a connection about to connect to `address` (the host's IP or name).
   static network::ConnectionPtr client(ClientContextSharedPtr context,
                                        network::ConnectionPtr transport,
@@ -93,7 +96,8 @@ class TlsConnection : public network::Connection, public network::ConnectionCall
   network::TlsInfo tls_info_;
   Handshake handshake_ = Handshake::Pending;
   buffer::Buffer pending_plain_;  // written before the handshake completed
-  event::TimerPtr resume_timer_;  // delivers buffered records after readDisable(false)
+  event::TimerPtr resume_timer_;
+  event::TimerPtr handshake_timer_;  // delivers buffered records after readDisable(false)
   std::string failure_reason_;
   bool closed_ = false;           // closed by us (or failed); the transport may still flush
   bool shutdown_sent_ = false;

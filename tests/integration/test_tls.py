@@ -182,6 +182,45 @@ class TlsTerminationTest(harness.ProcessTestCase):
         self.assertTrue(self.proxy.process.alive())
 
 
+class TlsConnectionEdgesTest(harness.ProcessTestCase):
+    def test_handshake_timeout_and_pipelining_with_a_proxy_written_100_continue(self):
+        upstream = self.start(Upstream(name="edges"))
+        proxy = self.start(Strait(tls_config(
+            upstream.port, CERTS, listener_extra="    http: {request_headers_timeout: 300ms}\n")))
+        port = proxy.listener_port("main")
+        labels = {"listener": "main", "reason": "other"}
+        before = proxy.counter(FAILURES, labels)
+        # Half a ClientHello, then nothing: the handshake gets request_headers_timeout.
+        data = harness.raw_request(port, b"\x16\x03\x01\x00\x80\x01\x00", timeout=10)
+        self.assertEqual(data, b"")
+        proxy.wait_counter(FAILURES, labels, at_least=before + 1)
+
+        # The proxy writes "100 Continue" while the same decrypted record still holds the body
+        # and a second request: neither may be disturbed by that write.
+        context = ssl.create_default_context(cafile=cert("ca-example.org"))
+        context.load_cert_chain(cert("client"), key("client"))
+        with socket_for(port, context) as sock:
+            sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                         b"Content-Length: 10\r\n\r\n0123456789"
+                         b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            received = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        self.assertTrue(received.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200"),
+                        received[:200])
+        self.assertIn(b'"body_bytes":10', received)
+        self.assertEqual(received.count(b"HTTP/1.1 200"), 2, received)
+
+
+def socket_for(port, context):
+    import socket
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return context.wrap_socket(raw, server_hostname="localhost")
+
+
 class OptionalClientCertificateTest(harness.ProcessTestCase):
     def test_without_client_certificate_no_xfcc_and_append_forward(self):
         upstream = self.start(Upstream(name="opt"))
@@ -343,6 +382,17 @@ class UpstreamTlsTest(harness.ProcessTestCase):
             status, _, body = http_request("GET", proxy.url("/x"))
             self.assertEqual(status, 503)
             self.assertIn(b"hostname mismatch", body)
+
+    def test_health_checks_run_over_tls(self):
+        with TlsUpstream(cert("upstream"), key("upstream")) as upstream:
+            proxy = self.proxy_to(upstream.port, "{sni: backend.internal, ca: %s}\n"
+                                  "    health_check: {path: /healthz, interval: 100ms, timeout: 1s}"
+                                  % cert("ca-example.org"))
+            labels = {"cluster": "backend"}
+            proxy.wait_counter("strait_dp_health_check_attempts_total", labels, at_least=3)
+            self.assertEqual(proxy.counter("strait_dp_health_check_failures_total", labels), 0)
+            self.assertEqual(proxy.counter("strait_dp_health_check_healthy_hosts", labels), 1)
+            self.assertIn("backend.internal", upstream.server_names)
 
     def test_client_certificate_for_upstream_mtls(self):
         with TlsUpstream(cert("upstream"), key("upstream"),
