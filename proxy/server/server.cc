@@ -650,7 +650,8 @@ void Server::onDnsHostsChanged(const std::string& cluster, upstream::AddressList
 // Every TLS file a snapshot loaded is watched through its directory (like the config file, so
 // renames and Kubernetes secret symlink swaps are seen). When their combined content changes,
 // the same config is built again: the new snapshot's listeners load the new files and serve new
-// handshakes with them, while open connections keep the context they started with. A file that
+// handshakes with them, while open connections keep the context they started with; a cluster
+// whose TLS files changed gets a new ClusterInfo (new pools; the old ones drain). A file that
 // does not load (half written, a key that does not match) leaves the old snapshot serving and is
 // logged; the next change is tried again.
 
@@ -670,6 +671,13 @@ std::vector<std::string> tlsFiles(const config::Bootstrap& config) {
     if (listener.tls->client_validation) {
       for (const auto& bundle : listener.tls->client_validation->trust_bundles) {
         files.push_back(tls::resolvePath(base, bundle.ca));
+      }
+    }
+  }
+  for (const auto& cluster : config.clusters) {
+    if (cluster.tls) {
+      for (const auto& file : tls::clusterTlsFiles(*cluster.tls)) {
+        files.push_back(tls::resolvePath(base, file));
       }
     }
   }

@@ -133,7 +133,15 @@ SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapsho
     }
     if (previous != nullptr) {
       auto it = previous->clusters.find(cluster.name);
-      if (it != previous->clusters.end() && sameClusterShape(it->second->config, cluster)) {
+      // TLS files that changed since the ClusterInfo loaded them (certificate rotation) need a
+      // new one, like any other change of shape.
+      bool same_tls_files =
+          !cluster.tls || it == previous->clusters.end() ||
+          it->second->tls_fingerprint ==
+              tls::filesFingerprint(tls::directoryOf(config->source_path),
+                                    tls::clusterTlsFiles(*cluster.tls));
+      if (it != previous->clusters.end() && same_tls_files &&
+          sameClusterShape(it->second->config, cluster)) {
         // Same hosts and pool settings: keep the ClusterInfo, and so the workers' pools. It keeps
         // the previous Bootstrap it points into alive.
         snapshot->clusters.emplace(cluster.name, it->second);

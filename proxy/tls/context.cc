@@ -6,6 +6,9 @@
 #include <openssl/x509v3.h>
 
 #include <cstring>
+#include <fstream>
+#include <functional>
+#include <sstream>
 #include <map>
 #include <mutex>
 
@@ -95,6 +98,30 @@ std::string directoryOf(const std::string& file) {
     return "";
   }
   return slash == 0 ? "/" : file.substr(0, slash);
+}
+
+std::string filesFingerprint(const std::string& base_dir, const std::vector<std::string>& paths) {
+  std::string all;
+  for (const auto& path : paths) {
+    std::ifstream in(resolvePath(base_dir, path), std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    all += path;
+    all.push_back('\0');
+    all += text.str();
+    all.push_back('\0');
+  }
+  return std::to_string(std::hash<std::string>{}(all)) + ":" + std::to_string(all.size());
+}
+
+std::vector<std::string> clusterTlsFiles(const config::ClusterTls& config) {
+  std::vector<std::string> files;
+  for (const std::string* path : {&config.ca, &config.cert, &config.key}) {
+    if (!path->empty()) {
+      files.push_back(*path);
+    }
+  }
+  return files;
 }
 
 std::string drainErrors() {

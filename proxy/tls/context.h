@@ -126,6 +126,11 @@ using ClientContextSharedPtr = std::shared_ptr<const ClientContext>;
 std::string resolvePath(const std::string& base_dir, const std::string& path);
 // The directory of a config file ("" for a bare name: relative to the working directory).
 std::string directoryOf(const std::string& file);
+// A fingerprint of the contents of `paths` (each resolved against base_dir): equal fingerprints,
+// same bytes (a missing file reads as empty). Tells whether TLS files changed since a load.
+std::string filesFingerprint(const std::string& base_dir, const std::vector<std::string>& paths);
+// The files a cluster's TLS settings load.
+std::vector<std::string> clusterTlsFiles(const config::ClusterTls& config);
 // OpenSSL's error queue as one line (emptied), for messages.
 std::string drainErrors();
 // The URI SANs of a certificate.

@@ -81,7 +81,7 @@ ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
                                        config::BootstrapSharedPtr bootstrap, stats::Store& store,
                                        std::string& error,
                                        const std::vector<sockaddr_storage>* dns_addresses) {
-  auto info = std::make_shared<ClusterInfo>(ClusterInfo{std::move(bootstrap), cluster, {}, {}, nullptr});
+  auto info = std::make_shared<ClusterInfo>(ClusterInfo{std::move(bootstrap), cluster, {}, {}, nullptr, {}});
   for (const auto& endpoint : cluster.endpoints) {
     sockaddr_storage addr;
     if (!resolve(endpoint.address, endpoint.port, addr, error)) {
@@ -95,6 +95,8 @@ ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
     return nullptr;
   }
   if (cluster.tls) {
+    info->tls_fingerprint = tls::filesFingerprint(tls::directoryOf(info->bootstrap->source_path),
+                                                  tls::clusterTlsFiles(*cluster.tls));
     info->tls = tls::ClientContext::create(*cluster.tls, tls::directoryOf(info->bootstrap->source_path),
                                            error);
     if (info->tls == nullptr) {

@@ -73,6 +73,7 @@ struct ClusterInfo {
   HostVector hosts;               // each a HostImpl
   ClusterStats stats;
   tls::ClientContextSharedPtr tls;  // set when the cluster has `tls`: connections originate TLS
+  std::string tls_fingerprint;      // of the TLS files as loaded (tls::filesFingerprint)
 };
 
 using ClusterInfoSharedPtr = std::shared_ptr<const ClusterInfo>;

@@ -394,6 +394,34 @@ class UpstreamTlsTest(harness.ProcessTestCase):
             self.assertEqual(proxy.counter("strait_dp_health_check_healthy_hosts", labels), 1)
             self.assertIn("backend.internal", upstream.server_names)
 
+    def test_client_certificate_rotation(self):
+        live = tempfile.mkdtemp(prefix="strait-cluster-certs-")
+        self.addCleanup(shutil.rmtree, live, True)
+        both = os.path.join(live, "both-cas.pem")
+        with open(both, "w") as out:
+            for name in ("ca-example.org", "ca-other.org"):
+                with open(cert(name)) as f:
+                    out.write(f.read())
+        shutil.copy(cert("client"), os.path.join(live, "node.pem"))
+        shutil.copy(key("client"), os.path.join(live, "node.key"))
+        with TlsUpstream(cert("upstream"), key("upstream"), client_ca=both) as upstream:
+            proxy = self.proxy_to(upstream.port, "{sni: backend.internal, ca: %s, cert: %s/node.pem, "
+                                  "key: %s/node.key}" % (cert("ca-example.org"), live, live))
+            status, _, body = http_request("GET", proxy.url("/x"))
+            self.assertEqual(status, 200, body)
+            self.assertIn(b"spiffe://example.org/ns/default/sa/web", body)
+            for src, dst in ((key("client-other"), "node.key"), (cert("client-other"), "node.pem")):
+                tmp = os.path.join(live, "tmp")
+                shutil.copy(src, tmp)
+                os.rename(tmp, os.path.join(live, dst))
+
+            def rotated():
+                status, _, body = http_request("GET", proxy.url("/x"))
+                self.assertEqual(status, 200, body)
+                return b"spiffe://other.org/ns/batch/sa/job" in body
+
+            wait_for(rotated, timeout=20, what="upstream seeing the rotated client certificate")
+
     def test_client_certificate_for_upstream_mtls(self):
         with TlsUpstream(cert("upstream"), key("upstream"),
                          client_ca=cert("ca-example.org")) as upstream:
