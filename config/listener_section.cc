@@ -140,7 +140,8 @@ HttpOptions parseHttp(const Value& value) {
 
 Listener parseListener(const Value& value, ParseContext& context) {
   Listener listener;
-  MapReader map(value, {"name", "address", "port", "tls", "http", "virtual_hosts"});
+  MapReader map(value,
+                {"name", "address", "port", "tls", "forward_client_cert", "http", "virtual_hosts"});
   if (std::optional<Value> name = map.require("name")) {
     if (std::optional<std::string> text = name->nonEmptyString()) {
       listener.name = *text;
@@ -154,6 +155,12 @@ Listener parseListener(const Value& value, ParseContext& context) {
   map.readUint16("port", listener.port, 0, 65535);
   if (std::optional<Value> tls = map.get("tls")) {
     listener.tls = parseListenerTls(*tls);
+  }
+  if (std::optional<Value> xfcc = map.get("forward_client_cert")) {
+    listener.forward_client_cert =
+        xfcc->oneOf<ForwardClientCert>({{"sanitize", ForwardClientCert::Sanitize},
+                                        {"append_forward", ForwardClientCert::AppendForward}})
+            .value_or(ForwardClientCert::Sanitize);
   }
   if (std::optional<Value> http = map.get("http")) {
     listener.http = parseHttp(*http);

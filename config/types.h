@@ -197,11 +197,18 @@ struct HttpOptions {
   std::vector<FilterConfig> filters;
 };
 
+// What the listener does with x-forwarded-client-cert on requests it forwards.
+enum class ForwardClientCert {
+  Sanitize,       // drop the incoming header; set ours when the client presented a certificate
+  AppendForward,  // with a client certificate, append ours to the incoming header; else drop it
+};
+
 struct Listener {
   std::string name;
   std::string address = "0.0.0.0";
   uint16_t port = 0;
   std::optional<ListenerTls> tls;
+  ForwardClientCert forward_client_cert = ForwardClientCert::Sanitize;
   HttpOptions http;
   std::vector<VirtualHost> virtual_hosts;
 };

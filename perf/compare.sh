@@ -26,6 +26,12 @@
 #   --idle-conns N        idle keep-alive connections for the memory test (default 1000)
 #   --no-memory           skip the memory test
 #   --no-bench            skip the throughput runs (memory test only)
+#   --tls                 also run the TLS section: every proxy gets a second, TLS listener with
+#                         the same certificate (EC P-256 from certs/make-dev-certs.sh, TLS 1.2/1.3,
+#                         session cache on); for each connection count, keep-alive requests/s over
+#                         TLS and the new-handshake rate (wrk -H 'Connection: close': one full
+#                         handshake per request). Results: perf/out/tls.tsv and the log (not yet in
+#                         RESULTS.md). With --no-bench --no-memory: the TLS section only.
 #   --write-results       update perf/RESULTS.md and perf/compare.png (default: only for a full run,
 #   --no-write-results    i.e. without --quick and --only); output always goes to perf/out/
 #   --build-dir DIR       where bin/strait and bin/strait-test-upstream are (default build)
@@ -63,6 +69,7 @@ WRK_TIMEOUT=10s
 IDLE_CONNS=1000
 DO_MEMORY=1
 DO_BENCH=1
+DO_TLS=0
 WRITE_RESULTS=auto
 BUILD_DIR="$REPO/build"
 FORCE_NGINX_UPSTREAM=0
@@ -88,6 +95,7 @@ while [[ $# -gt 0 ]]; do
     --idle-conns) IDLE_CONNS="$2"; shift 2 ;;
     --no-memory) DO_MEMORY=0; shift ;;
     --no-bench) DO_BENCH=0; shift ;;
+    --tls) DO_TLS=1; shift ;;
     --write-results) WRITE_RESULTS=1; shift ;;
     --no-write-results) WRITE_RESULTS=0; shift ;;
     --build-dir) BUILD_DIR="$(cd "$2" && pwd)"; shift 2 ;;
@@ -291,6 +299,14 @@ mkdir -p "$WORK" "$RAW"
 
 read -r PORT_UP PORT_STRAIT PORT_NGINX PORT_HAPROXY <<<"$(python3 "$UTIL" freeports 4)"
 declare -A PORT=([strait]=$PORT_STRAIT [nginx]=$PORT_NGINX [haproxy]=$PORT_HAPROXY)
+read -r PORT_STRAIT_TLS PORT_NGINX_TLS PORT_HAPROXY_TLS <<<"$(python3 "$UTIL" freeports 3)"
+declare -A TLS_PORT=([strait]=$PORT_STRAIT_TLS [nginx]=$PORT_NGINX_TLS [haproxy]=$PORT_HAPROXY_TLS)
+CERTS="$WORK/certs"
+if [[ $DO_TLS == 1 ]]; then
+  command -v openssl >/dev/null || die "openssl is not installed (see scripts/install-deps.sh)"
+  /bin/sh "$REPO/certs/make-dev-certs.sh" "$CERTS" >/dev/null || die "certs/make-dev-certs.sh failed"
+  cat "$CERTS/server.pem" "$CERTS/server.key" >"$CERTS/server-haproxy.pem"
+fi
 declare -A PID_OF=()
 declare -A DEAD=()
 RUN_USER_LINE=""
@@ -384,6 +400,25 @@ clusters:
     endpoints: [{address: 127.0.0.1, port: $PORT_UP}]
     connect_timeout: 1s
 EOF
+  if [[ $DO_TLS == 1 ]]; then
+    # The same routes on a TLS listener: a copy of the bench listener with a tls block.
+    python3 - "$WORK/strait.yaml" "$PORT_STRAIT_TLS" "$CERTS" <<'PY'
+import sys
+path, port, certs = sys.argv[1], sys.argv[2], sys.argv[3]
+text = open(path).read()
+head, rest = text.split("listeners:\n", 1)
+listener, clusters = rest.split("clusters:\n", 1)
+lines = []
+for line in listener.split("\n"):
+    if line.startswith("    port: "):
+        lines.append("    port: " + port)
+        lines.append("    tls: {certificates: [{cert: %s/server.pem, key: %s/server.key}], "
+                     "alpn: [http/1.1]}" % (certs, certs))
+    else:
+        lines.append(line.replace("name: bench", "name: bench_tls", 1))
+open(path, "w").write(head + "listeners:\n" + listener + "\n".join(lines) + "clusters:\n" + clusters)
+PY
+  fi
 
   mkdir -p "$WORK/nginx-tmp"
   {
@@ -399,6 +434,13 @@ EOF
   }
   server {
     listen 127.0.0.1:$PORT_NGINX;
+$(if [[ $DO_TLS == 1 ]]; then
+  echo "    listen 127.0.0.1:$PORT_NGINX_TLS ssl;"
+  echo "    ssl_certificate $CERTS/server.pem;"
+  echo "    ssl_certificate_key $CERTS/server.key;"
+  echo "    ssl_protocols TLSv1.2 TLSv1.3;"
+  echo "    ssl_session_cache shared:SSL:10m;"
+fi)
     location / {
       proxy_pass http://upstream;
       proxy_http_version 1.1;
@@ -433,6 +475,7 @@ defaults
 
 frontend bench
   bind 127.0.0.1:$PORT_HAPROXY
+$(if [[ $DO_TLS == 1 ]]; then echo "  bind 127.0.0.1:$PORT_HAPROXY_TLS ssl crt $CERTS/server-haproxy.pem ssl-min-ver TLSv1.2"; fi)
   default_backend upstream
 
 backend upstream
@@ -587,6 +630,45 @@ if [[ $DO_BENCH == 1 ]]; then
       done
     done
   done
+fi
+
+# ---- TLS ----------------------------------------------------------------------------------------
+TLS_TSV="$OUT/tls.tsv"
+if [[ $DO_TLS == 1 ]]; then
+  if [[ " ${PROXIES[*]} " == *" strait "* && -n "${STRAIT_ADMIN:-}" ]]; then
+    port="$(curl -fsS --max-time 2 "http://$STRAIT_ADMIN/listeners" |
+      python3 -c 'import json,sys; print(next(l["port"] for l in json.load(sys.stdin)["listeners"] if l["name"]=="bench_tls"))')"
+    TLS_PORT[strait]=$port
+  fi
+  printf 'mode\tconns\tproxy\tround\trps\tp50_ms\tp99_ms\trequests\tnon2xx\tconnect\tread\twrite\ttimeout\tsecs\tcpu_s\traw\n' >"$TLS_TSV"
+  for c in "${ALL_CONNS[@]}"; do
+    for mode in keepalive handshake; do
+      hdr=()
+      [[ $mode == handshake ]] && hdr=(-H "Connection: close")
+      for ((r = 1; r <= ROUNDS; r++)); do
+        n=${#PROXIES[@]}
+        for ((k = 0; k < n; k++)); do
+          p="${PROXIES[$(( (k + r - 1) % n ))]}"
+          [[ -n "${DEAD[$p]:-}" ]] && continue
+          url="https://127.0.0.1:${TLS_PORT[$p]}/?body_size=0"
+          raw="$RAW/tls-$mode-c${c}-r${r}-$p.txt"
+          if [[ "$WARM_S" -gt 0 ]]; then
+            fg_run "$raw.warmup" taskset -c "$LOAD_CPU" wrk -t"$WRK_THREADS" -c"$c" -d"$WARMUP" "${hdr[@]}" "$url" || true
+          fi
+          cpu0="$(python3 "$UTIL" cputime "${PID_OF[$p]}")"
+          fg_run "$raw" taskset -c "$LOAD_CPU" wrk -t"$WRK_THREADS" -c"$c" -d"$DURATION" --timeout "$WRK_TIMEOUT" \
+            --latency "${hdr[@]}" "$url" || log "wrk exited non-zero for $p (see $raw)"
+          cpu1="$(python3 "$UTIL" cputime "${PID_OF[$p]}")"
+          cpu_s="$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN{printf "%.3f", b - a}')"
+          fields="$(python3 "$UTIL" parse-wrk "$raw")"
+          printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$c" "$p" "$r" "$fields" "$cpu_s" "${raw#"$REPO"/}" >>"$TLS_TSV"
+          read -r rps p50 p99 req non2xx ce re we te secs <<<"$fields"
+          log "TLS $mode c=$c round $r $p: $rps req/s, p50 $p50 ms, p99 $p99 ms, proxy CPU ${cpu_s}s, errors non-2xx $non2xx connect/read/write/timeout $ce/$re/$we/$te"
+        done
+      done
+    done
+  done
+  log "TLS results: $TLS_TSV"
 fi
 
 # ---- report -----------------------------------------------------------------------------------

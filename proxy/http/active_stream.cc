@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "proxy/http/conn_manager.h"
+#include "proxy/http/forwarded_client_cert.h"
 #include "strait/upstream/load_balancer.h"
 
 namespace strait::http {
@@ -222,8 +223,7 @@ std::string_view ActiveStream::filterClusterName() const {
 }
 
 const std::string& ActiveStream::filterPrincipal() const {
-  static const std::string kNoPrincipal;
-  return kNoPrincipal;  // TLS client identities arrive with mTLS (issue 4)
+  return manager_.connection().peerPrincipal();  // empty without a verified client certificate
 }
 
 void ActiveStream::onFilterLocalReply(uint16_t status, std::string_view body,
@@ -265,7 +265,9 @@ void ActiveStream::destroyFilters() {
 
 void ActiveStream::normaliseRequest(RequestHeaders& headers) {
   const auto& http = listener_.config.http;
-  headers.scheme = "http";
+  headers.scheme = manager_.connection().secure() ? "https" : "http";
+  applyForwardedClientCert(listener_.config.forward_client_cert, manager_.connection(),
+                           headers.headers);
   removeConnectionNominated(headers.headers);
   headers.headers.removeIf([&](const HeaderEntry& e) {
     return isHopByHop(e.name) && !(request_info_.upgrade && e.name == "upgrade");

@@ -4,6 +4,7 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <cstdio>
@@ -118,6 +119,9 @@ Server::~Server() {
   }
   for (auto* s : signals_) {
     event::DispatcherImpl::closeHandle(s);
+  }
+  for (auto* w : tls_watches_) {
+    event::DispatcherImpl::closeHandle(w);
   }
   workers_.clear();
   admin_.reset();
@@ -236,6 +240,7 @@ bool Server::start() {
     workers_[i]->start(snapshot_, std::move(sockets));
   }
   syncUpstreamWatchers();
+  syncTlsWatches();
   for (int signum : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
     auto* handle = new uv_signal_t;
     uv_signal_init(dispatcher_.loop(), handle);
@@ -328,6 +333,7 @@ void Server::reload(const std::string& trigger) {
     worker->updateSnapshot(snapshot_);
   }
   syncUpstreamWatchers();
+  syncTlsWatches();
   store_->mainShard().inc(reload_total_);
   store_->mainShard().set(config_version_, static_cast<int64_t>(snapshot_->version));
   store_->mainShard().set(config_applied_time_,
@@ -705,10 +711,138 @@ void Server::onDnsHostsChanged(const std::string& cluster, upstream::AddressList
     worker->updateSnapshot(snapshot_);
   }
   syncUpstreamWatchers();
+  syncTlsWatches();
   store_->mainShard().set(config_version_, static_cast<int64_t>(snapshot_->version));
   STRAIT_LOG(Info, "config version %llu applied (DNS refresh of cluster %s: %zu hosts)",
              static_cast<unsigned long long>(snapshot_->version), cluster.c_str(),
              snapshot_->clusters.at(cluster)->hosts.size());
+}
+
+// ---- server_tls: certificate rotation ----------------------------------------------------------
+//
+// Every TLS file a snapshot loaded is watched through its directory (like the config file, so
+// renames and Kubernetes secret symlink swaps are seen). When their combined content changes,
+// the same config is built again: the new snapshot's listeners load the new files and serve new
+// handshakes with them, while open connections keep the context they started with; a cluster
+// whose TLS files changed gets a new ClusterInfo (new pools; the old ones drain). A file that
+// does not load (half written, a key that does not match) leaves the old snapshot serving and is
+// logged; the next change is tried again.
+
+namespace {
+
+std::vector<std::string> tlsFiles(const config::Bootstrap& config) {
+  std::vector<std::string> files;
+  const std::string base = tls::directoryOf(config.source_path);
+  for (const auto& listener : config.listeners) {
+    if (!listener.tls) {
+      continue;
+    }
+    for (const auto& certificate : listener.tls->certificates) {
+      files.push_back(tls::resolvePath(base, certificate.cert));
+      files.push_back(tls::resolvePath(base, certificate.key));
+    }
+    if (listener.tls->client_validation) {
+      for (const auto& bundle : listener.tls->client_validation->trust_bundles) {
+        files.push_back(tls::resolvePath(base, bundle.ca));
+      }
+    }
+  }
+  for (const auto& cluster : config.clusters) {
+    if (cluster.tls) {
+      for (const auto& file : tls::clusterTlsFiles(*cluster.tls)) {
+        files.push_back(tls::resolvePath(base, file));
+      }
+    }
+  }
+  return files;
+}
+
+std::string filesHash(const std::vector<std::string>& files) {
+  std::string all;
+  for (const auto& file : files) {
+    all += file;
+    all.push_back('\0');
+    all += readFile(file);
+    all.push_back('\0');
+  }
+  return contentHash(all);
+}
+
+}  // namespace
+
+void Server::syncTlsWatches() {
+  std::vector<std::string> files = tlsFiles(*snapshot_->config);
+  tls_files_hash_ = filesHash(files);
+  std::vector<std::string> dirs;
+  for (const auto& file : files) {
+    std::string dir = tls::directoryOf(file);
+    dir = dir.empty() ? "." : dir;
+    if (std::find(dirs.begin(), dirs.end(), dir) == dirs.end()) {
+      dirs.push_back(dir);
+    }
+  }
+  std::sort(dirs.begin(), dirs.end());
+  if (dirs == tls_watched_dirs_) {
+    return;
+  }
+  for (auto* w : tls_watches_) {
+    event::DispatcherImpl::closeHandle(w);
+  }
+  tls_watches_.clear();
+  tls_watched_dirs_ = dirs;
+  if (tls_debounce_ == nullptr) {
+    tls_debounce_ = dispatcher_.createTimer([this]() { onTlsFilesChanged(); });
+  }
+  for (const auto& dir : dirs) {
+    auto* watch = new uv_fs_event_t;
+    uv_fs_event_init(dispatcher_.loop(), watch);
+    watch->data = this;
+    int rc = uv_fs_event_start(
+        watch,
+        [](uv_fs_event_t* handle, const char*, int, int) {
+          auto* self = static_cast<Server*>(handle->data);
+          if (self != nullptr && self->tls_debounce_ != nullptr) {
+            self->tls_debounce_->enableTimer(std::chrono::milliseconds(100));
+          }
+        },
+        dir.c_str(), 0);
+    if (rc != 0) {
+      STRAIT_LOG(Warn, "cannot watch %s for certificate changes (%s); SIGHUP reloads them",
+                 dir.c_str(), uv_strerror(rc));
+    }
+    tls_watches_.push_back(watch);
+  }
+}
+
+void Server::onTlsFilesChanged() {
+  if (stopping_ || draining_) {
+    return;
+  }
+  std::string hash = filesHash(tlsFiles(*snapshot_->config));
+  if (hash == tls_files_hash_) {
+    return;
+  }
+  tls_files_hash_ = hash;  // a file that fails to load is not retried until it changes again
+  std::string error;
+  auto snapshot = buildSnapshot(snapshot_->config, snapshot_.get(), *store_, next_version_, error);
+  if (snapshot == nullptr) {
+    STRAIT_LOG(Error, "certificate change not applied (the old certificates keep serving): %s",
+               error.c_str());
+    store_->mainShard().inc(reload_rejected_);
+    return;
+  }
+  next_version_++;
+  auto& next = const_cast<Snapshot&>(*snapshot);
+  next.source_text = snapshot_->source_text;
+  next.version_hash = snapshot_->version_hash;
+  snapshot_ = snapshot;
+  for (auto& worker : workers_) {
+    worker->updateSnapshot(snapshot_);
+  }
+  syncUpstreamWatchers();
+  store_->mainShard().set(config_version_, static_cast<int64_t>(snapshot_->version));
+  STRAIT_LOG(Info, "config version %llu applied (certificate files changed)",
+             static_cast<unsigned long long>(snapshot_->version));
 }
 
 }  // namespace strait::server

@@ -51,6 +51,9 @@ class Server {
   void syncUpstreamWatchers();
   void onDnsHostsChanged(const std::string& cluster, upstream::AddressList addresses);
   std::string configDumpJson() const;
+  // Certificate rotation (server_tls section of server.cc).
+  void syncTlsWatches();
+  void onTlsFilesChanged();
   std::string listenersJson() const;
   // Access log (issue 3, item 6; server_access_log section of server.cc).
   void registerAccessLogStats();
@@ -80,6 +83,12 @@ class Server {
   uv_fs_event_t* config_watch_ = nullptr;
   event::TimerPtr config_debounce_;
   std::string last_watched_hash_;  // the file content the watcher last acted on
+  // Watches on the directories of every TLS file in force (certificates, keys, CAs), the
+  // content hash of those files when the snapshot in force was built, and a debounce timer.
+  std::vector<std::string> tls_watched_dirs_;
+  std::vector<uv_fs_event_t*> tls_watches_;
+  event::TimerPtr tls_debounce_;
+  std::string tls_files_hash_;
   event::TimerPtr drain_delay_timer_;
   event::TimerPtr drain_deadline_timer_;
   uint32_t drained_workers_ = 0;

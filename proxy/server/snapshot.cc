@@ -19,6 +19,15 @@ bool sameEndpoints(const config::Cluster& a, const config::Cluster& b) {
   return true;
 }
 
+bool sameTls(const std::optional<config::ClusterTls>& a,
+             const std::optional<config::ClusterTls>& b) {
+  if (a.has_value() != b.has_value()) {
+    return false;
+  }
+  return !a || (a->sni == b->sni && a->ca == b->ca && a->cert == b->cert && a->key == b->key &&
+                a->alpn == b->alpn);
+}
+
 // The settings a connection pool depends on; anything else may change under live pools.
 bool sameClusterShape(const config::Cluster& a, const config::Cluster& b) {
   return sameEndpoints(a, b) && a.lb == b.lb && a.protocol == b.protocol &&
@@ -26,7 +35,7 @@ bool sameClusterShape(const config::Cluster& a, const config::Cluster& b) {
          a.circuit_breakers.max_connections == b.circuit_breakers.max_connections &&
          a.circuit_breakers.max_pending_requests == b.circuit_breakers.max_pending_requests &&
          a.circuit_breakers.max_requests == b.circuit_breakers.max_requests &&
-         a.tls.has_value() == b.tls.has_value() && a.dns.has_value() == b.dns.has_value() &&
+         sameTls(a.tls, b.tls) && a.dns.has_value() == b.dns.has_value() &&
          (!a.dns || (a.dns->name == b.dns->name && a.dns->port == b.dns->port));
 }
 
@@ -114,9 +123,6 @@ std::vector<std::string> unbuiltFeatures(const config::Bootstrap& config) {
   for (size_t i = 0; i < config.listeners.size(); i++) {
     const auto& listener = config.listeners[i];
     const std::string path = "listeners[" + std::to_string(i) + "]";
-    if (listener.tls) {
-      out.push_back(path + ".tls: TLS termination is not built yet");
-    }
     for (const auto& filter : listener.http.filters) {
       if (http::findFilterFactory(filter.name) == nullptr) {
         out.push_back(filter.config_path.substr(0, filter.config_path.rfind('.')) +
@@ -127,9 +133,6 @@ std::vector<std::string> unbuiltFeatures(const config::Bootstrap& config) {
   for (size_t i = 0; i < config.clusters.size(); i++) {
     const auto& cluster = config.clusters[i];
     const std::string path = "clusters[" + std::to_string(i) + "]";
-    if (cluster.tls) {
-      out.push_back(path + ".tls: TLS origination is not built yet");
-    }
     if (cluster.protocol != config::UpstreamProtocol::Http1) {
       out.push_back(path + ".protocol: only http1 upstreams are built yet");
     }
@@ -167,7 +170,15 @@ SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapsho
     }
     if (previous != nullptr) {
       auto it = previous->clusters.find(cluster.name);
-      if (it != previous->clusters.end() && sameClusterShape(it->second->config, cluster)) {
+      // TLS files that changed since the ClusterInfo loaded them (certificate rotation) need a
+      // new one, like any other change of shape.
+      bool same_tls_files =
+          !cluster.tls || it == previous->clusters.end() ||
+          it->second->tls_fingerprint ==
+              tls::filesFingerprint(tls::directoryOf(config->source_path),
+                                    tls::clusterTlsFiles(*cluster.tls));
+      if (it != previous->clusters.end() && same_tls_files &&
+          sameClusterShape(it->second->config, cluster)) {
         // Same hosts and pool settings: keep the ClusterInfo, and so the workers' pools. It keeps
         // the previous Bootstrap it points into alive.
         snapshot->clusters.emplace(cluster.name, it->second);
@@ -182,7 +193,8 @@ SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapsho
   }
 
   for (const auto& listener : config->listeners) {
-    auto runtime = std::make_unique<ListenerRuntime>(ListenerRuntime{listener, nullptr, {}, {}, {}, {}});
+    auto runtime = std::make_unique<ListenerRuntime>(
+        ListenerRuntime{listener, nullptr, {}, {}, {}, {}, nullptr});
     std::string route_error;
     runtime->routes = router::createRouteTable(listener, &route_error);
     if (runtime->routes == nullptr) {
@@ -193,6 +205,16 @@ SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapsho
     runtime->limits.max_headers = listener.http.max_headers;
     runtime->limits.max_body_bytes = uint64_t{listener.http.max_request_body_kb} * 1024;
     registerListenerStats(*runtime, store);
+    if (listener.tls) {
+      std::string tls_error;
+      runtime->tls = tls::ServerContext::create(*listener.tls, listener.name,
+                                                tls::directoryOf(config->source_path), store,
+                                                tls_error);
+      if (runtime->tls == nullptr) {
+        error = tls_error;
+        return nullptr;
+      }
+    }
     if (!buildFilterFactories(*runtime, previous, store, error)) {
       return nullptr;
     }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/types.h"
+#include "proxy/tls/context.h"
 #include "proxy/upstream/cluster.h"
 #include "strait/http/filter.h"
 #include "strait/http/http1_codec.h"
@@ -47,6 +48,9 @@ struct ListenerRuntime {
   std::unordered_map<const config::Route*, RouteStats> route_stats;
   // One per `http.filters` entry, in order (strait/http/filter.h).
   std::vector<http::FilterFactoryPtr> filter_factories;
+  // TLS termination (listener `tls`): certificates loaded when the snapshot was built. A
+  // certificate file change builds a new snapshot, so new handshakes use the new files.
+  tls::ServerContextSharedPtr tls;
 
   const RouteStats* routeStats(const config::Route* route) const {
     auto it = route_stats.find(route);
@@ -75,7 +79,7 @@ struct Snapshot {
 
 using SnapshotSharedPtr = std::shared_ptr<const Snapshot>;
 
-// Keys the config schema accepts whose feature is not built yet (TLS, HTTP/2 upstreams, the
+// Keys the config schema accepts whose feature is not built yet (HTTP/2 upstreams, the
 // filter chain, outlier detection, the control plane). A config that uses one is refused at
 // start, on reload and by --validate rather than silently served without it. One message per
 // use, as "path: what is missing".

@@ -1,5 +1,6 @@
 #include "proxy/server/worker.h"
 
+#include "proxy/tls/tls_connection.h"
 #include "strait/common/log.h"
 
 namespace strait::server {
@@ -31,6 +32,14 @@ void Worker::run(SnapshotSharedPtr snapshot, std::vector<ListenSocket> sockets) 
     std::string name = socket.listener_name;
     auto listener = std::make_unique<network::ListenerImpl>(
         dispatcher_, socket.fd, [this, name](network::ConnectionPtr connection) {
+          // TLS sits between the TCP connection and HTTP: the connection manager sees plaintext.
+          const ListenerRuntime* runtime = context_.snapshot->findListener(name);
+          if (runtime != nullptr && runtime->tls != nullptr) {
+            // The handshake gets the time a request head gets (http.request_headers_timeout).
+            connection = tls::TlsConnection::server(
+                runtime->tls, std::move(connection), dispatcher_, context_.shard,
+                runtime->config.http.request_headers_timeout);
+          }
           http::ConnectionManager::create(context_, name, std::move(connection), connections_);
           connection_count_.store(connections_.size(), std::memory_order_relaxed);
         });

@@ -81,7 +81,7 @@ ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
                                        config::BootstrapSharedPtr bootstrap, stats::Store& store,
                                        std::string& error,
                                        const std::vector<sockaddr_storage>* dns_addresses) {
-  auto info = std::make_shared<ClusterInfo>(ClusterInfo{std::move(bootstrap), cluster, {}, {}});
+  auto info = std::make_shared<ClusterInfo>(ClusterInfo{std::move(bootstrap), cluster, {}, {}, nullptr, {}});
   for (const auto& endpoint : cluster.endpoints) {
     sockaddr_storage addr;
     if (!resolve(endpoint.address, endpoint.port, addr, error)) {
@@ -93,6 +93,16 @@ ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
   if (cluster.dns && !addDnsHosts(*cluster.dns, dns_addresses, info->hosts, error)) {
     error = "cluster " + cluster.name + ": " + error;
     return nullptr;
+  }
+  if (cluster.tls) {
+    info->tls_fingerprint = tls::filesFingerprint(tls::directoryOf(info->bootstrap->source_path),
+                                                  tls::clusterTlsFiles(*cluster.tls));
+    info->tls = tls::ClientContext::create(*cluster.tls, tls::directoryOf(info->bootstrap->source_path),
+                                           error);
+    if (info->tls == nullptr) {
+      error = "cluster " + cluster.name + ": tls: " + error;
+      return nullptr;
+    }
   }
   const stats::Labels labels{{"cluster", cluster.name}};
   auto& s = info->stats;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/types.h"
+#include "proxy/tls/context.h"
 #include "strait/stats/stats.h"
 #include "strait/upstream/host.h"
 
@@ -71,6 +72,8 @@ struct ClusterInfo {
   const config::Cluster& config;
   HostVector hosts;               // each a HostImpl
   ClusterStats stats;
+  tls::ClientContextSharedPtr tls;  // set when the cluster has `tls`: connections originate TLS
+  std::string tls_fingerprint;      // of the TLS files as loaded (tls::filesFingerprint)
 };
 
 using ClusterInfoSharedPtr = std::shared_ptr<const ClusterInfo>;

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "proxy/network/connection_impl.h"
+#include "proxy/tls/tls_connection.h"
 #include "strait/common/log.h"
 #include "strait/http/http1_codec.h"
 
@@ -20,10 +21,19 @@ class CheckSession : public event::DeferredDeletable,
  public:
   using Done = void (*)(void* owner, bool ok, std::string reason);
 
-  CheckSession(event::DispatcherImpl& dispatcher, void* owner, Done done)
-      : connection_(dispatcher), owner_(owner), done_(done) {
+  // With `tls` (the cluster's), the check runs over TLS like the cluster's traffic.
+  CheckSession(event::DispatcherImpl& dispatcher, void* owner, Done done,
+               const tls::ClientContextSharedPtr& tls, const std::string& host_address)
+      : owner_(owner), done_(done) {
+    auto transport = std::make_unique<network::ConnectionImpl>(dispatcher);
+    transport_ = transport.get();
+    if (tls != nullptr) {
+      connection_ = tls::TlsConnection::client(tls, std::move(transport), dispatcher, host_address);
+    } else {
+      connection_ = std::move(transport);
+    }
     codec_ = http::http1::createClientCodec(*this);
-    connection_.setCallbacks(*this);
+    connection_->setCallbacks(*this);
   }
 
   void start(const sockaddr* address, const std::string& authority, const std::string& path) {
@@ -36,15 +46,15 @@ class CheckSession : public event::DeferredDeletable,
     http::http1::MessageInfo info;
     buffer::Buffer out;
     codec_->encodeHeaders(headers, info, out);
-    connection_.connect(address);
-    connection_.write(out);  // queued until the connect completes
+    transport_->connect(address);
+    connection_->write(out);  // queued until the connect (and TLS handshake) completes
   }
 
   // Stops reporting and closes the connection now.
   void cancel() {
     owner_ = nullptr;
-    if (connection_.state() != network::Connection::State::Closed) {
-      connection_.close(network::CloseType::NoFlush);
+    if (connection_->state() != network::Connection::State::Closed) {
+      connection_->close(network::CloseType::NoFlush);
     }
   }
 
@@ -60,7 +70,7 @@ class CheckSession : public event::DeferredDeletable,
       case network::ConnectionEvent::Connected:
         return;
       case network::ConnectionEvent::ConnectFailed: {
-        const std::string& why = connection_.failureReason();
+        const std::string& why = connection_->failureReason();
         finish(false, why == uv_strerror(UV_ECONNREFUSED) ? "connect refused"
                                                           : "connect failed: " + why);
         return;
@@ -99,7 +109,8 @@ class CheckSession : public event::DeferredDeletable,
     done_(owner, ok, std::move(reason));  // may hand this session to deferredDelete()
   }
 
-  network::ConnectionImpl connection_;
+  network::ConnectionPtr connection_;     // the TCP connection, or TLS over it
+  network::ConnectionImpl* transport_;   // the TCP connection (to connect it)
   std::unique_ptr<http::http1::ClientCodec> codec_;
   void* owner_;
   Done done_;
@@ -133,7 +144,8 @@ class HealthChecker::HostCheck {
     auto session = std::make_unique<CheckSession>(
         parent_.dispatcher_, this, [](void* owner, bool ok, std::string reason) {
           static_cast<HostCheck*>(owner)->onDone(ok, std::move(reason));
-        });
+        },
+        parent_.cluster_->tls, host_->address());
     session_ = session.get();
     session_owner_ = std::move(session);
     const auto& impl = static_cast<const HostImpl&>(*host_);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "proxy/tls/tls_connection.h"
+
 namespace strait::upstream {
 
 using network::ConnectionEvent;
@@ -11,8 +13,15 @@ using network::ConnectionEvent;
 UpstreamClient::UpstreamClient(Http1Pool& pool, event::DispatcherImpl& dispatcher)
     : pool_(pool),
       dispatcher_(dispatcher),
-      connection_(std::make_unique<network::ConnectionImpl>(dispatcher)),
       codec_(http::http1::createClientCodec(*this)) {
+  auto transport = std::make_unique<network::ConnectionImpl>(dispatcher);
+  transport_ = transport.get();
+  if (pool.cluster().tls != nullptr) {
+    connection_ = tls::TlsConnection::client(pool.cluster().tls, std::move(transport), dispatcher,
+                                             pool.host().address());
+  } else {
+    connection_ = std::move(transport);
+  }
   connection_->setCallbacks(*this);
 }
 
@@ -37,7 +46,7 @@ void UpstreamClient::connect() {
     pool.onClientConnectFailed(*this, UpstreamFailure::ConnectTimeout, "connect timeout");
   });
   timer_->enableTimer(pool_.cluster().config.connect_timeout);
-  connection_->connect(pool_.host().sockAddr());
+  transport_->connect(pool_.host().sockAddr());
 }
 
 void UpstreamClient::attach(UpstreamStreamCallbacks& stream) {

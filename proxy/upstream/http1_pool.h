@@ -96,7 +96,8 @@ class UpstreamClient : public network::ConnectionCallbacks,
 
   Http1Pool& pool_;
   event::DispatcherImpl& dispatcher_;
-  std::unique_ptr<network::ConnectionImpl> connection_;
+  network::ConnectionPtr connection_;  // the TCP connection, or TLS over it
+  network::ConnectionImpl* transport_;  // the TCP connection (to connect it)
   std::unique_ptr<http::http1::ClientCodec> codec_;
   UpstreamStreamCallbacks* stream_ = nullptr;
   event::TimerPtr timer_;  // connect timeout while connecting, idle timeout while idle

@@ -9,6 +9,7 @@ import tempfile
 import unittest
 
 import harness
+import tls_fixtures
 from harness import Strait, Upstream, http_request
 from proxy_fixtures import simple_config
 
@@ -103,12 +104,16 @@ class AdminEndpointsTest(harness.ProcessTestCase):
 
 
 class AdminLifecycleTest(harness.ProcessTestCase):
-    @unittest.skip("cluster tls is refused until TLS origination lands (issue 4)")
     def test_config_dump_redacts_secrets(self):
         upstream = self.start(Upstream(name="sec"))
+        certs = tls_fixtures.make_certs()
+        self.addCleanup(tls_fixtures.remove_tree, certs)
+        # Real files (cluster tls loads them at start), with "very-secret-key" in the key's path.
+        secret_key = os.path.join(certs, "very-secret-key.pem")
+        os.rename(os.path.join(certs, "client.key"), secret_key)
         config = simple_config(upstream.port, clusters_extra=(
-            "    tls: {sni: backend.internal, cert: /nonexistent/cert.pem, "
-            "key: /nonexistent/very-secret-key.pem}\n"))
+            "    tls: {sni: backend.internal, ca: %s/ca-example.org.pem, cert: %s/client.pem, "
+            "key: %s}\n" % (certs, certs, secret_key)))
         proxy = self.start(Strait(config))
         body = http_request("GET", proxy.admin_url("/config_dump"))[2]
         self.assertNotIn(b"very-secret-key", body)

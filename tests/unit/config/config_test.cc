@@ -607,6 +607,19 @@ TEST(ConfigLoaderTest, UnknownFilterNameIsAnErrorWithTheKnownNames) {
               ElementsAre(R"(t.yaml:3:29: listeners[0].http.filters[0].name: unknown filter "faults" (did you mean "fault"?); known filters: bulkhead, fault, mtls_authz, probe)"));
 }
 
+TEST(ConfigLoaderTest, ForwardClientCertDefaultsToSanitizeAndIsChecked) {
+  BootstrapSharedPtr config = loadValid("listeners:\n  - name: a\n  - name: b\n"
+                                        "    forward_client_cert: append_forward\n"
+                                        "  - name: c\n    forward_client_cert: sanitize\n");
+  ASSERT_NE(config, nullptr);
+  EXPECT_EQ(config->listeners[0].forward_client_cert, ForwardClientCert::Sanitize);
+  EXPECT_EQ(config->listeners[1].forward_client_cert, ForwardClientCert::AppendForward);
+  EXPECT_EQ(config->listeners[2].forward_client_cert, ForwardClientCert::Sanitize);
+  EXPECT_THAT(
+      errorsOf("listeners:\n  - name: l\n    forward_client_cert: forward_only\n"),
+      ElementsAre(R"(t.yaml:3:26: listeners[0].forward_client_cert: expected one of sanitize, append_forward, got "forward_only")"));
+}
+
 // ---- virtual hosts and routes -----------------------------------------------------------------
 
 TEST(ConfigLoaderTest, DomainsAreLowerCasedAndChecked) {

@@ -36,6 +36,17 @@ class ConnectionCallbacks {
   virtual void onBelowWriteBufferLowWatermark() {}
 };
 
+// What a TLS connection learned in its handshake (see Connection::tlsInfo()).
+struct TlsInfo {
+  std::string version;                  // "TLSv1.3"
+  std::string alpn;                     // negotiated protocol, "" if none
+  std::string server_name;              // SNI the client sent (server side)
+  bool resumed = false;                 // a resumed session
+  std::string peer_principal;           // verified SPIFFE ID of the peer's certificate
+  std::string peer_certificate_sha256;  // lower-case hex SHA-256 of the peer certificate's DER
+  std::string local_principal;          // SPIFFE ID of the certificate we presented, if any
+};
+
 class Connection : public event::DeferredDeletable {
  public:
   enum class State { Connecting, Open, Closing, Closed };
@@ -58,6 +69,15 @@ class Connection : public event::DeferredDeletable {
   virtual uint64_t id() const = 0;
   virtual uint64_t bytesReceived() const = 0;
   virtual uint64_t bytesSent() const = 0;
+  // TLS (plain TCP connections keep these defaults). secure(): the bytes are protected by TLS.
+  // peerPrincipal(): the verified SPIFFE ID of the peer, "" without a verified client
+  // certificate. tlsInfo(): what the handshake negotiated, null until it completes.
+  virtual bool secure() const { return false; }
+  virtual const std::string& peerPrincipal() const {
+    static const std::string kNone;
+    return kNone;
+  }
+  virtual const TlsInfo* tlsInfo() const { return nullptr; }
 };
 
 using ConnectionPtr = std::unique_ptr<Connection>;
