@@ -1,6 +1,6 @@
 #pragma once
 
-// One request's life on an HTTP/1.1 connection (docs/life-of-a-request.md): headers in ->
+// One request's life on an HTTP/1.1 or HTTP/2 connection (docs/life-of-a-request.md): headers in ->
 // normalisation (hop-by-hop, x-forwarded-*, x-request-id) -> route match -> direct response,
 // redirect, or an upstream attempt (pool -> encode -> stream the body both ways with
 // backpressure) -> response out -> stats. Every failure edge ends in a local reply with a
@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/http/downstream_stream.h"
 #include "proxy/http/filter_chain.h"
 #include "proxy/server/worker_context.h"
 #include "proxy/upstream/http1_pool.h"
@@ -18,14 +19,12 @@
 
 namespace strait::http {
 
-class ConnectionManager;
-
 class ActiveStream : public upstream::PoolCallbacks,
                      public upstream::UpstreamStreamCallbacks,
                      public FilterChainOwner,
                      public event::DeferredDeletable {
  public:
-  explicit ActiveStream(ConnectionManager& manager);
+  explicit ActiveStream(DownstreamStream& downstream);
   ~ActiveStream() override;
 
   // From the downstream codec.
@@ -39,7 +38,7 @@ class ActiveStream : public upstream::PoolCallbacks,
   void onDownstreamProtocolError(uint16_t status, std::string_view reason);
   void onDownstreamWriteHigh();
   void onDownstreamWriteLow();
-  // The route timeout fired (the connection's route timer, see ConnectionManager).
+  // The route timeout fired (DownstreamStream::routeTimer()).
   void onRouteTimeout();
 
   bool requestComplete() const { return request_complete_; }
@@ -104,7 +103,7 @@ class ActiveStream : public upstream::PoolCallbacks,
   void disableDownstreamRead(bool disable);
   void addFlag(std::string_view flag);
 
-  ConnectionManager& manager_;
+  DownstreamStream& downstream_;
   server::WorkerContext& worker_;
   server::SnapshotSharedPtr snapshot_;  // the config this stream started with
   const server::ListenerRuntime& listener_;

@@ -51,6 +51,11 @@ void ConnectionManager::refreshSnapshot() {
   }
 }
 
+const std::string& ConnectionManager::principal() const {
+  static const std::string kNoPrincipal;
+  return kNoPrincipal;  // TLS client identities arrive with mTLS (issue 4)
+}
+
 event::Timer& ConnectionManager::routeTimer() {
   if (route_timer_ == nullptr) {
     route_timer_ = worker_.dispatcher.createTimer([this]() {

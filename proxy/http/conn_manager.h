@@ -8,6 +8,7 @@
 #include <list>
 #include <memory>
 
+#include "proxy/http/downstream_stream.h"
 #include "proxy/network/connection_impl.h"
 #include "proxy/server/worker_context.h"
 #include "strait/http/http1_codec.h"
@@ -18,6 +19,7 @@ class ActiveStream;
 
 class ConnectionManager : public network::ConnectionCallbacks,
                           public http1::ServerCallbacks,
+                          public DownstreamStream,
                           public event::DeferredDeletable {
  public:
   using List = std::list<std::unique_ptr<ConnectionManager>>;
@@ -35,21 +37,36 @@ class ConnectionManager : public network::ConnectionCallbacks,
   // Shutdown: close now.
   void closeNow();
 
-  // Used by ActiveStream.
   network::Connection& connection() { return *connection_; }
   http1::ServerCodec& codec() { return *codec_; }
-  server::WorkerContext& worker() { return worker_; }
-  const server::ListenerRuntime& listener() const { return *listener_; }
-  const server::SnapshotSharedPtr& snapshot() const { return snapshot_; }
-  void writeDownstream(buffer::Buffer& data) { connection_->write(data); }
-  // The stream finished (response written whole, or reset). `close` closes the connection.
-  void onStreamComplete(bool close);
-  // The stream was cut: close the connection without flushing (`how`: NoFlush, or Reset for RST).
-  void onStreamReset(network::CloseType how = network::CloseType::NoFlush);
+
+  // DownstreamStream (for the one ActiveStream at a time)
+  server::WorkerContext& worker() override { return worker_; }
+  const server::ListenerRuntime& listener() const override { return *listener_; }
+  const server::SnapshotSharedPtr& snapshot() const override { return snapshot_; }
+  const std::string& remoteAddress() const override { return connection_->remoteAddress(); }
+  const std::string& principal() const override;
+  void encode100Continue(buffer::Buffer& out) override { codec_->encode100Continue(out); }
+  void encodeHeaders(const ResponseHeaders& headers, bool end_stream, bool close_connection,
+                     buffer::Buffer& out) override {
+    codec_->encodeHeaders(headers, end_stream, close_connection, out);
+  }
+  void encodeData(buffer::Buffer& data, bool end_stream, buffer::Buffer& out) override {
+    codec_->encodeData(data, end_stream, out);
+  }
+  void writeDownstream(buffer::Buffer& data) override { connection_->write(data); }
+  bool closeAfterResponse() const override { return codec_->closeAfterResponse(); }
+  bool remoteClosed() const override { return remote_closed_; }
+  void setRemoteClosed() override { remote_closed_ = true; }
+  void readDisable(bool disable) override { connection_->readDisable(disable); }
   // The connection's route-timeout timer, created on first use and reused by every stream (a
   // timer per request would cost an allocation and a handle close each time). It calls the
   // current stream's onRouteTimeout().
-  event::Timer& routeTimer();
+  event::Timer& routeTimer() override;
+  // The stream finished (response written whole, or reset). `close` closes the connection.
+  void onStreamComplete(bool close) override;
+  // The stream was cut: close the connection without flushing (`how`: NoFlush, or Reset for RST).
+  void onStreamReset(network::CloseType how = network::CloseType::NoFlush) override;
   // Raw bytes for an upgraded (tunnelled) connection.
   void setTunnelled() { tunnelled_ = true; }
 
@@ -97,8 +114,6 @@ class ConnectionManager : public network::ConnectionCallbacks,
   bool in_dispatch_pending_ = false;
   uint64_t last_rx_ = 0;
   uint64_t last_tx_ = 0;
-
-  friend class ActiveStream;
 };
 
 }  // namespace strait::http
