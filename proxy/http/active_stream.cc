@@ -673,6 +673,7 @@ void ActiveStream::onRouteTimeout() {
 void ActiveStream::writeDownstream(buffer::Buffer& data) {
   if (batching_) {
     batch_.move(data);
+    batch_pending_ = true;
     return;
   }
   downstream_.writeDownstream(data);
@@ -680,7 +681,9 @@ void ActiveStream::writeDownstream(buffer::Buffer& data) {
 
 void ActiveStream::flushBatch() {
   batching_ = false;
-  if (!batch_.empty()) {
+  // Pending even when empty: HTTP/2 encodes into its own frames and sends on this call.
+  if (batch_pending_) {
+    batch_pending_ = false;
     downstream_.writeDownstream(batch_);
   }
 }

@@ -120,6 +120,7 @@ class ActiveStream : public upstream::PoolCallbacks,
   buffer::Buffer tunnel_pending_;
   buffer::Buffer batch_;
   bool batching_ = false;
+  bool batch_pending_ = false;  // writeDownstream() was called while batching
   bool route_timer_armed_ = false;
   MonotonicTime start_;
   MonotonicTime upstream_start_;

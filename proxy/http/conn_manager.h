@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "proxy/http/downstream_stream.h"
+#include "proxy/http/server_connection.h"
 #include "proxy/network/connection_impl.h"
 #include "proxy/server/worker_context.h"
 #include "strait/http/http1_codec.h"
@@ -20,22 +21,20 @@ class ActiveStream;
 class ConnectionManager : public network::ConnectionCallbacks,
                           public http1::ServerCallbacks,
                           public DownstreamStream,
-                          public event::DeferredDeletable {
+                          public ServerConnection {
  public:
-  using List = std::list<std::unique_ptr<ConnectionManager>>;
-
-  // Creates a manager for an accepted connection and adds it to `owner`, which it leaves (and
-  // is deleted) when the connection closes.
-  static void create(server::WorkerContext& worker, const std::string& listener_name,
-                     network::ConnectionPtr connection, List& owner);
+  // Takes an accepted connection (startServerConnection() puts it in `owner`); it leaves the
+  // list (and is deleted) when the connection closes.
   ConnectionManager(server::WorkerContext& worker, const std::string& listener_name,
                     network::ConnectionPtr connection, List& owner);
   ~ConnectionManager() override;
 
+  // ServerConnection
   // Drain: close now if idle, otherwise after the response in progress.
-  void startDrain();
+  void startDrain() override;
   // Shutdown: close now.
-  void closeNow();
+  void closeNow() override;
+  void feed(const char* data, size_t len) override { onData(data, len); }
 
   network::Connection& connection() { return *connection_; }
   http1::ServerCodec& codec() { return *codec_; }
@@ -101,8 +100,6 @@ class ConnectionManager : public network::ConnectionCallbacks,
   buffer::Buffer pending_input_;  // bytes after a paused (complete) request
   event::TimerPtr timer_;
   event::TimerPtr route_timer_;
-  List& owner_;
-  List::iterator self_;
   enum class TimerMode { None, Idle, RequestHeaders } timer_mode_ = TimerMode::None;
   bool closed_ = false;
   bool remote_closed_ = false;
