@@ -159,6 +159,13 @@ class Http2ConnectionManager::Stream : public DownstreamStream, public event::De
   void onFinalFrameSent();
   ssize_t readBody(uint8_t* buf, size_t length, uint32_t* flags);
   bool hasActive() const { return active_ != nullptr; }
+  // The client sent FIN: a request still arriving can never complete.
+  void abandonIfIncomplete() {
+    if (active_ != nullptr && !request_ended_) {
+      active_->onDownstreamReset();
+      dropActive();
+    }
+  }
   void downstreamReset() {
     if (active_ != nullptr) {
       active_->onDownstreamReset();
@@ -536,7 +543,17 @@ void Http2ConnectionManager::maybeClose() {
     close(network::CloseType::FlushWrite);  // GOAWAY exchanged, or a connection error sent
     return;
   }
-  if ((draining_ || remote_closed_) && streams_.empty() && !want_write) {
+  if (want_write) {
+    return;
+  }
+  if (draining_ && streams_.empty()) {
+    close(network::CloseType::FlushWrite);
+    return;
+  }
+  if (remote_closed_ && std::none_of(streams_.begin(), streams_.end(), [](const auto& entry) {
+        return entry.second->hasActive();
+      })) {
+    // The client sent FIN and every answer it can still get has been written.
     close(network::CloseType::FlushWrite);
   }
 }
@@ -621,6 +638,7 @@ void Http2ConnectionManager::onEvent(network::ConnectionEvent event) {
       remote_closed_ = true;
       bool any_active = false;
       for (auto& [id, stream] : streams_) {
+        stream->abandonIfIncomplete();
         any_active = any_active || stream->hasActive();
       }
       if (!any_active) {

@@ -188,7 +188,7 @@ class Http2Test(harness.ProcessTestCase):
         print("\nh2load -n 2000 -c 4 -m 10 through strait: %s" % summary)
 
     def test_rst_stream_of_one_stream_leaves_the_other(self):
-        _, port = self.proxy()
+        self.proxy_under_test, port = self.proxy()
         client = H2Client(port)
         self.addCleanup(client.close)
         slow = client.request("/x?delay_ms=3000&body_size=10")
@@ -205,6 +205,11 @@ class Http2Test(harness.ProcessTestCase):
         again = client.request("/x?body_size=5")
         client.wait(lambda: client.responses[again]["ended"], what="a new stream")
         self.assertEqual(len(client.responses[again]["body"]), 5)
+        # Nothing is left accounted to the reset stream, here or upstream.
+        proxy = self.proxy_under_test
+        harness.wait_for(lambda: proxy.counter("strait_dp_downstream_rq_active") == 0
+                         and proxy.counter("strait_dp_upstream_rq_active") == 0,
+                         what="no request active")
 
     def test_slow_reader_keeps_memory_bounded(self):
         proxy, port = self.proxy()
