@@ -278,6 +278,24 @@ class Http2Test(harness.ProcessTestCase):
         self.assertEqual(client.resets[ids[2]], 7)  # REFUSED_STREAM
         self.assertEqual(self.upstream.stats()["requests"], 2)
 
+    def test_idle_connections_close_at_idle_timeout(self):
+        proxy, port = self.proxy("      idle_timeout: 300ms\n")
+        client = H2Client(port)
+        self.addCleanup(client.close)
+        stream = client.request("/x?body_size=3")
+        client.wait(lambda: client.responses[stream]["ended"], what="the response")
+        start = time.monotonic()
+        client.wait(lambda: client.closed, timeout=5, what="the idle close")
+        self.assertEqual(client.goaway, (stream, 0))
+        self.assertGreaterEqual(time.monotonic() - start, 0.2)
+        # A connection that never sends a byte is closed too (before any protocol is chosen),
+        # and still counted.
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            self.assertEqual(sock.recv(1), b"")
+        harness.wait_for(lambda: proxy.counter("strait_dp_downstream_cx_total") == 2,
+                         what="both connections counted")
+        self.assertEqual(proxy.counter("strait_dp_downstream_cx_active"), 0)
+
     def test_request_headers_over_the_limit_get_431(self):
         proxy, port = self.proxy("      max_request_headers_kb: 1\n")
         code, out, err = curl("--http2-prior-knowledge", "-H", "x-big: " + "a" * 2000, "-w",
