@@ -356,7 +356,7 @@ void ActiveStream::startUpstream() {
   context.excluded = last_host_;
   context.has_hash = requestHash(route_->route().route->hash_policy, request_->headers,
                                  downstream_.remoteAddress(), context.hash);
-  upstream::Http1Pool* pool = cluster_->choosePool(context);
+  upstream::ConnPool* pool = cluster_->choosePool(context);
   if (pool == nullptr) {
     worker_.shard.inc(listener_.stats.rq_upstream_unavailable);
     sendLocalReply(503, "no healthy upstream", "UH");

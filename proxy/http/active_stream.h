@@ -14,7 +14,7 @@
 #include "proxy/http/downstream_stream.h"
 #include "proxy/http/filter_chain.h"
 #include "proxy/server/worker_context.h"
-#include "proxy/upstream/http1_pool.h"
+#include "proxy/upstream/conn_pool.h"
 #include "strait/http/http1_codec.h"
 
 namespace strait::http {
@@ -53,6 +53,7 @@ class ActiveStream : public upstream::PoolCallbacks,
   // upstream::UpstreamStreamCallbacks
   void onUpstreamHeaders(ResponseHeaders& headers, const http1::MessageInfo& info) override;
   void onUpstreamData(const char* data, size_t len) override;
+  void onUpstreamTrailers(HeaderMap& trailers) override { downstream_.encodeTrailers(trailers); }
   void onUpstreamComplete() override;
   void onUpstreamTunnelData(const char* data, size_t len) override;
   void onUpstreamError(upstream::UpstreamFailure failure, std::string_view detail) override;

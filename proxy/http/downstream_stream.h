@@ -41,6 +41,9 @@ class DownstreamStream {
                              bool close_connection, buffer::Buffer& out) = 0;
   // Moves `data` into `out` (or into the stream's send queue); `data` is left empty.
   virtual void encodeData(buffer::Buffer& data, bool end_stream, buffer::Buffer& out) = 0;
+  // Response trailers, before the encodeData() that ends the stream. HTTP/2 sends them as a
+  // trailing HEADERS frame; HTTP/1.1 drops them (chunked trailers are not encoded yet).
+  virtual void encodeTrailers(const HeaderMap& trailers) { (void)trailers; }
   virtual void writeDownstream(buffer::Buffer& data) = 0;
   // After encodeHeaders(): the connection must close once this response is written.
   virtual bool closeAfterResponse() const = 0;

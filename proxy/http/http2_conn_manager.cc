@@ -125,6 +125,7 @@ class Http2ConnectionManager::Stream : public DownstreamStream, public event::De
   void encodeHeaders(const ResponseHeaders& headers, bool end_stream, bool close_connection,
                      buffer::Buffer&) override;
   void encodeData(buffer::Buffer& data, bool end_stream, buffer::Buffer&) override;
+  void encodeTrailers(const HeaderMap& trailers) override { trailers_ = trailers; }
   void writeDownstream(buffer::Buffer& data) override {
     if (!data.empty()) {
       out_.move(data);  // nothing produces raw bytes on HTTP/2; kept as body if it ever does
@@ -177,6 +178,7 @@ class Http2ConnectionManager::Stream : public DownstreamStream, public event::De
   void submitResponse(const ResponseHeaders& headers, bool end_stream);
   void resumeData();
   void sendHeadersTooLarge();
+  void submitTrailers(uint32_t* flags);
   void dropActive() {
     if (route_timer_ != nullptr) {
       route_timer_->disableTimer();
@@ -194,6 +196,7 @@ class Http2ConnectionManager::Stream : public DownstreamStream, public event::De
   std::unique_ptr<ActiveStream> active_;
   event::TimerPtr route_timer_;
   buffer::Buffer out_;          // response body waiting for window
+  HeaderMap trailers_;          // sent after the body (gRPC's grpc-status)
   size_t header_bytes_ = 0;
   size_t unconsumed_ = 0;       // request bytes received but not yet given back to the window
   uint32_t read_disables_ = 0;
@@ -349,6 +352,9 @@ ssize_t Http2ConnectionManager::Stream::readBody(uint8_t* buf, size_t length, ui
   if (out_.empty()) {
     if (out_end_) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
+      if (!trailers_.empty()) {
+        submitTrailers(flags);
+      }
     } else if (n == 0) {
       data_deferred_ = true;
       return NGHTTP2_ERR_DEFERRED;
@@ -361,6 +367,24 @@ ssize_t Http2ConnectionManager::Stream::readBody(uint8_t* buf, size_t length, ui
     }
   }
   return static_cast<ssize_t>(n);
+}
+
+void Http2ConnectionManager::Stream::submitTrailers(uint32_t* flags) {
+  std::vector<nghttp2_nv> nv;
+  nv.reserve(trailers_.size());
+  for (const HeaderEntry& entry : trailers_) {
+    if (http2::isConnectionSpecific(entry.name)) {
+      continue;
+    }
+    nv.push_back({const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(entry.name.data())),
+                  const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(entry.value.data())),
+                  entry.name.size(), entry.value.size(), NGHTTP2_NV_FLAG_NONE});
+  }
+  // The trailers' HEADERS frame carries END_STREAM instead of the last DATA frame.
+  if (nghttp2_submit_trailer(session(), id_, nv.data(), nv.size()) == 0) {
+    *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+  }
+  trailers_.clear();
 }
 
 void Http2ConnectionManager::Stream::onFinalFrameSent() {

@@ -130,9 +130,6 @@ std::vector<std::string> unbuiltFeatures(const config::Bootstrap& config) {
     if (cluster.tls) {
       out.push_back(path + ".tls: TLS origination is not built yet");
     }
-    if (cluster.protocol != config::UpstreamProtocol::Http1) {
-      out.push_back(path + ".protocol: only http1 upstreams are built yet");
-    }
     if (cluster.outlier_detection) {
       out.push_back(path + ".outlier_detection: outlier detection is not built yet");
     }

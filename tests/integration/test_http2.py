@@ -106,6 +106,82 @@ class H2Client:
             pass
 
 
+class H2Upstream:
+    """A small HTTP/2 (h2c prior knowledge) server on python3-h2, one thread per connection.
+
+    Every request is answered like a unary gRPC call: HEADERS (:status 200, content-type
+    application/grpc), one DATA frame echoing the request body (or `body_size` bytes from the
+    query), then trailers grpc-status: 0 and grpc-message: ok. It records each request's headers
+    and body size, and how many connections it accepted."""
+
+    def __init__(self):
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.requests = []
+        self.connections = 0
+        self.lock = threading.Lock()
+        self.stopping = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        self.stopping = True
+        self.listener.close()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+
+    def _serve(self, sock):
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        sock.sendall(conn.data_to_send())
+        streams = {}
+        try:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.RequestReceived):
+                        streams[event.stream_id] = {
+                            "headers": [(k.decode(), v.decode()) for k, v in event.headers],
+                            "body": b""}
+                    elif isinstance(event, h2.events.DataReceived):
+                        streams[event.stream_id]["body"] += event.data
+                        conn.acknowledge_received_data(event.flow_controlled_length,
+                                                       event.stream_id)
+                    elif isinstance(event, h2.events.StreamEnded):
+                        self._answer(conn, event.stream_id, streams.pop(event.stream_id))
+                sock.sendall(conn.data_to_send())
+        except (OSError, h2.exceptions.ProtocolError):
+            return
+        finally:
+            sock.close()
+
+    def _answer(self, conn, stream_id, request):
+        with self.lock:
+            self.requests.append(request)
+        headers = dict(request["headers"])
+        path = headers.get(":path", "/")
+        body = request["body"]
+        if "body_size=" in path:
+            body = b"y" * int(path.split("body_size=")[1].split("&")[0])
+        conn.send_headers(stream_id, [(":status", "200"), ("content-type", "application/grpc"),
+                                      ("x-h2-upstream", "yes")])
+        if body:
+            conn.send_data(stream_id, body)
+        conn.send_headers(stream_id, [("grpc-status", "0"), ("grpc-message", "ok")],
+                          end_stream=True)
+
+
 class Http2Test(harness.ProcessTestCase):
 
     def setUp(self):
@@ -295,6 +371,55 @@ class Http2Test(harness.ProcessTestCase):
         harness.wait_for(lambda: proxy.counter("strait_dp_downstream_cx_total") == 2,
                          what="both connections counted")
         self.assertEqual(proxy.counter("strait_dp_downstream_cx_active"), 0)
+
+    def h2_upstream_proxy(self):
+        upstream = H2Upstream()
+        self.addCleanup(upstream.close)
+        proxy = self.start(Strait(simple_config(upstream.port,
+                                                clusters_extra="    protocol: http2\n")))
+        return upstream, proxy, proxy.listener_port("main")
+
+    def test_grpc_call_through_to_an_http2_upstream_keeps_trailers(self):
+        upstream, _, port = self.h2_upstream_proxy()
+        message = b"\x00\x00\x00\x00\x05hello"  # a gRPC length-prefixed message
+        with tempfile.NamedTemporaryFile() as f:
+            f.write(message)
+            f.flush()
+            result = subprocess.run(
+                [NGHTTP, "-v", "-H", ":method: POST", "-H", "content-type: application/grpc",
+                 "-H", "te: trailers", "-d", f.name, "http://127.0.0.1:%d/pkg.Svc/Call" % port],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+        out = result.stdout.decode(errors="replace")
+        self.assertEqual(result.returncode, 0, out)
+        self.assertIn(":status: 200", out)
+        self.assertIn("content-type: application/grpc", out)
+        # The trailers arrive as a trailing HEADERS frame that ends the stream.
+        trailer_at = out.index("grpc-status: 0")
+        self.assertIn("grpc-message: ok", out[trailer_at:])
+        self.assertRegex(out[trailer_at:], r"recv HEADERS frame <length=\d+, flags=0x05")
+        self.assertEqual(len(upstream.requests), 1)
+        seen = dict(upstream.requests[0]["headers"])
+        self.assertEqual(seen[":method"], "POST")
+        self.assertEqual(seen[":path"], "/pkg.Svc/Call")
+        self.assertEqual(seen["te"], "trailers")
+        self.assertEqual(upstream.requests[0]["body"], message)
+
+    def test_http1_client_to_http2_upstream_and_multiplexing(self):
+        upstream, proxy, port = self.h2_upstream_proxy()
+        status, headers, body = http_request("POST", "http://127.0.0.1:%d/echo" % port,
+                                             body=b"abc" * 1000)
+        self.assertEqual((status, body), (200, b"abc" * 1000))
+        self.assertEqual(headers["x-h2-upstream"], "yes")
+        self.assertNotIn("grpc-status", headers)  # HTTP/1.1 responses carry no trailers yet
+        result = subprocess.run([H2LOAD, "-n", "500", "-c", "4", "-m", "10",
+                                 "http://127.0.0.1:%d/x?body_size=50" % port],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        out = result.stdout.decode(errors="replace")
+        self.assertIn("500 total, 500 started, 500 done, 500 succeeded, 0 failed, 0 errored", out)
+        # Every request went over one multiplexed upstream connection.
+        self.assertEqual(upstream.connections, 1)
+        self.assertEqual(len(upstream.requests), 501)
+        self.assertEqual(proxy.counter("strait_dp_upstream_cx_total"), 1)
 
     def test_request_headers_over_the_limit_get_431(self):
         proxy, port = self.proxy("      max_request_headers_kb: 1\n")
