@@ -122,7 +122,9 @@ void Http2Pool::Stream::encodeHeaders(const http::RequestHeaders& headers,
   std::vector<nghttp2_nv> nv;
   nv.reserve(headers.headers.size() + 4);
   nv.push_back(makeNv(":method", headers.method));
-  nv.push_back(makeNv(":scheme", headers.scheme.empty() ? "http" : headers.scheme));
+  // Both branches string_views: a std::string temporary would die before the submit.
+  nv.push_back(makeNv(":scheme", headers.scheme.empty() ? std::string_view("http")
+                                                         : std::string_view(headers.scheme)));
   nv.push_back(makeNv(":authority", headers.authority));
   nv.push_back(makeNv(":path", headers.path));
   for (const http::HeaderEntry& entry : headers.headers) {
