@@ -116,11 +116,26 @@ FilterConfig parseFilter(const Value& value) {
   return filter;
 }
 
+// Window sizes are at most 2^31-1 bytes (RFC 9113 6.9.1): 2097151 KiB.
+constexpr uint64_t kMaxWindowKb = 2097151;
+
+Http2Options parseHttp2(const Value& value) {
+  Http2Options http2;
+  MapReader map(value, {"max_concurrent_streams", "initial_stream_window_kb",
+                        "initial_connection_window_kb"});
+  map.readUint32("max_concurrent_streams", http2.max_concurrent_streams, 1, 2147483647);
+  map.readUint32("initial_stream_window_kb", http2.initial_stream_window_kb, 1, kMaxWindowKb);
+  // The connection window starts at 65535 bytes and can only be raised.
+  map.readUint32("initial_connection_window_kb", http2.initial_connection_window_kb, 64,
+                 kMaxWindowKb);
+  return http2;
+}
+
 HttpOptions parseHttp(const Value& value) {
   HttpOptions http;
   MapReader map(value, {"max_request_headers_kb", "max_headers", "max_request_body_kb",
                         "request_headers_timeout", "idle_timeout", "use_remote_address",
-                        "generate_request_id", "filters"});
+                        "generate_request_id", "http2", "filters"});
   map.readUint32("max_request_headers_kb", http.max_request_headers_kb, 1, UINT32_MAX);
   map.readUint32("max_headers", http.max_headers, 1, UINT32_MAX);
   map.readUint32("max_request_body_kb", http.max_request_body_kb, 0, UINT32_MAX);
@@ -128,6 +143,9 @@ HttpOptions parseHttp(const Value& value) {
   map.readDuration("idle_timeout", http.idle_timeout);
   map.readBool("use_remote_address", http.use_remote_address);
   map.readBool("generate_request_id", http.generate_request_id);
+  if (std::optional<Value> http2 = map.get("http2")) {
+    http.http2 = parseHttp2(*http2);
+  }
   if (std::optional<Value> filters = map.get("filters")) {
     for (const Value& item : filters->items()) {
       http.filters.push_back(parseFilter(item));

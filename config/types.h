@@ -186,6 +186,13 @@ struct VirtualHost {
   std::vector<HeaderValue> response_headers_to_add;
 };
 
+// HTTP/2 settings of a listener (h2c by preface today; h2 by ALPN with TLS).
+struct Http2Options {
+  uint32_t max_concurrent_streams = 100;        // SETTINGS_MAX_CONCURRENT_STREAMS
+  uint32_t initial_stream_window_kb = 64;       // SETTINGS_INITIAL_WINDOW_SIZE
+  uint32_t initial_connection_window_kb = 1024; // the connection's receive window
+};
+
 struct HttpOptions {
   uint32_t max_request_headers_kb = 60;
   uint32_t max_headers = 100;
@@ -194,6 +201,7 @@ struct HttpOptions {
   Duration idle_timeout{3600000};
   bool use_remote_address = true;
   bool generate_request_id = true;
+  Http2Options http2;
   std::vector<FilterConfig> filters;
 };
 

@@ -32,6 +32,11 @@
 #                         TLS and the new-handshake rate (wrk -H 'Connection: close': one full
 #                         handshake per request). Results: perf/out/tls.tsv and the log (not yet in
 #                         RESULTS.md). With --no-bench --no-memory: the TLS section only.
+#   --h2load              also compare HTTP/2: h2load (cleartext h2c, prior knowledge) against
+#                         strait (the same listener: it detects the preface) and nginx (a second
+#                         `listen ... http2` port), both with HTTP/1.1 to the upstream
+#   --h2load-requests N   requests per h2load run (default 100000; 20000 with --quick)
+#   --h2load-args ARGS    h2load load shape (default "-c 4 -m 10")
 #   --write-results       update perf/RESULTS.md and perf/compare.png (default: only for a full run,
 #   --no-write-results    i.e. without --quick and --only); output always goes to perf/out/
 #   --build-dir DIR       where bin/strait and bin/strait-test-upstream are (default build)
@@ -70,6 +75,9 @@ IDLE_CONNS=1000
 DO_MEMORY=1
 DO_BENCH=1
 DO_TLS=0
+DO_H2LOAD=0
+H2LOAD_REQUESTS=""
+H2LOAD_ARGS="-c 4 -m 10"
 WRITE_RESULTS=auto
 BUILD_DIR="$REPO/build"
 FORCE_NGINX_UPSTREAM=0
@@ -96,6 +104,9 @@ while [[ $# -gt 0 ]]; do
     --no-memory) DO_MEMORY=0; shift ;;
     --no-bench) DO_BENCH=0; shift ;;
     --tls) DO_TLS=1; shift ;;
+    --h2load) DO_H2LOAD=1; shift ;;
+    --h2load-requests) H2LOAD_REQUESTS="$2"; shift 2 ;;
+    --h2load-args) H2LOAD_ARGS="$2"; shift 2 ;;
     --write-results) WRITE_RESULTS=1; shift ;;
     --no-write-results) WRITE_RESULTS=0; shift ;;
     --build-dir) BUILD_DIR="$(cd "$2" && pwd)"; shift 2 ;;
@@ -297,7 +308,7 @@ mkdir -p "$OUT"
 rm -rf "$WORK" "$RAW"
 mkdir -p "$WORK" "$RAW"
 
-read -r PORT_UP PORT_STRAIT PORT_NGINX PORT_HAPROXY <<<"$(python3 "$UTIL" freeports 4)"
+read -r PORT_UP PORT_STRAIT PORT_NGINX PORT_HAPROXY PORT_NGINX_H2 <<<"$(python3 "$UTIL" freeports 5)"
 declare -A PORT=([strait]=$PORT_STRAIT [nginx]=$PORT_NGINX [haproxy]=$PORT_HAPROXY)
 read -r PORT_STRAIT_TLS PORT_NGINX_TLS PORT_HAPROXY_TLS <<<"$(python3 "$UTIL" freeports 3)"
 declare -A TLS_PORT=([strait]=$PORT_STRAIT_TLS [nginx]=$PORT_NGINX_TLS [haproxy]=$PORT_HAPROXY_TLS)
@@ -441,6 +452,8 @@ $(if [[ $DO_TLS == 1 ]]; then
   echo "    ssl_protocols TLSv1.2 TLSv1.3;"
   echo "    ssl_session_cache shared:SSL:10m;"
 fi)
+    listen 127.0.0.1:$PORT_NGINX_H2 http2;  # h2c, prior knowledge (the --h2load section)
+    http2_max_concurrent_streams 100;
     location / {
       proxy_pass http://upstream;
       proxy_http_version 1.1;
@@ -671,6 +684,37 @@ if [[ $DO_TLS == 1 ]]; then
   log "TLS results: $TLS_TSV"
 fi
 
+# ---- HTTP/2 (h2load, h2c prior knowledge) ---------------------------------------------------------
+H2_TSV="$OUT/h2load.tsv"
+if [[ $DO_H2LOAD == 1 ]]; then
+  command -v h2load >/dev/null || die "h2load not found (Debian package nghttp2-client)"
+  [[ -n "$H2LOAD_REQUESTS" ]] || { if [[ $QUICK == 1 ]]; then H2LOAD_REQUESTS=20000; else H2LOAD_REQUESTS=100000; fi; }
+  printf 'proxy\trequests\targs\treq_per_s\tsucceeded\tfailed\terrored\tfinished_in\tcpu_s\traw\n' >"$H2_TSV"
+  for p in "${PROXIES[@]}"; do
+    case "$p" in
+      strait) h2port="${PORT[strait]}" ;;
+      nginx) h2port="$PORT_NGINX_H2" ;;
+      *) continue ;;  # haproxy would need its own h2 bind line; not compared yet
+    esac
+    [[ -z "${DEAD[$p]:-}" ]] || continue
+    url="http://127.0.0.1:$h2port/?body_size=0"
+    raw="$RAW/h2load-$p.txt"
+    # shellcheck disable=SC2086 # H2LOAD_ARGS is a list of options
+    fg_run "$RAW/h2load-$p.warmup.txt" taskset -c "$LOAD_CPU" h2load -n 2000 $H2LOAD_ARGS "$url" || true
+    cpu0="$(python3 "$UTIL" cputime "${PID_OF[$p]}")"
+    # shellcheck disable=SC2086
+    fg_run "$raw" taskset -c "$LOAD_CPU" h2load -n "$H2LOAD_REQUESTS" $H2LOAD_ARGS "$url" || log "h2load exited non-zero for $p (see $raw)"
+    cpu1="$(python3 "$UTIL" cputime "${PID_OF[$p]}")"
+    cpu_s="$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN{printf "%.3f", b - a}')"
+    rps="$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$raw")"
+    fin="$(sed -n 's/^finished in \([0-9.]*[a-z]*\),.*/\1/p' "$raw")"
+    read -r ok failed errored <<<"$(sed -n 's/^requests: .* \([0-9]*\) succeeded, \([0-9]*\) failed, \([0-9]*\) errored.*/\1 \2 \3/p' "$raw")"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$H2LOAD_REQUESTS" "$H2LOAD_ARGS" "${rps:-?}" \
+      "${ok:-?}" "${failed:-?}" "${errored:-?}" "${fin:-?}" "$cpu_s" "${raw#"$REPO"/}" >>"$H2_TSV"
+    log "h2load $p (h2c, $H2LOAD_REQUESTS requests, $H2LOAD_ARGS): ${rps:-?} req/s, succeeded ${ok:-?}, failed ${failed:-?}, errored ${errored:-?}, proxy CPU ${cpu_s}s"
+  done
+fi
+
 # ---- report -----------------------------------------------------------------------------------
 cleanup  # stop everything before the (CPU-light) report
 
@@ -712,5 +756,6 @@ else
 fi
 [[ " ${PROXIES[*]} " == *" strait "* ]] || log "NOTE: strait was not run (${SKIPPED[*]:-not in --proxies}): no ratios"
 [[ $USE_NGINX_UPSTREAM == 0 ]] || log "NOTE: the upstream was the nginx fallback, not strait-test-upstream"
+[[ $DO_H2LOAD == 0 ]] || { log "h2load (HTTP/2, h2c) results: $H2_TSV"; column -t -s $'\t' "$H2_TSV" >&2 || true; }
 [[ ${#DIED_NOTES[@]} -eq 0 ]] || { log "FAILURES: ${DIED_NOTES[*]}"; exit 2; }
 exit 0

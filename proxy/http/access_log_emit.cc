@@ -58,7 +58,9 @@ void ActiveStream::emitAccessLog() {
   e.start_time = worker_.dispatcher.timeSource().systemTime() -
                  std::chrono::duration_cast<SystemTime::duration>(now - start_);
   if (request_ != nullptr) {
-    e.protocol = request_->version_minor == 0 ? kHttp10 : kHttp11;
+    e.protocol = request_->version_major == 2   ? std::string_view("HTTP/2")
+                 : request_->version_minor == 0 ? kHttp10
+                                                : kHttp11;
     e.method = request_->method;
     e.authority = request_->authority;
     e.path = request_->path;
@@ -84,7 +86,7 @@ void ActiveStream::emitAccessLog() {
   if (route_ != nullptr) {
     e.route_name = route_->route().name;
   }
-  e.downstream_remote_address = manager_.connection().remoteAddressAndPort();
+  e.downstream_remote_address = downstream_.connection().remoteAddressAndPort();
   e.attempts = attempts_;
   worker_.access_log->log(formatOf(*config), e);
 }

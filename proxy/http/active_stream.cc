@@ -2,7 +2,6 @@
 
 #include <cstdio>
 
-#include "proxy/http/conn_manager.h"
 #include "proxy/http/forwarded_client_cert.h"
 #include "strait/upstream/load_balancer.h"
 
@@ -144,11 +143,11 @@ bool requestHash(const std::vector<config::HashPolicy>& policies, const HeaderMa
 
 }  // namespace
 
-ActiveStream::ActiveStream(ConnectionManager& manager)
-    : manager_(manager),
-      worker_(manager.worker()),
-      snapshot_(manager.snapshot()),
-      listener_(manager.listener()),
+ActiveStream::ActiveStream(DownstreamStream& downstream)
+    : downstream_(downstream),
+      worker_(downstream.worker()),
+      snapshot_(downstream.snapshot()),
+      listener_(downstream.listener()),
       start_(worker_.dispatcher.approximateMonotonicTime()) {
   worker_.shard.add(listener_.stats.rq_active, 1);
 }
@@ -182,7 +181,7 @@ void ActiveStream::decodeHeaders(RequestHeaders& headers, const http1::MessageIn
     // Answer the client's Expect ourselves (the header was removed by the codec), so the body
     // starts flowing while the upstream connection is set up.
     buffer::Buffer out;
-    manager_.codec().encode100Continue(out);
+    downstream_.encode100Continue(out);
     writeDownstream(out);
   }
   route_ = listener_.routes->route(headers);
@@ -222,9 +221,7 @@ std::string_view ActiveStream::filterClusterName() const {
                                           : std::string_view(action.weighted_clusters[0].cluster);
 }
 
-const std::string& ActiveStream::filterPrincipal() const {
-  return manager_.connection().peerPrincipal();  // empty without a verified client certificate
-}
+const std::string& ActiveStream::filterPrincipal() const { return downstream_.principal(); }
 
 void ActiveStream::onFilterLocalReply(uint16_t status, std::string_view body,
                                       std::string_view flag,
@@ -244,7 +241,7 @@ void ActiveStream::onFilterReset(std::string_view flag) {
   stopRouteTimer();
   finished_ = true;
   worker_.shard.sub(listener_.stats.rq_active, 1);
-  manager_.onStreamReset(network::CloseType::Reset);
+  downstream_.onStreamReset(network::CloseType::Reset);
 }
 
 void ActiveStream::onFilterUpstreamReadDisabled(bool disabled) {
@@ -265,14 +262,14 @@ void ActiveStream::destroyFilters() {
 
 void ActiveStream::normaliseRequest(RequestHeaders& headers) {
   const auto& http = listener_.config.http;
-  headers.scheme = manager_.connection().secure() ? "https" : "http";
-  applyForwardedClientCert(listener_.config.forward_client_cert, manager_.connection(),
+  headers.scheme = downstream_.connection().secure() ? "https" : "http";
+  applyForwardedClientCert(listener_.config.forward_client_cert, downstream_.connection(),
                            headers.headers);
   removeConnectionNominated(headers.headers);
   headers.headers.removeIf([&](const HeaderEntry& e) {
     return isHopByHop(e.name) && !(request_info_.upgrade && e.name == "upgrade");
   });
-  const std::string& peer = manager_.connection().remoteAddress();
+  const std::string& peer = downstream_.remoteAddress();
   // x-forwarded-for: always append the peer. At the edge (use_remote_address) the peer is the
   // client and what arrived is only the client's claim; behind a trusted proxy the incoming
   // header is kept as the client's chain.
@@ -311,7 +308,7 @@ void ActiveStream::applyRoute() {
       body.add(dr.body);
       bytes_sent_ += dr.body.size();
       buffer::Buffer out;
-      manager_.codec().encodeData(body, true, out);
+      downstream_.encodeData(body, true, out);
       writeDownstream(out);
     }
     response_complete_ = true;
@@ -351,7 +348,7 @@ void ActiveStream::applyRoute() {
   applyHeaderValues(request_->headers, route_->virtualHost().request_headers_to_add);
   applyHeaderValues(request_->headers, route.request_headers_to_add);
   if (action.timeout.count() > 0) {
-    manager_.routeTimer().enableTimer(action.timeout);
+    downstream_.routeTimer().enableTimer(action.timeout);
     route_timer_armed_ = true;
   }
   startUpstream();
@@ -362,8 +359,8 @@ void ActiveStream::startUpstream() {
   upstream::LbContext context;
   context.excluded = last_host_;
   context.has_hash = requestHash(route_->route().route->hash_policy, request_->headers,
-                                 manager_.connection().remoteAddress(), context.hash);
-  upstream::Http1Pool* pool = cluster_->choosePool(context);
+                                 downstream_.remoteAddress(), context.hash);
+  upstream::ConnPool* pool = cluster_->choosePool(context);
   if (pool == nullptr) {
     worker_.shard.inc(listener_.stats.rq_upstream_unavailable);
     sendLocalReply(503, "no healthy upstream", "UH");
@@ -491,10 +488,10 @@ void ActiveStream::decodeTunnelData(const char* data, size_t len) {
 void ActiveStream::disableDownstreamRead(bool disable) {
   if (disable) {
     downstream_read_disables_++;
-    manager_.connection().readDisable(true);
+    downstream_.readDisable(true);
   } else if (downstream_read_disables_ > 0) {
     downstream_read_disables_--;
-    manager_.connection().readDisable(false);
+    downstream_.readDisable(false);
   }
 }
 
@@ -546,10 +543,10 @@ void ActiveStream::encodeResponseHeaders(ResponseHeaders& headers, bool end_stre
   if (filters_ != nullptr) {
     filters_->encodeHeaders(headers, end_stream);
   }
-  bool close = worker_.draining || manager_.remote_closed_ ||
+  bool close = worker_.draining || downstream_.remoteClosed() ||
                (request_info_.upgrade && headers.status != 101);
   buffer::Buffer out;
-  manager_.codec().encodeHeaders(headers, end_stream, close, out);
+  downstream_.encodeHeaders(headers, end_stream, close, out);
   writeDownstream(out);
   if (end_stream) {
     response_complete_ = true;
@@ -579,7 +576,7 @@ void ActiveStream::onEncodedData(buffer::Buffer& data, bool end_stream) {
     return;
   }
   buffer::Buffer out;
-  manager_.codec().encodeData(data, end_stream, out);
+  downstream_.encodeData(data, end_stream, out);
   writeDownstream(out);
   if (end_stream) {
     response_complete_ = true;
@@ -593,7 +590,7 @@ void ActiveStream::onResponseWritten() {
   if (!request_complete_) {
     // The upstream answered before the request body finished (e.g. an early 413): the rest of
     // the body has nowhere to go, so the connection closes after this response.
-    manager_.remote_closed_ = true;
+    downstream_.setRemoteClosed();
   }
   finish();
 }
@@ -654,7 +651,7 @@ void ActiveStream::onUpstreamError(UpstreamFailure failure, std::string_view det
     finished_ = true;
     flushBatch();
     worker_.shard.sub(listener_.stats.rq_active, 1);
-    manager_.onStreamComplete(true);
+    downstream_.onStreamComplete(true);
     return;
   }
   worker_.shard.inc(cluster_->info().stats.rq_reset);
@@ -662,7 +659,7 @@ void ActiveStream::onUpstreamError(UpstreamFailure failure, std::string_view det
   // The response is half out: the only honest signal left is to cut the connection.
   finished_ = true;
   worker_.shard.sub(listener_.stats.rq_active, 1);
-  manager_.onStreamReset();
+  downstream_.onStreamReset();
 }
 
 void ActiveStream::onRouteTimeout() {
@@ -679,28 +676,31 @@ void ActiveStream::onRouteTimeout() {
   addFlag("UT");
   finished_ = true;
   worker_.shard.sub(listener_.stats.rq_active, 1);
-  manager_.onStreamReset();
+  downstream_.onStreamReset();
 }
 
 void ActiveStream::writeDownstream(buffer::Buffer& data) {
   if (batching_) {
     batch_.move(data);
+    batch_pending_ = true;
     return;
   }
-  manager_.writeDownstream(data);
+  downstream_.writeDownstream(data);
 }
 
 void ActiveStream::flushBatch() {
   batching_ = false;
-  if (!batch_.empty()) {
-    manager_.writeDownstream(batch_);
+  // Pending even when empty: HTTP/2 encodes into its own frames and sends on this call.
+  if (batch_pending_) {
+    batch_pending_ = false;
+    downstream_.writeDownstream(batch_);
   }
 }
 
 void ActiveStream::stopRouteTimer() {
   if (route_timer_armed_) {
     route_timer_armed_ = false;
-    manager_.routeTimer().disableTimer();
+    downstream_.routeTimer().disableTimer();
   }
 }
 
@@ -749,7 +749,7 @@ void ActiveStream::onDownstreamProtocolError(uint16_t status, std::string_view r
   }
   finished_ = true;
   worker_.shard.sub(listener_.stats.rq_active, 1);
-  manager_.onStreamReset();
+  downstream_.onStreamReset();
 }
 
 void ActiveStream::sendLocalReply(uint16_t status, std::string_view body, std::string_view flag,
@@ -761,7 +761,7 @@ void ActiveStream::sendLocalReply(uint16_t status, std::string_view body, std::s
     // The request body is still arriving; its remaining bytes would be parsed as a new request,
     // so the connection closes after this reply, and the reply says so (connection: close).
     // A request without a body is whole once its head is parsed: the connection stays open.
-    manager_.remote_closed_ = true;
+    downstream_.setRemoteClosed();
   }
   ResponseHeaders response;
   response.status = status;
@@ -781,7 +781,7 @@ void ActiveStream::sendLocalReply(uint16_t status, std::string_view body, std::s
   data.add("\n", 1);
   bytes_sent_ += body.size() + 1;
   buffer::Buffer out;
-  manager_.codec().encodeData(data, true, out);
+  downstream_.encodeData(data, true, out);
   writeDownstream(out);
   response_complete_ = true;
   finish();
@@ -803,7 +803,7 @@ void ActiveStream::finish() {
     route_stats_->rq_by_class.inc(worker_.shard, response_status_);
     worker_.shard.observeUs(route_stats_->rq_time, micros);
   }
-  manager_.onStreamComplete(manager_.codec().closeAfterResponse() || manager_.remote_closed_);
+  downstream_.onStreamComplete(downstream_.closeAfterResponse() || downstream_.remoteClosed());
 }
 
 }  // namespace strait::http

@@ -1,6 +1,6 @@
 #pragma once
 
-// One request's life on an HTTP/1.1 connection (docs/life-of-a-request.md): headers in ->
+// One request's life on an HTTP/1.1 or HTTP/2 connection (docs/life-of-a-request.md): headers in ->
 // normalisation (hop-by-hop, x-forwarded-*, x-request-id) -> route match -> direct response,
 // redirect, or an upstream attempt (pool -> encode -> stream the body both ways with
 // backpressure) -> response out -> stats. Every failure edge ends in a local reply with a
@@ -11,21 +11,20 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/http/downstream_stream.h"
 #include "proxy/http/filter_chain.h"
 #include "proxy/server/worker_context.h"
-#include "proxy/upstream/http1_pool.h"
+#include "proxy/upstream/conn_pool.h"
 #include "strait/http/http1_codec.h"
 
 namespace strait::http {
-
-class ConnectionManager;
 
 class ActiveStream : public upstream::PoolCallbacks,
                      public upstream::UpstreamStreamCallbacks,
                      public FilterChainOwner,
                      public event::DeferredDeletable {
  public:
-  explicit ActiveStream(ConnectionManager& manager);
+  explicit ActiveStream(DownstreamStream& downstream);
   ~ActiveStream() override;
 
   // From the downstream codec.
@@ -39,7 +38,7 @@ class ActiveStream : public upstream::PoolCallbacks,
   void onDownstreamProtocolError(uint16_t status, std::string_view reason);
   void onDownstreamWriteHigh();
   void onDownstreamWriteLow();
-  // The route timeout fired (the connection's route timer, see ConnectionManager).
+  // The route timeout fired (DownstreamStream::routeTimer()).
   void onRouteTimeout();
 
   bool requestComplete() const { return request_complete_; }
@@ -58,6 +57,7 @@ class ActiveStream : public upstream::PoolCallbacks,
   // upstream::UpstreamStreamCallbacks
   void onUpstreamHeaders(ResponseHeaders& headers, const http1::MessageInfo& info) override;
   void onUpstreamData(const char* data, size_t len) override;
+  void onUpstreamTrailers(HeaderMap& trailers) override { downstream_.encodeTrailers(trailers); }
   void onUpstreamComplete() override;
   void onUpstreamTunnelData(const char* data, size_t len) override;
   void onUpstreamError(upstream::UpstreamFailure failure, std::string_view detail) override;
@@ -108,7 +108,7 @@ class ActiveStream : public upstream::PoolCallbacks,
   void disableDownstreamRead(bool disable);
   void addFlag(std::string_view flag);
 
-  ConnectionManager& manager_;
+  DownstreamStream& downstream_;
   server::WorkerContext& worker_;
   server::SnapshotSharedPtr snapshot_;  // the config this stream started with
   const server::ListenerRuntime& listener_;
@@ -125,6 +125,7 @@ class ActiveStream : public upstream::PoolCallbacks,
   buffer::Buffer tunnel_pending_;
   buffer::Buffer batch_;
   bool batching_ = false;
+  bool batch_pending_ = false;  // writeDownstream() was called while batching
   bool route_timer_armed_ = false;
   MonotonicTime start_;
   MonotonicTime upstream_start_;

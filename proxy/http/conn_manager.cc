@@ -12,18 +12,11 @@ constexpr size_t kMaxPendingInput = 64 * 1024;
 
 }  // namespace
 
-void ConnectionManager::create(server::WorkerContext& worker, const std::string& listener_name,
-                               network::ConnectionPtr connection, List& owner) {
-  owner.push_back(std::make_unique<ConnectionManager>(worker, listener_name,
-                                                      std::move(connection), owner));
-  owner.back()->self_ = std::prev(owner.end());
-}
-
 ConnectionManager::ConnectionManager(server::WorkerContext& worker,
                                      const std::string& listener_name,
                                      network::ConnectionPtr connection, List& owner)
-    : worker_(worker), listener_name_(listener_name), connection_(std::move(connection)),
-      owner_(owner) {
+    : ServerConnection(owner), worker_(worker), listener_name_(listener_name),
+      connection_(std::move(connection)) {
   refreshSnapshot();
   codec_ = http1::createServerCodec(*this, listener_->limits);
   connection_->setCallbacks(*this);
@@ -305,9 +298,7 @@ void ConnectionManager::close(network::CloseType type) {
   worker_.shard.inc(listener_->stats.cx_tx_bytes, connection_->bytesSent() - last_tx_);
   worker_.shard.sub(listener_->stats.cx_active, 1);
   connection_->close(type);
-  auto owned = std::move(*self_);
-  owner_.erase(self_);
-  worker_.dispatcher.deferredDelete(std::move(owned));
+  removeSelf(worker_.dispatcher);
 }
 
 }  // namespace strait::http

@@ -8,6 +8,8 @@
 #include <list>
 #include <memory>
 
+#include "proxy/http/downstream_stream.h"
+#include "proxy/http/server_connection.h"
 #include "proxy/network/connection_impl.h"
 #include "proxy/server/worker_context.h"
 #include "strait/http/http1_codec.h"
@@ -18,38 +20,52 @@ class ActiveStream;
 
 class ConnectionManager : public network::ConnectionCallbacks,
                           public http1::ServerCallbacks,
-                          public event::DeferredDeletable {
+                          public DownstreamStream,
+                          public ServerConnection {
  public:
-  using List = std::list<std::unique_ptr<ConnectionManager>>;
-
-  // Creates a manager for an accepted connection and adds it to `owner`, which it leaves (and
-  // is deleted) when the connection closes.
-  static void create(server::WorkerContext& worker, const std::string& listener_name,
-                     network::ConnectionPtr connection, List& owner);
+  // Takes an accepted connection (startServerConnection() puts it in `owner`); it leaves the
+  // list (and is deleted) when the connection closes.
   ConnectionManager(server::WorkerContext& worker, const std::string& listener_name,
                     network::ConnectionPtr connection, List& owner);
   ~ConnectionManager() override;
 
+  // ServerConnection
   // Drain: close now if idle, otherwise after the response in progress.
-  void startDrain();
+  void startDrain() override;
   // Shutdown: close now.
-  void closeNow();
+  void closeNow() override;
+  void feed(const char* data, size_t len) override { onData(data, len); }
 
-  // Used by ActiveStream.
   network::Connection& connection() { return *connection_; }
   http1::ServerCodec& codec() { return *codec_; }
-  server::WorkerContext& worker() { return worker_; }
-  const server::ListenerRuntime& listener() const { return *listener_; }
-  const server::SnapshotSharedPtr& snapshot() const { return snapshot_; }
-  void writeDownstream(buffer::Buffer& data) { connection_->write(data); }
-  // The stream finished (response written whole, or reset). `close` closes the connection.
-  void onStreamComplete(bool close);
-  // The stream was cut: close the connection without flushing (`how`: NoFlush, or Reset for RST).
-  void onStreamReset(network::CloseType how = network::CloseType::NoFlush);
+
+  // DownstreamStream (for the one ActiveStream at a time)
+  server::WorkerContext& worker() override { return worker_; }
+  const server::ListenerRuntime& listener() const override { return *listener_; }
+  const server::SnapshotSharedPtr& snapshot() const override { return snapshot_; }
+  const std::string& remoteAddress() const override { return connection_->remoteAddress(); }
+  const network::Connection& connection() const override { return *connection_; }
+  void encode100Continue(buffer::Buffer& out) override { codec_->encode100Continue(out); }
+  void encodeHeaders(const ResponseHeaders& headers, bool end_stream, bool close_connection,
+                     buffer::Buffer& out) override {
+    codec_->encodeHeaders(headers, end_stream, close_connection, out);
+  }
+  void encodeData(buffer::Buffer& data, bool end_stream, buffer::Buffer& out) override {
+    codec_->encodeData(data, end_stream, out);
+  }
+  void writeDownstream(buffer::Buffer& data) override { connection_->write(data); }
+  bool closeAfterResponse() const override { return codec_->closeAfterResponse(); }
+  bool remoteClosed() const override { return remote_closed_; }
+  void setRemoteClosed() override { remote_closed_ = true; }
+  void readDisable(bool disable) override { connection_->readDisable(disable); }
   // The connection's route-timeout timer, created on first use and reused by every stream (a
   // timer per request would cost an allocation and a handle close each time). It calls the
   // current stream's onRouteTimeout().
-  event::Timer& routeTimer();
+  event::Timer& routeTimer() override;
+  // The stream finished (response written whole, or reset). `close` closes the connection.
+  void onStreamComplete(bool close) override;
+  // The stream was cut: close the connection without flushing (`how`: NoFlush, or Reset for RST).
+  void onStreamReset(network::CloseType how = network::CloseType::NoFlush) override;
   // Raw bytes for an upgraded (tunnelled) connection.
   void setTunnelled() { tunnelled_ = true; }
 
@@ -84,8 +100,6 @@ class ConnectionManager : public network::ConnectionCallbacks,
   buffer::Buffer pending_input_;  // bytes after a paused (complete) request
   event::TimerPtr timer_;
   event::TimerPtr route_timer_;
-  List& owner_;
-  List::iterator self_;
   enum class TimerMode { None, Idle, RequestHeaders } timer_mode_ = TimerMode::None;
   bool closed_ = false;
   bool remote_closed_ = false;

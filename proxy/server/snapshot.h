@@ -79,10 +79,9 @@ struct Snapshot {
 
 using SnapshotSharedPtr = std::shared_ptr<const Snapshot>;
 
-// Keys the config schema accepts whose feature is not built yet (HTTP/2 upstreams, the
-// filter chain, outlier detection, the control plane). A config that uses one is refused at
-// start, on reload and by --validate rather than silently served without it. One message per
-// use, as "path: what is missing".
+// Keys the config schema accepts whose feature is not built yet (outlier detection, the control
+// plane). A config that uses one is refused at start, on reload and by --validate rather than
+// silently served without it. One message per use, as "path: what is missing".
 std::vector<std::string> unbuiltFeatures(const config::Bootstrap& config);
 
 // Builds a snapshot from a validated config. `previous` (may be null) lends its ClusterInfo to

@@ -40,7 +40,7 @@ void Worker::run(SnapshotSharedPtr snapshot, std::vector<ListenSocket> sockets) 
                 runtime->tls, std::move(connection), dispatcher_, context_.shard,
                 runtime->config.http.request_headers_timeout);
           }
-          http::ConnectionManager::create(context_, name, std::move(connection), connections_);
+          http::acceptConnection(context_, name, std::move(connection), connections_);
           connection_count_.store(connections_.size(), std::memory_order_relaxed);
         });
     if (!listener->ok()) {
@@ -57,7 +57,7 @@ void Worker::run(SnapshotSharedPtr snapshot, std::vector<ListenSocket> sockets) 
   // Loop stopped: close everything this thread owns while the loop still exists, streams (and
   // their hold on pools) before the pools themselves.
   listeners_.clear();
-  std::vector<http::ConnectionManager*> all;
+  std::vector<http::ServerConnection*> all;
   for (auto& c : connections_) {
     all.push_back(c.get());
   }
@@ -93,7 +93,7 @@ void Worker::startDrain(std::function<void()> on_idle) {
   dispatcher_.post([this, on_idle = std::move(on_idle)]() mutable {
     context_.draining = true;
     listeners_.clear();
-    std::vector<http::ConnectionManager*> all;
+    std::vector<http::ServerConnection*> all;
     for (auto& c : connections_) {
       all.push_back(c.get());
     }

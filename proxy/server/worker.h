@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "proxy/event/dispatcher_impl.h"
-#include "proxy/http/conn_manager.h"
+#include "proxy/http/server_connection.h"
 #include "proxy/network/listener_impl.h"
 #include "proxy/server/worker_context.h"
 #include "proxy/upstream/worker_clusters.h"
@@ -56,7 +56,7 @@ class Worker {
   std::unique_ptr<accesslog::WorkerLog> access_log_;
   WorkerContext context_;
   std::vector<std::unique_ptr<network::ListenerImpl>> listeners_;
-  http::ConnectionManager::List connections_;
+  http::ServerConnection::List connections_;
   std::function<void()> on_drained_;
   event::TimerPtr drain_check_;
   std::atomic<size_t> connection_count_{0};

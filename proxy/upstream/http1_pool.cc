@@ -8,9 +8,9 @@ namespace strait::upstream {
 
 using network::ConnectionEvent;
 
-// ---- UpstreamClient -------------------------------------------------------------------------
+// ---- Http1Client -------------------------------------------------------------------------
 
-UpstreamClient::UpstreamClient(Http1Pool& pool, event::DispatcherImpl& dispatcher)
+Http1Client::Http1Client(Http1Pool& pool, event::DispatcherImpl& dispatcher)
     : pool_(pool),
       dispatcher_(dispatcher),
       codec_(http::http1::createClientCodec(*this)) {
@@ -25,15 +25,15 @@ UpstreamClient::UpstreamClient(Http1Pool& pool, event::DispatcherImpl& dispatche
   connection_->setCallbacks(*this);
 }
 
-UpstreamClient::~UpstreamClient() {
+Http1Client::~Http1Client() {
   if (connection_ != nullptr) {
     connection_->close(network::CloseType::NoFlush);
   }
 }
 
-const HostImpl& UpstreamClient::host() const { return pool_.host(); }
+const HostImpl& Http1Client::host() const { return pool_.host(); }
 
-void UpstreamClient::connect() {
+void Http1Client::connect() {
   auto& stats = pool_.cluster().stats;
   pool_.shard().inc(stats.cx_total);
   pool_.shard().add(stats.cx_active, 1);
@@ -49,7 +49,7 @@ void UpstreamClient::connect() {
   transport_->connect(pool_.host().sockAddr());
 }
 
-void UpstreamClient::attach(UpstreamStreamCallbacks& stream) {
+void Http1Client::attach(UpstreamStreamCallbacks& stream) {
   stream_ = &stream;
   state_ = State::Busy;
   request_complete_ = false;
@@ -60,7 +60,7 @@ void UpstreamClient::attach(UpstreamStreamCallbacks& stream) {
   timer_.reset();
 }
 
-void UpstreamClient::encodeHeaders(const http::RequestHeaders& headers,
+void Http1Client::encodeHeaders(const http::RequestHeaders& headers,
                                    const http::http1::MessageInfo& info) {
   buffer::Buffer out;
   codec_->encodeHeaders(headers, info, out);
@@ -70,7 +70,7 @@ void UpstreamClient::encodeHeaders(const http::RequestHeaders& headers,
   connection_->write(out);
 }
 
-void UpstreamClient::encodeData(buffer::Buffer& data, bool end_stream) {
+void Http1Client::encodeData(buffer::Buffer& data, bool end_stream) {
   buffer::Buffer out;
   codec_->encodeData(data, end_stream, out);
   if (end_stream) {
@@ -79,20 +79,20 @@ void UpstreamClient::encodeData(buffer::Buffer& data, bool end_stream) {
   connection_->write(out);
 }
 
-void UpstreamClient::writeTunnel(buffer::Buffer& data) { connection_->write(data); }
+void Http1Client::writeTunnel(buffer::Buffer& data) { connection_->write(data); }
 
-void UpstreamClient::readDisable(bool disable) {
+void Http1Client::readDisable(bool disable) {
   if (connection_ != nullptr) {
     connection_->readDisable(disable);
   }
 }
 
-void UpstreamClient::resetStream() {
+void Http1Client::resetStream() {
   stream_ = nullptr;
   close();
 }
 
-void UpstreamClient::onData(const char* data, size_t len) {
+void Http1Client::onData(const char* data, size_t len) {
   // The stream may finish inside; its memory stays valid until the end of this loop iteration
   // (streams are destroyed through deferredDelete), so the bracket can be closed safely.
   UpstreamStreamCallbacks* stream = stream_;
@@ -105,7 +105,7 @@ void UpstreamClient::onData(const char* data, size_t len) {
   }
 }
 
-void UpstreamClient::onDataInRead(const char* data, size_t len) {
+void Http1Client::onDataInRead(const char* data, size_t len) {
   if (state_ == State::Tunnel) {
     if (stream_ != nullptr) {
       stream_->onUpstreamTunnelData(data, len);
@@ -147,7 +147,7 @@ void UpstreamClient::onDataInRead(const char* data, size_t len) {
   }
 }
 
-void UpstreamClient::onEvent(ConnectionEvent event) {
+void Http1Client::onEvent(ConnectionEvent event) {
   switch (event) {
     case ConnectionEvent::Connected:
       timer_.reset();
@@ -188,19 +188,19 @@ void UpstreamClient::onEvent(ConnectionEvent event) {
   }
 }
 
-void UpstreamClient::onAboveWriteBufferHighWatermark() {
+void Http1Client::onAboveWriteBufferHighWatermark() {
   if (stream_ != nullptr) {
     stream_->onUpstreamWriteBufferHigh();
   }
 }
 
-void UpstreamClient::onBelowWriteBufferLowWatermark() {
+void Http1Client::onBelowWriteBufferLowWatermark() {
   if (stream_ != nullptr) {
     stream_->onUpstreamWriteBufferLow();
   }
 }
 
-void UpstreamClient::onResponseHeaders(http::ResponseHeaders& headers,
+void Http1Client::onResponseHeaders(http::ResponseHeaders& headers,
                                        const http::http1::MessageInfo& info) {
   keep_alive_ = keep_alive_ && info.keep_alive;
   if (info.upgrade && upgrade_requested_) {
@@ -213,13 +213,13 @@ void UpstreamClient::onResponseHeaders(http::ResponseHeaders& headers,
   }
 }
 
-void UpstreamClient::onResponseBody(const char* data, size_t len) {
+void Http1Client::onResponseBody(const char* data, size_t len) {
   if (stream_ != nullptr) {
     stream_->onUpstreamData(data, len);
   }
 }
 
-void UpstreamClient::onResponseComplete() {
+void Http1Client::onResponseComplete() {
   // Runs inside codec_->dispatch(): the codec must not be resumed (or the connection handed to
   // another request) from here. onData() finishes the job once dispatch() has returned.
   response_complete_ = true;
@@ -236,7 +236,7 @@ void UpstreamClient::onResponseComplete() {
   }
 }
 
-void UpstreamClient::afterResponse() {
+void Http1Client::afterResponse() {
   if (state_ != State::Busy) {
     return;  // an upgrade turned it into a tunnel, or it was closed
   }
@@ -256,11 +256,11 @@ void UpstreamClient::afterResponse() {
   }
 }
 
-void UpstreamClient::onResponseError(std::string_view reason) {
+void Http1Client::onResponseError(std::string_view reason) {
   fail(UpstreamFailure::ProtocolError, reason);
 }
 
-void UpstreamClient::fail(UpstreamFailure failure, std::string_view detail) {
+void Http1Client::fail(UpstreamFailure failure, std::string_view detail) {
   UpstreamStreamCallbacks* stream = stream_;
   stream_ = nullptr;
   std::string reason(detail);
@@ -270,7 +270,7 @@ void UpstreamClient::fail(UpstreamFailure failure, std::string_view detail) {
   }
 }
 
-void UpstreamClient::close() {
+void Http1Client::close() {
   if (state_ == State::Closed) {
     return;
   }
@@ -312,7 +312,7 @@ void Http1Pool::Pending::cancel() { pool.pending_.erase(self); }
 
 PendingRequest* Http1Pool::newStream(PoolCallbacks& callbacks) {
   if (!idle_.empty()) {
-    UpstreamClient* client = idle_.front();
+    Http1Client* client = idle_.front();
     idle_.pop_front();
     callbacks.onPoolReady(*client);
     return nullptr;
@@ -328,8 +328,8 @@ PendingRequest* Http1Pool::newStream(PoolCallbacks& callbacks) {
   raw->self = std::prev(pending_.end());
   // One new connection per waiting request, within max_connections.
   if (connecting_ < pending_.size() && clients_.size() < breakers.max_connections) {
-    auto client = std::make_unique<UpstreamClient>(*this, dispatcher_);
-    UpstreamClient* c = client.get();
+    auto client = std::make_unique<Http1Client>(*this, dispatcher_);
+    Http1Client* c = client.get();
     clients_.push_back(std::move(client));
     c->self_ = std::prev(clients_.end());
     connecting_++;
@@ -338,14 +338,14 @@ PendingRequest* Http1Pool::newStream(PoolCallbacks& callbacks) {
   return raw;
 }
 
-void Http1Pool::onClientConnected(UpstreamClient& client) {
+void Http1Pool::onClientConnected(Http1Client& client) {
   connecting_--;
   assign(client);
 }
 
-void Http1Pool::assign(UpstreamClient& client) {
+void Http1Pool::assign(Http1Client& client) {
   if (pending_.empty()) {
-    client.state_ = UpstreamClient::State::Idle;
+    client.state_ = Http1Client::State::Idle;
     idle_.push_front(&client);
     // Idle connections close after the cluster's idle_timeout.
     client.timer_ = dispatcher_.createTimer([&client]() { client.close(); });
@@ -357,7 +357,7 @@ void Http1Pool::assign(UpstreamClient& client) {
   pending->callbacks.onPoolReady(client);
 }
 
-void Http1Pool::onClientConnectFailed(UpstreamClient& client, UpstreamFailure failure,
+void Http1Pool::onClientConnectFailed(Http1Client& client, UpstreamFailure failure,
                                       std::string_view detail) {
   connecting_--;
   auto owned = std::move(*client.self_);
@@ -372,9 +372,9 @@ void Http1Pool::onClientConnectFailed(UpstreamClient& client, UpstreamFailure fa
   }
 }
 
-void Http1Pool::onClientReleased(UpstreamClient& client) { assign(client); }
+void Http1Pool::onClientReleased(Http1Client& client) { assign(client); }
 
-void Http1Pool::onClientClosed(UpstreamClient& client) {
+void Http1Pool::onClientClosed(Http1Client& client) {
   if (destroying_) {
     return;
   }
@@ -385,8 +385,8 @@ void Http1Pool::onClientClosed(UpstreamClient& client) {
   // A waiter may have been counting on this connection's capacity.
   if (!pending_.empty() && connecting_ < pending_.size() && !draining_ &&
       clients_.size() < cluster_.config.circuit_breakers.max_connections) {
-    auto fresh = std::make_unique<UpstreamClient>(*this, dispatcher_);
-    UpstreamClient* c = fresh.get();
+    auto fresh = std::make_unique<Http1Client>(*this, dispatcher_);
+    Http1Client* c = fresh.get();
     clients_.push_back(std::move(fresh));
     c->self_ = std::prev(clients_.end());
     connecting_++;
@@ -396,8 +396,8 @@ void Http1Pool::onClientClosed(UpstreamClient& client) {
 
 void Http1Pool::drain() {
   draining_ = true;
-  std::vector<UpstreamClient*> idle(idle_.begin(), idle_.end());
-  for (UpstreamClient* client : idle) {
+  std::vector<Http1Client*> idle(idle_.begin(), idle_.end());
+  for (Http1Client* client : idle) {
     client->close();
   }
 }

@@ -15,61 +15,33 @@
 #include "proxy/event/dispatcher_impl.h"
 #include "proxy/network/connection_impl.h"
 #include "proxy/upstream/cluster.h"
+#include "proxy/upstream/conn_pool.h"
 #include "strait/http/http1_codec.h"
 
 namespace strait::upstream {
 
-enum class UpstreamFailure {
-  ConnectFailure,  // UF
-  ConnectTimeout,  // UF
-  Overflow,        // UO: too many connections and pending requests
-  Reset,           // UR: closed or reset before a complete response
-  ProtocolError,   // the upstream sent invalid HTTP (502)
-};
-
-// What the request side of a proxied exchange hears from its upstream connection.
-class UpstreamStreamCallbacks {
- public:
-  virtual ~UpstreamStreamCallbacks() = default;
-  virtual void onUpstreamHeaders(http::ResponseHeaders& headers,
-                                 const http::http1::MessageInfo& info) = 0;
-  virtual void onUpstreamData(const char* data, size_t len) = 0;
-  virtual void onUpstreamComplete() = 0;
-  // After an upgrade (101), raw bytes of the tunnel.
-  virtual void onUpstreamTunnelData(const char* data, size_t len) = 0;
-  virtual void onUpstreamError(UpstreamFailure failure, std::string_view detail) = 0;
-  // Bracket everything one upstream read produces, so the stream can write it downstream in
-  // one go (a response head and a small body in one syscall, not two).
-  virtual void onUpstreamReadBegin() {}
-  virtual void onUpstreamReadEnd() {}
-  // Flow control of the request body towards the upstream.
-  virtual void onUpstreamWriteBufferHigh() = 0;
-  virtual void onUpstreamWriteBufferLow() = 0;
-};
-
 class Http1Pool;
 
 // One upstream connection with its codec.
-class UpstreamClient : public network::ConnectionCallbacks,
+class Http1Client : public UpstreamClient,
+                    public network::ConnectionCallbacks,
                        public http::http1::ClientCallbacks,
                        public event::DeferredDeletable {
  public:
-  UpstreamClient(Http1Pool& pool, event::DispatcherImpl& dispatcher);
-  ~UpstreamClient() override;
+  Http1Client(Http1Pool& pool, event::DispatcherImpl& dispatcher);
+  ~Http1Client() override;
 
-  // The stream that owns this client until it completes or resets.
-  void attach(UpstreamStreamCallbacks& stream);
-  void encodeHeaders(const http::RequestHeaders& headers, const http::http1::MessageInfo& info);
-  void encodeData(buffer::Buffer& data, bool end_stream);
-  // Raw bytes after an upgrade.
-  void writeTunnel(buffer::Buffer& data);
-  void readDisable(bool disable);
-  // The stream gives up (downstream reset, timeout): the connection cannot be reused.
-  void resetStream();
-  // True once the request it carried had been sent whole and no response byte arrived: a
-  // failure then is safe to retry on a new connection.
-  bool reused() const { return requests_ > 1; }
-  const HostImpl& host() const;
+  // UpstreamClient
+  void attach(UpstreamStreamCallbacks& stream) override;
+  void encodeHeaders(const http::RequestHeaders& headers,
+                     const http::http1::MessageInfo& info) override;
+  void encodeData(buffer::Buffer& data, bool end_stream) override;
+  void writeTunnel(buffer::Buffer& data) override;
+  void readDisable(bool disable) override;
+  // The connection cannot be reused after a reset.
+  void resetStream() override;
+  bool reused() const override { return requests_ > 1; }
+  const HostImpl& host() const override;
 
   // network::ConnectionCallbacks
   void onData(const char* data, size_t len) override;
@@ -110,24 +82,10 @@ class UpstreamClient : public network::ConnectionCallbacks,
   uint64_t requests_ = 0;
   uint64_t last_rx_ = 0;
   uint64_t last_tx_ = 0;
-  std::list<std::unique_ptr<UpstreamClient>>::iterator self_;
+  std::list<std::unique_ptr<Http1Client>>::iterator self_;
 };
 
-class PoolCallbacks {
- public:
-  virtual ~PoolCallbacks() = default;
-  virtual void onPoolReady(UpstreamClient& client) = 0;
-  virtual void onPoolFailure(UpstreamFailure failure, std::string_view detail) = 0;
-};
-
-// A request waiting for a connection; cancel() withdraws it.
-class PendingRequest {
- public:
-  virtual ~PendingRequest() = default;
-  virtual void cancel() = 0;
-};
-
-class Http1Pool {
+class Http1Pool : public ConnPool {
  public:
   Http1Pool(event::DispatcherImpl& dispatcher, HostImpl& host, const ClusterInfo& cluster,
             stats::Shard& shard);
@@ -135,17 +93,17 @@ class Http1Pool {
 
   // Calls onPoolReady()/onPoolFailure() now and returns nullptr, or returns a handle to the
   // waiting request.
-  PendingRequest* newStream(PoolCallbacks& callbacks);
+  PendingRequest* newStream(PoolCallbacks& callbacks) override;
   // Closes idle connections and stops reusing busy ones (the cluster is going away).
-  void drain();
-  bool idle() const { return clients_.empty() && pending_.empty(); }
+  void drain() override;
+  bool idle() const override { return clients_.empty() && pending_.empty(); }
 
-  HostImpl& host() { return host_; }
+  HostImpl& host() override { return host_; }
   const ClusterInfo& cluster() const { return cluster_; }
   stats::Shard& shard() { return shard_; }
 
  private:
-  friend class UpstreamClient;
+  friend class Http1Client;
   struct Pending : public PendingRequest {
     Pending(Http1Pool& pool, PoolCallbacks& callbacks) : pool(pool), callbacks(callbacks) {}
     void cancel() override;
@@ -154,19 +112,19 @@ class Http1Pool {
     std::list<std::unique_ptr<Pending>>::iterator self;
   };
 
-  void onClientConnected(UpstreamClient& client);
-  void onClientConnectFailed(UpstreamClient& client, UpstreamFailure failure,
+  void onClientConnected(Http1Client& client);
+  void onClientConnectFailed(Http1Client& client, UpstreamFailure failure,
                              std::string_view detail);
-  void onClientReleased(UpstreamClient& client);
-  void onClientClosed(UpstreamClient& client);
-  void assign(UpstreamClient& client);
+  void onClientReleased(Http1Client& client);
+  void onClientClosed(Http1Client& client);
+  void assign(Http1Client& client);
 
   event::DispatcherImpl& dispatcher_;
   HostImpl& host_;
   const ClusterInfo& cluster_;
   stats::Shard& shard_;
-  std::list<std::unique_ptr<UpstreamClient>> clients_;
-  std::list<UpstreamClient*> idle_;  // most recently used at the front
+  std::list<std::unique_ptr<Http1Client>> clients_;
+  std::list<Http1Client*> idle_;  // most recently used at the front
   std::list<std::unique_ptr<Pending>> pending_;
   uint32_t connecting_ = 0;
   bool draining_ = false;

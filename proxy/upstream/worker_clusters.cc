@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "proxy/upstream/http2_pool.h"
+
 namespace strait::upstream {
 
 WorkerCluster::WorkerCluster(ClusterInfoSharedPtr info, event::DispatcherImpl& dispatcher,
@@ -10,12 +12,18 @@ WorkerCluster::WorkerCluster(ClusterInfoSharedPtr info, event::DispatcherImpl& d
       lb_(createLoadBalancer(info_->config.lb, info_->hosts, random)),
       shard_(shard) {
   for (const auto& host : info_->hosts) {
-    pools_.emplace(host.get(), std::make_unique<Http1Pool>(
-                                   dispatcher, static_cast<HostImpl&>(*host), *info_, shard));
+    auto& impl = static_cast<HostImpl&>(*host);
+    std::unique_ptr<ConnPool> pool;
+    if (info_->config.protocol == config::UpstreamProtocol::Http2) {
+      pool = std::make_unique<Http2Pool>(dispatcher, impl, *info_, shard);
+    } else {
+      pool = std::make_unique<Http1Pool>(dispatcher, impl, *info_, shard);
+    }
+    pools_.emplace(host.get(), std::move(pool));
   }
 }
 
-Http1Pool* WorkerCluster::choosePool(const LbContext& context) {
+ConnPool* WorkerCluster::choosePool(const LbContext& context) {
   Host* host = lb_->choose(context);
   if (host == nullptr) {
     return nullptr;

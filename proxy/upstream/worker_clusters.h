@@ -21,14 +21,14 @@ class WorkerCluster {
 
   const ClusterInfo& info() const { return *info_; }
   // Picks a host and returns its pool, or nullptr when the cluster has no hosts.
-  Http1Pool* choosePool(const LbContext& context);
+  ConnPool* choosePool(const LbContext& context);
   void drain();
   bool idle() const;
 
  private:
   ClusterInfoSharedPtr info_;
   LoadBalancerPtr lb_;
-  std::unordered_map<const Host*, std::unique_ptr<Http1Pool>> pools_;
+  std::unordered_map<const Host*, std::unique_ptr<ConnPool>> pools_;
   stats::Shard& shard_;
 };
 

@@ -892,5 +892,43 @@ TEST(ConfigLoaderTest, ClusterExtrasAreParsed) {
   EXPECT_FALSE(cluster.health_check.has_value());
 }
 
+TEST(ConfigLoaderTest, ListenerHttp2Settings) {
+  BootstrapSharedPtr defaults = loadValid("listeners:\n  - name: l\n");
+  ASSERT_NE(defaults, nullptr);
+  const Http2Options& d = defaults->listeners[0].http.http2;
+  EXPECT_EQ(d.max_concurrent_streams, 100u);
+  EXPECT_EQ(d.initial_stream_window_kb, 64u);
+  EXPECT_EQ(d.initial_connection_window_kb, 1024u);
+
+  BootstrapSharedPtr config = loadValid(
+      "listeners:\n"
+      "  - name: l\n"
+      "    http:\n"
+      "      http2: {max_concurrent_streams: 7, initial_stream_window_kb: 16,\n"
+      "              initial_connection_window_kb: 4096}\n");
+  ASSERT_NE(config, nullptr);
+  const Http2Options& h = config->listeners[0].http.http2;
+  EXPECT_EQ(h.max_concurrent_streams, 7u);
+  EXPECT_EQ(h.initial_stream_window_kb, 16u);
+  EXPECT_EQ(h.initial_connection_window_kb, 4096u);
+
+  std::vector<std::string> errors = errorsOf(
+      "listeners:\n"
+      "  - name: l\n"
+      "    http:\n"
+      "      http2: {max_concurrent_streams: 0, initial_connection_window_kb: 8, max_streams: 1}\n");
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_NE(errors[0].find("listeners[0].http.http2"), std::string::npos) << errors[0];
+  bool unknown = false;
+  bool window = false;
+  bool streams = false;
+  for (const std::string& e : errors) {
+    unknown = unknown || e.find("max_streams") != std::string::npos;
+    window = window || e.find("initial_connection_window_kb") != std::string::npos;
+    streams = streams || e.find("max_concurrent_streams") != std::string::npos;
+  }
+  EXPECT_TRUE(unknown && window && streams) << errors[0] << "\n" << errors[1] << "\n" << errors[2];
+}
+
 }  // namespace
 }  // namespace strait::config

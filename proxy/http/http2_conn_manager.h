@@ -1,0 +1,95 @@
+#pragma once
+
+// The HTTP/2 connection manager: one per downstream HTTP/2 connection (h2c with prior knowledge
+// today, h2 over TLS by ALPN later), on an nghttp2 server session. Every HTTP/2 stream gets its
+// own Stream (a DownstreamStream) and ActiveStream, so routing, filters and the upstream side
+// are the same code as for HTTP/1.1.
+//
+// Flow control (docs/life-of-a-request.md, "HTTP/2"):
+// - Request bodies: automatic WINDOW_UPDATEs are off. Received DATA is consumed (its window
+//   given back) as it is handed to the stream, except while the stream has read-disabled its
+//   body (the upstream's write buffer is full, or no upstream is attached yet and 1 MiB is
+//   buffered): then the bytes are held against the window until it resumes. A client can never
+//   have more than the stream window in flight per stream.
+// - Response bodies: each stream queues at most kStreamBufferLimit bytes; above it the stream's
+//   upstream stops being read, below half of it reading resumes. nghttp2 pulls from the queue
+//   only as the client's windows allow, and frames are produced only while the connection's
+//   write buffer is under its 1 MiB watermark. So a slow reader costs a bounded amount of memory.
+//
+// Limits: SETTINGS_MAX_CONCURRENT_STREAMS, SETTINGS_INITIAL_WINDOW_SIZE and the connection
+// window from the listener's `http.http2`; SETTINGS_MAX_HEADER_LIST_SIZE from
+// `max_request_headers_kb` (a larger request head, or more than `max_headers` fields, is
+// answered 431); nghttp2's flood protections at their defaults (see the .cc).
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "proxy/http/server_connection.h"
+#include "proxy/network/connection_impl.h"
+#include "proxy/server/worker_context.h"
+
+struct nghttp2_session;
+
+namespace strait::http {
+
+class Http2ConnectionManager : public ServerConnection, public network::ConnectionCallbacks {
+ public:
+  Http2ConnectionManager(server::WorkerContext& worker, const std::string& listener_name,
+                         network::ConnectionPtr connection, List& owner);
+  ~Http2ConnectionManager() override;
+
+  // ServerConnection
+  // Drain: GOAWAY with the last stream id, let the streams in flight finish, then close.
+  void startDrain() override;
+  void closeNow() override;
+  void feed(const char* data, size_t len) override { onData(data, len); }
+
+  // network::ConnectionCallbacks
+  void onData(const char* data, size_t len) override;
+  void onEvent(network::ConnectionEvent event) override;
+  void onBelowWriteBufferLowWatermark() override { sendPending(); }
+
+  class Stream;
+  // nghttp2 callbacks (static trampolines in the .cc call these).
+  int onBeginHeaders(int32_t stream_id);
+  int onHeader(int32_t stream_id, bool trailers, std::string_view name, std::string_view value);
+  int onFrameRecv(int32_t stream_id, uint8_t type, uint8_t flags, bool trailers);
+  int onDataChunk(int32_t stream_id, const uint8_t* data, size_t len);
+  int onFrameSend(int32_t stream_id, uint8_t type, uint8_t flags);
+  int onStreamClose(int32_t stream_id, uint32_t error_code);
+
+ private:
+  friend class Stream;
+  struct SessionDeleter {
+    void operator()(nghttp2_session* session) const;
+  };
+
+  void refreshSnapshot();
+  // Produces frames while the connection's write buffer has room; never inside nghttp2's own
+  // callbacks (then it runs once the callback returns).
+  void sendPending();
+  void maybeClose();
+  void close(network::CloseType type);
+  void armIdleTimer();
+  Stream* findStream(int32_t stream_id);
+  void updateByteStats();
+
+  server::WorkerContext& worker_;
+  std::string listener_name_;
+  server::SnapshotSharedPtr snapshot_;
+  const server::ListenerRuntime* listener_ = nullptr;
+  network::ConnectionPtr connection_;
+  std::unique_ptr<nghttp2_session, SessionDeleter> session_;
+  std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
+  event::TimerPtr idle_timer_;
+  uint64_t last_rx_ = 0;
+  uint64_t last_tx_ = 0;
+  bool in_nghttp2_ = false;   // inside mem_recv/mem_send: no re-entry
+  bool send_wanted_ = false;  // a send was asked for while in_nghttp2_
+  bool draining_ = false;
+  bool remote_closed_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace strait::http
