@@ -20,7 +20,6 @@ namespace {
 
 constexpr long kSessionCacheSize = 20480;
 constexpr long kSessionTimeoutSeconds = 3600;
-constexpr unsigned char kHttp11[] = {'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 // Session ticket keys per listener, kept for the life of the process so that tickets issued
 // before a certificate rotation or a config reload still resume afterwards. Touched only while
@@ -183,16 +182,13 @@ std::shared_ptr<const ServerContext> ServerContext::create(const config::Listene
   std::shared_ptr<ServerContext> context(new ServerContext());
   const std::string where = "listener " + listener_name + " tls: ";
   ERR_clear_error();
+  // The listener's ALPN list in its order of preference; protocols Strait does not serve are
+  // never selected. After the handshake the connection's first bytes decide the codec (an h2
+  // client sends the HTTP/2 preface), so ALPN only has to pick what the client will speak.
   for (const auto& alpn : config.alpn) {
-    if (alpn == "http/1.1") {
-      context->offer_http11_ = true;
+    if (alpn == "h2" || alpn == "http/1.1") {
+      context->alpn_preference_.push_back(alpn);
     }
-  }
-  if (!config.alpn.empty() && !context->offer_http11_) {
-    // Only HTTP/1.1 is served for now (HTTP/2 is not built): an ALPN list without it could
-    // never be honoured.
-    error = where + "alpn: must include http/1.1 (h2 alone cannot be served yet)";
-    return nullptr;
   }
   if (config.client_validation) {
     context->require_client_certificate_ = config.client_validation->require_client_certificate;
@@ -352,22 +348,20 @@ int ServerContext::selectCertificate(SSL* ssl, int*, void* arg) {
 int ServerContext::selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen,
                               const unsigned char* in, unsigned int inlen, void* arg) {
   const auto* self = static_cast<const ServerContext*>(arg);
-  // Only http/1.1 can be served until HTTP/2 lands, whatever else the listener lists.
-  if (!self->offer_http11_) {
-    return SSL_TLSEXT_ERR_NOACK;
-  }
-  unsigned int i = 0;
-  while (i < inlen) {
-    unsigned int len = in[i];
-    if (i + 1 + len > inlen) {
-      break;
+  for (const std::string& wanted : self->alpn_preference_) {
+    unsigned int i = 0;
+    while (i < inlen) {
+      unsigned int len = in[i];
+      if (i + 1 + len > inlen) {
+        break;
+      }
+      if (len == wanted.size() && std::memcmp(in + i + 1, wanted.data(), len) == 0) {
+        *out = in + i + 1;
+        *outlen = static_cast<unsigned char>(len);
+        return SSL_TLSEXT_ERR_OK;
+      }
+      i += 1 + len;
     }
-    if (len == sizeof(kHttp11) && std::memcmp(in + i + 1, kHttp11, len) == 0) {
-      *out = in + i + 1;
-      *outlen = static_cast<unsigned char>(len);
-      return SSL_TLSEXT_ERR_OK;
-    }
-    i += 1 + len;
   }
   return SSL_TLSEXT_ERR_NOACK;  // no protocol in common: go on without ALPN (HTTP/1.1)
 }

@@ -98,7 +98,7 @@ class ServerContext {
   std::unique_ptr<CertificateSelector> selector_;
   std::vector<TrustDomain> trust_;
   bool require_client_certificate_ = false;
-  bool offer_http11_ = false;
+  std::vector<std::string> alpn_preference_;  // "h2" and/or "http/1.1", the listener's order
   ServerStats stats_;
 };
 

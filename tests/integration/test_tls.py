@@ -147,12 +147,28 @@ class TlsTerminationTest(harness.ProcessTestCase):
         self.assertGreaterEqual(self.proxy.counter("strait_dp_tls_handshakes_resumed_total",
                                                    {"listener": "main"}), before + 3)
 
-    def test_alpn_offers_only_http11(self):
-        _, out = s_client(self.port, "-alpn", "h2,http/1.1", "-cert", cert("client"), "-key",
+    def test_alpn_prefers_the_listeners_order(self):
+        # The listener lists [h2, http/1.1]: h2 when the client offers it, else http/1.1.
+        _, out = s_client(self.port, "-alpn", "http/1.1,h2", "-cert", cert("client"), "-key",
+                          key("client"))
+        self.assertIn("ALPN protocol: h2", out)
+        _, out = s_client(self.port, "-alpn", "http/1.1", "-cert", cert("client"), "-key",
                           key("client"))
         self.assertIn("ALPN protocol: http/1.1", out)
-        _, out = s_client(self.port, "-alpn", "h2", "-cert", cert("client"), "-key", key("client"))
+        _, out = s_client(self.port, "-alpn", "spdy/3", "-cert", cert("client"), "-key",
+                          key("client"))
         self.assertIn("No ALPN negotiated", out)
+
+    def test_http2_over_mtls_carries_the_principal(self):
+        code, body, err = self.curl_https("client", "--http2", "-w", "\n%{http_version}",
+                                          host="api.example.com")
+        self.assertEqual(code, 0, err)
+        body, _, version = body.rpartition(b"\n")
+        self.assertEqual(version, b"2")
+        headers = echo_headers(body)
+        xfcc = dict(headers)["x-forwarded-client-cert"]
+        self.assertIn("URI=spiffe://example.org/ns/default/sa/web", xfcc)
+        self.assertIn(("x-forwarded-proto", "https"), headers)
 
     def test_gnutls_cli(self):
         code, out = gnutls_cli(self.port, "--x509cafile", cert("ca-example.org"),
