@@ -138,6 +138,8 @@ size_t requireExactlyOne(const MapReader& map, std::initializer_list<std::string
   return present.size();
 }
 
+}  // namespace
+
 HeaderMatcher parseHeaderMatcher(const Value& value) {
   HeaderMatcher matcher;
   MapReader map(value, {"name", "exact", "prefix", "suffix", "regex", "present", "invert"});
@@ -171,6 +173,8 @@ HeaderMatcher parseHeaderMatcher(const Value& value) {
   }
   return matcher;
 }
+
+namespace {
 
 RouteMatch parseMatch(const Value& value) {
   RouteMatch match;
