@@ -58,9 +58,10 @@ TEST(BulkheadConfigTest, PreciseErrors) {
       ElementsAre(
           R"(s.yaml:6:37: listeners[0].http.filters[2].config.compartments[0].max_concurrent: expected a positive integer, got "0")",
           R"(s.yaml:7:11: listeners[0].http.filters[2].config.compartments[1]: duplicate compartment name "a")",
-          R"(s.yaml:7:52: listeners[0].http.filters[2].config.compartments[1].queue_timeout: expected a duration greater than zero, got "0s")",
-          R"(s.yaml:8:11: listeners[0].http.filters[2].config.compartments[2]: missing required key "name")",
-          R"(s.yaml:8:30: listeners[0].http.filters[2].config.compartments[2].borow: unknown key "borow" (did you mean "borrow"?))"));
+          R"(s.yaml:7:11: listeners[0].http.filters[2].config.compartments[1]: unreachable: compartment "a" before it has no match and takes every request)",
+          R"(s.yaml:7:55: listeners[0].http.filters[2].config.compartments[1].queue_timeout: expected a duration greater than zero, got "0s")",
+          R"(s.yaml:8:11: listeners[0].http.filters[2].config.compartments[2].name: missing required key "name")",
+          R"(s.yaml:8:31: listeners[0].http.filters[2].config.compartments[2].borow: unknown key "borow" (did you mean "borrow"?))"));
   EXPECT_THAT(
       errors("      compartments:\n"
              "        - {name: all, max_concurrent: 1}\n"
@@ -69,7 +70,7 @@ TEST(BulkheadConfigTest, PreciseErrors) {
           R"(s.yaml:6:11: listeners[0].http.filters[2].config.compartments[1]: unreachable: compartment "all" before it has no match and takes every request)"));
   EXPECT_THAT(errors("      {}\n"),
               ElementsAre(
-                  R"(s.yaml:4:7: listeners[0].http.filters[2].config: missing required key "compartments")"));
+                  R"(s.yaml:4:7: listeners[0].http.filters[2].config.compartments: missing required key "compartments")"));
 }
 
 }  // namespace
