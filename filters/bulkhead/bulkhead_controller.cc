@@ -29,7 +29,7 @@ bool BulkheadController::canBorrow(size_t i) const {
   return config_.compartments[i].borrow && total_active_ < sum_limits_;
 }
 
-Ticket BulkheadController::acquire(size_t compartment, std::shared_ptr<Waiter> waiter,
+Ticket BulkheadController::acquire(size_t compartment, const std::shared_ptr<Waiter>& waiter,
                                    MonotonicTime now) {
   Ticket ticket;
   if (compartment >= slots_.size()) {
@@ -58,7 +58,7 @@ Ticket BulkheadController::acquire(size_t compartment, std::shared_ptr<Waiter> w
   } else if (slot.queue.size() < config.max_queue) {
     ticket.admission = Admission::Queued;
     ticket.id = next_id_++;
-    slot.queue.push_back({ticket.id, std::move(waiter), now + config.queue_timeout});
+    slot.queue.push_back({ticket.id, waiter, now + config.queue_timeout});
     return ticket;
   } else {
     ticket.admission = Admission::Rejected;

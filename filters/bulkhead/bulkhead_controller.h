@@ -79,7 +79,9 @@ class BulkheadController {
   // The compartment of a request, or nullopt when none matches (not limited).
   std::optional<size_t> select(const RequestAttributes& request) const;
   // Admits, queues or rejects a request of `compartment`. `waiter` is kept only when queued.
-  Ticket acquire(size_t compartment, std::shared_ptr<Waiter> waiter, MonotonicTime now);
+  // Only a queued request copies `waiter` (one reference count), so an admitted request costs
+  // no allocation here; the per-stream filter can itself be the Waiter.
+  Ticket acquire(size_t compartment, const std::shared_ptr<Waiter>& waiter, MonotonicTime now);
   // The request holding an admitted ticket ended. Admits queued requests into the freed room.
   void release(const Ticket& ticket);
   // The queued request went away. True: it was still queued and is gone (no callback will come).

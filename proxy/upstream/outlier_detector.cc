@@ -74,6 +74,10 @@ OutlierDetector::~OutlierDetector() {
 
 void OutlierDetector::countResult(size_t host_index, bool failure) {
   HostSlot& slot = slots_[host_index];
+  // Late answers from an ejected host would be judged in the interval it comes back.
+  if (slot.ejected.load(std::memory_order_relaxed)) {
+    return;
+  }
   slot.results.fetch_add(1, std::memory_order_relaxed);
   if (failure) {
     slot.failures.fetch_add(1, std::memory_order_relaxed);
