@@ -1,5 +1,6 @@
 // listeners[]: address, TLS termination, HTTP options and the filter chain.
 
+#include "config/filter_registry.h"
 #include "config/sections.h"
 
 namespace strait::config::internal {
@@ -83,17 +84,35 @@ ListenerTls parseListenerTls(const Value& value) {
 FilterConfig parseFilter(const Value& value) {
   FilterConfig filter;
   MapReader map(value, {"name", "config"});
-  // Only the name is checked here: the filter registry knows the names and each factory
-  // validates its own config block against config_path.
-  if (std::optional<Value> name = map.require("name")) {
+  std::optional<Value> name = map.require("name");
+  if (name.has_value()) {
     filter.name = name->nonEmptyString().value_or("");
   }
   filter.config_path = childPath(value.path(), "config");
-  if (std::optional<Value> config = map.get("config")) {
-    // The node itself, not a YAML::Clone: a clone loses the marks that let a filter factory
-    // report line and column.
+  std::optional<Value> config = map.get("config");
+  if (config.has_value()) {
     filter.config = config->node();
+    filter.canonical = YAML::Dump(config->node());
   }
+  if (filter.name.empty()) {
+    return filter;
+  }
+  const FilterConfigParser* parser = findFilterParser(filter.name);
+  if (parser == nullptr) {
+    std::vector<std::string> known = registeredFilterNames();
+    std::vector<std::string_view> views(known.begin(), known.end());
+    std::string message = "unknown filter " + quote(filter.name);
+    if (std::optional<std::string_view> near = nearestKey(filter.name, views)) {
+      message += " (did you mean " + quote(*near) + "?)";
+    }
+    name->error(message + "; known filters: " + (views.empty() ? "none" : joinNames(views)));
+    return filter;
+  }
+  // Each filter validates its own block; a missing block reads as an empty map.
+  Value block = config.has_value() ? *config
+                                   : Value(YAML::Node(YAML::NodeType::Map), filter.config_path,
+                                           value.errors());
+  filter.settings = (*parser)(block);
   return filter;
 }
 

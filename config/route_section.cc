@@ -455,6 +455,8 @@ bool isHostChar(char c) {
 
 }  // namespace
 
+HeaderMatcher readHeaderMatcher(const Value& value) { return parseHeaderMatcher(value); }
+
 std::optional<std::string> parseDomain(const Value& value, bool allow_catch_all) {
   std::optional<std::string> text = value.nonEmptyString();
   if (!text.has_value()) {

@@ -38,4 +38,8 @@ std::vector<VirtualHost> parseVirtualHosts(const Value& value, ParseContext& con
 // `allow_catch_all`, "*". Reports and returns nullopt otherwise.
 std::optional<std::string> parseDomain(const Value& value, bool allow_catch_all);
 
+// A header matcher as routes write it ({name, exact|prefix|suffix|regex|present, invert});
+// filters that match on headers read theirs with this too (router::HeaderMatcherImpl evaluates).
+HeaderMatcher readHeaderMatcher(const Value& value);
+
 }  // namespace strait::config::internal

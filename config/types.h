@@ -13,6 +13,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "config/filter_registry.h"
+
 namespace strait::config {
 
 using Duration = std::chrono::milliseconds;
@@ -80,12 +82,14 @@ struct ListenerTls {
   std::optional<ClientValidation> client_validation;
 };
 
-// A filter entry in a listener's chain. The filter's own `config` block stays raw YAML: each
-// filter factory parses and validates it, reporting errors against `config_path`.
+// A filter entry in a listener's chain, with its settings parsed and validated by the filter's
+// own parser (config/filter_registry.h) at load time.
 struct FilterConfig {
   std::string name;
   YAML::Node config;
   std::string config_path;  // e.g. "listeners[0].http.filters[1].config"
+  std::string canonical;    // the block re-serialized: equal text, equal settings (reload reuse)
+  FilterSettingsPtr settings;
 };
 
 enum class StringMatchKind { Exact, Prefix, Suffix, Regex, Present };

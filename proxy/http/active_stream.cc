@@ -153,6 +153,7 @@ ActiveStream::ActiveStream(ConnectionManager& manager)
 }
 
 ActiveStream::~ActiveStream() {
+  destroyFilters();
   if (!finished_) {
     // Torn down without finishing (connection closed under it): release what it holds.
     releaseUpstream(true);
@@ -172,6 +173,8 @@ void ActiveStream::addFlag(std::string_view flag) {
 void ActiveStream::decodeHeaders(RequestHeaders& headers, const http1::MessageInfo& info) {
   request_ = &headers;
   request_info_ = info;
+  request_has_body_ = info.chunked || info.upgrade ||
+                      (info.content_length.has_value() && *info.content_length > 0);
   head_request_ = headers.method == "HEAD";
   normaliseRequest(headers);
   if (info.expect_continue) {
@@ -182,6 +185,17 @@ void ActiveStream::decodeHeaders(RequestHeaders& headers, const http1::MessageIn
     writeDownstream(out);
   }
   route_ = listener_.routes->route(headers);
+  if (!listener_.filter_factories.empty()) {
+    // The route is matched first so that filters can scope themselves by it; the filters then
+    // run before anything is answered, so an unauthorized request learns nothing (not even 404).
+    filters_ = std::make_unique<FilterChain>(*this, listener_.filter_factories);
+    filters_->decodeHeaders(headers, !request_has_body_);
+    return;
+  }
+  onDecodeFiltersDone();
+}
+
+void ActiveStream::onDecodeFiltersDone() {
   if (route_ == nullptr) {
     worker_.shard.inc(listener_.stats.rq_no_route);
     sendLocalReply(404, "no route matched", "NR");
@@ -189,6 +203,64 @@ void ActiveStream::decodeHeaders(RequestHeaders& headers, const http1::MessageIn
   }
   route_stats_ = listener_.routeStats(&route_->route());
   applyRoute();
+}
+
+const config::Route* ActiveStream::filterRoute() const {
+  return route_ == nullptr ? nullptr : &route_->route();
+}
+
+std::string_view ActiveStream::filterClusterName() const {
+  if (route_ == nullptr || !route_->route().route.has_value()) {
+    return {};
+  }
+  const config::RouteAction& action = *route_->route().route;
+  if (!action.cluster.empty()) {
+    return action.cluster;
+  }
+  return action.weighted_clusters.empty() ? std::string_view()
+                                          : std::string_view(action.weighted_clusters[0].cluster);
+}
+
+const std::string& ActiveStream::filterPrincipal() const {
+  static const std::string kNoPrincipal;
+  return kNoPrincipal;  // TLS client identities arrive with mTLS (issue 4)
+}
+
+void ActiveStream::onFilterLocalReply(uint16_t status, std::string_view body,
+                                      std::string_view flag,
+                                      const std::vector<HeaderEntry>& headers) {
+  if (finished_ || response_started_) {
+    return;
+  }
+  sendLocalReply(status, body, flag, false, &headers);
+}
+
+void ActiveStream::onFilterReset(std::string_view flag) {
+  if (finished_) {
+    return;
+  }
+  addFlag(flag);
+  releaseUpstream(true);
+  stopRouteTimer();
+  finished_ = true;
+  worker_.shard.sub(listener_.stats.rq_active, 1);
+  manager_.onStreamReset(network::CloseType::Reset);
+}
+
+void ActiveStream::onFilterUpstreamReadDisabled(bool disabled) {
+  if (disabled == filter_upstream_read_disabled_) {
+    return;
+  }
+  filter_upstream_read_disabled_ = disabled;
+  if (client_ != nullptr) {
+    client_->readDisable(disabled);
+  }
+}
+
+void ActiveStream::destroyFilters() {
+  if (filters_ != nullptr) {
+    filters_->destroy();
+  }
 }
 
 void ActiveStream::normaliseRequest(RequestHeaders& headers) {
@@ -465,6 +537,9 @@ void ActiveStream::onUpstreamHeaders(ResponseHeaders& headers, const http1::Mess
 void ActiveStream::encodeResponseHeaders(ResponseHeaders& headers, bool end_stream) {
   response_started_ = true;
   response_status_ = headers.status;
+  if (filters_ != nullptr) {
+    filters_->encodeHeaders(headers, end_stream);
+  }
   bool close = worker_.draining || manager_.remote_closed_ ||
                (request_info_.upgrade && headers.status != 101);
   buffer::Buffer out;
@@ -481,9 +556,39 @@ void ActiveStream::onUpstreamData(const char* data, size_t len) {
   }
   buffer::Buffer chunk;
   chunk.add(data, len);
+  encodeBody(chunk, false);
+}
+
+void ActiveStream::encodeBody(buffer::Buffer& data, bool end_stream) {
+  if (filters_ != nullptr) {
+    filters_->encodeData(data, end_stream);
+    return;
+  }
+  onEncodedData(data, end_stream);
+}
+
+void ActiveStream::onEncodedData(buffer::Buffer& data, bool end_stream) {
+  if (finished_ || response_complete_) {
+    return;
+  }
   buffer::Buffer out;
-  manager_.codec().encodeData(chunk, false, out);
+  manager_.codec().encodeData(data, end_stream, out);
   writeDownstream(out);
+  if (end_stream) {
+    response_complete_ = true;
+    if (upstream_done_) {
+      onResponseWritten();
+    }
+  }
+}
+
+void ActiveStream::onResponseWritten() {
+  if (!request_complete_) {
+    // The upstream answered before the request body finished (e.g. an early 413): the rest of
+    // the body has nowhere to go, so the connection closes after this response.
+    manager_.remote_closed_ = true;
+  }
+  finish();
 }
 
 void ActiveStream::onUpstreamTunnelData(const char* data, size_t len) {
@@ -496,22 +601,17 @@ void ActiveStream::onUpstreamComplete() {
   if (tunnel_) {
     return;  // the 101's head is complete; the tunnel runs until a side closes
   }
-  if (!response_complete_) {
-    buffer::Buffer empty;
-    buffer::Buffer out;
-    manager_.codec().encodeData(empty, true, out);
-    writeDownstream(out);
-    response_complete_ = true;
-  }
+  // The upstream is done: the route timeout no longer applies, even if a filter still paces
+  // the last bytes out (response_rate_limit).
+  stopRouteTimer();
   releaseUpstream(false);
-  if (request_complete_) {
-    finish();
-  } else {
-    // The upstream answered before the request body finished (e.g. an early 413): the rest of
-    // the body has nowhere to go, so the connection closes after this response.
-    manager_.remote_closed_ = true;
-    finish();
+  upstream_done_ = true;
+  if (response_complete_) {
+    onResponseWritten();  // a response without a body, already written
+    return;
   }
+  buffer::Buffer empty;
+  encodeBody(empty, true);  // ends in onEncodedData(), which finishes the stream
 }
 
 void ActiveStream::onUpstreamError(UpstreamFailure failure, std::string_view detail) {
@@ -602,6 +702,15 @@ void ActiveStream::releaseUpstream(bool reset) {
     pending_ = nullptr;
   }
   if (client_ != nullptr) {
+    if (!reset) {
+      // The connection goes back to the pool: it must not stay paused for the next stream.
+      // (Read-disables nest: one enable per disable.)
+      for (int i = int{filter_upstream_read_disabled_} + int{upstream_read_disabled_}; i > 0; i--) {
+        client_->readDisable(false);
+      }
+    }
+    filter_upstream_read_disabled_ = false;
+    upstream_read_disabled_ = false;
     auto& host = const_cast<upstream::HostImpl&>(client_->host());
     host.requestFinished();
     worker_.shard.sub(cluster_->info().stats.rq_active, 1);
@@ -636,13 +745,14 @@ void ActiveStream::onDownstreamProtocolError(uint16_t status, std::string_view r
 }
 
 void ActiveStream::sendLocalReply(uint16_t status, std::string_view body, std::string_view flag,
-                                  bool overloaded) {
+                                  bool overloaded, const std::vector<HeaderEntry>* extra) {
   addFlag(flag);
   releaseUpstream(true);
   stopRouteTimer();
-  if (!request_complete_) {
-    // The request is still arriving; its remaining bytes would be parsed as a new request, so
-    // the connection closes after this reply, and the reply says so (connection: close).
+  if (!request_complete_ && (request_has_body_ || request_ == nullptr)) {
+    // The request body is still arriving; its remaining bytes would be parsed as a new request,
+    // so the connection closes after this reply, and the reply says so (connection: close).
+    // A request without a body is whole once its head is parsed: the connection stays open.
     manager_.remote_closed_ = true;
   }
   ResponseHeaders response;
@@ -651,6 +761,11 @@ void ActiveStream::sendLocalReply(uint16_t status, std::string_view body, std::s
   response.headers.add("content-length", std::to_string(body.size() + 1));
   if (overloaded) {
     response.headers.add("x-strait-overloaded", "true");
+  }
+  if (extra != nullptr) {
+    for (const HeaderEntry& header : *extra) {
+      response.headers.add(header.name, header.value);
+    }
   }
   encodeResponseHeaders(response, false);
   buffer::Buffer data;
@@ -670,6 +785,7 @@ void ActiveStream::finish() {
   finished_ = true;
   flushBatch();
   stopRouteTimer();
+  destroyFilters();
   uint64_t micros = microsBetween(start_, worker_.dispatcher.approximateMonotonicTime());
   worker_.shard.sub(listener_.stats.rq_active, 1);
   listener_.stats.rq_by_class.inc(worker_.shard, response_status_);

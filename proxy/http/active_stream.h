@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/http/filter_chain.h"
 #include "proxy/server/worker_context.h"
 #include "proxy/upstream/http1_pool.h"
 #include "strait/http/http1_codec.h"
@@ -21,6 +22,7 @@ class ConnectionManager;
 
 class ActiveStream : public upstream::PoolCallbacks,
                      public upstream::UpstreamStreamCallbacks,
+                     public FilterChainOwner,
                      public event::DeferredDeletable {
  public:
   explicit ActiveStream(ConnectionManager& manager);
@@ -60,13 +62,37 @@ class ActiveStream : public upstream::PoolCallbacks,
   void onUpstreamWriteBufferHigh() override;
   void onUpstreamWriteBufferLow() override;
 
+  // FilterChainOwner
+  void onDecodeFiltersDone() override;
+  void onFilterLocalReply(uint16_t status, std::string_view body, std::string_view flag,
+                          const std::vector<HeaderEntry>& headers) override;
+  void onFilterReset(std::string_view flag) override;
+  void onFilterFlag(std::string_view flag) override { addFlag(flag); }
+  void onEncodedData(buffer::Buffer& data, bool end_stream) override;
+  void onFilterUpstreamReadDisabled(bool disabled) override;
+  const RequestHeaders& filterRequestHeaders() const override { return *request_; }
+  const config::Route* filterRoute() const override;
+  std::string_view filterClusterName() const override;
+  const std::string& filterPrincipal() const override;
+  event::Dispatcher& filterDispatcher() override { return worker_.dispatcher; }
+  RandomGenerator& filterRandom() override { return worker_.random; }
+  const TimeSource& filterTimeSource() const override {
+    return worker_.dispatcher.timeSource();
+  }
+  stats::Shard& filterStatsShard() override { return worker_.shard; }
+
  private:
   void normaliseRequest(RequestHeaders& headers);
   void applyRoute();
   void startUpstream();
   bool retryAllowed(upstream::UpstreamFailure failure) const;
   void sendLocalReply(uint16_t status, std::string_view body, std::string_view flag,
-                      bool overloaded = false);
+                      bool overloaded = false, const std::vector<HeaderEntry>* extra = nullptr);
+  // Response body from the upstream: through the filters (if any), then onEncodedData().
+  void encodeBody(buffer::Buffer& data, bool end_stream);
+  // The whole response has been written downstream: finish the stream.
+  void onResponseWritten();
+  void destroyFilters();
   void encodeResponseHeaders(ResponseHeaders& headers, bool end_stream);
   void finish();
   void releaseUpstream(bool reset);
@@ -90,6 +116,7 @@ class ActiveStream : public upstream::PoolCallbacks,
   upstream::PendingRequest* pending_ = nullptr;
   upstream::UpstreamClient* client_ = nullptr;
   const upstream::Host* last_host_ = nullptr;
+  std::unique_ptr<FilterChain> filters_;  // null when the listener has no filters
   buffer::Buffer request_body_;  // body bytes that arrived before an upstream was attached
   buffer::Buffer tunnel_pending_;
   buffer::Buffer batch_;
@@ -101,15 +128,18 @@ class ActiveStream : public upstream::PoolCallbacks,
   uint16_t response_status_ = 0;
   uint32_t attempts_ = 0;
   bool request_complete_ = false;
+  bool request_has_body_ = false;  // content-length > 0, chunked, or an upgrade
   bool body_sent_upstream_ = false;
   bool response_started_ = false;
-  bool response_complete_ = false;
+  bool response_complete_ = false;  // the response's last byte went to the codec
+  bool upstream_done_ = false;      // the upstream response ended (its connection released)
   bool upstream_response_ = false;  // the response came from an upstream (cluster stats)
   bool head_request_ = false;
   bool tunnel_ = false;
   bool finished_ = false;
   uint32_t downstream_read_disables_ = 0;
   bool upstream_read_disabled_ = false;
+  bool filter_upstream_read_disabled_ = false;
 };
 
 }  // namespace strait::http

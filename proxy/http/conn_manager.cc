@@ -226,12 +226,12 @@ void ConnectionManager::afterStreamComplete() {
   dispatchPending();
 }
 
-void ConnectionManager::onStreamReset() {
+void ConnectionManager::onStreamReset(network::CloseType how) {
   if (route_timer_ != nullptr) {
     route_timer_->disableTimer();
   }
   worker_.dispatcher.deferredDelete(std::move(stream_));
-  close(network::CloseType::NoFlush);
+  close(how);
 }
 
 void ConnectionManager::onEvent(network::ConnectionEvent event) {

@@ -44,7 +44,8 @@ class ConnectionManager : public network::ConnectionCallbacks,
   void writeDownstream(buffer::Buffer& data) { connection_->write(data); }
   // The stream finished (response written whole, or reset). `close` closes the connection.
   void onStreamComplete(bool close);
-  void onStreamReset();
+  // The stream was cut: close the connection without flushing (`how`: NoFlush, or Reset for RST).
+  void onStreamReset(network::CloseType how = network::CloseType::NoFlush);
   // The connection's route-timeout timer, created on first use and reused by every stream (a
   // timer per request would cost an allocation and a handle close each time). It calls the
   // current stream's onRouteTimeout().

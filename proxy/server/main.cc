@@ -5,6 +5,7 @@
 #include <string>
 
 #include "config/loader.h"
+#include "filters/builtin.h"
 #include "proxy/server/server.h"
 #include "strait/common/log.h"
 
@@ -69,6 +70,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  strait::filters::registerBuiltinFilters();
   if (options.config_path.empty()) {
     std::fprintf(stderr, "strait: --config FILE is required\n%s", kUsage);
     return 2;

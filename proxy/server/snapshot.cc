@@ -71,6 +71,41 @@ void registerListenerStats(ListenerRuntime& runtime, stats::Store& store) {
 
 }  // namespace
 
+namespace {
+
+// The listener's filter factories. An entry whose name and config text are those of the same
+// entry in the previous snapshot hands its old factory to the builder, so that a process-wide
+// controller (bulkhead queues, fault caps) carries over a reload.
+bool buildFilterFactories(ListenerRuntime& runtime, const Snapshot* previous, stats::Store& store,
+                          std::string& error) {
+  const ListenerRuntime* old = previous == nullptr ? nullptr
+                                                   : previous->findListener(runtime.config.name);
+  const auto& filters = runtime.config.http.filters;
+  for (size_t i = 0; i < filters.size(); i++) {
+    const auto& filter = filters[i];
+    const http::FilterFactoryBuilder* builder = http::findFilterFactory(filter.name);
+    if (builder == nullptr || filter.settings == nullptr) {
+      error = filter.config_path + ": filter " + filter.name + " has no factory";
+      return false;
+    }
+    http::FilterFactoryContext context{store, runtime.config.name, filter.name, nullptr};
+    if (old != nullptr && i < old->filter_factories.size() &&
+        i < old->config.http.filters.size() && old->config.http.filters[i].name == filter.name &&
+        old->config.http.filters[i].canonical == filter.canonical) {
+      context.previous = old->filter_factories[i].get();
+    }
+    http::FilterFactoryPtr factory = (*builder)(*filter.settings, context);
+    if (factory == nullptr) {
+      error = filter.config_path + ": filter " + filter.name + " could not be built";
+      return false;
+    }
+    runtime.filter_factories.push_back(std::move(factory));
+  }
+  return true;
+}
+
+}  // namespace
+
 std::vector<std::string> unbuiltFeatures(const config::Bootstrap& config) {
   std::vector<std::string> out;
   if (config.control_plane) {
@@ -83,8 +118,10 @@ std::vector<std::string> unbuiltFeatures(const config::Bootstrap& config) {
       out.push_back(path + ".tls: TLS termination is not built yet");
     }
     for (const auto& filter : listener.http.filters) {
-      out.push_back(filter.config_path.substr(0, filter.config_path.rfind('.')) +
-                    ": filter " + filter.name + " is not built yet (the filter chain is not)");
+      if (http::findFilterFactory(filter.name) == nullptr) {
+        out.push_back(filter.config_path.substr(0, filter.config_path.rfind('.')) +
+                      ": filter " + filter.name + " is not built yet");
+      }
     }
   }
   for (size_t i = 0; i < config.clusters.size(); i++) {
@@ -145,7 +182,7 @@ SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapsho
   }
 
   for (const auto& listener : config->listeners) {
-    auto runtime = std::make_unique<ListenerRuntime>(ListenerRuntime{listener, nullptr, {}, {}, {}});
+    auto runtime = std::make_unique<ListenerRuntime>(ListenerRuntime{listener, nullptr, {}, {}, {}, {}});
     std::string route_error;
     runtime->routes = router::createRouteTable(listener, &route_error);
     if (runtime->routes == nullptr) {
@@ -156,6 +193,9 @@ SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapsho
     runtime->limits.max_headers = listener.http.max_headers;
     runtime->limits.max_body_bytes = uint64_t{listener.http.max_request_body_kb} * 1024;
     registerListenerStats(*runtime, store);
+    if (!buildFilterFactories(*runtime, previous, store, error)) {
+      return nullptr;
+    }
     for (const auto& vhost : listener.virtual_hosts) {
       for (size_t i = 0; i < vhost.routes.size(); i++) {
         const auto& route = vhost.routes[i];

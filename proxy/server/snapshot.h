@@ -13,6 +13,7 @@
 
 #include "config/types.h"
 #include "proxy/upstream/cluster.h"
+#include "strait/http/filter.h"
 #include "strait/http/http1_codec.h"
 #include "strait/router/route_table.h"
 #include "strait/stats/stats.h"
@@ -44,6 +45,8 @@ struct ListenerRuntime {
   http::http1::CodecLimits limits;
   ListenerStats stats;
   std::unordered_map<const config::Route*, RouteStats> route_stats;
+  // One per `http.filters` entry, in order (strait/http/filter.h).
+  std::vector<http::FilterFactoryPtr> filter_factories;
 
   const RouteStats* routeStats(const config::Route* route) const {
     auto it = route_stats.find(route);

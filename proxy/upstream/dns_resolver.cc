@@ -94,13 +94,14 @@ struct DnsResolver::Request {
 
 DnsResolver::DnsResolver(event::DispatcherImpl& dispatcher, std::string cluster,
                          const config::DnsDiscovery& dns, AddressList known, stats::Store& store,
-                         DnsChangeCb on_change)
+                         DnsChangeCb on_change, DnsLookup lookup)
     : dispatcher_(dispatcher),
       cluster_(std::move(cluster)),
       dns_(dns),
       known_(std::move(known)),
       store_(store),
-      on_change_(std::move(on_change)) {
+      on_change_(std::move(on_change)),
+      lookup_(std::move(lookup)) {
   const stats::Labels labels{{"cluster", cluster_}};
   failures_ = store.counter("strait_dp_dns_resolution_failures_total",
                             "DNS refreshes that failed (the last good addresses kept serving).",
@@ -113,6 +114,7 @@ DnsResolver::DnsResolver(event::DispatcherImpl& dispatcher, std::string cluster,
 }
 
 DnsResolver::~DnsResolver() {
+  *alive_ = false;
   if (in_flight_ != nullptr) {
     in_flight_->owner = nullptr;
     uv_cancel(reinterpret_cast<uv_req_t*>(&in_flight_->req));
@@ -121,6 +123,14 @@ DnsResolver::~DnsResolver() {
 
 void DnsResolver::startLookup() {
   store_.mainShard().inc(resolutions_);
+  if (lookup_) {
+    lookup_(dns_.name, dns_.port, [this, alive = alive_](int status, AddressList addresses) {
+      if (*alive) {
+        onLookup(status, std::move(addresses));
+      }
+    });
+    return;
+  }
   auto* request = new Request{};
   request->owner = this;
   addrinfo hints{};
@@ -132,7 +142,9 @@ void DnsResolver::startLookup() {
         auto* request = reinterpret_cast<Request*>(req);  // req is the first member
         if (request->owner != nullptr) {
           request->owner->in_flight_ = nullptr;
-          request->owner->onLookup(status, result);
+          request->owner->onLookup(
+              status, status == 0 ? addressesFromAddrinfo(result, request->owner->dns_.port)
+                                  : AddressList());
         }
         uv_freeaddrinfo(result);
         delete request;
@@ -140,17 +152,14 @@ void DnsResolver::startLookup() {
       dns_.name.c_str(), nullptr, &hints);
   if (rc != 0) {
     delete request;
-    onLookup(rc, nullptr);
+    onLookup(rc, AddressList());
     return;
   }
   in_flight_ = request;
 }
 
-void DnsResolver::onLookup(int status, addrinfo* result) {
-  AddressList addresses;
-  if (status == 0) {
-    addresses = addressesFromAddrinfo(result, dns_.port);
-  }
+void DnsResolver::onLookup(int status, AddressList addresses) {
+  normalizeAddresses(addresses);
   if (status != 0 || addresses.empty()) {
     store_.mainShard().inc(failures_);
     STRAIT_LOG(Warn, "cluster %s: cannot resolve %s: %s; keeping %zu last good addresses",

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,10 @@ namespace strait::upstream {
 
 using AddressList = std::vector<sockaddr_storage>;
 using DnsChangeCb = std::function<void(const std::string& cluster, AddressList addresses)>;
+// An asynchronous lookup: resolves `name` and calls `done(status, addresses)` later on the same
+// loop (status 0, or a libuv error code). The default runs uv_getaddrinfo; tests script one.
+using DnsLookupDone = std::function<void(int status, AddressList addresses)>;
+using DnsLookup = std::function<void(const std::string& name, uint16_t port, DnsLookupDone done)>;
 
 // Sorts and de-duplicates `addresses` (so that two lists compare with ==) .
 void normalizeAddresses(AddressList& addresses);
@@ -40,7 +45,7 @@ class DnsResolver {
  public:
   DnsResolver(event::DispatcherImpl& dispatcher, std::string cluster,
               const config::DnsDiscovery& dns, AddressList known, stats::Store& store,
-              DnsChangeCb on_change);
+              DnsChangeCb on_change, DnsLookup lookup = nullptr);
   ~DnsResolver();
 
   const config::DnsDiscovery& config() const { return dns_; }
@@ -50,7 +55,7 @@ class DnsResolver {
  private:
   struct Request;  // a lookup in flight; outlives this object if destroyed mid-lookup
   void startLookup();
-  void onLookup(int status, addrinfo* result);
+  void onLookup(int status, AddressList addresses);
 
   event::DispatcherImpl& dispatcher_;
   const std::string cluster_;
@@ -62,6 +67,9 @@ class DnsResolver {
   stats::Counter resolutions_;
   event::TimerPtr refresh_timer_;
   Request* in_flight_ = nullptr;
+  DnsLookup lookup_;
+  // Shared with a scripted lookup's callback, which may outlive this object.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 using DnsResolverPtr = std::unique_ptr<DnsResolver>;

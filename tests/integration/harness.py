@@ -191,6 +191,13 @@ class Upstream:
     def rss_bytes(self):
         return self.process.rss_bytes()
 
+    def force_status(self, status=None):
+        """Makes every later request (health checks too) answer `status`; None restores."""
+        query = "" if status is None else "?status=%d" % status
+        code, _, _ = http_request("GET", self.url("/__control" + query))
+        if code != 200:
+            raise RuntimeError("/__control answered %d" % code)
+
     def log(self):
         return self.process.stderr()
 

@@ -120,6 +120,16 @@ class UpstreamTest(harness.ProcessTestCase):
         status, _, _ = http_request("GET", self.url("/healthz?status=500"))
         self.assertEqual(status, 500)
 
+    def test_control_forces_a_status_until_cleared(self):
+        self.addCleanup(lambda: http_request("GET", self.url("/__control")))
+        status, _, _ = http_request("GET", self.url("/__control?status=503"))
+        self.assertEqual(status, 200)
+        for path in ("/x", "/healthz", "/echo"):
+            self.assertEqual(http_request("GET", self.url(path))[0], 503, path)
+        self.assertEqual(http_request("GET", self.url("/__stats"))[0], 200)
+        http_request("GET", self.url("/__control"))
+        self.assertEqual(http_request("GET", self.url("/x"))[0], 200)
+
     def test_chunked_response(self):
         reply = raw_request(self.upstream.port,
                             b"GET /x?chunked=1&body_size=100000 HTTP/1.1\r\nHost: x\r\n"

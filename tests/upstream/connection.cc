@@ -308,7 +308,7 @@ void Connection::onContinueWritten(uv_write_t* req, int status) {
 
 void Connection::startResponse(bool upgradeRequest) {
   std::string_view path = request_.path();
-  const bool isStats = path == "/__stats";
+  const bool isStats = path == "/__stats" || path == "/__control";
   ServerStats& stats = server_.stats();
   if (!isStats) {
     stats.requests++;
@@ -354,9 +354,15 @@ void Connection::startResponse(bool upgradeRequest) {
   int status = control.status;
   const char* contentType = nullptr;
   uint64_t bodyLength = control.bodySize;
-  if (isStats) {
+  if (path == "/__control") {
+    server_.setForcedStatus(control.statusGiven ? control.status : 0);
     buildStats();
     status = 200;
+  } else if (isStats) {
+    buildStats();
+    status = 200;
+  } else if (server_.forcedStatus() != 0) {
+    status = server_.forcedStatus();
   } else if (path == "/echo") {
     buildEcho();
     status = control.statusGiven ? control.status : 200;

@@ -35,6 +35,10 @@ class Server {
 
   const Options& options() const { return options_; }
   ServerStats& stats() { return stats_; }
+  // Set by GET /__control?status=N (0 clears): every later request, health checks included,
+  // is answered with N, so a test can make a running endpoint fail and recover.
+  int forcedStatus() const { return forced_status_; }
+  void setForcedStatus(int status) { forced_status_ = status; }
   uv_loop_t* loop() { return &loop_; }
   void onConnectionClosed(Connection* connection);
 
@@ -53,6 +57,7 @@ class Server {
   ServerStats stats_;
   std::unordered_set<Connection*> connections_;
   bool stopping_{false};
+  int forced_status_{0};
 };
 
 }  // namespace strait::testupstream

@@ -5,12 +5,43 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "config/filter_registry.h"
 #include "config/loader.h"
+#include "config/yaml_reader.h"
 
 namespace strait::config {
 namespace {
 
 using ::testing::ElementsAre;
+
+// Filter configs are validated by each filter's registered parser (config/filter_registry.h).
+// The config tests register stand-ins for the documented filter names: they accept any block,
+// so these tests exercise the loader's side of the contract; each filter's own tests cover its
+// parser. `probe` is strict, to check that a parser's errors come out with their positions.
+struct AnyFilterSettings : FilterSettings {};
+struct ProbeSettings : FilterSettings {
+  uint32_t value = 0;
+};
+
+class StandInFilters : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    for (const char* name : {"fault", "bulkhead", "mtls_authz"}) {
+      registerFilterParser(name, [](const internal::Value&) {
+        return std::make_shared<AnyFilterSettings>();
+      });
+    }
+    registerFilterParser("probe", [](const internal::Value& config) {
+      auto settings = std::make_shared<ProbeSettings>();
+      internal::MapReader map(config, {"mode", "value"});
+      readFilterMode(map, *settings);
+      map.readUint32("value", settings->value, 1, 10);
+      return settings;
+    });
+  }
+};
+
+const auto* const kStandInFilters = ::testing::AddGlobalTestEnvironment(new StandInFilters);
 
 // The example of CONFIG.md, verbatim, plus the two clusters its routes name but the document
 // leaves out (api-canary, api-v2): without them the example fails its own reference check.
@@ -531,6 +562,7 @@ TEST(ConfigLoaderTest, FiltersKeepTheirRawConfig) {
   ASSERT_EQ(http.filters.size(), 2u);
   EXPECT_EQ(http.filters[0].name, "bulkhead");
   EXPECT_FALSE(http.filters[0].config.IsDefined() && !http.filters[0].config.IsNull());
+  EXPECT_NE(http.filters[0].settings, nullptr);  // parsed from an empty block
   EXPECT_EQ(http.filters[1].config_path, "listeners[0].http.filters[1].config");
   EXPECT_EQ(http.filters[1].config["delay"]["fixed"].as<std::string>(), "100ms");
   EXPECT_EQ(http.filters[1].config["anything"].size(), 2u);
@@ -542,6 +574,37 @@ TEST(ConfigLoaderTest, FiltersKeepTheirRawConfig) {
       ElementsAre(
           R"(t.yaml:3:29: listeners[0].http.filters[0].name: expected a non-empty string, got "")",
           R"(t.yaml:3:34: listeners[0].http.filters[1].name: missing required key "name")"));
+}
+
+TEST(ConfigLoaderTest, FilterConfigIsParsedByTheFilterWithPositions) {
+  BootstrapSharedPtr config = loadValid(
+      "listeners:\n"
+      "  - name: l\n"
+      "    http:\n"
+      "      filters:\n"
+      "        - {name: probe, config: {mode: dry_run, value: 7}}\n");
+  ASSERT_NE(config, nullptr);
+  const auto& filter = config->listeners[0].http.filters[0];
+  const auto* settings = dynamic_cast<const ProbeSettings*>(filter.settings.get());
+  ASSERT_NE(settings, nullptr);
+  EXPECT_EQ(settings->value, 7u);
+  EXPECT_EQ(settings->mode, FilterMode::DryRun);
+
+  EXPECT_THAT(
+      errorsOf("listeners:\n"
+               "  - name: l\n"
+               "    http:\n"
+               "      filters:\n"
+               "        - {name: probe, config: {mode: maybe, value: 70, vlue: 1}}\n"),
+      ElementsAre(
+          R"(t.yaml:5:40: listeners[0].http.filters[0].config.mode: expected one of enforce, dry_run, got "maybe")",
+          R"(t.yaml:5:54: listeners[0].http.filters[0].config.value: expected an integer from 1 to 10, got "70")",
+          R"(t.yaml:5:58: listeners[0].http.filters[0].config.vlue: unknown key "vlue" (did you mean "value"?))"));
+}
+
+TEST(ConfigLoaderTest, UnknownFilterNameIsAnErrorWithTheKnownNames) {
+  EXPECT_THAT(errorsOf("listeners:\n  - name: l\n    http: {filters: [{name: faults}]}\n"),
+              ElementsAre(R"(t.yaml:3:29: listeners[0].http.filters[0].name: unknown filter "faults" (did you mean "fault"?); known filters: bulkhead, fault, mtls_authz, probe)"));
 }
 
 // ---- virtual hosts and routes -----------------------------------------------------------------

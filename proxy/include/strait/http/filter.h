@@ -1,0 +1,138 @@
+#pragma once
+
+// The HTTP filter contract (ARCHITECTURE.md, "The filter contract"; docs/writing-a-filter.md).
+//
+// A listener's `http.filters` list becomes, per config snapshot, one immutable FilterFactory per
+// entry (settings, stats handles, and any process-wide controller); every request gets one
+// StreamFilter from each factory, in list order. Requests run through the filters in that order
+// (decodeHeaders), responses in the reverse order (encodeHeaders, encodeData); the router is the
+// implicit last filter. A filter returns Continue to pass the message on, or StopIteration to
+// hold it: it then resumes with continueDecoding() or ends the request with sendLocalReply() /
+// resetStream(). Async work (a timer, a queue slot) is released in onDestroy(), which is called
+// exactly once, before the filter is deleted, however the stream ended.
+//
+// Threads: factories are built on the main thread and shared read-only by every worker; a
+// StreamFilter lives and dies on the worker that runs its stream.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/filter_registry.h"
+#include "strait/buffer/buffer.h"
+#include "strait/common/random.h"
+#include "strait/common/time.h"
+#include "strait/event/dispatcher.h"
+#include "strait/http/header_map.h"
+#include "strait/stats/stats.h"
+
+namespace strait::config {
+struct Route;
+}
+
+namespace strait::http {
+
+enum class FilterStatus {
+  Continue,       // pass the message to the next filter
+  StopIteration,  // hold it; resume with continueDecoding()/continueEncoding() or end the stream
+};
+
+// What a filter may ask of its stream. Valid from setCallbacks() until onDestroy().
+class StreamFilterCallbacks {
+ public:
+  virtual ~StreamFilterCallbacks() = default;
+
+  // Resumes the request path after a decodeHeaders() that returned StopIteration.
+  virtual void continueDecoding() = 0;
+  // Ends the stream with a local reply (status, `content-type: text/plain`, `body` + "\n") and
+  // records `flag` (e.g. "FI", "UA", "UO") in the access log. Extra response headers may be given.
+  // After this call the filter gets no more callbacks except onDestroy().
+  virtual void sendLocalReply(uint16_t status, std::string_view body, std::string_view flag,
+                              const std::vector<HeaderEntry>& headers = {}) = 0;
+  // Ends the stream by resetting the downstream connection (HTTP/1.1: close with RST).
+  virtual void resetStream(std::string_view flag) = 0;
+  // Adds a response flag without ending anything (e.g. "FI" for an injected delay).
+  virtual void addResponseFlag(std::string_view flag) = 0;
+
+  // Writes response data that a filter held (encodeData returned StopIteration) on towards the
+  // client, past this filter. `end_stream` ends the response.
+  virtual void injectEncodedData(buffer::Buffer& data, bool end_stream) = 0;
+  // A filter holding response data asks the upstream to stop (true) or resume (false) sending.
+  virtual void setUpstreamReadDisabled(bool disabled) = 0;
+
+  // The request's context.
+  virtual const RequestHeaders& requestHeaders() const = 0;
+  // The route the request matched, or null when none did (the router will answer 404).
+  virtual const config::Route* route() const = 0;
+  // The cluster the route names (its first weighted cluster), or empty.
+  virtual std::string_view clusterName() const = 0;
+  // The peer's verified identity (a SPIFFE ID), empty without mTLS.
+  virtual const std::string& principal() const = 0;
+
+  // The worker's services: timers, randomness, time, stats.
+  virtual event::Dispatcher& dispatcher() = 0;
+  virtual RandomGenerator& random() = 0;
+  virtual const TimeSource& timeSource() const = 0;
+  virtual stats::Shard& statsShard() = 0;
+};
+
+class StreamFilter {
+ public:
+  virtual ~StreamFilter() = default;
+
+  virtual void setCallbacks(StreamFilterCallbacks& callbacks) = 0;
+  // The request head. `end_stream`: the request has no body.
+  virtual FilterStatus decodeHeaders(RequestHeaders& headers, bool end_stream) = 0;
+  // The response head, before it is encoded; may edit headers. Must not stop.
+  virtual void encodeHeaders(ResponseHeaders& headers, bool end_stream) {
+    (void)headers;
+    (void)end_stream;
+  }
+  // A piece of the response body. StopIteration: the filter has moved what it holds out of
+  // `data` and will pass it on with injectEncodedData(); what is left in `data` is dropped.
+  virtual FilterStatus encodeData(buffer::Buffer& data, bool end_stream) {
+    (void)data;
+    (void)end_stream;
+    return FilterStatus::Continue;
+  }
+  // The stream is over (completed, reset or torn down). Cancel timers and give back anything
+  // taken from a shared controller. Called exactly once.
+  virtual void onDestroy() {}
+};
+
+using StreamFilterPtr = std::unique_ptr<StreamFilter>;
+
+// One per filter entry per config snapshot; shared read-only by the workers.
+class FilterFactory {
+ public:
+  virtual ~FilterFactory() = default;
+  virtual StreamFilterPtr createFilter() const = 0;
+};
+
+using FilterFactoryPtr = std::shared_ptr<const FilterFactory>;
+
+// What a factory builder gets: the stats store (register per-filter stats here), the listener's
+// name (a label), and the factory built for the same entry by the previous snapshot, if its
+// settings were equal (so a process-wide controller can carry over a reload).
+struct FilterFactoryContext {
+  stats::Store& store;
+  std::string listener;
+  std::string filter_name;
+  const FilterFactory* previous = nullptr;
+};
+
+// `settings` are the entry's parsed settings; they belong to the same snapshot as the factory and
+// outlive it, so a factory may keep a reference.
+using FilterFactoryBuilder =
+    std::function<FilterFactoryPtr(const config::FilterSettings& settings,
+                                   FilterFactoryContext& context)>;
+
+// The registry of factory builders, by filter name. Filled once at startup
+// (filters::registerBuiltinFilters()), before any config is loaded; read-only afterwards.
+void registerFilterFactory(std::string name, FilterFactoryBuilder builder);
+const FilterFactoryBuilder* findFilterFactory(std::string_view name);
+
+}  // namespace strait::http
