@@ -84,14 +84,70 @@ CircuitBreakers parseCircuitBreakers(const Value& value) {
   return breakers;
 }
 
+OutlierSuccessRate parseSuccessRate(const Value& value) {
+  OutlierSuccessRate rate;
+  MapReader map(value, {"minimum_hosts", "request_volume", "stdev_factor"});
+  map.readUint32("minimum_hosts", rate.minimum_hosts, 1, UINT32_MAX);
+  map.readUint32("request_volume", rate.request_volume, 1, UINT32_MAX);
+  // 0 would eject every host below the mean; 100000 (100 deviations) never ejects anything.
+  map.readUint32("stdev_factor", rate.stdev_factor, 1, 100000);
+  return rate;
+}
+
+OutlierFailurePercentage parseFailurePercentage(const Value& value) {
+  OutlierFailurePercentage failure;
+  MapReader map(value, {"threshold", "minimum_hosts", "request_volume"});
+  map.readUint32("threshold", failure.threshold, 0, 100);
+  map.readUint32("minimum_hosts", failure.minimum_hosts, 1, UINT32_MAX);
+  map.readUint32("request_volume", failure.request_volume, 1, UINT32_MAX);
+  return failure;
+}
+
+OutlierEnforcing parseEnforcing(const Value& value) {
+  OutlierEnforcing enforcing;
+  MapReader map(value, {"consecutive_5xx", "consecutive_gateway_failure",
+                        "consecutive_local_origin_failure", "success_rate", "failure_percentage"});
+  map.readBool("consecutive_5xx", enforcing.consecutive_5xx);
+  map.readBool("consecutive_gateway_failure", enforcing.consecutive_gateway_failure);
+  map.readBool("consecutive_local_origin_failure", enforcing.consecutive_local_origin_failure);
+  map.readBool("success_rate", enforcing.success_rate);
+  map.readBool("failure_percentage", enforcing.failure_percentage);
+  return enforcing;
+}
+
 OutlierDetection parseOutlierDetection(const Value& value) {
   OutlierDetection outlier;
-  MapReader map(value,
-                {"consecutive_5xx", "interval", "base_ejection_time", "max_ejection_percent"});
-  map.readUint32("consecutive_5xx", outlier.consecutive_5xx, 1, UINT32_MAX);
+  MapReader map(value, {"consecutive_5xx", "consecutive_gateway_failure",
+                        "consecutive_local_origin_failure", "success_rate", "failure_percentage",
+                        "enforcing", "interval", "base_ejection_time", "max_ejection_time",
+                        "max_ejection_percent"});
+  map.readUint32("consecutive_5xx", outlier.consecutive_5xx, 0, UINT32_MAX);
+  map.readUint32("consecutive_gateway_failure", outlier.consecutive_gateway_failure, 0,
+                 UINT32_MAX);
+  map.readUint32("consecutive_local_origin_failure", outlier.consecutive_local_origin_failure, 0,
+                 UINT32_MAX);
+  if (std::optional<Value> rate = map.get("success_rate")) {
+    outlier.success_rate = parseSuccessRate(*rate);
+  }
+  if (std::optional<Value> failure = map.get("failure_percentage")) {
+    outlier.failure_percentage = parseFailurePercentage(*failure);
+  }
+  if (std::optional<Value> enforcing = map.get("enforcing")) {
+    outlier.enforcing = parseEnforcing(*enforcing);
+  }
   map.readDuration("interval", outlier.interval, false);
   map.readDuration("base_ejection_time", outlier.base_ejection_time, false);
+  map.readDuration("max_ejection_time", outlier.max_ejection_time, false);
   map.readUint32("max_ejection_percent", outlier.max_ejection_percent, 0, 100);
+  if (outlier.max_ejection_time < outlier.base_ejection_time) {
+    if (std::optional<Value> max = map.get("max_ejection_time")) {
+      max->error("max_ejection_time must not be below base_ejection_time (" +
+                 std::to_string(outlier.base_ejection_time.count()) + "ms)");
+    } else {
+      map.error("base_ejection_time is above the default max_ejection_time (300s): raise "
+                "max_ejection_time too");
+    }
+  }
   return outlier;
 }
 

@@ -138,6 +138,8 @@ size_t requireExactlyOne(const MapReader& map, std::initializer_list<std::string
   return present.size();
 }
 
+}  // namespace
+
 HeaderMatcher parseHeaderMatcher(const Value& value) {
   HeaderMatcher matcher;
   MapReader map(value, {"name", "exact", "prefix", "suffix", "regex", "present", "invert"});
@@ -171,6 +173,8 @@ HeaderMatcher parseHeaderMatcher(const Value& value) {
   }
   return matcher;
 }
+
+namespace {
 
 RouteMatch parseMatch(const Value& value) {
   RouteMatch match;
@@ -212,7 +216,8 @@ std::optional<RetryOn> parseRetryOn(const Value& value) {
 
 RetryPolicy parseRetry(const Value& value) {
   RetryPolicy retry;
-  MapReader map(value, {"on", "attempts", "per_try_timeout", "retriable_status_codes", "backoff"});
+  MapReader map(value, {"on", "attempts", "per_try_timeout", "retriable_status_codes", "backoff",
+                        "non_idempotent", "max_body_bytes"});
   std::optional<Value> on = map.require("on");
   if (on.has_value()) {
     for (const Value& item : on->items()) {
@@ -237,6 +242,8 @@ RetryPolicy parseRetry(const Value& value) {
   if (wants_codes && retry.retriable_status_codes.empty() && !map.has("retriable_status_codes")) {
     on->error("retriable-status-codes needs a retriable_status_codes list beside it");
   }
+  map.readBool("non_idempotent", retry.non_idempotent);
+  map.readUint32("max_body_bytes", retry.max_body_bytes, 0, UINT32_MAX);
   if (std::optional<Value> backoff = map.get("backoff")) {
     MapReader backoff_map(*backoff, {"base", "max"});
     backoff_map.readDuration("base", retry.backoff_base, false);

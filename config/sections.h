@@ -26,6 +26,9 @@ struct ParseContext {
 };
 
 Locality parseLocality(const Value& value);
+// One header matcher ({name, exact | prefix | suffix | regex | present, invert}); routes and the
+// filters' `match.headers` share it.
+HeaderMatcher parseHeaderMatcher(const Value& value);
 Listener parseListener(const Value& value, ParseContext& context);
 Cluster parseCluster(const Value& value, ParseContext& context);
 std::vector<VirtualHost> parseVirtualHosts(const Value& value, ParseContext& context);

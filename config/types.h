@@ -130,6 +130,8 @@ struct RetryPolicy {
   std::vector<uint16_t> retriable_status_codes;
   Duration backoff_base{25};
   Duration backoff_max{250};
+  bool non_idempotent = false;      // true: retry POST/PATCH/CONNECT/... too
+  uint32_t max_body_bytes = 65536;  // a request body larger than this is not replayed
 };
 
 // Where a route takes the request's hash key for ring_hash clusters.
@@ -267,10 +269,43 @@ struct CircuitBreakers {
   RetryBudget retry_budget;
 };
 
+// Success-rate outlier detection: over the hosts with at least `request_volume` results in the
+// last interval (and only when at least `minimum_hosts` have), a host whose success rate is below
+// mean - (stdev_factor / 1000) * stdev is ejected.
+struct OutlierSuccessRate {
+  uint32_t minimum_hosts = 5;
+  uint32_t request_volume = 100;
+  uint32_t stdev_factor = 1900;  // thousandths, as in Envoy: 1900 is 1.9 standard deviations
+};
+
+// Failure-percentage outlier detection: a host with at least `request_volume` results in the
+// last interval whose failures are at least `threshold` percent of them is ejected (only when at
+// least `minimum_hosts` hosts have the volume).
+struct OutlierFailurePercentage {
+  uint32_t threshold = 85;
+  uint32_t minimum_hosts = 5;
+  uint32_t request_volume = 50;
+};
+
+// Per detector: false makes that detector count what it would eject without ejecting.
+struct OutlierEnforcing {
+  bool consecutive_5xx = true;
+  bool consecutive_gateway_failure = true;
+  bool consecutive_local_origin_failure = true;
+  bool success_rate = true;
+  bool failure_percentage = true;
+};
+
 struct OutlierDetection {
-  uint32_t consecutive_5xx = 5;
+  uint32_t consecutive_5xx = 5;                   // 0: detector off
+  uint32_t consecutive_gateway_failure = 0;       // 502/503/504, resets, timeouts; 0: off
+  uint32_t consecutive_local_origin_failure = 5;  // connect failures; 0: off
+  std::optional<OutlierSuccessRate> success_rate;              // absent: off
+  std::optional<OutlierFailurePercentage> failure_percentage;  // absent: off
+  OutlierEnforcing enforcing;
   Duration interval{10000};
   Duration base_ejection_time{30000};
+  Duration max_ejection_time{300000};
   uint32_t max_ejection_percent = 10;
 };
 

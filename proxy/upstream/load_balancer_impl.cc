@@ -13,9 +13,9 @@ LoadBalancerBase::LoadBalancerBase(const HostVector& hosts, RandomGenerator& ran
 bool LoadBalancerBase::accepts(const Host& host, Filter filter, const Host* excluded) {
   switch (filter) {
     case Filter::HealthyNotExcluded:
-      return &host != excluded && host.healthy();
+      return &host != excluded && host.available();
     case Filter::Healthy:
-      return host.healthy();
+      return host.available();
     case Filter::NotExcluded:
       return &host != excluded;
     case Filter::All:
@@ -29,7 +29,7 @@ LoadBalancerBase::Candidates LoadBalancerBase::candidates(const Host* excluded) 
   bool excluded_present = false;
   bool excluded_healthy = false;
   for (const HostSharedPtr& host : hosts_) {
-    bool is_healthy = host->healthy();
+    bool is_healthy = host->available();
     healthy += is_healthy ? 1 : 0;
     if (host.get() == excluded) {
       excluded_present = true;
@@ -109,7 +109,7 @@ Host* RoundRobinLoadBalancer::chooseRotation(const Host* excluded) {
     size_t i = start + k < n ? start + k : start + k - n;
     const Host& host = *hosts_[i];
     bool is_excluded = &host == excluded;
-    if (host.healthy()) {
+    if (host.available()) {
       if (!is_excluded) {
         chosen = i;
         break;

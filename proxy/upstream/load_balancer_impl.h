@@ -1,12 +1,12 @@
 #pragma once
 
-// The load balancing policies of config::LbPolicy. All of them read host health live on every
-// pick (health checks and outlier detection flip it at any time), so nothing caches a healthy
-// set; instead each pick walks the host vector with skips, which allocates nothing. Picks are
+// The load balancing policies of config::LbPolicy. All of them read host availability
+// (Host::available(): healthy and not ejected) live on every pick (health checks and outlier
+// detection flip it at any time), so nothing caches a healthy set; instead each pick walks the host vector with skips, which allocates nothing. Picks are
 // O(number of hosts) in the worst case and O(1) for round robin in the common case.
 //
-// Candidates, the same for every policy: the healthy hosts, or every host when none is healthy
-// (panic mode); LbContext::excluded is then dropped from the candidates unless it is the only one.
+// Candidates, the same for every policy: the available hosts (healthy and not ejected), or every
+// host when none is available (panic mode); LbContext::excluded is then dropped from the candidates unless it is the only one.
 
 #include <cstddef>
 #include <cstdint>
@@ -21,7 +21,8 @@ namespace strait::upstream {
 // Host filtering and indexing shared by the policies.
 class LoadBalancerBase : public LoadBalancer {
  protected:
-  // Which hosts are candidates for one pick, in order of preference.
+  // Which hosts are candidates for one pick, in order of preference. "Healthy" here means
+  // Host::available(): healthy and not ejected by outlier detection.
   enum class Filter { HealthyNotExcluded, Healthy, NotExcluded, All };
 
   struct Candidates {

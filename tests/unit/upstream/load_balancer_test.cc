@@ -155,6 +155,36 @@ TEST_P(AllPoliciesTest, AllUnhealthyPanicsOverAllHosts) {
   EXPECT_GT(counts[2], 0);
 }
 
+// Outlier detection's ejection takes a host out like a failed health check, and un-ejection
+// brings it back at once; neither flag overrides the other.
+TEST_P(AllPoliciesTest, EjectedHostsAreSkippedAndComeBack) {
+  HostVector hosts = makeHosts({1, 1, 1});
+  LoadBalancerPtr lb = createLoadBalancer(GetParam(), hosts, random_);
+  hosts[0]->setEjected(true);
+  hosts[2]->setHealthy(false);
+  for (int pick : picks(*lb, hosts, 30)) {
+    EXPECT_EQ(pick, 1);
+  }
+  hosts[0]->setEjected(false);
+  hosts[1]->setEjected(true);
+  for (int pick : picks(*lb, hosts, 30)) {
+    EXPECT_EQ(pick, 0);
+  }
+}
+
+TEST_P(AllPoliciesTest, AllEjectedOrUnhealthyPanicsOverAllHosts) {
+  HostVector hosts = makeHosts({1, 1});
+  hosts[0]->setEjected(true);
+  hosts[1]->setHealthy(false);
+  LoadBalancerPtr lb = createLoadBalancer(GetParam(), hosts, random_);
+  std::map<int, int> counts;
+  for (int pick : picks(*lb, hosts, 200)) {
+    ++counts[pick];
+  }
+  EXPECT_GT(counts[0], 0);
+  EXPECT_GT(counts[1], 0);
+}
+
 TEST_P(AllPoliciesTest, ExcludedHostIsAvoided) {
   HostVector hosts = makeHosts({1, 1, 1});
   LoadBalancerPtr lb = createLoadBalancer(GetParam(), hosts, random_);

@@ -1,8 +1,13 @@
 #pragma once
 
 // An upstream endpoint as load balancers, pools and health checking see it. Hosts are shared by
-// every worker of the process (the active-request count and health are process-wide atomics,
-// written with relaxed ordering: they steer choices, they do not guard memory).
+// every worker of the process (the active-request count, health and ejection are process-wide
+// atomics, written with relaxed ordering: they steer choices, they do not guard memory).
+//
+// Two independent verdicts take a host out of load balancing: active health checking
+// (healthy(), written by the health checker) and outlier detection (ejected(), written by the
+// cluster's OutlierDetector). Load balancers pick among available() hosts: healthy and not
+// ejected. Each writer owns its own flag, so neither can undo the other's verdict.
 
 #include <atomic>
 #include <cstdint>
@@ -30,6 +35,10 @@ class Host {
 
   bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
   void setHealthy(bool healthy) { healthy_.store(healthy, std::memory_order_relaxed); }
+  bool ejected() const { return ejected_.load(std::memory_order_relaxed); }
+  void setEjected(bool ejected) { ejected_.store(ejected, std::memory_order_relaxed); }
+  // What load balancers pick among (when no host is available they use every host: panic mode).
+  bool available() const { return healthy() && !ejected(); }
   uint32_t activeRequests() const { return active_requests_.load(std::memory_order_relaxed); }
   void requestStarted() { active_requests_.fetch_add(1, std::memory_order_relaxed); }
   void requestFinished() { active_requests_.fetch_sub(1, std::memory_order_relaxed); }
@@ -40,6 +49,7 @@ class Host {
   const uint32_t weight_;
   const config::Locality locality_;
   std::atomic<bool> healthy_{true};
+  std::atomic<bool> ejected_{false};
   std::atomic<uint32_t> active_requests_{0};
 };
 

@@ -25,8 +25,8 @@ struct LbContext {
 class LoadBalancer {
  public:
   virtual ~LoadBalancer() = default;
-  // Picks among healthy hosts; when none is healthy, among all of them (panic mode: better to
-  // try than to black-hole). nullptr only when the cluster has no hosts.
+  // Picks among available hosts (healthy and not ejected by outlier detection); when none is
+  // available, among all of them (panic mode: better to try than to black-hole). nullptr only when the cluster has no hosts.
   virtual Host* choose(const LbContext& context) = 0;
 };
 

@@ -1,0 +1,123 @@
+#include "filters/fault/config.h"
+
+#include <cmath>
+
+namespace strait::filters::fault {
+
+using config::internal::ErrorList;
+using config::internal::MapReader;
+using config::internal::Value;
+
+namespace {
+
+uint32_t readPercent(const MapReader& map, uint32_t fallback) {
+  if (std::optional<Value> percent = map.get("percent")) {
+    if (std::optional<double> value = percent->number(0, 100)) {
+      return percentFromDouble(*value);
+    }
+  }
+  return fallback;
+}
+
+DelayFault parseDelay(const Value& value) {
+  DelayFault delay;
+  MapReader map(value, {"fixed", "percent"});
+  if (map.require("fixed").has_value()) {
+    map.readDuration("fixed", delay.fixed, false);
+  }
+  delay.percent = readPercent(map, delay.percent);
+  return delay;
+}
+
+AbortFault parseAbort(const Value& value) {
+  AbortFault abort;
+  MapReader map(value, {"status", "reset", "percent"});
+  if (map.isMap() && map.has("status") == map.has("reset")) {
+    map.error(std::string("expected exactly one of status, reset, got ") +
+              (map.has("status") ? "both" : "none"));
+  }
+  map.readUint16("status", abort.status, 200, 599);
+  if (std::optional<Value> reset = map.get("reset")) {
+    abort.reset = reset->boolean().value_or(false);
+    if (reset->node().IsScalar() && !abort.reset && !map.has("status")) {
+      reset->error("reset: false injects nothing; remove the abort block or give a status");
+    }
+  }
+  abort.percent = readPercent(map, abort.percent);
+  return abort;
+}
+
+RateLimitFault parseRateLimit(const Value& value) {
+  RateLimitFault limit;
+  MapReader map(value, {"kbps", "percent"});
+  if (map.require("kbps").has_value()) {
+    uint32_t kbps = 0;
+    map.readUint32("kbps", kbps, 1, UINT32_MAX);
+    limit.kbps = kbps;
+  }
+  limit.percent = readPercent(map, limit.percent);
+  return limit;
+}
+
+ConnectionFaults parseConnection(const Value& value) {
+  ConnectionFaults faults;
+  MapReader map(value, {"reset", "black_hole"});
+  if (std::optional<Value> reset = map.get("reset")) {
+    faults.reset_percent = readPercent(MapReader(*reset, {"percent"}), 0);
+  }
+  if (std::optional<Value> hole = map.get("black_hole")) {
+    faults.black_hole_percent = readPercent(MapReader(*hole, {"percent"}), 0);
+  }
+  return faults;
+}
+
+}  // namespace
+
+uint32_t percentFromDouble(double percent) {
+  if (!(percent > 0)) {
+    return 0;
+  }
+  if (percent >= 100) {
+    return kPercentScale;
+  }
+  return static_cast<uint32_t>(std::llround(percent * 1'000'000.0));
+}
+
+FilterConfigResult<FaultConfig> parseFaultConfig(const config::FilterConfig& filter,
+                                                 const std::string& file) {
+  ErrorList errors(file);
+  Value root(filter.config, filter.config_path, errors);
+  FaultConfig fault;
+  MapReader map(root, {"mode", "delay", "abort", "response_rate_limit", "header_control",
+                       "max_active_faults", "match", "connection"});
+  fault.mode = parseMode(map);
+  if (std::optional<Value> delay = map.get("delay")) {
+    fault.delay = parseDelay(*delay);
+  }
+  if (std::optional<Value> abort = map.get("abort")) {
+    fault.abort = parseAbort(*abort);
+  }
+  if (std::optional<Value> limit = map.get("response_rate_limit")) {
+    fault.response_rate_limit = parseRateLimit(*limit);
+  }
+  map.readBool("header_control", fault.header_control);
+  if (map.has("max_active_faults")) {
+    uint32_t cap = 0;
+    map.readUint32("max_active_faults", cap, 0, UINT32_MAX);
+    fault.max_active_faults = cap;
+  }
+  if (std::optional<Value> match = map.get("match")) {
+    fault.match = parseRequestMatch(*match);
+  }
+  if (std::optional<Value> connection = map.get("connection")) {
+    fault.connection = parseConnection(*connection);
+  }
+  FilterConfigResult<FaultConfig> result;
+  if (errors.empty()) {
+    result.config = std::move(fault);
+  }
+  result.errors = errors.take();
+  return result;
+}
+
+}  // namespace strait::filters::fault

@@ -1,0 +1,57 @@
+#pragma once
+
+// The `fault` filter's config block (docs/config.md, "fault"): parsed and validated into an
+// immutable FaultConfig, or precise errors.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+
+#include "config/types.h"
+#include "filters/common/filter_config.h"
+#include "filters/common/request_match.h"
+
+namespace strait::filters::fault {
+
+// A probability as millionths of a percent: 100% is kPercentScale. "percent in 0..100 with
+// millionth precision" without floating point on the request path.
+inline constexpr uint32_t kPercentScale = 100'000'000;
+uint32_t percentFromDouble(double percent);
+
+struct DelayFault {
+  std::chrono::milliseconds fixed{0};
+  uint32_t percent = kPercentScale;
+};
+
+struct AbortFault {
+  uint16_t status = 0;  // 0 when reset
+  bool reset = false;   // reset the stream instead of answering
+  uint32_t percent = kPercentScale;
+};
+
+struct RateLimitFault {
+  uint64_t kbps = 0;  // KiB (1024 bytes) per second, as Envoy's limit_kbps
+  uint32_t percent = kPercentScale;
+};
+
+struct ConnectionFaults {
+  uint32_t reset_percent = 0;       // close the accepted connection at once (RST)
+  uint32_t black_hole_percent = 0;  // accept and read, never answer
+};
+
+struct FaultConfig {
+  FilterMode mode = FilterMode::Enforce;
+  std::optional<DelayFault> delay;
+  std::optional<AbortFault> abort;
+  std::optional<RateLimitFault> response_rate_limit;
+  bool header_control = false;
+  std::optional<uint32_t> max_active_faults;  // absent: no cap
+  RequestMatchConfig match;
+  ConnectionFaults connection;
+};
+
+// Parses `filter.config`; `file` names the YAML file in errors.
+FilterConfigResult<FaultConfig> parseFaultConfig(const config::FilterConfig& filter,
+                                                 const std::string& file);
+
+}  // namespace strait::filters::fault

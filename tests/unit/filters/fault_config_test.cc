@@ -1,0 +1,89 @@
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "filters/fault/config.h"
+
+namespace strait::filters::fault {
+namespace {
+
+using ::testing::ElementsAre;
+using std::chrono::milliseconds;
+
+// The block as it sits in a listener, so that lines and columns are those of a real file.
+FilterConfigResult<FaultConfig> parse(const std::string& block) {
+  YAML::Node root = YAML::Load("filters:\n  - name: fault\n    config: " + block + "\n");
+  config::FilterConfig filter{"fault", root["filters"][0]["config"],
+                              "listeners[0].http.filters[0].config"};
+  return parseFaultConfig(filter, "s.yaml");
+}
+
+std::vector<std::string> errors(const std::string& block) {
+  std::vector<std::string> out;
+  for (const auto& e : parse(block).errors) {
+    out.push_back(e.toString());
+  }
+  return out;
+}
+
+TEST(FaultConfigTest, ConfigMdExample) {
+  auto result = parse(
+      "{delay: {fixed: 100ms, percent: 10}, abort: {status: 503, percent: 1},"
+      " response_rate_limit: {kbps: 64, percent: 100}, header_control: false,"
+      " max_active_faults: 100, match: {prefix: /checkout, headers: [{name: x-chaos, exact: \"1\"}],"
+      " principals: [\"spiffe://example.org/*\"]}, connection: {reset: {percent: 0.5},"
+      " black_hole: {percent: 0.000001}}, mode: dry_run}");
+  ASSERT_TRUE(result.ok());
+  const FaultConfig& c = *result.config;
+  EXPECT_EQ(c.mode, FilterMode::DryRun);
+  EXPECT_EQ(c.delay->fixed, milliseconds(100));
+  EXPECT_EQ(c.delay->percent, 10'000'000u);
+  EXPECT_EQ(c.abort->status, 503);
+  EXPECT_EQ(c.abort->percent, 1'000'000u);
+  EXPECT_EQ(c.response_rate_limit->kbps, 64u);
+  EXPECT_EQ(c.response_rate_limit->percent, kPercentScale);
+  EXPECT_EQ(c.max_active_faults, 100u);
+  EXPECT_EQ(c.match.prefix, "/checkout");
+  ASSERT_EQ(c.match.headers.size(), 1u);
+  EXPECT_EQ(c.match.headers[0].name, "x-chaos");
+  EXPECT_EQ(c.match.principals, std::vector<std::string>{"spiffe://example.org/*"});
+  EXPECT_EQ(c.connection.reset_percent, 500'000u);
+  EXPECT_EQ(c.connection.black_hole_percent, 1u);
+}
+
+TEST(FaultConfigTest, AbortResetAndDefaults) {
+  auto result = parse("{abort: {reset: true}}");
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(result.config->abort->reset);
+  EXPECT_EQ(result.config->abort->percent, kPercentScale);
+  EXPECT_EQ(result.config->mode, FilterMode::Enforce);
+  EXPECT_FALSE(result.config->header_control);
+  EXPECT_FALSE(result.config->max_active_faults.has_value());
+}
+
+TEST(FaultConfigTest, PreciseErrors) {
+  EXPECT_THAT(
+      errors("{abort: {status: 503, reset: true}}"),
+      ElementsAre(
+          R"(s.yaml:3:21: listeners[0].http.filters[0].config.abort: expected exactly one of status, reset, got both)"));
+  EXPECT_THAT(
+      errors("{delay: {fixed: 0s, percent: 101}, mode: chaos}"),
+      ElementsAre(
+          R"(s.yaml:3:29: listeners[0].http.filters[0].config.delay.fixed: expected a duration greater than zero, got "0s")",
+          R"(s.yaml:3:42: listeners[0].http.filters[0].config.delay.percent: expected a number from 0 to 100, got "101")",
+          R"(s.yaml:3:54: listeners[0].http.filters[0].config.mode: expected one of enforce, dry_run, got "chaos")"));
+  EXPECT_THAT(
+      errors("{delai: {fixed: 1s}}"),
+      ElementsAre(
+          R"(s.yaml:3:14: listeners[0].http.filters[0].config.delai: unknown key "delai" (did you mean "delay"?))"));
+  EXPECT_THAT(
+      errors("{response_rate_limit: {percent: 5}, match: {prefix: checkout}}"),
+      ElementsAre(
+          R"(s.yaml:3:35: listeners[0].http.filters[0].config.response_rate_limit.kbps: missing required key "kbps")",
+          R"(s.yaml:3:65: listeners[0].http.filters[0].config.match.prefix: expected a path prefix starting with "/", got "checkout")"));
+}
+
+}  // namespace
+}  // namespace strait::filters::fault
