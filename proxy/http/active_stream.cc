@@ -154,6 +154,7 @@ ActiveStream::ActiveStream(DownstreamStream& downstream)
 
 ActiveStream::~ActiveStream() {
   destroyFilters();
+  releaseRequestSlot();
   if (!finished_) {
     // Torn down without finishing (connection closed under it): release what it holds.
     releaseUpstream(true);
@@ -254,6 +255,39 @@ void ActiveStream::onFilterUpstreamReadDisabled(bool disabled) {
   }
 }
 
+void ActiveStream::reportOutlier(OutlierResult result, uint16_t status) {
+  const upstream::ClusterInfo& info = cluster_->info();
+  if (info.outlier == nullptr || last_host_ == nullptr) {
+    return;
+  }
+  size_t index = info.hostIndex(last_host_);
+  if (index == SIZE_MAX) {
+    return;  // a host of an older ClusterInfo (a DNS refresh replaced the cluster meanwhile)
+  }
+  worker_.shard.inc(info.stats.outlier_reports);
+  switch (result) {
+    case OutlierResult::Status:
+      info.outlier->reportStatus(index, status);
+      break;
+    case OutlierResult::ConnectFailure:
+      info.outlier->reportConnectFailure(index);
+      break;
+    case OutlierResult::Reset:
+      info.outlier->reportReset(index);
+      break;
+    case OutlierResult::Timeout:
+      info.outlier->reportTimeout(index);
+      break;
+  }
+}
+
+void ActiveStream::releaseRequestSlot() {
+  if (holds_request_slot_) {
+    holds_request_slot_ = false;
+    cluster_->info().resources->releaseRequest();
+  }
+}
+
 void ActiveStream::destroyFilters() {
   if (filters_ != nullptr) {
     filters_->destroy();
@@ -351,10 +385,63 @@ void ActiveStream::applyRoute() {
     downstream_.routeTimer().enableTimer(action.timeout);
     route_timer_armed_ = true;
   }
+  if (action.retry.has_value() && action.retry->attempts > 0) {
+    retry_ = std::make_unique<upstream::RetryState>(
+        &*action.retry, request_->method, cluster_->info().resources.get(), worker_.random,
+        worker_.dispatcher.approximateMonotonicTime(), action.timeout);
+  }
   startUpstream();
 }
 
+// A failed attempt: retry it (after the backoff, on another host when there is one) if the
+// route's policy, the method, the time left and the cluster's retry budget allow. Request bodies
+// are not replayed yet: once body bytes went upstream, nothing is retried.
+bool ActiveStream::scheduleRetry(const upstream::AttemptResult& result) {
+  if (retry_ == nullptr || response_started_ || finished_ || body_sent_upstream_) {
+    return false;
+  }
+  upstream::RetryDecision decision =
+      retry_->onAttemptFailed(result, worker_.dispatcher.approximateMonotonicTime());
+  if (decision.verdict != upstream::RetryVerdict::Retry) {
+    if (decision.verdict == upstream::RetryVerdict::BudgetExhausted) {
+      worker_.shard.inc(cluster_->info().stats.rq_retry_overflow);
+    }
+    if (retry_->retriesDone() > 0) {
+      addFlag("URX");  // retried, and the last attempt failed too
+    }
+    return false;
+  }
+  worker_.shard.inc(cluster_->info().stats.rq_retry);
+  if (retry_timer_ == nullptr) {
+    retry_timer_ = worker_.dispatcher.createTimer([this]() { startUpstream(); });
+  }
+  retry_timer_->enableTimer(decision.backoff);
+  return true;
+}
+
+void ActiveStream::onTryTimeout() {
+  if (client_ != nullptr) {
+    reportOutlier(OutlierResult::Timeout, 0);
+  }
+  worker_.shard.inc(cluster_->info().stats.rq_timeout);
+  releaseUpstream(true);
+  if (scheduleRetry(upstream::AttemptResult::perTryTimeout())) {
+    return;
+  }
+  sendLocalReply(504, "upstream per-try timeout", "UT");
+}
+
 void ActiveStream::startUpstream() {
+  if (attempts_ == 0) {
+    // Circuit breaker, per process: one request slot for the whole request, retries included.
+    if (!cluster_->info().resources->tryAcquireRequest()) {
+      worker_.shard.inc(cluster_->info().stats.rq_overflow);
+      worker_.shard.inc(listener_.stats.rq_upstream_unavailable);
+      sendLocalReply(503, "upstream overflow: cluster max_requests reached", "UO", true);
+      return;
+    }
+    holds_request_slot_ = true;
+  }
   attempts_++;
   upstream::LbContext context;
   context.excluded = last_host_;
@@ -368,6 +455,15 @@ void ActiveStream::startUpstream() {
   }
   last_host_ = &pool->host();
   upstream_start_ = worker_.dispatcher.approximateMonotonicTime();
+  if (retry_ != nullptr && route_->route().route->retry->per_try_timeout.has_value()) {
+    std::chrono::milliseconds timeout = retry_->attemptTimeout(upstream_start_);
+    if (timeout.count() > 0) {
+      if (try_timer_ == nullptr) {
+        try_timer_ = worker_.dispatcher.createTimer([this]() { onTryTimeout(); });
+      }
+      try_timer_->enableTimer(timeout);
+    }
+  }
   pending_ = pool->newStream(*this);
 }
 
@@ -409,9 +505,12 @@ void ActiveStream::onPoolReady(upstream::UpstreamClient& client) {
 
 void ActiveStream::onPoolFailure(UpstreamFailure failure, std::string_view detail) {
   pending_ = nullptr;
-  if (retryAllowed(failure)) {
-    worker_.shard.inc(cluster_->info().stats.rq_retry);
-    startUpstream();
+  if (failure == UpstreamFailure::ConnectFailure || failure == UpstreamFailure::ConnectTimeout) {
+    reportOutlier(OutlierResult::ConnectFailure, 0);
+  }
+  if (failure != UpstreamFailure::Overflow &&
+      scheduleRetry(failure == UpstreamFailure::Reset ? upstream::AttemptResult::reset()
+                                                      : upstream::AttemptResult::connectFailure())) {
     return;
   }
   worker_.shard.inc(listener_.stats.rq_upstream_unavailable);
@@ -420,24 +519,6 @@ void ActiveStream::onPoolFailure(UpstreamFailure failure, std::string_view detai
     return;
   }
   sendLocalReply(503, "upstream connect error: " + std::string(detail), "UF");
-}
-
-bool ActiveStream::retryAllowed(UpstreamFailure failure) const {
-  if (response_started_ || body_sent_upstream_ || finished_) {
-    return false;
-  }
-  const auto& retry = route_->route().route->retry;
-  if (!retry.has_value() || attempts_ >= 1 + retry->attempts) {
-    return false;
-  }
-  for (config::RetryOn on : retry->on) {
-    if ((on == config::RetryOn::ConnectFailure && (failure == UpstreamFailure::ConnectFailure ||
-                                                   failure == UpstreamFailure::ConnectTimeout)) ||
-        (on == config::RetryOn::Reset && failure == UpstreamFailure::Reset)) {
-      return true;
-    }
-  }
-  return false;
 }
 
 void ActiveStream::decodeData(const char* data, size_t len) {
@@ -517,6 +598,15 @@ void ActiveStream::onDownstreamWriteLow() {
 void ActiveStream::onUpstreamHeaders(ResponseHeaders& headers, const http1::MessageInfo& info) {
   upstream_response_ = true;
   upstream_headers_at_ = worker_.dispatcher.approximateMonotonicTime();
+  reportOutlier(OutlierResult::Status, headers.status);
+  if (retry_ != nullptr && headers.status >= 500 && request_complete_ &&
+      scheduleRetry(upstream::AttemptResult::response(headers.status))) {
+    // Drop this response: the connection is reset (its body is not read), the next attempt
+    // starts after the backoff.
+    upstream_response_ = false;
+    releaseUpstream(true);
+    return;
+  }
   if (headers.status >= 500) {
     const_cast<upstream::HostImpl&>(client_->host())
         .rq_error.fetch_add(1, std::memory_order_relaxed);
@@ -633,9 +723,8 @@ void ActiveStream::onUpstreamError(UpstreamFailure failure, std::string_view det
       startUpstream();
       return;
     }
-    if (retryAllowed(failure)) {
-      worker_.shard.inc(cluster_->info().stats.rq_retry);
-      startUpstream();
+    reportOutlier(OutlierResult::Reset, 0);
+    if (scheduleRetry(upstream::AttemptResult::reset())) {
       return;
     }
     worker_.shard.inc(cluster_->info().stats.rq_reset);
@@ -664,6 +753,9 @@ void ActiveStream::onUpstreamError(UpstreamFailure failure, std::string_view det
 
 void ActiveStream::onRouteTimeout() {
   worker_.shard.inc(cluster_->info().stats.rq_timeout);
+  if (client_ != nullptr) {
+    reportOutlier(OutlierResult::Timeout, 0);
+  }
   if (client_ != nullptr) {
     const_cast<upstream::HostImpl&>(client_->host())
         .rq_error.fetch_add(1, std::memory_order_relaxed);
@@ -705,6 +797,9 @@ void ActiveStream::stopRouteTimer() {
 }
 
 void ActiveStream::releaseUpstream(bool reset) {
+  if (try_timer_ != nullptr) {
+    try_timer_->disableTimer();
+  }
   if (pending_ != nullptr) {
     pending_->cancel();
     pending_ = nullptr;
@@ -795,6 +890,13 @@ void ActiveStream::finish() {
   flushBatch();
   stopRouteTimer();
   destroyFilters();
+  releaseRequestSlot();
+  if (retry_timer_ != nullptr) {
+    retry_timer_->disableTimer();
+  }
+  if (retry_ != nullptr) {
+    retry_->onRequestDone();
+  }
   uint64_t micros = microsBetween(start_, worker_.dispatcher.approximateMonotonicTime());
   worker_.shard.sub(listener_.stats.rq_active, 1);
   listener_.stats.rq_by_class.inc(worker_.shard, response_status_);

@@ -13,6 +13,7 @@
 
 #include "proxy/http/downstream_stream.h"
 #include "proxy/http/filter_chain.h"
+#include "proxy/upstream/retry_state.h"
 #include "proxy/server/worker_context.h"
 #include "proxy/upstream/conn_pool.h"
 #include "strait/http/http1_codec.h"
@@ -89,7 +90,8 @@ class ActiveStream : public upstream::PoolCallbacks,
   void normaliseRequest(RequestHeaders& headers);
   void applyRoute();
   void startUpstream();
-  bool retryAllowed(upstream::UpstreamFailure failure) const;
+  bool scheduleRetry(const upstream::AttemptResult& result);
+  void onTryTimeout();
   void sendLocalReply(uint16_t status, std::string_view body, std::string_view flag,
                       bool overloaded = false, const std::vector<HeaderEntry>* extra = nullptr);
   // Response body from the upstream: through the filters (if any), then onEncodedData().
@@ -97,6 +99,11 @@ class ActiveStream : public upstream::PoolCallbacks,
   // The whole response has been written downstream: finish the stream.
   void onResponseWritten();
   void destroyFilters();
+  // Feeds the cluster's outlier detector (if any) with the current attempt's result.
+  enum class OutlierResult { Status, ConnectFailure, Reset, Timeout };
+  void reportOutlier(OutlierResult result, uint16_t status);
+  // Gives back the cluster's per-process max_requests slot (once).
+  void releaseRequestSlot();
   void encodeResponseHeaders(ResponseHeaders& headers, bool end_stream);
   void finish();
   void releaseUpstream(bool reset);
@@ -145,6 +152,10 @@ class ActiveStream : public upstream::PoolCallbacks,
   uint32_t downstream_read_disables_ = 0;
   bool upstream_read_disabled_ = false;
   bool filter_upstream_read_disabled_ = false;
+  bool holds_request_slot_ = false;
+  std::unique_ptr<upstream::RetryState> retry_;  // routes with a retry policy only
+  event::TimerPtr retry_timer_;                  // backoff before the next attempt
+  event::TimerPtr try_timer_;                    // per_try_timeout of the current attempt  // a circuit-breaker request slot of cluster_
   // Access log (access_log_emit.cc): body bytes each way, and when the upstream answered.
   uint64_t bytes_received_ = 0;
   uint64_t bytes_sent_ = 0;

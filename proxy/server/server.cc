@@ -450,6 +450,7 @@ void Server::registerAdminHandlers() {
                      });
   admin_->addHandler("GET", "/stats", "Prometheus text format", [this](const http::RequestHeaders&) {
     publishAccessLogStats();
+    publishResilienceStats();
     return admin::AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8",
                                 store_->renderPrometheus()};
   });
@@ -515,6 +516,7 @@ std::string Server::clustersJson() const {
           {"weight", host.weight()},
           {"locality", {{"region", host.locality().region}, {"zone", host.locality().zone}}},
           {"health", host.healthy() ? "healthy" : "unhealthy"},
+          {"outlier_ejected", host.ejected()},
           {"health_reason", check == nullptr  ? "no health check configured"
                             : !check->checked ? "not checked yet"
                                               : check->reason},
@@ -595,6 +597,78 @@ bool Server::applyAccessLogConfig(const config::Bootstrap& config, std::string& 
   return access_log_->open(config.access_log->path, error);
 }
 
+// ---- circuit breakers and outlier detection (issue 5) -----------------------------------------
+
+// The detectors and resource managers keep process-wide atomics; their main-shard slots are
+// written by nobody else, so setting them to the current totals before a scrape is exact.
+void Server::publishResilienceStats() {
+  stats::Shard& main = store_->mainShard();
+  for (const auto& [name, info] : snapshot_->clusters) {
+    const stats::Labels labels{{"cluster", name}};
+    upstream::ResourceLimit& requests = info->resources->requests();
+    main.set(store_->gauge("strait_dp_upstream_circuit_open",
+                           "1 while a circuit-breaker limit is at its maximum, or has refused a "
+                           "request since the previous scrape.",
+                           {{"cluster", name}, {"limit", "max_requests"}}),
+             requests.openSinceLastScrape() ? 1 : 0);
+    main.set(store_->gauge("strait_dp_upstream_rq_in_flight",
+                           "Requests holding a max_requests slot, all workers together.", labels),
+             static_cast<int64_t>(requests.active()));
+    if (info->outlier == nullptr) {
+      continue;
+    }
+    const upstream::OutlierDetector& outlier = *info->outlier;
+    main.set(store_->gauge("strait_dp_outlier_ejections_active", "Hosts ejected now.", labels),
+             static_cast<int64_t>(outlier.ejectionsActive()));
+    main.set(stats::Gauge{store_->counter("strait_dp_outlier_ejections_overflow_total",
+                                          "Ejections not made: max_ejection_percent.", labels)
+                              .slot},
+             static_cast<int64_t>(outlier.ejectionsOverflow()));
+    for (size_t k = 0; k < upstream::kOutlierDetectorKinds; k++) {
+      auto kind = static_cast<upstream::OutlierDetectorKind>(k);
+      const stats::Labels by_detector{{"cluster", name},
+                                      {"detector", upstream::outlierDetectorName(kind)}};
+      main.set(stats::Gauge{store_->counter("strait_dp_outlier_ejections_total",
+                                            "Hosts ejected, by detector.", by_detector)
+                                .slot},
+               static_cast<int64_t>(outlier.ejectionsTotal(kind)));
+      main.set(stats::Gauge{store_->counter("strait_dp_outlier_detected_total",
+                                            "Outliers detected (ejected or not: enforcing).",
+                                            by_detector)
+                                .slot},
+               static_cast<int64_t>(outlier.detected(kind)));
+    }
+  }
+}
+
+// One evaluation timer per cluster with outlier_detection, on the main loop, in step with the
+// ClusterInfo in force (a rebuilt cluster gets a new detector and so a new timer).
+void Server::syncOutlierTimers() {
+  for (auto it = outlier_timers_.begin(); it != outlier_timers_.end();) {
+    auto info = snapshot_->clusters.find(it->first);
+    if (info == snapshot_->clusters.end() || info->second != it->second.cluster) {
+      it = outlier_timers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [name, info] : snapshot_->clusters) {
+    if (info->outlier == nullptr || outlier_timers_.count(name) != 0) {
+      continue;
+    }
+    OutlierTimer& entry = outlier_timers_[name];
+    entry.cluster = info;
+    std::chrono::milliseconds interval = info->config.outlier_detection->interval;
+    upstream::OutlierDetector* detector = info->outlier.get();
+    // The map's nodes do not move, so the callback may hold a reference to its own timer.
+    entry.timer = dispatcher_.createTimer([detector, interval, &timer_ref = entry.timer]() {
+      detector->evaluate();
+      timer_ref->enableTimer(interval);
+    });
+    entry.timer->enableTimer(interval);
+  }
+}
+
 // ---- health checks and DNS refresh (issue 3) --------------------------------------------------
 
 namespace {
@@ -628,6 +702,7 @@ upstream::AddressList hostAddresses(const upstream::ClusterInfo& info) {
 // their own health flag, so new hosts start healthy); a checker that goes away leaves its hosts
 // healthy, since nothing else would clear its verdict.
 void Server::syncUpstreamWatchers() {
+  syncOutlierTimers();
   const auto& bootstrap = *snapshot_->config;
   for (auto it = health_checkers_.begin(); it != health_checkers_.end();) {
     auto info = snapshot_->clusters.find(it->first);

@@ -59,6 +59,8 @@ class Server {
   void registerAccessLogStats();
   bool applyAccessLogConfig(const config::Bootstrap& config, std::string& error);
   void publishAccessLogStats();
+  void publishResilienceStats();
+  void syncOutlierTimers();
 
   Options options_;
   RealTimeSource time_source_;
@@ -114,6 +116,11 @@ class Server {
   DefaultRandomGenerator random_;
   std::unordered_map<std::string, upstream::HealthCheckerPtr> health_checkers_;
   std::unordered_map<std::string, upstream::DnsResolverPtr> dns_resolvers_;
+  struct OutlierTimer {
+    upstream::ClusterInfoSharedPtr cluster;
+    event::TimerPtr timer;
+  };
+  std::unordered_map<std::string, OutlierTimer> outlier_timers_;
 };
 
 }  // namespace strait::server

@@ -36,6 +36,8 @@ bool sameClusterShape(const config::Cluster& a, const config::Cluster& b) {
          a.circuit_breakers.max_pending_requests == b.circuit_breakers.max_pending_requests &&
          a.circuit_breakers.max_requests == b.circuit_breakers.max_requests &&
          sameTls(a.tls, b.tls) && a.dns.has_value() == b.dns.has_value() &&
+         a.outlier_detection.has_value() == b.outlier_detection.has_value() &&
+         (!a.outlier_detection || a.outlier_detection->interval == b.outlier_detection->interval) &&
          (!a.dns || (a.dns->name == b.dns->name && a.dns->port == b.dns->port));
 }
 
@@ -136,9 +138,6 @@ std::vector<std::string> unbuiltFeatures(const config::Bootstrap& config) {
     if (cluster.protocol == config::UpstreamProtocol::Http2 && cluster.tls) {
       out.push_back(path + ".protocol: http2 over tls (ALPN h2) to upstreams is not built yet; "
                     "http2 upstreams are cleartext (h2c prior knowledge)");
-    }
-    if (cluster.outlier_detection) {
-      out.push_back(path + ".outlier_detection: outlier detection is not built yet");
     }
   }
   return out;

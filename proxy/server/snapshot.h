@@ -79,8 +79,7 @@ struct Snapshot {
 
 using SnapshotSharedPtr = std::shared_ptr<const Snapshot>;
 
-// Keys the config schema accepts whose feature is not built yet (outlier detection, the control
-// plane). A config that uses one is refused at start, on reload and by --validate rather than
+// Keys the config schema accepts whose feature is not built yet (the control plane). A config that uses one is refused at start, on reload and by --validate rather than
 // silently served without it. One message per use, as "path: what is missing".
 std::vector<std::string> unbuiltFeatures(const config::Bootstrap& config);
 

@@ -81,7 +81,7 @@ ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
                                        config::BootstrapSharedPtr bootstrap, stats::Store& store,
                                        std::string& error,
                                        const std::vector<sockaddr_storage>* dns_addresses) {
-  auto info = std::make_shared<ClusterInfo>(ClusterInfo{std::move(bootstrap), cluster, {}, {}, nullptr, {}});
+  auto info = std::make_shared<ClusterInfo>(ClusterInfo{std::move(bootstrap), cluster, {}, {}, nullptr, {}, nullptr, nullptr});
   for (const auto& endpoint : cluster.endpoints) {
     sockaddr_storage addr;
     if (!resolve(endpoint.address, endpoint.port, addr, error)) {
@@ -137,6 +137,23 @@ ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
   s.lb_healthy_panic = store.counter("strait_dp_upstream_lb_healthy_panic_total",
                                      "Picks made while no host was healthy (panic mode).",
                                      labels);
+  s.rq_overflow = store.counter(
+      "strait_dp_upstream_rq_overflow_total",
+      "Requests refused with 503 UO because the cluster's max_requests (per process) was reached.",
+      labels);
+  s.rq_retry_overflow = store.counter(
+      "strait_dp_upstream_rq_retry_overflow_total",
+      "Retries not made because the cluster's retry budget (per process) was used up.", labels);
+  s.outlier_reports = store.counter("strait_dp_upstream_outlier_reports_total",
+                                    "Attempt results fed to the outlier detector.", labels);
+  info->resources = std::make_shared<ResourceManager>(cluster.circuit_breakers);
+  if (cluster.outlier_detection) {
+    // The detector reads time through a TimeSource like the rest of the data path; its tests
+    // drive a simulated one.
+    static RealTimeSource time_source;
+    info->outlier = std::make_shared<OutlierDetector>(*cluster.outlier_detection, info->hosts,
+                                                      time_source);
+  }
   return info;
 }
 

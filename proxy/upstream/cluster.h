@@ -7,12 +7,15 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "config/types.h"
 #include "proxy/tls/context.h"
+#include "proxy/upstream/outlier_detector.h"
+#include "proxy/upstream/resource_manager.h"
 #include "strait/stats/stats.h"
 #include "strait/upstream/host.h"
 
@@ -45,6 +48,9 @@ struct ClusterStats {
   stats::Counter tx_bytes;
   stats::Counter rx_bytes;
   stats::Counter lb_healthy_panic;
+  stats::Counter rq_overflow;        // max_requests reached: 503 UO (circuit breaker)
+  stats::Counter rq_retry_overflow;  // retries the retry budget refused
+  stats::Counter outlier_reports;    // attempt results fed to the outlier detector
 };
 
 // A host with what the proxy needs beyond load balancing: its socket address and counters.
@@ -74,6 +80,21 @@ struct ClusterInfo {
   ClusterStats stats;
   tls::ClientContextSharedPtr tls;  // set when the cluster has `tls`: connections originate TLS
   std::string tls_fingerprint;      // of the TLS files as loaded (tls::filesFingerprint)
+  // Circuit breakers, per process: every worker's streams draw on the same counts.
+  std::shared_ptr<ResourceManager> resources;
+  // Outlier detection, per process (null without `outlier_detection`): workers report every
+  // attempt's result; the server's timer evaluates it every `interval` on the main thread.
+  std::shared_ptr<OutlierDetector> outlier;
+
+  // The index of `host` in `hosts` (the detector's host index), or SIZE_MAX.
+  size_t hostIndex(const Host* host) const {
+    for (size_t i = 0; i < hosts.size(); i++) {
+      if (hosts[i].get() == host) {
+        return i;
+      }
+    }
+    return SIZE_MAX;
+  }
 };
 
 using ClusterInfoSharedPtr = std::shared_ptr<const ClusterInfo>;
