@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Filter chain overhead (issue 5): the same proxy, the same route, with the full resilience
+chain enabled and not triggering, against no filters at all. Two strait processes (one worker
+each) run side by side in front of one test upstream, pinned to the same CPU; wrk drives them
+alternately (off, on, off, on, ...) so that machine noise falls on both. Prints req/s and
+p50/p99 per run, the medians, and the ratio on/off; --write appends the table to perf/RESULTS.md.
+
+"On" means: every built-in filter that is registered (mtls_authz with an allow-all rule, and
+fault and bulkhead when they are built, configured at 0% and with room to spare), plus on the
+cluster outlier detection and circuit breakers, and on the route a retry policy with a per-try
+timeout. Nothing triggers: every request is answered 200 by the upstream.
+
+  perf/filter_overhead.py [--rounds 5] [--duration 5] [--connections 50] [--write]
+"""
+
+import argparse
+import datetime
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "build", "bin")
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import harness  # noqa: E402  (the integration harness: process control, wrk parsing)
+
+OPTIONAL_FILTERS = {
+    "fault": "        - name: fault\n"
+             "          config: {delay: {fixed: 100ms, percent: 0}, abort: {status: 503, percent: 0}}\n",
+    "bulkhead": "        - name: bulkhead\n"
+                "          config:\n"
+                "            compartments:\n"
+                "              - {name: all, max_concurrent: 100000, max_queue: 0}\n",
+}
+
+
+def config(upstream_port, with_filters, filters_text):
+    text = ("admin: {address: 127.0.0.1, port: 0}\n"
+            "workers: 1\n"
+            "listeners:\n"
+            "  - name: main\n"
+            "    address: 127.0.0.1\n"
+            "    port: 0\n")
+    if with_filters:
+        text += "    http:\n      filters:\n" + filters_text
+    route = "{cluster: backend, timeout: 15s"
+    if with_filters:
+        route += ", retry: {on: [5xx, reset, connect-failure], attempts: 2, per_try_timeout: 5s}"
+    route += "}"
+    text += ("    virtual_hosts:\n"
+             "      - name: default\n"
+             "        domains: [\"*\"]\n"
+             "        routes:\n"
+             "          - match: {prefix: /}\n"
+             "            route: %s\n"
+             "clusters:\n"
+             "  - name: backend\n"
+             "    endpoints: [{address: 127.0.0.1, port: %d}]\n" % (route, upstream_port))
+    if with_filters:
+        text += ("    circuit_breakers: {max_requests: 100000, max_pending_requests: 100000}\n"
+                 "    outlier_detection: {consecutive_5xx: 5, interval: 1s}\n")
+    return text
+
+
+def registered_filters(workdir):
+    """The optional filters this build accepts (strait --validate), with mtls_authz always."""
+    text = "        - name: mtls_authz\n" \
+           "          config: {rules: [{name: all, action: allow}]}\n"
+    names = ["mtls_authz"]
+    for name, snippet in OPTIONAL_FILTERS.items():
+        path = os.path.join(workdir, "probe-%s.yaml" % name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(config(1, True, text + snippet))
+        ok = subprocess.run([os.path.join(BIN, "strait"), "--validate", "--config", path],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+        if ok:
+            text += snippet
+            names.append(name)
+    return text, names
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--cpu", default="0", help="CPU for both proxies (taskset)")
+    parser.add_argument("--load-cpu", default="1", help="CPU for wrk and the upstream")
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+
+    workdir = tempfile.mkdtemp(prefix="strait-filter-overhead-")
+    filters_text, names = registered_filters(workdir)
+    upstream = harness.Upstream(name="bench")
+    procs = {}
+    try:
+        subprocess.run(["taskset", "-pc", args.load_cpu, str(upstream.pid)],
+                       stdout=subprocess.DEVNULL, check=False)
+        for mode in ("off", "on"):
+            procs[mode] = harness.Strait(config(upstream.port, mode == "on", filters_text))
+            subprocess.run(["taskset", "-apc", args.cpu, str(procs[mode].pid)],
+                           stdout=subprocess.DEVNULL, check=False)
+        results = {"off": [], "on": []}
+        for mode in ("off", "on"):  # warm-up
+            harness.wrk(procs[mode].url("/"), connections=args.connections, duration_s=1)
+        for r in range(args.rounds):
+            order = ("off", "on") if r % 2 == 0 else ("on", "off")
+            for mode in order:
+                out = harness.wrk(procs[mode].url("/"), connections=args.connections,
+                                  duration_s=args.duration,
+                                  extra_args=())
+                if out["non_2xx_3xx"] or out["socket_errors"]:
+                    raise RuntimeError("errors in the %s run:\n%s" % (mode, out["raw"]))
+                results[mode].append(out)
+                print("round %d %-3s: %8.0f req/s  p50 %.2f ms  p99 %.2f ms" % (
+                    r + 1, mode, out["requests_per_s"], out["p50_ms"], out["p99_ms"]))
+    finally:
+        for p in procs.values():
+            p.stop()
+        upstream.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    def med(mode, key):
+        return statistics.median(o[key] for o in results[mode])
+
+    rps_off, rps_on = med("off", "requests_per_s"), med("on", "requests_per_s")
+    ratio = rps_on / rps_off
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    table = [
+        "## Filter chain overhead (`perf/filter_overhead.py`)",
+        "",
+        "%s, commit %s: one worker per proxy, both on CPU %s; wrk (-c %d, %d s per run, not pinned) and the "
+        "upstream on CPU %s; %d rounds alternating off/on. Filters on: %s; plus outlier "
+        "detection, circuit breakers and a retry policy with a per-try timeout; nothing triggers." % (
+            datetime.date.today().isoformat(), commit, args.cpu, args.connections, args.duration,
+            args.load_cpu, args.rounds, ", ".join(names)),
+        "",
+        "| chain | req/s (median) | p50 ms | p99 ms |",
+        "|---|---:|---:|---:|",
+        "| none | %.0f | %.2f | %.2f |" % (rps_off, med("off", "p50_ms"), med("off", "p99_ms")),
+        "| full | %.0f | %.2f | %.2f |" % (rps_on, med("on", "p50_ms"), med("on", "p99_ms")),
+        "",
+        "Ratio on/off: **%.3f** (target: at least 0.90)." % ratio,
+        "",
+        "Command: `perf/filter_overhead.py --rounds %d --duration %d --connections %d`" % (
+            args.rounds, args.duration, args.connections),
+        "",
+    ]
+    print("\n".join(table))
+    if args.write:
+        with open(os.path.join(ROOT, "perf", "RESULTS.md"), "a", encoding="utf-8") as f:
+            f.write("\n" + "\n".join(table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
