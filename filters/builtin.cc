@@ -1,5 +1,6 @@
 #include "filters/builtin.h"
 
+#include "filters/fault/fault_filter.h"
 #include "filters/mtls_authz/authz_filter.h"
 
 namespace strait::filters {
@@ -7,6 +8,7 @@ namespace strait::filters {
 void registerBuiltinFilters() {
   static const bool once = [] {
     authz::registerAuthzFilter();
+    fault::registerFaultFilter();
     return true;
   }();
   (void)once;
