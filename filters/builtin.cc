@@ -1,5 +1,6 @@
 #include "filters/builtin.h"
 
+#include "filters/bulkhead/bulkhead_filter.h"
 #include "filters/fault/fault_filter.h"
 #include "filters/mtls_authz/authz_filter.h"
 
@@ -9,6 +10,7 @@ void registerBuiltinFilters() {
   static const bool once = [] {
     authz::registerAuthzFilter();
     fault::registerFaultFilter();
+    bulkhead::registerBulkheadFilter();
     return true;
   }();
   (void)once;

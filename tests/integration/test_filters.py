@@ -5,6 +5,7 @@ allow. TLS identities are tested in test_tls.py.
 
 import http.client
 import socket
+import threading
 import time
 import unittest
 
@@ -220,6 +221,86 @@ class FaultFilterTest(harness.ProcessTestCase):
         self.assertEqual(upstream.stats()["requests"], 3)
         self.assertEqual(fault_counter(proxy, "dry_run"), 3)
         self.assertEqual(fault_counter(proxy, "aborts_injected"), 0)
+
+
+def bulkhead(compartments_yaml, mode="enforce"):
+    return ("        - name: bulkhead\n"
+            "          config:\n"
+            "            mode: %s\n"
+            "            compartments:\n%s" % (mode, compartments_yaml))
+
+
+def concurrent_requests(proxy, paths):
+    """All at once on their own connections; [(status, headers, body, seconds)] in path order."""
+    results = [None] * len(paths)
+
+    def run(i):
+        started = time.monotonic()
+        status, headers, body = http_request("GET", proxy.url(paths[i]), timeout=20)
+        results[i] = (status, headers, body, time.monotonic() - started)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(paths))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+class BulkheadFilterTest(harness.ProcessTestCase):
+    def test_full_compartment_rejects_with_overloaded(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(upstream.port, bulkhead(
+            "              - {name: default, max_concurrent: 2, max_queue: 0}\n"), workers=2)))
+        results = concurrent_requests(proxy, ["/x?delay_ms=500"] * 4)
+        statuses = sorted(r[0] for r in results)
+        self.assertEqual(statuses, [200, 200, 503, 503], results)
+        for status, headers, body, _ in results:
+            if status == 503:
+                self.assertEqual(headers.get("x-strait-overloaded"), "true")
+                self.assertEqual(body, b"bulkhead default full\n")
+        self.assertEqual(proxy.counter("strait_dp_bulkhead_rejected_total",
+                                       {"listener": "main", "compartment": "default"}), 2)
+
+    def test_queue_lets_all_through(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(upstream.port, bulkhead(
+            "              - {name: default, max_concurrent: 2, max_queue: 2,"
+            " queue_timeout: 2s}\n"), workers=2)))
+        results = concurrent_requests(proxy, ["/x?delay_ms=500"] * 4)
+        self.assertEqual([r[0] for r in results], [200] * 4, results)
+        self.assertEqual(upstream.stats()["requests"], 4)
+        self.assertEqual(proxy.counter("strait_dp_bulkhead_queued_total",
+                                       {"listener": "main", "compartment": "default"}), 2)
+
+    def test_queue_timeout(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(upstream.port, bulkhead(
+            "              - {name: default, max_concurrent: 2, max_queue: 2,"
+            " queue_timeout: 100ms}\n"))))
+        results = concurrent_requests(proxy, ["/x?delay_ms=1000"] * 4)
+        timed_out = [r for r in results if r[0] == 503]
+        self.assertEqual(len(timed_out), 2, results)
+        for status, headers, body, seconds in timed_out:
+            self.assertEqual(headers.get("x-strait-overloaded"), "true")
+            self.assertEqual(body, b"bulkhead default queue timeout\n")
+            self.assertGreaterEqual(seconds, 0.09)
+            self.assertLess(seconds, 0.9)
+        self.assertEqual(proxy.counter("strait_dp_bulkhead_timed_out_total",
+                                       {"listener": "main", "compartment": "default"}), 2)
+
+    def test_noisy_compartment_does_not_block_another(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(upstream.port, bulkhead(
+            "              - {name: noisy, match: {prefix: /noisy}, max_concurrent: 1,"
+            " max_queue: 0}\n"
+            "              - {name: default, max_concurrent: 4, max_queue: 0}\n"))))
+        results = concurrent_requests(proxy, ["/noisy?delay_ms=500"] * 3 + ["/quiet"])
+        noisy = sorted(r[0] for r in results[:3])
+        self.assertEqual(noisy, [200, 503, 503], results)
+        self.assertEqual(results[3][0], 200)
+        self.assertLess(results[3][3], 0.45)
+
 
 if __name__ == "__main__":
     unittest.main()
