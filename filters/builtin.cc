@@ -1,5 +1,7 @@
 #include "filters/builtin.h"
 
+#include "filters/bulkhead/bulkhead_filter.h"
+#include "filters/fault/fault_filter.h"
 #include "filters/mtls_authz/authz_filter.h"
 
 namespace strait::filters {
@@ -7,6 +9,8 @@ namespace strait::filters {
 void registerBuiltinFilters() {
   static const bool once = [] {
     authz::registerAuthzFilter();
+    fault::registerFaultFilter();
+    bulkhead::registerBulkheadFilter();
     return true;
   }();
   (void)once;

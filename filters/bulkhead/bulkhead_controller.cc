@@ -51,8 +51,10 @@ Ticket BulkheadController::acquire(size_t compartment, const std::shared_ptr<Wai
     // Would queue or reject: count it, admit it anyway (on "own" capacity, over the limit).
     if (slot.queue.size() < config.max_queue) {
       slot.stats.dry_run_queued++;
+      ticket.dry_run_would = Admission::Queued;
     } else {
       slot.stats.dry_run_rejected++;
+      ticket.dry_run_would = Admission::Rejected;
     }
     slot.active_own++;
   } else if (slot.queue.size() < config.max_queue) {

@@ -59,6 +59,8 @@ struct Ticket {
   size_t compartment = 0;
   uint64_t id = 0;        // identifies a queued request for cancel()
   bool borrowed = false;  // set when admitted (immediately or from the queue) on borrowed capacity
+  // Dry run: admitted, but enforcing would have queued (Queued) or rejected (Rejected) it.
+  Admission dry_run_would = Admission::Admitted;
 };
 
 struct CompartmentStats {

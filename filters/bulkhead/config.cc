@@ -2,7 +2,6 @@
 
 namespace strait::filters::bulkhead {
 
-using config::internal::ErrorList;
 using config::internal::MapReader;
 using config::internal::Value;
 
@@ -29,13 +28,12 @@ Compartment parseCompartment(const Value& value) {
 
 }  // namespace
 
-FilterConfigResult<BulkheadConfig> parseBulkheadConfig(const config::FilterConfig& filter,
-                                                       const std::string& file) {
-  ErrorList errors(file);
-  Value root(filter.config, filter.config_path, errors);
-  BulkheadConfig bulkhead;
+std::shared_ptr<BulkheadSettings> parseBulkheadConfig(const Value& root) {
+  auto settings = std::make_shared<BulkheadSettings>();
+  BulkheadConfig& bulkhead = settings->bulkhead;
   MapReader map(root, {"mode", "compartments"});
-  bulkhead.mode = parseMode(map);
+  config::readFilterMode(map, *settings);
+  bulkhead.mode = settings->mode;
   if (std::optional<Value> list = map.require("compartments")) {
     std::vector<Value> items = list->items();
     if (items.empty() && list->node().IsSequence()) {
@@ -64,12 +62,13 @@ FilterConfigResult<BulkheadConfig> parseBulkheadConfig(const config::FilterConfi
       }
     }
   }
-  FilterConfigResult<BulkheadConfig> result;
-  if (errors.empty()) {
-    result.config = std::move(bulkhead);
-  }
-  result.errors = errors.take();
-  return result;
+  return settings;
+}
+
+void registerBulkheadParser() {
+  config::registerFilterParser("bulkhead", [](const Value& value) -> config::FilterSettingsPtr {
+    return parseBulkheadConfig(value);
+  });
 }
 
 }  // namespace strait::filters::bulkhead

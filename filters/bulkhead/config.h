@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,7 +29,15 @@ struct BulkheadConfig {
   std::vector<Compartment> compartments;  // a request goes to the first that matches
 };
 
-FilterConfigResult<BulkheadConfig> parseBulkheadConfig(const config::FilterConfig& filter,
-                                                       const std::string& file);
+// The settings the loader keeps for one `bulkhead` entry (mode is also in FilterSettings::mode).
+struct BulkheadSettings : config::FilterSettings {
+  BulkheadConfig bulkhead;
+};
+
+// The `bulkhead` config parser (config::FilterConfigParser): reads `config` and reports every
+// problem through it.
+std::shared_ptr<BulkheadSettings> parseBulkheadConfig(const config::internal::Value& value);
+// Registers parseBulkheadConfig under "bulkhead".
+void registerBulkheadParser();
 
 }  // namespace strait::filters::bulkhead

@@ -5,15 +5,6 @@ namespace strait::filters {
 using config::internal::MapReader;
 using config::internal::Value;
 
-FilterMode parseMode(const MapReader& map) {
-  if (std::optional<Value> mode = map.get("mode")) {
-    return mode->oneOf<FilterMode>({{"enforce", FilterMode::Enforce},
-                                    {"dry_run", FilterMode::DryRun}})
-        .value_or(FilterMode::Enforce);
-  }
-  return FilterMode::Enforce;
-}
-
 RequestMatchConfig parseRequestMatch(const Value& value) {
   RequestMatchConfig match;
   MapReader map(value, {"prefix", "headers", "principals"});

@@ -12,31 +12,24 @@ bool principalMatches(std::string_view pattern, std::string_view principal) {
   size_t p = 0;
   size_t s = 0;
   while (p < pattern.size()) {
-    size_t p_end = pattern.find('/', p);
-    std::string_view segment = pattern.substr(p, p_end == std::string_view::npos ? p_end : p_end - p);
-    bool last = p_end == std::string_view::npos;
-    if (segment == "*" && last) {
-      return s < principal.size();  // the rest, at least one character
+    if (pattern[p] == '*') {
+      if (p + 1 == pattern.size()) {
+        return true;  // a trailing `*`: the rest, whatever it holds
+      }
+      // Inside: one path segment (no '/'), possibly empty.
+      while (s < principal.size() && principal[s] != '/') {
+        s++;
+      }
+      p++;
+      continue;
     }
-    if (s > principal.size()) {
+    if (s >= principal.size() || principal[s] != pattern[p]) {
       return false;
     }
-    size_t s_end = principal.find('/', s);
-    std::string_view actual =
-        principal.substr(s, s_end == std::string_view::npos ? s_end : s_end - s);
-    if (segment == "*" ? actual.empty() : segment != actual) {
-      return false;
-    }
-    if (last) {
-      return s_end == std::string_view::npos;
-    }
-    if (s_end == std::string_view::npos) {
-      return false;
-    }
-    p = p_end + 1;
-    s = s_end + 1;
+    p++;
+    s++;
   }
-  return s >= principal.size();
+  return s == principal.size();
 }
 
 RequestMatcher::RequestMatcher(RequestMatchConfig config) : config_(std::move(config)) {

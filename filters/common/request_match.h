@@ -12,6 +12,7 @@
 
 #include <re2/re2.h>
 
+#include "config/filter_registry.h"
 #include "config/types.h"
 
 namespace strait::filters {
@@ -28,7 +29,8 @@ class RequestAttributes {
   virtual std::optional<std::string_view> header(std::string_view name) const = 0;
 };
 
-enum class FilterMode { Enforce, DryRun };
+// enforce | dry_run: the mode every filter takes (config::FilterSettings::mode).
+using FilterMode = config::FilterMode;
 
 struct RequestMatchConfig {
   std::string prefix;                          // empty: any path
@@ -36,8 +38,10 @@ struct RequestMatchConfig {
   std::vector<std::string> principals;         // any of them; empty: any request
 };
 
-// Principal patterns as in mtls_authz: exact; "*" any verified identity; a trailing "*" matches
-// the rest; an inner "*" segment matches exactly one path segment.
+// The one principal pattern matcher (mtls_authz uses it too): "spiffe://td/ns/web" (exact),
+// "spiffe://td/ns/*" (a trailing `*` matches the rest, slashes included), "spiffe://td/ns/*/sa/web"
+// (an inner `*` matches one path segment), or "*" (any verified principal). An empty principal
+// matches nothing.
 bool principalMatches(std::string_view pattern, std::string_view principal);
 
 class RequestMatcher {

@@ -4,7 +4,6 @@
 
 namespace strait::filters::fault {
 
-using config::internal::ErrorList;
 using config::internal::MapReader;
 using config::internal::Value;
 
@@ -83,14 +82,13 @@ uint32_t percentFromDouble(double percent) {
   return static_cast<uint32_t>(std::llround(percent * 1'000'000.0));
 }
 
-FilterConfigResult<FaultConfig> parseFaultConfig(const config::FilterConfig& filter,
-                                                 const std::string& file) {
-  ErrorList errors(file);
-  Value root(filter.config, filter.config_path, errors);
-  FaultConfig fault;
+std::shared_ptr<FaultSettings> parseFaultConfig(const Value& root) {
+  auto settings = std::make_shared<FaultSettings>();
+  FaultConfig& fault = settings->fault;
   MapReader map(root, {"mode", "delay", "abort", "response_rate_limit", "header_control",
                        "max_active_faults", "match", "connection"});
-  fault.mode = parseMode(map);
+  config::readFilterMode(map, *settings);
+  fault.mode = settings->mode;
   if (std::optional<Value> delay = map.get("delay")) {
     fault.delay = parseDelay(*delay);
   }
@@ -111,13 +109,18 @@ FilterConfigResult<FaultConfig> parseFaultConfig(const config::FilterConfig& fil
   }
   if (std::optional<Value> connection = map.get("connection")) {
     fault.connection = parseConnection(*connection);
+    if (fault.connection.reset_percent > 0 || fault.connection.black_hole_percent > 0) {
+      connection->error("connection-level faults (reset, black_hole) are not built yet; "
+                        "use abort: {reset: true} for a per-request reset");
+    }
   }
-  FilterConfigResult<FaultConfig> result;
-  if (errors.empty()) {
-    result.config = std::move(fault);
-  }
-  result.errors = errors.take();
-  return result;
+  return settings;
+}
+
+void registerFaultParser() {
+  config::registerFilterParser("fault", [](const Value& value) -> config::FilterSettingsPtr {
+    return parseFaultConfig(value);
+  });
 }
 
 }  // namespace strait::filters::fault

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 #include "config/types.h"
@@ -50,8 +51,16 @@ struct FaultConfig {
   ConnectionFaults connection;
 };
 
-// Parses `filter.config`; `file` names the YAML file in errors.
-FilterConfigResult<FaultConfig> parseFaultConfig(const config::FilterConfig& filter,
-                                                 const std::string& file);
+// The settings the loader keeps for one `fault` entry (mode is also in FilterSettings::mode).
+struct FaultSettings : config::FilterSettings {
+  FaultConfig fault;
+};
+
+// The `fault` config parser (config::FilterConfigParser): reads `config` and reports every problem
+// through it. Connection-level faults (`connection: {reset, black_hole}`) are refused: they need a
+// hook at accept time that is not built yet, and config that is silently ignored is worse.
+std::shared_ptr<FaultSettings> parseFaultConfig(const config::internal::Value& value);
+// Registers parseFaultConfig under "fault".
+void registerFaultParser();
 
 }  // namespace strait::filters::fault

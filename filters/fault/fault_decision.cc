@@ -108,7 +108,9 @@ FaultDecision FaultDecider::decide(const RequestAttributes& request, RandomGener
     return decision;
   }
   if (!active_.tryAcquire()) {
-    return FaultDecision{};  // the cap is reached: this request runs clean (overflow counted)
+    FaultDecision clean;  // the cap is reached: this request runs clean (overflow counted)
+    clean.overflowed = true;
+    return clean;
   }
   decision.holds_slot = true;
   if (decision.delay) {

@@ -46,6 +46,8 @@ struct FaultDecision {
   bool dry_run = false;
   // The decision holds one slot of max_active_faults: give it back with FaultDecider::finish().
   bool holds_slot = false;
+  // A fault was drawn but max_active_faults were in force: this request runs clean.
+  bool overflowed = false;
 
   bool any() const { return delay || abort || rate_limit; }
 };

@@ -86,36 +86,6 @@ Rule parseRule(const Value& value) {
 
 }  // namespace
 
-bool principalMatches(std::string_view pattern, std::string_view principal) {
-  if (principal.empty()) {
-    return false;
-  }
-  if (pattern == "*") {
-    return true;
-  }
-  size_t p = 0;
-  size_t s = 0;
-  while (p < pattern.size()) {
-    if (pattern[p] == '*') {
-      if (p + 1 == pattern.size()) {
-        return true;  // a trailing `*`: the rest, whatever it holds
-      }
-      // Inside: one path segment (no '/'), possibly empty.
-      while (s < principal.size() && principal[s] != '/') {
-        s++;
-      }
-      p++;
-      continue;
-    }
-    if (s >= principal.size() || principal[s] != pattern[p]) {
-      return false;
-    }
-    p++;
-    s++;
-  }
-  return s == principal.size();
-}
-
 void registerAuthzParser() {
   config::registerFilterParser("mtls_authz", [](const Value& value) {
     auto settings = std::make_shared<AuthzSettings>();

@@ -9,6 +9,7 @@
 
 #include "config/filter_registry.h"
 #include "config/types.h"
+#include "filters/common/request_match.h"
 
 namespace strait::filters::authz {
 
@@ -45,7 +46,7 @@ struct AuthzSettings : config::FilterSettings {
 void registerAuthzParser();
 
 // True when `principal` matches `pattern` (see PrincipalPattern). An empty principal matches
-// nothing.
-bool principalMatches(std::string_view pattern, std::string_view principal);
+// nothing. One implementation, shared with the fault and bulkhead matchers (filters/common).
+using filters::principalMatches;
 
 }  // namespace strait::filters::authz

@@ -57,6 +57,12 @@ DispatcherImpl::DispatcherImpl(TimeSource& time_source)
 }
 
 void DispatcherImpl::deferredDelete(DeferredDeletablePtr object) {
+  if (deferred_check_ == nullptr) {
+    // The dispatcher is being destroyed (its check handle is closed): the loop runs only to
+    // finish close callbacks, so there is no "end of this iteration" to wait for.
+    object.reset();
+    return;
+  }
   to_delete_.push_back(std::move(object));
   if (to_delete_.size() == 1) {
     // A check handle runs right after the loop polled for I/O: the end of this iteration.
@@ -76,13 +82,20 @@ void DispatcherImpl::clearDeferredDeleteList() {
     batch.swap(to_delete_);
     batch.clear();
   }
-  uv_check_stop(deferred_check_);
+  if (deferred_check_ != nullptr) {
+    uv_check_stop(deferred_check_);
+  }
 }
 
 DispatcherImpl::~DispatcherImpl() {
   clearDeferredDeleteList();
   closeHandle(async_);
-  closeHandle(deferred_check_);
+  // From here on deferredDelete() deletes at once: a close callback run by the loop below may
+  // defer a deletion, and must not restart a check handle that is being closed (a crash seen at
+  // shutdown under load before this).
+  uv_check_t* check = deferred_check_;
+  deferred_check_ = nullptr;
+  closeHandle(check);
   // Let pending close callbacks run, then close anything left so the loop can be torn down.
   uv_run(&loop_, UV_RUN_NOWAIT);
   uv_walk(

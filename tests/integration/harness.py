@@ -42,6 +42,17 @@ def find_binary(name):
         "%s not found (looked in %s); build it or set STRAIT_BIN_DIR" % (name, ", ".join(candidates)))
 
 
+def sanitized_build():
+    """True when the strait under test is an AddressSanitizer build (its RSS then includes the
+    allocator's quarantine and shadow memory, so memory bounds of the release build do not apply)."""
+    try:
+        out = subprocess.run(["ldd", find_binary("strait")], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return b"libasan" in out
+
+
 def wait_for(predicate, timeout=10.0, interval=0.01, what="condition"):
     """Polls predicate() until it returns a truthy value, which is returned; raises on timeout."""
     deadline = time.monotonic() + timeout

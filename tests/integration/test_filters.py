@@ -3,6 +3,10 @@ plaintext listener, where no request has a verified identity: only principal-fre
 allow. TLS identities are tested in test_tls.py.
 """
 
+import http.client
+import socket
+import threading
+import time
 import unittest
 
 import harness
@@ -81,6 +85,221 @@ class AuthzChainTest(harness.ProcessTestCase):
         self.assertIn(b"HTTP/1.1 403", data)
         self.assertIn(b"HTTP/1.1 200", data)
         self.assertLess(data.index(b"HTTP/1.1 403"), data.index(b"HTTP/1.1 200"))
+
+
+def filter_config(upstream_port, filters_yaml, workers=1):
+    """A listener with the given `filters:` list items (already indented by 8 spaces)."""
+    return (
+        "admin: {address: 127.0.0.1, port: 0}\n"
+        "workers: %d\n"
+        "listeners:\n"
+        "  - name: main\n"
+        "    address: 127.0.0.1\n"
+        "    port: 0\n"
+        "    http:\n"
+        "      filters:\n"
+        "%s"
+        "    virtual_hosts:\n"
+        "      - name: default\n"
+        "        domains: [\"*\"]\n"
+        "        routes:\n"
+        "          - match: {prefix: /}\n"
+        "            route: {cluster: backend, timeout: 30s}\n"
+        "clusters:\n"
+        "  - name: backend\n"
+        "    endpoints: [{address: 127.0.0.1, port: %d}]\n" % (workers, filters_yaml, upstream_port))
+
+
+def fault(config_body):
+    return "        - name: fault\n          config: %s\n" % config_body
+
+
+def fault_counter(proxy, what):
+    return proxy.counter("strait_dp_fault_%s_total" % what, {"listener": "main"})
+
+
+class FaultFilterTest(harness.ProcessTestCase):
+    def test_abort_answers_503_and_the_upstream_sees_nothing(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(upstream.port, fault("{abort: {status: 503}}"))))
+        for _ in range(3):
+            status, _, body = http_request("GET", proxy.url("/x"))
+            self.assertEqual(status, 503)
+            self.assertEqual(body, b"fault filter abort\n")
+        self.assertEqual(upstream.stats()["requests"], 0)
+        self.assertEqual(fault_counter(proxy, "aborts_injected"), 3)
+
+    def test_delay_holds_the_request(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(upstream.port,
+                                                fault("{delay: {fixed: 300ms}}"))))
+        started = time.monotonic()
+        status, _, _ = http_request("GET", proxy.url("/x"))
+        elapsed = time.monotonic() - started
+        self.assertEqual(status, 200)
+        self.assertGreaterEqual(elapsed, 0.3)
+        self.assertEqual(upstream.stats()["requests"], 1)
+        self.assertEqual(fault_counter(proxy, "delays_injected"), 1)
+
+    def test_header_control_only_when_enabled(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(upstream.port, fault("{header_control: true}"))))
+        status, _, _ = http_request("GET", proxy.url("/x"), headers={"x-strait-fault-abort": "418"})
+        self.assertEqual(status, 418)
+        status, _, _ = http_request("GET", proxy.url("/x"))
+        self.assertEqual(status, 200)
+
+        off = self.start(Strait(filter_config(upstream.port, fault("{header_control: false}"))))
+        status, _, _ = http_request("GET", off.url("/x"), headers={"x-strait-fault-abort": "418"})
+        self.assertEqual(status, 200)
+
+    def test_abort_percent_50(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(upstream.port,
+                                                fault("{abort: {status: 503, percent: 50}}"))))
+        port = proxy.listener_port("main")
+        aborted = 0
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for _ in range(400):
+            conn.request("GET", "/x")
+            response = conn.getresponse()
+            response.read()
+            if response.status == 503:
+                aborted += 1
+            if response.getheader("connection", "").lower() == "close":
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.close()
+        self.assertGreaterEqual(aborted, 140)
+        self.assertLessEqual(aborted, 260)
+        self.assertEqual(fault_counter(proxy, "aborts_injected"), aborted)
+        self.assertEqual(upstream.stats()["requests"], 400 - aborted)
+
+    def test_reset_cuts_the_connection(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(upstream.port, fault("{abort: {reset: true}}"))))
+        port = proxy.listener_port("main")
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+            reset = False
+            data = b""
+            try:
+                while True:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            except ConnectionResetError:
+                reset = True
+        self.assertTrue(reset, data)
+        self.assertEqual(data, b"")
+        self.assertEqual(fault_counter(proxy, "resets_injected"), 1)
+        self.assertEqual(upstream.stats()["requests"], 0)
+
+    def test_response_rate_limit(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(upstream.port,
+                                                fault("{response_rate_limit: {kbps: 64}}"))))
+        started = time.monotonic()
+        status, _, body = http_request("GET", proxy.url("/x?body_size=65536"))
+        elapsed = time.monotonic() - started
+        self.assertEqual(status, 200)
+        self.assertEqual(len(body), 65536)
+        self.assertGreaterEqual(elapsed, 0.8)
+        self.assertLess(elapsed, 5)
+        self.assertEqual(fault_counter(proxy, "rate_limits_injected"), 1)
+
+    def test_dry_run_injects_nothing_and_counts(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(
+            upstream.port, fault("{mode: dry_run, abort: {status: 503}, delay: {fixed: 2s}}"))))
+        for _ in range(3):
+            started = time.monotonic()
+            status, _, _ = http_request("GET", proxy.url("/x"))
+            self.assertEqual(status, 200)
+            self.assertLess(time.monotonic() - started, 1.5)
+        self.assertEqual(upstream.stats()["requests"], 3)
+        self.assertEqual(fault_counter(proxy, "dry_run"), 3)
+        self.assertEqual(fault_counter(proxy, "aborts_injected"), 0)
+
+
+def bulkhead(compartments_yaml, mode="enforce"):
+    return ("        - name: bulkhead\n"
+            "          config:\n"
+            "            mode: %s\n"
+            "            compartments:\n%s" % (mode, compartments_yaml))
+
+
+def concurrent_requests(proxy, paths):
+    """All at once on their own connections; [(status, headers, body, seconds)] in path order."""
+    results = [None] * len(paths)
+
+    def run(i):
+        started = time.monotonic()
+        status, headers, body = http_request("GET", proxy.url(paths[i]), timeout=20)
+        results[i] = (status, headers, body, time.monotonic() - started)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(paths))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+class BulkheadFilterTest(harness.ProcessTestCase):
+    def test_full_compartment_rejects_with_overloaded(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(upstream.port, bulkhead(
+            "              - {name: default, max_concurrent: 2, max_queue: 0}\n"), workers=2)))
+        results = concurrent_requests(proxy, ["/x?delay_ms=500"] * 4)
+        statuses = sorted(r[0] for r in results)
+        self.assertEqual(statuses, [200, 200, 503, 503], results)
+        for status, headers, body, _ in results:
+            if status == 503:
+                self.assertEqual(headers.get("x-strait-overloaded"), "true")
+                self.assertEqual(body, b"bulkhead default full\n")
+        self.assertEqual(proxy.counter("strait_dp_bulkhead_rejected_total",
+                                       {"listener": "main", "compartment": "default"}), 2)
+
+    def test_queue_lets_all_through(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(upstream.port, bulkhead(
+            "              - {name: default, max_concurrent: 2, max_queue: 2,"
+            " queue_timeout: 2s}\n"), workers=2)))
+        results = concurrent_requests(proxy, ["/x?delay_ms=500"] * 4)
+        self.assertEqual([r[0] for r in results], [200] * 4, results)
+        self.assertEqual(upstream.stats()["requests"], 4)
+        self.assertEqual(proxy.counter("strait_dp_bulkhead_queued_total",
+                                       {"listener": "main", "compartment": "default"}), 2)
+
+    def test_queue_timeout(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(upstream.port, bulkhead(
+            "              - {name: default, max_concurrent: 2, max_queue: 2,"
+            " queue_timeout: 100ms}\n"))))
+        results = concurrent_requests(proxy, ["/x?delay_ms=1000"] * 4)
+        timed_out = [r for r in results if r[0] == 503]
+        self.assertEqual(len(timed_out), 2, results)
+        for status, headers, body, seconds in timed_out:
+            self.assertEqual(headers.get("x-strait-overloaded"), "true")
+            self.assertEqual(body, b"bulkhead default queue timeout\n")
+            self.assertGreaterEqual(seconds, 0.09)
+            self.assertLess(seconds, 0.9)
+        self.assertEqual(proxy.counter("strait_dp_bulkhead_timed_out_total",
+                                       {"listener": "main", "compartment": "default"}), 2)
+
+    def test_noisy_compartment_does_not_block_another(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(upstream.port, bulkhead(
+            "              - {name: noisy, match: {prefix: /noisy}, max_concurrent: 1,"
+            " max_queue: 0}\n"
+            "              - {name: default, max_concurrent: 4, max_queue: 0}\n"))))
+        results = concurrent_requests(proxy, ["/noisy?delay_ms=500"] * 3 + ["/quiet"])
+        noisy = sorted(r[0] for r in results[:3])
+        self.assertEqual(noisy, [200, 503, 503], results)
+        self.assertEqual(results[3][0], 200)
+        self.assertLess(results[3][3], 0.45)
 
 
 if __name__ == "__main__":

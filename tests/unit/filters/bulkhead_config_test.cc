@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "filters/bulkhead/config.h"
+#include "tests/unit/filters/parse_block.h"
 
 namespace strait::filters::bulkhead {
 namespace {
@@ -12,11 +13,11 @@ namespace {
 using ::testing::ElementsAre;
 using std::chrono::milliseconds;
 
-FilterConfigResult<BulkheadConfig> parse(const std::string& block) {
-  YAML::Node root = YAML::Load("filters:\n  - name: bulkhead\n    config:\n" + block);
-  config::FilterConfig filter{"bulkhead", root["filters"][0]["config"],
-                              "listeners[0].http.filters[2].config"};
-  return parseBulkheadConfig(filter, "s.yaml");
+testing::ParseResult<BulkheadConfig> parse(const std::string& block) {
+  return testing::parseBlock<BulkheadConfig>(
+      "filters:\n  - name: bulkhead\n    config:\n" + block,
+      "listeners[0].http.filters[2].config", parseBulkheadConfig,
+      [](const BulkheadSettings& s) { return s.bulkhead; });
 }
 
 std::vector<std::string> errors(const std::string& block) {

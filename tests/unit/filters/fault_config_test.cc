@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "filters/fault/config.h"
+#include "tests/unit/filters/parse_block.h"
 
 namespace strait::filters::fault {
 namespace {
@@ -13,11 +14,11 @@ using ::testing::ElementsAre;
 using std::chrono::milliseconds;
 
 // The block as it sits in a listener, so that lines and columns are those of a real file.
-FilterConfigResult<FaultConfig> parse(const std::string& block) {
-  YAML::Node root = YAML::Load("filters:\n  - name: fault\n    config: " + block + "\n");
-  config::FilterConfig filter{"fault", root["filters"][0]["config"],
-                              "listeners[0].http.filters[0].config"};
-  return parseFaultConfig(filter, "s.yaml");
+testing::ParseResult<FaultConfig> parse(const std::string& block) {
+  return testing::parseBlock<FaultConfig>(
+      "filters:\n  - name: fault\n    config: " + block + "\n",
+      "listeners[0].http.filters[0].config", parseFaultConfig,
+      [](const FaultSettings& s) { return s.fault; });
 }
 
 std::vector<std::string> errors(const std::string& block) {
@@ -33,8 +34,7 @@ TEST(FaultConfigTest, ConfigMdExample) {
       "{delay: {fixed: 100ms, percent: 10}, abort: {status: 503, percent: 1},"
       " response_rate_limit: {kbps: 64, percent: 100}, header_control: false,"
       " max_active_faults: 100, match: {prefix: /checkout, headers: [{name: x-chaos, exact: \"1\"}],"
-      " principals: [\"spiffe://example.org/*\"]}, connection: {reset: {percent: 0.5},"
-      " black_hole: {percent: 0.000001}}, mode: dry_run}");
+      " principals: [\"spiffe://example.org/*\"]}, mode: dry_run}");
   ASSERT_TRUE(result.ok());
   const FaultConfig& c = *result.config;
   EXPECT_EQ(c.mode, FilterMode::DryRun);
@@ -49,8 +49,6 @@ TEST(FaultConfigTest, ConfigMdExample) {
   ASSERT_EQ(c.match.headers.size(), 1u);
   EXPECT_EQ(c.match.headers[0].name, "x-chaos");
   EXPECT_EQ(c.match.principals, std::vector<std::string>{"spiffe://example.org/*"});
-  EXPECT_EQ(c.connection.reset_percent, 500'000u);
-  EXPECT_EQ(c.connection.black_hole_percent, 1u);
 }
 
 TEST(FaultConfigTest, AbortResetAndDefaults) {
@@ -83,6 +81,16 @@ TEST(FaultConfigTest, PreciseErrors) {
       ElementsAre(
           R"(s.yaml:3:35: listeners[0].http.filters[0].config.response_rate_limit.kbps: missing required key "kbps")",
           R"(s.yaml:3:65: listeners[0].http.filters[0].config.match.prefix: expected a path prefix starting with "/", got "checkout")"));
+}
+
+// Connection faults need an accept-time hook that is not built: refused, never silently ignored.
+TEST(FaultConfigTest, ConnectionFaultsRefused) {
+  EXPECT_THAT(
+      errors("{connection: {reset: {percent: 0.5}}}"),
+      ElementsAre(
+          R"(s.yaml:3:26: listeners[0].http.filters[0].config.connection: connection-level faults (reset, black_hole) are not built yet; use abort: {reset: true} for a per-request reset)"));
+  // Zero percent injects nothing: accepted.
+  EXPECT_TRUE(parse("{connection: {reset: {percent: 0}}}").ok());
 }
 
 }  // namespace

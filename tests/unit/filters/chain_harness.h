@@ -1,0 +1,161 @@
+#pragma once
+
+// Runs real filters through http::FilterChain with a recording owner, a simulated clock, a
+// dispatcher whose timers fire only when the test advances time, and a scripted RandomGenerator.
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy/http/filter_chain.h"
+#include "tests/mocks/simulated_time.h"
+#include "tests/unit/filters/scripted_random.h"
+
+namespace strait::filters::testing {
+
+class FakeDispatcher : public event::Dispatcher {
+ public:
+  explicit FakeDispatcher(strait::testing::SimulatedTimeSource& time) : time_(time) {}
+
+  class FakeTimer : public event::Timer {
+   public:
+    FakeTimer(FakeDispatcher& d, event::TimerCb cb) : d_(d), cb_(std::move(cb)) {
+      d_.timers_.push_back(this);
+    }
+    ~FakeTimer() override { d_.timers_.erase(std::find(d_.timers_.begin(), d_.timers_.end(), this)); }
+    void enableTimer(std::chrono::milliseconds delay) override {
+      enabled_ = true;
+      due_ = d_.time_.monotonicTime() + delay;
+    }
+    void disableTimer() override { enabled_ = false; }
+    bool enabled() const override { return enabled_; }
+
+    FakeDispatcher& d_;
+    event::TimerCb cb_;
+    bool enabled_ = false;
+    MonotonicTime due_{};
+  };
+
+  void deferredDelete(event::DeferredDeletablePtr) override {}
+  event::TimerPtr createTimer(event::TimerCb cb) override {
+    return std::make_unique<FakeTimer>(*this, std::move(cb));
+  }
+  void post(event::PostCb cb) override { posted_.push_back(std::move(cb)); }
+  MonotonicTime approximateMonotonicTime() const override { return time_.monotonicTime(); }
+  TimeSource& timeSource() override { return time_; }
+  void run() override {}
+  void exit() override {}
+  bool isThreadSafe() const override { return true; }
+
+  // Advances the clock 1 ms at a time, firing due timers.
+  void advance(std::chrono::milliseconds by) {
+    for (int64_t i = 0; i < by.count(); ++i) {
+      time_.advance(std::chrono::milliseconds(1));
+      fireDue();
+    }
+  }
+  void fireDue() {
+    bool fired = true;
+    while (fired) {
+      fired = false;
+      for (FakeTimer* t : timers_) {
+        if (t->enabled_ && t->due_ <= time_.monotonicTime()) {
+          t->enabled_ = false;
+          t->cb_();  // may destroy timers: restart the scan
+          fired = true;
+          break;
+        }
+      }
+    }
+  }
+  size_t runPosted() {
+    std::vector<event::PostCb> run;
+    run.swap(posted_);
+    for (auto& cb : run) {
+      cb();
+    }
+    return run.size();
+  }
+  size_t enabledTimers() const {
+    return std::count_if(timers_.begin(), timers_.end(), [](FakeTimer* t) { return t->enabled_; });
+  }
+
+ private:
+  strait::testing::SimulatedTimeSource& time_;
+  std::vector<FakeTimer*> timers_;
+  std::vector<event::PostCb> posted_;
+};
+
+class RecordingOwner : public http::FilterChainOwner {
+ public:
+  RecordingOwner(FakeDispatcher& dispatcher, strait::testing::SimulatedTimeSource& time,
+                 RandomGenerator& random, stats::Store& store)
+      : dispatcher_(dispatcher), time_(time), random_(random), store_(store) {}
+
+  void onDecodeFiltersDone() override { log.push_back("router"); }
+  void onFilterLocalReply(uint16_t status, std::string_view body, std::string_view flag,
+                          const std::vector<http::HeaderEntry>& headers) override {
+    std::string line = "reply " + std::to_string(status) + " " + std::string(body) + " " +
+                       std::string(flag);
+    for (const auto& h : headers) {
+      line += " " + h.name + "=" + h.value;
+    }
+    log.push_back(line);
+  }
+  void onFilterReset(std::string_view flag) override { log.push_back("reset " + std::string(flag)); }
+  void onFilterFlag(std::string_view flag) override { log.push_back("flag " + std::string(flag)); }
+  void onEncodedData(buffer::Buffer& data, bool end_stream) override {
+    out_bytes += data.length();
+    log.push_back("out " + std::to_string(data.length()) + (end_stream ? " end" : "") + " @" +
+                  std::to_string(time_.nowMs()));
+    ended = ended || end_stream;
+  }
+  void onFilterUpstreamReadDisabled(bool disabled) override {
+    log.push_back(disabled ? "upstream off" : "upstream on");
+  }
+  const http::RequestHeaders& filterRequestHeaders() const override { return request; }
+  const config::Route* filterRoute() const override { return nullptr; }
+  std::string_view filterClusterName() const override { return "backend"; }
+  const std::string& filterPrincipal() const override { return principal; }
+  event::Dispatcher& filterDispatcher() override { return dispatcher_; }
+  RandomGenerator& filterRandom() override { return random_; }
+  const TimeSource& filterTimeSource() const override { return time_; }
+  stats::Shard& filterStatsShard() override { return store_.shard(0); }
+
+  bool has(const std::string& prefix) const {
+    return std::any_of(log.begin(), log.end(), [&](const std::string& l) { return l.starts_with(prefix); });
+  }
+
+  std::vector<std::string> log;
+  http::RequestHeaders request;
+  std::string principal;
+  uint64_t out_bytes = 0;
+  bool ended = false;
+
+ private:
+  FakeDispatcher& dispatcher_;
+  strait::testing::SimulatedTimeSource& time_;
+  RandomGenerator& random_;
+  stats::Store& store_;
+};
+
+// One stream: an owner and its chain over the given factories.
+struct Stream {
+  Stream(FakeDispatcher& d, strait::testing::SimulatedTimeSource& t, RandomGenerator& r,
+         stats::Store& s, const std::vector<http::FilterFactoryPtr>& factories,
+         std::string path = "/")
+      : owner(d, t, r, s), chain(owner, factories) {
+    owner.request.method = "GET";
+    owner.request.path = std::move(path);
+    owner.request.authority = "api";
+  }
+  void start() { chain.decodeHeaders(owner.request, true); }
+  ~Stream() { chain.destroy(); }
+
+  RecordingOwner owner;
+  http::FilterChain chain;
+};
+
+}  // namespace strait::filters::testing
