@@ -389,15 +389,24 @@ void ActiveStream::applyRoute() {
     retry_ = std::make_unique<upstream::RetryState>(
         &*action.retry, request_->method, cluster_->info().resources.get(), worker_.random,
         worker_.dispatcher.approximateMonotonicTime(), action.timeout);
+    // Keep a copy of the request body for replay while it fits retry.max_body_bytes.
+    replay_ok_ = retry_->enabled() && !request_info_.upgrade;
+    if (replay_ok_ && !request_body_.empty()) {
+      replay_body_.add(request_body_.toString());
+      retry_->onBodyBuffered(replay_body_.length());
+      replay_ok_ = retry_->enabled();
+    }
   }
   startUpstream();
 }
 
 // A failed attempt: retry it (after the backoff, on another host when there is one) if the
 // route's policy, the method, the time left and the cluster's retry budget allow. Request bodies
-// are not replayed yet: once body bytes went upstream, nothing is retried.
+// are replayed from a copy kept while they fit retry.max_body_bytes; a request whose body outgrew
+// it is not retried once body bytes went upstream.
 bool ActiveStream::scheduleRetry(const upstream::AttemptResult& result) {
-  if (retry_ == nullptr || response_started_ || finished_ || body_sent_upstream_) {
+  if (retry_ == nullptr || response_started_ || finished_ ||
+      (body_sent_upstream_ && !replay_ok_)) {
     return false;
   }
   upstream::RetryDecision decision =
@@ -488,6 +497,14 @@ void ActiveStream::onPoolReady(upstream::UpstreamClient& client) {
       info.chunked = true;
     }
   }
+  if (replay_ok_) {
+    // Every attempt sends the whole body so far, from the replay copy.
+    request_body_.clear();
+    request_body_.add(replay_body_.toString());
+    if (info.content_length.has_value() && !request_info_.content_length.has_value()) {
+      info.content_length = request_body_.length();
+    }
+  }
   client.encodeHeaders(*request_, info);
   bool has_body = info.chunked || (info.content_length.has_value() && *info.content_length > 0);
   if (has_body && (!request_body_.empty() || request_complete_)) {
@@ -525,6 +542,19 @@ void ActiveStream::decodeData(const char* data, size_t len) {
   bytes_received_ += len;
   if (finished_ || response_complete_) {
     return;  // a local reply was sent; the rest of the body is discarded
+  }
+  if (replay_ok_) {
+    replay_body_.add(data, len);
+    retry_->onBodyBuffered(replay_body_.length());
+    if (!retry_->enabled()) {
+      replay_ok_ = false;
+      replay_body_.clear();
+      if (client_ == nullptr && body_sent_upstream_) {
+        // A retry is waiting for its backoff, and the body it must replay no longer fits.
+        sendLocalReply(503, "upstream attempt failed; request body too large to replay", "URX");
+        return;
+      }
+    }
   }
   if (client_ != nullptr) {
     buffer::Buffer chunk;

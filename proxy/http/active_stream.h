@@ -155,7 +155,9 @@ class ActiveStream : public upstream::PoolCallbacks,
   bool holds_request_slot_ = false;
   std::unique_ptr<upstream::RetryState> retry_;  // routes with a retry policy only
   event::TimerPtr retry_timer_;                  // backoff before the next attempt
-  event::TimerPtr try_timer_;                    // per_try_timeout of the current attempt  // a circuit-breaker request slot of cluster_
+  event::TimerPtr try_timer_;                    // per_try_timeout of the current attempt
+  buffer::Buffer replay_body_;  // the request body so far, while it fits retry.max_body_bytes
+  bool replay_ok_ = false;      // replay_body_ holds the whole body so far  // a circuit-breaker request slot of cluster_
   // Access log (access_log_emit.cc): body bytes each way, and when the upstream answered.
   uint64_t bytes_received_ = 0;
   uint64_t bytes_sent_ = 0;

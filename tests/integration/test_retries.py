@@ -2,6 +2,7 @@
 methods, per-try timeouts, and every retry counted. Real proxy, real test upstreams, port 0.
 """
 
+import json
 import time
 import unittest
 
@@ -65,6 +66,39 @@ class RetryTest(harness.ProcessTestCase):
         self.assertEqual(status, 503)
         self.assertEqual(failing.stats()["requests"], 1 + 4)
         self.assertEqual(self.retries(proxy), 3)
+
+    def test_request_body_is_replayed_on_the_retry(self):
+        failing = self.start(Upstream(name="failing"))
+        good = self.start(Upstream(name="good"))
+        failing.force_status(503)
+        proxy = self.start(Strait(retry_config(
+            [failing.port, good.port],
+            "{on: [5xx], attempts: 1, non_idempotent: true, max_body_bytes: 16384, "
+            "backoff: {base: 5ms, max: 10ms}}")))
+        body = bytes(range(256)) * 40  # 10,240 bytes: fits max_body_bytes
+        for _ in range(6):
+            status, headers, reply = http_request("POST", proxy.url("/echo"), body=body)
+            self.assertEqual(status, 200)
+            self.assertEqual(headers.get("x-upstream-name"), "good")
+            self.assertEqual(json.loads(reply)["body_bytes"], len(body))
+        self.assertGreater(self.retries(proxy), 0)
+        self.assertEqual(self.retries(proxy), failing.stats()["requests"])
+
+    def test_body_over_max_body_bytes_is_not_retried(self):
+        failing = self.start(Upstream(name="failing"))
+        failing.force_status(503)
+        proxy = self.start(Strait(retry_config(
+            [failing.port],
+            "{on: [5xx], attempts: 2, non_idempotent: true, max_body_bytes: 1024, "
+            "backoff: {base: 5ms, max: 10ms}}")))
+        status, _, _ = http_request("POST", proxy.url("/echo"), body=b"x" * 4096)
+        self.assertEqual(status, 503)
+        self.assertEqual(failing.stats()["requests"], 1)
+        self.assertEqual(self.retries(proxy), 0)
+        status, _, _ = http_request("POST", proxy.url("/echo"), body=b"x" * 512)
+        self.assertEqual(status, 503)
+        self.assertEqual(failing.stats()["requests"], 1 + 3)
+        self.assertEqual(self.retries(proxy), 2)
 
     def test_per_try_timeout_moves_to_the_next_endpoint(self):
         slow = self.start(Upstream(name="slow", delay_ms=2000))
