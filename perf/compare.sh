@@ -121,7 +121,8 @@ if [[ $QUICK == 1 ]]; then
   [[ $DURATION_SET == 1 ]] || DURATION=2s
 fi
 if [[ $WRITE_RESULTS == auto ]]; then
-  if [[ $QUICK == 0 && ${#ONLY[@]} -eq 0 ]]; then WRITE_RESULTS=1; else WRITE_RESULTS=0; fi
+  # Only a full throughput run replaces the RESULTS.md section (a --no-bench run has no cells).
+  if [[ $QUICK == 0 && ${#ONLY[@]} -eq 0 && $DO_BENCH == 1 ]]; then WRITE_RESULTS=1; else WRITE_RESULTS=0; fi
 fi
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
 [[ "$IDLE_CONNS" =~ ^[1-9][0-9]*$ ]] || die "--idle-conns must be a positive integer"
