@@ -132,14 +132,6 @@ std::vector<std::string> unbuiltFeatures(const config::Bootstrap& config) {
       }
     }
   }
-  for (size_t i = 0; i < config.clusters.size(); i++) {
-    const auto& cluster = config.clusters[i];
-    const std::string path = "clusters[" + std::to_string(i) + "]";
-    if (cluster.protocol == config::UpstreamProtocol::Http2 && cluster.tls) {
-      out.push_back(path + ".protocol: http2 over tls (ALPN h2) to upstreams is not built yet; "
-                    "http2 upstreams are cleartext (h2c prior knowledge)");
-    }
-  }
   return out;
 }
 

@@ -466,7 +466,7 @@ HandshakeFailure ServerContext::classify(unsigned long error, const HandshakeInf
 
 std::shared_ptr<const ClientContext> ClientContext::create(const config::ClusterTls& config,
                                                            const std::string& base_dir,
-                                                           std::string& error) {
+                                                           std::string& error, bool http2) {
   std::shared_ptr<ClientContext> context(new ClientContext());
   ERR_clear_error();
   context->ctx_.reset(SSL_CTX_new(TLS_client_method()));
@@ -505,9 +505,14 @@ std::shared_ptr<const ClientContext> ClientContext::create(const config::Cluster
       return nullptr;
     }
   }
-  // HTTP/1.1 only upstream for now (ALPN h2 comes with the HTTP/2 pool).
-  static constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-  SSL_CTX_set_alpn_protos(c, kAlpn, sizeof(kAlpn));
+  // ALPN offers the one protocol the cluster speaks.
+  static constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  static constexpr unsigned char kAlpnH2[] = {2, 'h', '2'};
+  if (http2) {
+    SSL_CTX_set_alpn_protos(c, kAlpnH2, sizeof(kAlpnH2));
+  } else {
+    SSL_CTX_set_alpn_protos(c, kAlpnHttp11, sizeof(kAlpnHttp11));
+  }
   context->sni_ = config.sni;
   return context;
 }

@@ -106,9 +106,10 @@ using ServerContextSharedPtr = std::shared_ptr<const ServerContext>;
 
 class ClientContext {
  public:
+  // `http2`: offer ALPN h2 (cluster protocol http2), else http/1.1.
   static std::shared_ptr<const ClientContext> create(const config::ClusterTls& config,
                                                      const std::string& base_dir,
-                                                     std::string& error);
+                                                     std::string& error, bool http2 = false);
 
   // A new client-side SSL for a connection to `address` (an IP literal or a name): SNI and the
   // verified name are `sni` when set, else the address itself.

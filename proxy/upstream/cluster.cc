@@ -98,7 +98,8 @@ ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
     info->tls_fingerprint = tls::filesFingerprint(tls::directoryOf(info->bootstrap->source_path),
                                                   tls::clusterTlsFiles(*cluster.tls));
     info->tls = tls::ClientContext::create(*cluster.tls, tls::directoryOf(info->bootstrap->source_path),
-                                           error);
+                                           error,
+                                           cluster.protocol == config::UpstreamProtocol::Http2);
     if (info->tls == nullptr) {
       error = "cluster " + cluster.name + ": tls: " + error;
       return nullptr;

@@ -1,5 +1,7 @@
 #include "proxy/upstream/http2_pool.h"
 
+#include "proxy/tls/tls_connection.h"
+
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
@@ -104,7 +106,8 @@ class Http2Pool::Connection : public network::ConnectionCallbacks, public event:
   void armIdle();
 
   Http2Pool& pool_;
-  std::unique_ptr<network::ConnectionImpl> connection_;
+  network::ConnectionPtr connection_;      // TLS over `transport_` for a cluster with tls
+  network::ConnectionImpl* transport_ = nullptr;
   nghttp2_session* session_ = nullptr;
   std::list<std::unique_ptr<Stream>> streams_;
   event::TimerPtr timer_;  // connect timeout, then idle timeout
@@ -326,7 +329,15 @@ void Http2Pool::Connection::connect() {
   pool_.shard_.inc(stats.cx_total);
   pool_.shard_.add(stats.cx_active, 1);
   pool_.host_.cx_active.fetch_add(1, std::memory_order_relaxed);
-  connection_ = std::make_unique<network::ConnectionImpl>(pool_.dispatcher_);
+  auto transport = std::make_unique<network::ConnectionImpl>(pool_.dispatcher_);
+  transport_ = transport.get();
+  if (pool_.cluster_.tls != nullptr) {
+    // h2 over TLS: the cluster's client context offers ALPN h2 only.
+    connection_ = tls::TlsConnection::client(pool_.cluster_.tls, std::move(transport),
+                                             pool_.dispatcher_, pool_.host_.address());
+  } else {
+    connection_ = std::move(transport);
+  }
   connection_->setCallbacks(*this);
   timer_ = pool_.dispatcher_.createTimer([this]() {
     if (state_ == State::Connecting) {
@@ -340,7 +351,7 @@ void Http2Pool::Connection::connect() {
     close();  // idle
   });
   timer_->enableTimer(pool_.cluster_.config.connect_timeout);
-  connection_->connect(pool_.host_.sockAddr());
+  transport_->connect(pool_.host_.sockAddr());
 }
 
 void Http2Pool::Connection::createSession() {

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -114,7 +115,9 @@ class H2Upstream:
     query), then trailers grpc-status: 0 and grpc-message: ok. It records each request's headers
     and body size, and how many connections it accepted."""
 
-    def __init__(self):
+    def __init__(self, tls_context=None):
+        self.tls_context = tls_context  # a server ssl.SSLContext: h2 over TLS (ALPN h2)
+        self.alpn = []                  # the protocol each TLS connection negotiated
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(64)
@@ -140,6 +143,14 @@ class H2Upstream:
             threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
 
     def _serve(self, sock):
+        if self.tls_context is not None:
+            try:
+                sock = self.tls_context.wrap_socket(sock, server_side=True)
+            except (OSError, ssl.SSLError):
+                sock.close()
+                return
+            with self.lock:
+                self.alpn.append(sock.selected_alpn_protocol())
         conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
         conn.initiate_connection()
         sock.sendall(conn.data_to_send())
@@ -378,6 +389,29 @@ class Http2Test(harness.ProcessTestCase):
         proxy = self.start(Strait(simple_config(upstream.port,
                                                 clusters_extra="    protocol: http2\n")))
         return upstream, proxy, proxy.listener_port("main")
+
+    def test_http2_upstream_over_tls_negotiates_h2(self):
+        import tls_fixtures
+        certs = tls_fixtures.make_certs()
+        self.addCleanup(tls_fixtures.remove_tree, certs)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(os.path.join(certs, "upstream.pem"),
+                                os.path.join(certs, "upstream.key"))
+        context.set_alpn_protocols(["h2"])
+        upstream = H2Upstream(tls_context=context)
+        self.addCleanup(upstream.close)
+        proxy = self.start(Strait(simple_config(
+            upstream.port,
+            clusters_extra="    protocol: http2\n"
+                           "    tls: {sni: backend.internal, ca: %s}\n"
+                           % os.path.join(certs, "ca-example.org.pem"))))
+        for _ in range(3):
+            status, headers, _ = http_request("GET", proxy.url("/x?body_size=100"))
+            self.assertEqual(status, 200)
+            self.assertEqual(headers.get("content-type"), "application/grpc")
+        self.assertEqual(len(upstream.requests), 3)
+        # One TLS connection, multiplexed, and it negotiated h2.
+        self.assertEqual(upstream.alpn, ["h2"])
 
     def test_grpc_call_through_to_an_http2_upstream_keeps_trailers(self):
         upstream, _, port = self.h2_upstream_proxy()
