@@ -67,7 +67,9 @@ class ChaosTest(harness.ProcessTestCase):
 
         # Phase 1: healthy.
         ok0, bad0 = self.codes(proxy)
-        time.sleep(1)
+        # Each phase is a number of requests served, not a length of time.
+        wait_for(lambda: sum(self.codes(proxy)) >= ok0 + bad0 + 5000, timeout=10,
+                 what="5000 requests while healthy")
         ok1, bad1 = self.codes(proxy)
         self.assertEqual(bad1 - bad0, 0)
 
@@ -79,8 +81,9 @@ class ChaosTest(harness.ProcessTestCase):
         eject_s = time.monotonic() - failed_at
         ok2, bad2 = self.codes(proxy)
         errors_until_ejection = bad2 - bad1
-        # Ejected (with re-ejections as each ejection ends while b still fails): 3 s.
-        time.sleep(3)
+        # Ejected (with re-ejections as each ejection ends while b still fails): 15,000 requests.
+        wait_for(lambda: sum(self.codes(proxy)) >= ok2 + bad2 + 15000, timeout=10,
+                 what="15000 requests while b fails")
         ok3, bad3 = self.codes(proxy)
         during_ratio = (bad3 - bad2) / max(1, (ok3 - ok2) + (bad3 - bad2))
         self.assertLess(during_ratio, 0.01,
