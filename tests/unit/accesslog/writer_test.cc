@@ -170,7 +170,11 @@ TEST_F(WriterTest, ReopenUnderConcurrentWritersLosesNothing) {
     }
   });
   for (int r = 1; r <= 5; r++) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // Let lines land in each file: wait for the producer to get further, not for time.
+    uint64_t target = submitted.load() + 1000;
+    while (submitted.load() < target) {
+      std::this_thread::yield();
+    }
     std::filesystem::rename(path, file("access.log." + std::to_string(r)));
     ASSERT_TRUE(writer.reopen(error)) << error;
   }
