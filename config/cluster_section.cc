@@ -69,10 +69,12 @@ HealthCheck parseHealthCheck(const Value& value) {
 
 CircuitBreakers parseCircuitBreakers(const Value& value) {
   CircuitBreakers breakers;
-  MapReader map(value, {"max_connections", "max_pending_requests", "max_requests", "retry_budget"});
+  MapReader map(value, {"max_connections", "max_pending_requests", "max_requests", "queue_timeout",
+                        "retry_budget"});
   map.readUint32("max_connections", breakers.max_connections, 1, UINT32_MAX);
   map.readUint32("max_pending_requests", breakers.max_pending_requests, 0, UINT32_MAX);
   map.readUint32("max_requests", breakers.max_requests, 1, UINT32_MAX);
+  map.readDuration("queue_timeout", breakers.queue_timeout);
   if (std::optional<Value> budget = map.get("retry_budget")) {
     MapReader budget_map(*budget, {"percent", "min_concurrency"});
     if (std::optional<Value> percent = budget_map.get("percent")) {

@@ -260,13 +260,19 @@ struct HealthCheck {
 struct RetryBudget {
   double percent = 20.0;
   uint32_t min_concurrency = 3;
+  bool operator==(const RetryBudget&) const = default;
 };
 
+// Every limit is per process (all workers share one count).
 struct CircuitBreakers {
   uint32_t max_connections = 1024;
-  uint32_t max_pending_requests = 1024;
+  uint32_t max_pending_requests = 1024;  // waiting for a max_requests slot or a connection
   uint32_t max_requests = 1024;
+  // How long a request over max_requests waits in the pending queue for a slot; 0: no queue
+  // (503 at once).
+  Duration queue_timeout{1000};
   RetryBudget retry_budget;
+  bool operator==(const CircuitBreakers&) const = default;
 };
 
 // Success-rate outlier detection: over the hosts with at least `request_volume` results in the
@@ -276,6 +282,7 @@ struct OutlierSuccessRate {
   uint32_t minimum_hosts = 5;
   uint32_t request_volume = 100;
   uint32_t stdev_factor = 1900;  // thousandths, as in Envoy: 1900 is 1.9 standard deviations
+  bool operator==(const OutlierSuccessRate&) const = default;
 };
 
 // Failure-percentage outlier detection: a host with at least `request_volume` results in the
@@ -285,6 +292,7 @@ struct OutlierFailurePercentage {
   uint32_t threshold = 85;
   uint32_t minimum_hosts = 5;
   uint32_t request_volume = 50;
+  bool operator==(const OutlierFailurePercentage&) const = default;
 };
 
 // Per detector: false makes that detector count what it would eject without ejecting.
@@ -294,6 +302,7 @@ struct OutlierEnforcing {
   bool consecutive_local_origin_failure = true;
   bool success_rate = true;
   bool failure_percentage = true;
+  bool operator==(const OutlierEnforcing&) const = default;
 };
 
 struct OutlierDetection {
@@ -307,6 +316,7 @@ struct OutlierDetection {
   Duration base_ejection_time{30000};
   Duration max_ejection_time{300000};
   uint32_t max_ejection_percent = 10;
+  bool operator==(const OutlierDetection&) const = default;
 };
 
 struct Cluster {

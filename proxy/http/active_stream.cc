@@ -286,6 +286,69 @@ void ActiveStream::releaseRequestSlot() {
     holds_request_slot_ = false;
     cluster_->info().resources->releaseRequest();
   }
+  if (slot_ticket_ != nullptr) {
+    cluster_->info().resources->cancelWait(slot_ticket_);
+    slot_ticket_.reset();
+    queue_timer_->disableTimer();  // (not destroyed: this may run inside its callback)
+  }
+}
+
+// Circuit breaker, per process: one max_requests slot for the whole request, retries included.
+// Over the limit, the request waits in the cluster's pending queue (within max_pending_requests,
+// up to queue_timeout) for a slot; the route timeout keeps running meanwhile.
+bool ActiveStream::admitRequest() {
+  const upstream::ClusterInfo& info = cluster_->info();
+  using Admission = upstream::ResourceManager::Admission;
+  switch (info.resources->admitRequest(worker_.dispatcher, *this, slot_ticket_)) {
+    case Admission::Admitted:
+      holds_request_slot_ = true;
+      return true;
+    case Admission::Queued:
+      worker_.shard.inc(info.stats.rq_queued);
+      if (queue_timer_ == nullptr) {
+        queue_timer_ = worker_.dispatcher.createTimer([this]() { onQueueTimeout(); });
+      }
+      queue_timer_->enableTimer(info.config.circuit_breakers.queue_timeout);
+      return false;
+    case Admission::Overflow:
+      worker_.shard.inc(info.stats.rq_overflow);
+      worker_.shard.inc(listener_.stats.rq_upstream_unavailable);
+      sendLocalReply(503, "upstream overflow: cluster max_requests reached", "UO", true);
+      return false;
+    case Admission::QueueFull:
+      worker_.shard.inc(info.stats.rq_overflow);
+      worker_.shard.inc(info.stats.rq_pending_overflow);
+      worker_.shard.inc(listener_.stats.rq_upstream_unavailable);
+      sendLocalReply(503,
+                     "upstream overflow: cluster max_requests reached and its pending queue "
+                     "(max_pending_requests) is full",
+                     "UO", true);
+      return false;
+  }
+  return false;
+}
+
+void ActiveStream::onRequestSlotGranted() {
+  slot_ticket_.reset();
+  queue_timer_->disableTimer();
+  holds_request_slot_ = true;
+  if (finished_ || response_started_) {
+    releaseRequestSlot();  // (cannot happen: finishing leaves the queue; kept for safety)
+    return;
+  }
+  startUpstream();
+}
+
+void ActiveStream::onQueueTimeout() {
+  const upstream::ClusterInfo& info = cluster_->info();
+  releaseRequestSlot();  // leaves the queue
+  worker_.shard.inc(info.stats.rq_overflow);
+  worker_.shard.inc(info.stats.rq_queue_timeout);
+  worker_.shard.inc(listener_.stats.rq_upstream_unavailable);
+  sendLocalReply(503,
+                 "upstream overflow: no max_requests slot came free within the queue_timeout "
+                 "of " + std::to_string(info.config.circuit_breakers.queue_timeout.count()) + "ms",
+                 "UO", true);
 }
 
 void ActiveStream::destroyFilters() {
@@ -441,15 +504,8 @@ void ActiveStream::onTryTimeout() {
 }
 
 void ActiveStream::startUpstream() {
-  if (attempts_ == 0) {
-    // Circuit breaker, per process: one request slot for the whole request, retries included.
-    if (!cluster_->info().resources->tryAcquireRequest()) {
-      worker_.shard.inc(cluster_->info().stats.rq_overflow);
-      worker_.shard.inc(listener_.stats.rq_upstream_unavailable);
-      sendLocalReply(503, "upstream overflow: cluster max_requests reached", "UO", true);
-      return;
-    }
-    holds_request_slot_ = true;
+  if (attempts_ == 0 && !holds_request_slot_ && !admitRequest()) {
+    return;
   }
   attempts_++;
   upstream::LbContext context;
@@ -829,6 +885,9 @@ void ActiveStream::stopRouteTimer() {
 void ActiveStream::releaseUpstream(bool reset) {
   if (try_timer_ != nullptr) {
     try_timer_->disableTimer();
+  }
+  if (slot_ticket_ != nullptr) {
+    releaseRequestSlot();  // still queued for a slot: leave the queue
   }
   if (pending_ != nullptr) {
     pending_->cancel();

@@ -22,6 +22,7 @@ namespace strait::http {
 
 class ActiveStream : public upstream::PoolCallbacks,
                      public upstream::UpstreamStreamCallbacks,
+                     public upstream::RequestSlotWaiter,
                      public FilterChainOwner,
                      public event::DeferredDeletable {
  public:
@@ -54,6 +55,9 @@ class ActiveStream : public upstream::PoolCallbacks,
   // upstream::PoolCallbacks
   void onPoolReady(upstream::UpstreamClient& client) override;
   void onPoolFailure(upstream::UpstreamFailure failure, std::string_view detail) override;
+
+  // upstream::RequestSlotWaiter: a max_requests slot came free while this request was queued.
+  void onRequestSlotGranted() override;
 
   // upstream::UpstreamStreamCallbacks
   void onUpstreamHeaders(ResponseHeaders& headers, const http1::MessageInfo& info) override;
@@ -102,8 +106,12 @@ class ActiveStream : public upstream::PoolCallbacks,
   // Feeds the cluster's outlier detector (if any) with the current attempt's result.
   enum class OutlierResult { Status, ConnectFailure, Reset, Timeout };
   void reportOutlier(OutlierResult result, uint16_t status);
-  // Gives back the cluster's per-process max_requests slot (once).
+  // Gives back the cluster's per-process max_requests slot (once), or leaves the pending queue.
   void releaseRequestSlot();
+  // Takes a max_requests slot for the request, queues it, or answers 503. False: not now (queued
+  // or answered).
+  bool admitRequest();
+  void onQueueTimeout();
   void encodeResponseHeaders(ResponseHeaders& headers, bool end_stream);
   void finish();
   void releaseUpstream(bool reset);
@@ -153,11 +161,13 @@ class ActiveStream : public upstream::PoolCallbacks,
   bool upstream_read_disabled_ = false;
   bool filter_upstream_read_disabled_ = false;
   bool holds_request_slot_ = false;
+  upstream::SlotTicketPtr slot_ticket_;  // waiting in the cluster's pending queue
+  event::TimerPtr queue_timer_;          // circuit_breakers.queue_timeout while queued
   std::unique_ptr<upstream::RetryState> retry_;  // routes with a retry policy only
   event::TimerPtr retry_timer_;                  // backoff before the next attempt
   event::TimerPtr try_timer_;                    // per_try_timeout of the current attempt
   buffer::Buffer replay_body_;  // the request body so far, while it fits retry.max_body_bytes
-  bool replay_ok_ = false;      // replay_body_ holds the whole body so far  // a circuit-breaker request slot of cluster_
+  bool replay_ok_ = false;      // replay_body_ holds the whole body so far
   // Access log (access_log_emit.cc): body bytes each way, and when the upstream answered.
   uint64_t bytes_received_ = 0;
   uint64_t bytes_sent_ = 0;

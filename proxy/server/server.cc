@@ -605,15 +605,35 @@ void Server::publishResilienceStats() {
   stats::Shard& main = store_->mainShard();
   for (const auto& [name, info] : snapshot_->clusters) {
     const stats::Labels labels{{"cluster", name}};
-    upstream::ResourceLimit& requests = info->resources->requests();
-    main.set(store_->gauge("strait_dp_upstream_circuit_open",
-                           "1 while a circuit-breaker limit is at its maximum, or has refused a "
-                           "request since the previous scrape.",
-                           {{"cluster", name}, {"limit", "max_requests"}}),
-             requests.openSinceLastScrape() ? 1 : 0);
+    upstream::ResourceManager& resources = *info->resources;
+    const std::pair<const char*, upstream::ResourceLimit*> limits[] = {
+        {"max_connections", &resources.connections()},
+        {"max_pending_requests", &resources.pending()},
+        {"max_requests", &resources.requests()},
+        {"retry_budget", nullptr},
+    };
+    for (const auto& [limit, counted] : limits) {
+      bool open = counted != nullptr ? counted->openSinceLastScrape()
+                                     : resources.retryBudgetOpenSinceLastScrape();
+      main.set(store_->gauge("strait_dp_upstream_circuit_open",
+                             "1 while a circuit-breaker limit (per process) is at its maximum, or "
+                             "has refused something since the previous scrape.",
+                             {{"cluster", name}, {"limit", limit}}),
+               open ? 1 : 0);
+    }
     main.set(store_->gauge("strait_dp_upstream_rq_in_flight",
                            "Requests holding a max_requests slot, all workers together.", labels),
-             static_cast<int64_t>(requests.active()));
+             static_cast<int64_t>(resources.requests().active()));
+    main.set(store_->gauge("strait_dp_upstream_rq_pending_active",
+                           "Requests waiting for a max_requests slot or a connection, all "
+                           "workers together (max_pending_requests).",
+                           labels),
+             static_cast<int64_t>(resources.pending().active()));
+    main.set(store_->gauge("strait_dp_upstream_cx_counted",
+                           "Upstream connections counted against max_connections, all workers "
+                           "together.",
+                           labels),
+             static_cast<int64_t>(resources.connections().active()));
     if (info->outlier == nullptr) {
       continue;
     }

@@ -28,16 +28,15 @@ bool sameTls(const std::optional<config::ClusterTls>& a,
                 a->alpn == b->alpn);
 }
 
-// The settings a connection pool depends on; anything else may change under live pools.
+// The settings a connection pool, the circuit breakers or the outlier detector depend on: a
+// change rebuilds the cluster (its counts start from zero; requests in flight finish on the old
+// one). Anything else may change under live pools.
 bool sameClusterShape(const config::Cluster& a, const config::Cluster& b) {
   return sameEndpoints(a, b) && a.lb == b.lb && a.protocol == b.protocol &&
          a.connect_timeout == b.connect_timeout && a.idle_timeout == b.idle_timeout &&
-         a.circuit_breakers.max_connections == b.circuit_breakers.max_connections &&
-         a.circuit_breakers.max_pending_requests == b.circuit_breakers.max_pending_requests &&
-         a.circuit_breakers.max_requests == b.circuit_breakers.max_requests &&
+         a.circuit_breakers == b.circuit_breakers &&
          sameTls(a.tls, b.tls) && a.dns.has_value() == b.dns.has_value() &&
-         a.outlier_detection.has_value() == b.outlier_detection.has_value() &&
-         (!a.outlier_detection || a.outlier_detection->interval == b.outlier_detection->interval) &&
+         a.outlier_detection == b.outlier_detection &&
          (!a.dns || (a.dns->name == b.dns->name && a.dns->port == b.dns->port));
 }
 

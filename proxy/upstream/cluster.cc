@@ -140,7 +140,22 @@ ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
                                      labels);
   s.rq_overflow = store.counter(
       "strait_dp_upstream_rq_overflow_total",
-      "Requests refused with 503 UO because the cluster's max_requests (per process) was reached.",
+      "Requests answered 503 UO by the cluster's circuit breakers (max_requests reached, and "
+      "queueing off, the pending queue full, or queue_timeout over).",
+      labels);
+  s.rq_queued = store.counter(
+      "strait_dp_upstream_rq_pending_total",
+      "Requests that waited in the pending queue because max_requests was reached.", labels);
+  s.rq_queue_timeout = store.counter(
+      "strait_dp_upstream_rq_pending_timeout_total",
+      "Requests answered 503 UO after waiting queue_timeout in the pending queue.", labels);
+  s.rq_pending_overflow = store.counter(
+      "strait_dp_upstream_rq_pending_overflow_total",
+      "Requests refused because max_pending_requests (per process) was reached.", labels);
+  s.cx_overflow = store.counter(
+      "strait_dp_upstream_cx_overflow_total",
+      "Upstream connections wanted over max_connections (per process): the request waited for "
+      "a pooled one, or, in a pool with none, the connection was opened anyway.",
       labels);
   s.rq_retry_overflow = store.counter(
       "strait_dp_upstream_rq_retry_overflow_total",

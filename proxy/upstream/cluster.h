@@ -48,7 +48,11 @@ struct ClusterStats {
   stats::Counter tx_bytes;
   stats::Counter rx_bytes;
   stats::Counter lb_healthy_panic;
-  stats::Counter rq_overflow;        // max_requests reached: 503 UO (circuit breaker)
+  stats::Counter rq_overflow;        // 503 UO: max_requests reached (at once or after queueing)
+  stats::Counter rq_queued;          // waited in the pending queue for a max_requests slot
+  stats::Counter rq_queue_timeout;   // gave up after queue_timeout (also in rq_overflow)
+  stats::Counter rq_pending_overflow;  // pending queue full (max_pending_requests)
+  stats::Counter cx_overflow;        // connections over max_connections (refused or forced)
   stats::Counter rq_retry_overflow;  // retries the retry budget refused
   stats::Counter outlier_reports;    // attempt results fed to the outlier detector
 };

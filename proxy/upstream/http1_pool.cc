@@ -286,6 +286,7 @@ void Http1Client::close() {
   connection_->close(network::CloseType::NoFlush);
   pool_.shard().sub(pool_.cluster().stats.cx_active, 1);
   pool_.host().cx_active.fetch_sub(1, std::memory_order_relaxed);
+  pool_.cluster().resources->releaseConnection();  // taken in Http1Pool::startClient()
   if (previous != State::Connecting) {
     pool_.onClientClosed(*this);
   }
@@ -317,9 +318,10 @@ PendingRequest* Http1Pool::newStream(PoolCallbacks& callbacks) {
     callbacks.onPoolReady(*client);
     return nullptr;
   }
-  const auto& breakers = cluster_.config.circuit_breakers;
-  if (pending_.size() >= breakers.max_pending_requests) {
-    callbacks.onPoolFailure(UpstreamFailure::Overflow, "too many pending requests");
+  if (!cluster_.resources->tryAcquirePending()) {
+    shard_.inc(cluster_.stats.rq_pending_overflow);
+    callbacks.onPoolFailure(UpstreamFailure::Overflow,
+                            "too many requests waiting for a connection (max_pending_requests)");
     return nullptr;
   }
   auto pending = std::make_unique<Pending>(*this, callbacks);
@@ -327,15 +329,33 @@ PendingRequest* Http1Pool::newStream(PoolCallbacks& callbacks) {
   pending_.push_back(std::move(pending));
   raw->self = std::prev(pending_.end());
   // One new connection per waiting request, within max_connections.
-  if (connecting_ < pending_.size() && clients_.size() < breakers.max_connections) {
-    auto client = std::make_unique<Http1Client>(*this, dispatcher_);
-    Http1Client* c = client.get();
-    clients_.push_back(std::move(client));
-    c->self_ = std::prev(clients_.end());
-    connecting_++;
-    c->connect();
+  if (connecting_ < pending_.size()) {
+    startClient();
   }
   return raw;
+}
+
+Http1Pool::Pending::~Pending() { pool.cluster_.resources->releasePending(); }
+
+// max_connections is per process: the connection takes one unit of the cluster's count, given
+// back when it closes. At the limit, the waiting request is served by this pool's next free
+// connection, except in a pool with none at all (other workers hold every connection), which
+// opens one anyway rather than strand its requests.
+bool Http1Pool::startClient() {
+  if (!cluster_.resources->tryAcquireConnection()) {
+    shard_.inc(cluster_.stats.cx_overflow);
+    if (!clients_.empty()) {
+      return false;
+    }
+    cluster_.resources->connections().forceAcquire();
+  }
+  auto client = std::make_unique<Http1Client>(*this, dispatcher_);
+  Http1Client* c = client.get();
+  clients_.push_back(std::move(client));
+  c->self_ = std::prev(clients_.end());
+  connecting_++;
+  c->connect();
+  return true;
 }
 
 void Http1Pool::onClientConnected(Http1Client& client) {
@@ -383,14 +403,8 @@ void Http1Pool::onClientClosed(Http1Client& client) {
   clients_.erase(client.self_);
   dispatcher_.deferredDelete(std::move(owned));
   // A waiter may have been counting on this connection's capacity.
-  if (!pending_.empty() && connecting_ < pending_.size() && !draining_ &&
-      clients_.size() < cluster_.config.circuit_breakers.max_connections) {
-    auto fresh = std::make_unique<Http1Client>(*this, dispatcher_);
-    Http1Client* c = fresh.get();
-    clients_.push_back(std::move(fresh));
-    c->self_ = std::prev(clients_.end());
-    connecting_++;
-    c->connect();
+  if (!pending_.empty() && connecting_ < pending_.size() && !draining_) {
+    startClient();
   }
 }
 

@@ -4,7 +4,8 @@
 //
 // A request asks the pool for a client with newStream(); it gets one synchronously when an
 // idle connection exists, otherwise it waits while the pool connects (at most one new
-// connection per waiting request, within the cluster's max_connections). A connection returns
+// connection per waiting request, within the cluster's max_connections). max_connections and
+// max_pending_requests are per process: the pool draws on the cluster's ResourceManager. A connection returns
 // to the idle list only when its response completed cleanly and both sides said keep-alive.
 
 #include <list>
@@ -105,7 +106,9 @@ class Http1Pool : public ConnPool {
  private:
   friend class Http1Client;
   struct Pending : public PendingRequest {
+    // Holds one unit of the cluster's per-process max_pending_requests (taken by newStream()).
     Pending(Http1Pool& pool, PoolCallbacks& callbacks) : pool(pool), callbacks(callbacks) {}
+    ~Pending();
     void cancel() override;
     Http1Pool& pool;
     PoolCallbacks& callbacks;
@@ -118,6 +121,8 @@ class Http1Pool : public ConnPool {
   void onClientReleased(Http1Client& client);
   void onClientClosed(Http1Client& client);
   void assign(Http1Client& client);
+  // Opens a connection if max_connections allows (see the .cc); false if not.
+  bool startClient();
 
   event::DispatcherImpl& dispatcher_;
   HostImpl& host_;

@@ -553,6 +553,7 @@ void Http2Pool::Connection::close() {
   pool_.shard_.inc(pool_.cluster_.stats.tx_bytes, connection_->bytesSent());
   pool_.shard_.sub(pool_.cluster_.stats.cx_active, 1);
   pool_.host_.cx_active.fetch_sub(1, std::memory_order_relaxed);
+  pool_.cluster_.resources->releaseConnection();  // taken in Http2Pool::startConnection()
   connection_->close(network::CloseType::NoFlush);
   // Every stream still open fails (a retry may pick a new connection).
   auto streams = std::move(streams_);
@@ -584,9 +585,19 @@ Http2Pool::~Http2Pool() {
 
 void Http2Pool::Pending::cancel() { pool.pending_.erase(self); }
 
+Http2Pool::Pending::~Pending() { pool.cluster_.resources->releasePending(); }
+
 bool Http2Pool::idle() const { return connections_.empty() && pending_.empty(); }
 
+// max_connections is per process: each connection takes one unit of the cluster's count, given
+// back when it closes. A pool opens a connection only when it has no usable one (one per worker
+// and host at a time), so it opens it even over the limit (counted in cx_overflow): refusing
+// would strand the requests waiting for it.
 void Http2Pool::startConnection() {
+  if (!cluster_.resources->tryAcquireConnection()) {
+    shard_.inc(cluster_.stats.cx_overflow);
+    cluster_.resources->connections().forceAcquire();
+  }
   auto connection = std::make_unique<Connection>(*this);
   Connection* raw = connection.get();
   connections_.push_back(std::move(connection));
@@ -600,16 +611,17 @@ PendingRequest* Http2Pool::newStream(PoolCallbacks& callbacks) {
     callbacks.onPoolReady(current_->newStream());
     return nullptr;
   }
-  if (pending_.size() >= cluster_.config.circuit_breakers.max_pending_requests) {
-    callbacks.onPoolFailure(UpstreamFailure::Overflow, "too many pending requests");
+  if (!cluster_.resources->tryAcquirePending()) {
+    shard_.inc(cluster_.stats.rq_pending_overflow);
+    callbacks.onPoolFailure(UpstreamFailure::Overflow,
+                            "too many requests waiting for a connection (max_pending_requests)");
     return nullptr;
   }
   auto pending = std::make_unique<Pending>(*this, callbacks);
   Pending* raw = pending.get();
   pending_.push_back(std::move(pending));
   raw->self = std::prev(pending_.end());
-  if (current_ == nullptr && !draining_ &&
-      connections_.size() < cluster_.config.circuit_breakers.max_connections) {
+  if (current_ == nullptr && !draining_) {
     startConnection();
   }
   return raw;

@@ -3,7 +3,8 @@
 // HTTP/2 connections to one upstream host (cluster `protocol: http2`), owned by one worker:
 // cleartext with prior knowledge (h2c; h2 by ALPN comes with upstream TLS). Requests are
 // multiplexed as streams on one connection, up to the peer's SETTINGS_MAX_CONCURRENT_STREAMS;
-// beyond that, and while the connection is being set up, they wait (max_pending_requests).
+// beyond that, and while the connection is being set up, they wait (max_pending_requests, per
+// process). A pool opens its one connection even over max_connections (per process; counted).
 // A connection that received GOAWAY or failed is retired: its streams finish or fail, and the
 // next request opens a new one. Response trailers (gRPC's grpc-status) are passed on.
 //
@@ -40,7 +41,9 @@ class Http2Pool : public ConnPool {
  private:
   friend class Connection;
   struct Pending : public PendingRequest {
+    // Holds one unit of the cluster's per-process max_pending_requests (taken by newStream()).
     Pending(Http2Pool& pool, PoolCallbacks& callbacks) : pool(pool), callbacks(callbacks) {}
+    ~Pending();
     void cancel() override;
     Http2Pool& pool;
     PoolCallbacks& callbacks;

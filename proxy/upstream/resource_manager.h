@@ -18,11 +18,23 @@
 // whenever it is at its limit, and stays open after an overflow until a release brings the count
 // below the limit; and openSinceLastScrape() (for the scrape, main thread) also reports open when
 // any overflow happened since the previous scrape. Every rejected acquire counts one overflow.
+//
+// The pending queue: a request over max_requests does not fail at once; admitRequest() queues it
+// (within max_pending_requests, which it shares with requests waiting for a pool connection) and
+// a slot given back by releaseRequest() passes straight to the oldest waiter, on any worker,
+// without going back to the count (so a newcomer cannot take it first). The hand-over is posted
+// to the waiter's dispatcher; a waiter that gave up meanwhile (queue timeout, client gone) passes
+// the slot on. The queue is the only part with a lock, and only requests that find max_requests
+// full (or a release that finds waiters) take it.
 
 #include <atomic>
 #include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
 
 #include "config/types.h"
+#include "strait/event/dispatcher.h"
 
 namespace strait::upstream {
 
@@ -33,6 +45,10 @@ class ResourceLimit {
 
   // Takes one unit if the count is below the limit; otherwise counts an overflow and fails.
   bool tryAcquire();
+  // Takes one unit even at the limit, counting an overflow if it goes over (a pool with no
+  // connection at all opens one even when other workers hold every connection, so its waiting
+  // requests are never stranded).
+  void forceAcquire();
   // Gives back one unit taken by tryAcquire() (never more than were taken).
   void release();
   // Changes the limit (config reload); units already held stay held.
@@ -50,8 +66,9 @@ class ResourceLimit {
 
  private:
   friend class ResourceManager;
-  // Like tryAcquire() with a limit computed by the caller (the retry budget).
-  bool tryAcquireWithLimit(uint64_t limit);
+  // Like tryAcquire() with a limit computed by the caller (the retry budget); counts an overflow
+  // on failure only when `count_overflow`.
+  bool tryAcquireWithLimit(uint64_t limit, bool count_overflow = true);
   void overflow();
 
   std::atomic<uint64_t> count_{0};
@@ -61,10 +78,48 @@ class ResourceLimit {
   uint64_t overflows_at_last_scrape_ = 0;  // main thread only
 };
 
-// The circuit breakers of one cluster. See the comment at the top of the file.
-class ResourceManager {
+// A request waiting in the pending queue for a max_requests slot.
+class RequestSlotWaiter {
+ public:
+  // On the waiter's own dispatcher thread: the slot is the waiter's now (release it with
+  // releaseRequest() like one from an immediate admission).
+  virtual void onRequestSlotGranted() = 0;
+
+ protected:
+  ~RequestSlotWaiter() = default;
+};
+
+// A place in the pending queue (see admitRequest()). Opaque to the waiter.
+class SlotTicket {
+ private:
+  friend class ResourceManager;
+  event::Dispatcher* dispatcher = nullptr;  // the waiter's
+  RequestSlotWaiter* waiter = nullptr;      // touched on the waiter's thread only; null: gave up
+  bool queued = false;                      // guarded by the manager's queue lock
+  std::list<std::shared_ptr<SlotTicket>>::iterator self;
+};
+using SlotTicketPtr = std::shared_ptr<SlotTicket>;
+
+// The circuit breakers of one cluster. See the comment at the top of the file. Always owned by a
+// shared_ptr (a slot hand-over posted to a worker keeps the manager alive).
+class ResourceManager : public std::enable_shared_from_this<ResourceManager> {
  public:
   explicit ResourceManager(const config::CircuitBreakers& config);
+
+  enum class Admission {
+    Admitted,     // the request holds a slot now
+    Queued,       // `ticket` waits; onRequestSlotGranted() comes later on `dispatcher`
+    Overflow,     // max_requests full and queueing is off (queue_timeout 0)
+    QueueFull,    // max_requests full and max_pending_requests full too
+  };
+  // A new request (its first attempt): takes a max_requests slot, or queues `waiter`. Call on
+  // the waiter's dispatcher thread. A Queued waiter must call cancelWait() when it gives up.
+  Admission admitRequest(event::Dispatcher& dispatcher, RequestSlotWaiter& waiter,
+                         SlotTicketPtr& ticket);
+  // The waiter gives up (queue timeout, request gone). On the waiter's thread. If the slot was
+  // already on its way to it, it is passed on when it arrives.
+  void cancelWait(const SlotTicketPtr& ticket);
+  uint64_t queued() const { return waiting_.load(); }
 
   // An upstream connection about to be opened; release when it closes.
   bool tryAcquireConnection() { return connections_.tryAcquire(); }
@@ -74,8 +129,10 @@ class ResourceManager {
   void releasePending() { pending_.release(); }
   // A request about to be sent upstream (one per downstream request, not per attempt); release
   // when its last attempt ends.
+  // (admitRequest() is the way in for a request that may wait.)
   bool tryAcquireRequest() { return requests_.tryAcquire(); }
-  void releaseRequest() { requests_.release(); }
+  // Passes the slot to the oldest queued waiter, if any, else gives it back.
+  void releaseRequest();
   // One retry attempt (not the first try): allowed while the active retries stay below
   // retryLimit(). Release when that attempt ends.
   bool tryAcquireRetry();
@@ -85,6 +142,8 @@ class ResourceManager {
   uint64_t retryLimit() const;
   // The retry budget is exhausted now, or a retry overflowed since the last release of a retry.
   bool retryBudgetOpen() const;
+  // retryBudgetOpen(), or a retry was refused since the previous call (the scrape; main thread).
+  bool retryBudgetOpenSinceLastScrape();
 
   // New limits from a reloaded config; counts in flight are kept.
   void updateLimits(const config::CircuitBreakers& config);
@@ -104,6 +163,13 @@ class ResourceManager {
   // Percent in millionths, so the budget is integer arithmetic on the hot path.
   std::atomic<uint64_t> retry_percent_millionths_;
   std::atomic<uint64_t> retry_min_concurrency_;
+  std::atomic<int64_t> queue_timeout_ms_;
+
+  // The pending queue, oldest first. waiting_ is its length, readable without the lock so that a
+  // release with nobody waiting stays lock-free (see releaseRequest() for the ordering argument).
+  std::mutex queue_lock_;
+  std::list<SlotTicketPtr> queue_;
+  std::atomic<uint64_t> waiting_{0};
 };
 
 }  // namespace strait::upstream
