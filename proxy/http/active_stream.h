@@ -75,6 +75,7 @@ class ActiveStream : public upstream::PoolCallbacks,
   void onFilterFlag(std::string_view flag) override { addFlag(flag); }
   void onEncodedData(buffer::Buffer& data, bool end_stream) override;
   void onFilterUpstreamReadDisabled(bool disabled) override;
+  void onEncodeHeadersContinued(ResponseHeaders& headers, bool end_stream) override;
   const RequestHeaders& filterRequestHeaders() const override { return *request_; }
   const config::Route* filterRoute() const override;
   std::string_view filterClusterName() const override;
@@ -104,7 +105,11 @@ class ActiveStream : public upstream::PoolCallbacks,
   void reportOutlier(OutlierResult result, uint16_t status);
   // Gives back the cluster's per-process max_requests slot (once).
   void releaseRequestSlot();
-  void encodeResponseHeaders(ResponseHeaders& headers, bool end_stream);
+  // `holdable`: an upstream response head, which a filter may hold (FilterChain::encodeHeaders);
+  // local replies and direct responses are written at once.
+  void encodeResponseHeaders(ResponseHeaders& headers, bool end_stream, bool holdable = false);
+  // The head past the filters, to the codec.
+  void writeResponseHeaders(ResponseHeaders& headers, bool end_stream);
   void finish();
   void releaseUpstream(bool reset);
   void stopRouteTimer();

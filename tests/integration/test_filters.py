@@ -231,10 +231,6 @@ class FaultFilterTest(harness.ProcessTestCase):
         self.assertEqual(fault_counter(proxy, "dry_run"), 3)
         self.assertEqual(fault_counter(proxy, "aborts_injected"), 0)
 
-    # Needs ActiveStream to hand upstream response heads to the filter chain as holdable
-    # (FilterChain::encodeHeaders(..., holdable = true)); proxy/http/active_stream.* is being
-    # changed elsewhere, so that wiring comes separately.
-    @unittest.skip("response_delay: ActiveStream does not pass holdable heads to the chain yet")
     def test_response_delay_holds_the_response_head(self):
         upstream = self.start(Upstream(name="app"))
         log_dir = tempfile.mkdtemp(prefix="strait-fault-log-")
