@@ -58,14 +58,24 @@ RateLimitFault parseRateLimit(const Value& value) {
   return limit;
 }
 
+// `reset: 5` or `reset: {percent: 5}` (the percent is required in the map form).
+uint32_t parseConnectionPercent(const Value& value) {
+  if (value.node().IsMap()) {
+    MapReader map(value, {"percent"});
+    std::optional<Value> percent = map.require("percent");
+    return percent ? percentFromDouble(percent->number(0, 100).value_or(0)) : 0;
+  }
+  return percentFromDouble(value.number(0, 100).value_or(0));
+}
+
 ConnectionFaults parseConnection(const Value& value) {
   ConnectionFaults faults;
   MapReader map(value, {"reset", "black_hole"});
   if (std::optional<Value> reset = map.get("reset")) {
-    faults.reset_percent = readPercent(MapReader(*reset, {"percent"}), 0);
+    faults.reset_percent = parseConnectionPercent(*reset);
   }
   if (std::optional<Value> hole = map.get("black_hole")) {
-    faults.black_hole_percent = readPercent(MapReader(*hole, {"percent"}), 0);
+    faults.black_hole_percent = parseConnectionPercent(*hole);
   }
   return faults;
 }
@@ -85,12 +95,15 @@ uint32_t percentFromDouble(double percent) {
 std::shared_ptr<FaultSettings> parseFaultConfig(const Value& root) {
   auto settings = std::make_shared<FaultSettings>();
   FaultConfig& fault = settings->fault;
-  MapReader map(root, {"mode", "delay", "abort", "response_rate_limit", "header_control",
-                       "max_active_faults", "match", "connection"});
+  MapReader map(root, {"mode", "delay", "response_delay", "abort", "response_rate_limit",
+                       "header_control", "max_active_faults", "match", "connection"});
   config::readFilterMode(map, *settings);
   fault.mode = settings->mode;
   if (std::optional<Value> delay = map.get("delay")) {
     fault.delay = parseDelay(*delay);
+  }
+  if (std::optional<Value> delay = map.get("response_delay")) {
+    fault.response_delay = parseDelay(*delay);
   }
   if (std::optional<Value> abort = map.get("abort")) {
     fault.abort = parseAbort(*abort);
@@ -109,9 +122,11 @@ std::shared_ptr<FaultSettings> parseFaultConfig(const Value& root) {
   }
   if (std::optional<Value> connection = map.get("connection")) {
     fault.connection = parseConnection(*connection);
-    if (fault.connection.reset_percent > 0 || fault.connection.black_hole_percent > 0) {
-      connection->error("connection-level faults (reset, black_hole) are not built yet; "
-                        "use abort: {reset: true} for a per-request reset");
+    if (fault.connection.any() && map.has("match")) {
+      // Drawn at accept time, before any request: a match could only be ignored.
+      connection->error(
+          "connection faults are drawn when a connection is accepted, before any request, so "
+          "match cannot scope them; put them in a fault entry without match");
     }
   }
   return settings;

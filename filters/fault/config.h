@@ -38,11 +38,14 @@ struct RateLimitFault {
 struct ConnectionFaults {
   uint32_t reset_percent = 0;       // close the accepted connection at once (RST)
   uint32_t black_hole_percent = 0;  // accept and read, never answer
+
+  bool any() const { return reset_percent > 0 || black_hole_percent > 0; }
 };
 
 struct FaultConfig {
   FilterMode mode = FilterMode::Enforce;
-  std::optional<DelayFault> delay;
+  std::optional<DelayFault> delay;           // holds the request before it goes upstream
+  std::optional<DelayFault> response_delay;  // holds the response head before it goes downstream
   std::optional<AbortFault> abort;
   std::optional<RateLimitFault> response_rate_limit;
   bool header_control = false;
@@ -57,8 +60,9 @@ struct FaultSettings : config::FilterSettings {
 };
 
 // The `fault` config parser (config::FilterConfigParser): reads `config` and reports every problem
-// through it. Connection-level faults (`connection: {reset, black_hole}`) are refused: they need a
-// hook at accept time that is not built yet, and config that is silently ignored is worse.
+// through it. Connection faults (`connection: {reset, black_hole}`) are refused next to `match`:
+// they are drawn at accept time, where no request exists to match, and config that is silently
+// ignored is worse.
 std::shared_ptr<FaultSettings> parseFaultConfig(const config::internal::Value& value);
 // Registers parseFaultConfig under "fault".
 void registerFaultParser();

@@ -43,17 +43,24 @@ bool FaultDecider::draw(uint32_t percent, RandomGenerator& random) {
   return random.bounded(kPercentScale) < percent;
 }
 
-void FaultDecider::applyHeaders(const RequestAttributes& request, RandomGenerator& random,
-                                FaultDecision& decision) {
-  if (std::optional<std::string_view> delay = request.header("x-strait-fault-delay-ms")) {
-    std::optional<int64_t> ms = parseInteger(*delay);
+void FaultDecider::applyHeaderDelay(const RequestAttributes& request, std::string_view name,
+                                    bool& delay, std::chrono::milliseconds& time) {
+  if (std::optional<std::string_view> value = request.header(name)) {
+    std::optional<int64_t> ms = parseInteger(*value);
     if (ms && *ms >= 0 && *ms <= kMaxHeaderDelayMs) {
-      decision.delay = *ms > 0;
-      decision.delay_time = std::chrono::milliseconds(*ms);
+      delay = *ms > 0;
+      time = std::chrono::milliseconds(*ms);
     } else {
       count(header_errors_);
     }
   }
+}
+
+void FaultDecider::applyHeaders(const RequestAttributes& request, RandomGenerator& random,
+                                FaultDecision& decision) {
+  applyHeaderDelay(request, "x-strait-fault-delay-ms", decision.delay, decision.delay_time);
+  applyHeaderDelay(request, "x-strait-fault-response-delay-ms", decision.response_delay,
+                   decision.response_delay_time);
   std::optional<std::string_view> abort = request.header("x-strait-fault-abort");
   if (!abort) {
     return;
@@ -96,6 +103,10 @@ FaultDecision FaultDecider::decide(const RequestAttributes& request, RandomGener
     decision.rate_limit = true;
     decision.rate_limit_kbps = config_.response_rate_limit->kbps;
   }
+  if (config_.response_delay && draw(config_.response_delay->percent, random)) {
+    decision.response_delay = true;
+    decision.response_delay_time = config_.response_delay->fixed;
+  }
   if (config_.header_control) {
     applyHeaders(request, random, decision);
   }
@@ -121,6 +132,9 @@ FaultDecision FaultDecider::decide(const RequestAttributes& request, RandomGener
   }
   if (decision.rate_limit) {
     count(rate_limits_);
+  }
+  if (decision.response_delay) {
+    count(response_delays_);
   }
   return decision;
 }

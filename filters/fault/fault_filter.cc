@@ -51,6 +51,20 @@ class FaultFilter : public http::StreamFilter {
     return http::FilterStatus::Continue;
   }
 
+  http::FilterStatus encodeHeaders(http::ResponseHeaders&, bool) override {
+    // One hold per stream: a head that a later filter held comes back through here only once.
+    if (!decision_.response_delay || decision_.dry_run || response_delay_timer_ != nullptr ||
+        !callbacks_->canHoldResponseHeaders()) {
+      return http::FilterStatus::Continue;
+    }
+    callbacks_->statsShard().inc(factory_.stats().response_delays);
+    callbacks_->addResponseFlag("FI");
+    response_delay_timer_ =
+        callbacks_->dispatcher().createTimer([this] { callbacks_->continueEncoding(); });
+    response_delay_timer_->enableTimer(decision_.response_delay_time);
+    return http::FilterStatus::StopIteration;
+  }
+
   http::FilterStatus encodeData(buffer::Buffer& data, bool end_stream) override {
     if (!bucket_.has_value()) {
       return http::FilterStatus::Continue;
@@ -66,6 +80,7 @@ class FaultFilter : public http::StreamFilter {
   void onDestroy() override {
     destroyed_ = true;
     delay_timer_.reset();
+    response_delay_timer_.reset();
     pace_timer_.reset();
     factory_.decider().finish(decision_);
   }
@@ -132,6 +147,7 @@ class FaultFilter : public http::StreamFilter {
   http::StreamFilterCallbacks* callbacks_ = nullptr;
   FaultDecision decision_;
   event::TimerPtr delay_timer_;
+  event::TimerPtr response_delay_timer_;
   event::TimerPtr pace_timer_;
   std::optional<TokenBucket> bucket_;
   buffer::Buffer held_;
@@ -154,6 +170,8 @@ FaultFactory::FaultFactory(const FaultSettings& settings, http::FilterFactoryCon
   };
   stats_.delays = counter("strait_dp_fault_delays_injected_total",
                           "Requests the fault filter delayed.");
+  stats_.response_delays = counter("strait_dp_fault_response_delays_injected_total",
+                                   "Responses whose head the fault filter held (response_delay).");
   stats_.aborts = counter("strait_dp_fault_aborts_injected_total",
                           "Requests the fault filter answered with an abort status.");
   stats_.resets = counter("strait_dp_fault_resets_injected_total",
@@ -163,7 +181,41 @@ FaultFactory::FaultFactory(const FaultSettings& settings, http::FilterFactoryCon
   stats_.overflow = counter("strait_dp_fault_active_faults_overflow_total",
                             "Faults not injected because max_active_faults were in force.");
   stats_.dry_run = counter("strait_dp_fault_dry_run_total",
-                           "Requests that would have had a fault; none injected (dry_run).");
+                           "Requests and connections that would have had a fault; none injected "
+                           "(dry_run).");
+  stats_.connection_resets = counter("strait_dp_fault_connection_resets_injected_total",
+                                     "Accepted connections the fault filter reset at once.");
+  stats_.connection_black_holes =
+      counter("strait_dp_fault_connection_black_holes_injected_total",
+              "Accepted connections the fault filter black-holed (read, never answered).");
+  stats_.black_holes_active =
+      context.store.gauge("strait_dp_fault_connection_black_holes_active",
+                          "Black-holed connections still open.", labels);
+}
+
+const http::AcceptHook* FaultFactory::acceptHook() const {
+  return decider_->config().connection.any() ? this : nullptr;
+}
+
+http::AcceptDecision FaultFactory::onAccept(RandomGenerator& random, stats::Shard& shard) const {
+  ConnectionFaultDecision fault = decider_->decideConnection(random);
+  http::AcceptDecision decision;
+  if (!fault.reset && !fault.black_hole) {
+    return decision;
+  }
+  if (fault.dry_run) {
+    shard.inc(stats_.dry_run);
+    return decision;
+  }
+  if (fault.reset) {
+    shard.inc(stats_.connection_resets);
+    decision.action = http::AcceptAction::Reset;
+    return decision;
+  }
+  shard.inc(stats_.connection_black_holes);
+  decision.action = http::AcceptAction::BlackHole;
+  decision.held_gauge = stats_.black_holes_active;
+  return decision;
 }
 
 http::StreamFilterPtr FaultFactory::createFilter() const {

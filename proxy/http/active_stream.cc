@@ -707,18 +707,36 @@ void ActiveStream::onUpstreamHeaders(ResponseHeaders& headers, const http1::Mess
     tunnel_ = true;
     stopRouteTimer();  // a tunnel lives as long as its peers keep it
   }
-  encodeResponseHeaders(headers, !info.has_body && headers.status != 101);
+  // An upstream head may be held by a filter (response_delay); a 101 may not: the tunnel's bytes
+  // do not pass the filter chain.
+  encodeResponseHeaders(headers, !info.has_body && headers.status != 101,
+                        /*holdable=*/headers.status != 101);
   if (tunnel_ && headers.status == 101 && !tunnel_pending_.empty()) {
     client_->writeTunnel(tunnel_pending_);
   }
 }
 
-void ActiveStream::encodeResponseHeaders(ResponseHeaders& headers, bool end_stream) {
+void ActiveStream::encodeResponseHeaders(ResponseHeaders& headers, bool end_stream,
+                                         bool holdable) {
   response_started_ = true;
   response_status_ = headers.status;
-  if (filters_ != nullptr) {
-    filters_->encodeHeaders(headers, end_stream);
+  if (filters_ != nullptr && !filters_->encodeHeaders(headers, end_stream, holdable)) {
+    return;  // a filter holds the head (and the chain the body): onEncodeHeadersContinued()
   }
+  writeResponseHeaders(headers, end_stream);
+}
+
+void ActiveStream::onEncodeHeadersContinued(ResponseHeaders& headers, bool end_stream) {
+  if (finished_) {
+    return;
+  }
+  writeResponseHeaders(headers, end_stream);
+  if (end_stream && upstream_done_) {
+    onResponseWritten();
+  }
+}
+
+void ActiveStream::writeResponseHeaders(ResponseHeaders& headers, bool end_stream) {
   bool close = worker_.draining || downstream_.remoteClosed() ||
                (request_info_.upgrade && headers.status != 101);
   buffer::Buffer out;

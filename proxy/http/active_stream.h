@@ -79,6 +79,7 @@ class ActiveStream : public upstream::PoolCallbacks,
   void onFilterFlag(std::string_view flag) override { addFlag(flag); }
   void onEncodedData(buffer::Buffer& data, bool end_stream) override;
   void onFilterUpstreamReadDisabled(bool disabled) override;
+  void onEncodeHeadersContinued(ResponseHeaders& headers, bool end_stream) override;
   const RequestHeaders& filterRequestHeaders() const override { return *request_; }
   const config::Route* filterRoute() const override;
   std::string_view filterClusterName() const override;
@@ -112,7 +113,11 @@ class ActiveStream : public upstream::PoolCallbacks,
   // or answered).
   bool admitRequest();
   void onQueueTimeout();
-  void encodeResponseHeaders(ResponseHeaders& headers, bool end_stream);
+  // `holdable`: an upstream response head, which a filter may hold (FilterChain::encodeHeaders);
+  // local replies and direct responses are written at once.
+  void encodeResponseHeaders(ResponseHeaders& headers, bool end_stream, bool holdable = false);
+  // The head past the filters, to the codec.
+  void writeResponseHeaders(ResponseHeaders& headers, bool end_stream);
   void finish();
   void releaseUpstream(bool reset);
   void stopRouteTimer();

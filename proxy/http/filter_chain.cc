@@ -13,6 +13,10 @@ class FilterChain::Slot : public StreamFilterCallbacks {
   size_t index() const { return index_; }
 
   void continueDecoding() override { chain_.continueDecodingFrom(*this); }
+  void continueEncoding() override { chain_.continueEncodingFrom(*this); }
+  bool canHoldResponseHeaders() const override {
+    return chain_.encoding_headers_ && chain_.encode_holdable_;
+  }
   void sendLocalReply(uint16_t status, std::string_view body, std::string_view flag,
                       const std::vector<HeaderEntry>& headers) override {
     if (chain_.ended_) {
@@ -20,6 +24,7 @@ class FilterChain::Slot : public StreamFilterCallbacks {
     }
     chain_.ended_ = true;
     chain_.decode_stopped_ = false;
+    chain_.encode_stopped_ = false;
     chain_.owner_.onFilterLocalReply(status, body, flag, headers);
   }
   void resetStream(std::string_view flag) override {
@@ -28,6 +33,7 @@ class FilterChain::Slot : public StreamFilterCallbacks {
     }
     chain_.ended_ = true;
     chain_.decode_stopped_ = false;
+    chain_.encode_stopped_ = false;
     chain_.owner_.onFilterReset(flag);
   }
   void addResponseFlag(std::string_view flag) override {
@@ -87,6 +93,7 @@ void FilterChain::destroy() {
   destroyed_ = true;
   ended_ = true;
   decode_stopped_ = false;
+  encode_stopped_ = false;
   for (auto& slot : slots_) {
     slot->filter().onDestroy();
   }
@@ -136,13 +143,83 @@ void FilterChain::continueDecodingFrom(const Slot& slot) {
   runDecode(decode_next_);
 }
 
-void FilterChain::encodeHeaders(ResponseHeaders& headers, bool end_stream) {
-  for (size_t i = slots_.size(); i-- > 0;) {
-    slots_[i]->filter().encodeHeaders(headers, end_stream);
+bool FilterChain::encodeHeaders(ResponseHeaders& headers, bool end_stream, bool holdable) {
+  if (runEncodeHeaders(slots_.size(), headers, end_stream, holdable)) {
+    return true;
+  }
+  if (encode_stopped_) {
+    // Held: the owner's head may not outlive this call (an upstream codec reuses it), so the
+    // chain keeps its own copy and the filters before the holding one see that copy later.
+    held_headers_ = headers;
+    held_headers_end_ = end_stream;
+  }
+  return false;
+}
+
+bool FilterChain::runEncodeHeaders(size_t before, ResponseHeaders& headers, bool end_stream,
+                                   bool holdable) {
+  for (size_t i = before; i-- > 0;) {
+    encoding_headers_ = true;
+    encode_holdable_ = holdable && !ended_;
+    continue_encode_requested_ = false;
+    FilterStatus status = slots_[i]->filter().encodeHeaders(headers, end_stream);
+    encoding_headers_ = false;
+    if (holdable && ended_) {
+      return false;  // the filter reset the stream: nothing more to encode
+    }
+    if (holdable && status == FilterStatus::StopIteration && !continue_encode_requested_) {
+      encode_stopped_at_ = i;
+      encode_stopped_ = true;
+      return false;
+    }
+  }
+  return true;
+}
+
+void FilterChain::continueEncodingFrom(const Slot& slot) {
+  if (ended_) {
+    return;
+  }
+  if (encoding_headers_) {
+    // Called from inside the filter's own encodeHeaders(): its StopIteration counts as Continue.
+    continue_encode_requested_ = true;
+    return;
+  }
+  if (!encode_stopped_ || slot.index() != encode_stopped_at_) {
+    return;  // only the filter that holds the head may release it
+  }
+  encode_stopped_ = false;
+  if (!runEncodeHeaders(encode_stopped_at_, held_headers_, held_headers_end_, true)) {
+    return;  // an earlier filter holds it in turn (or the stream ended)
+  }
+  owner_.onEncodeHeadersContinued(held_headers_, held_headers_end_);
+  if (destroyed_) {
+    return;
+  }
+  setHeldBodyReadDisabled(false);
+  if (!held_body_.empty() || held_body_end_) {
+    buffer::Buffer body;
+    body.move(held_body_);
+    encodeData(body, held_body_end_);
+  }
+}
+
+void FilterChain::setHeldBodyReadDisabled(bool disabled) {
+  if (disabled != held_body_read_disabled_) {
+    held_body_read_disabled_ = disabled;
+    owner_.onFilterUpstreamReadDisabled(disabled);
   }
 }
 
 void FilterChain::encodeData(buffer::Buffer& data, bool end_stream) {
+  if (encode_stopped_) {
+    held_body_.move(data);
+    held_body_end_ = held_body_end_ || end_stream;
+    if (held_body_.length() > kHeldBodyHighWatermark) {
+      setHeldBodyReadDisabled(true);
+    }
+    return;
+  }
   if (slots_.empty()) {
     owner_.onEncodedData(data, end_stream);
     return;

@@ -29,6 +29,11 @@ class ServerConnection : public event::DeferredDeletable {
 
  protected:
   explicit ServerConnection(List& owner) : owner_(owner) {}
+  // Appends `connection` (whose owner is `owner`) to the worker's list.
+  static void adopt(List& owner, std::unique_ptr<ServerConnection> connection) {
+    owner.push_back(std::move(connection));
+    owner.back()->self_ = std::prev(owner.end());
+  }
   // Leaves the worker's list and is deleted once the running callback returns.
   void removeSelf(event::Dispatcher& dispatcher) {
     auto owned = std::move(*self_);

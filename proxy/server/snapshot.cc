@@ -109,6 +109,9 @@ bool buildFilterFactories(ListenerRuntime& runtime, const Snapshot* previous, st
       error = filter.config_path + ": filter " + filter.name + " could not be built";
       return false;
     }
+    if (const http::AcceptHook* hook = factory->acceptHook()) {
+      runtime.accept_hooks.push_back(hook);
+    }
     runtime.filter_factories.push_back(std::move(factory));
   }
   return true;
@@ -185,7 +188,7 @@ SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapsho
 
   for (const auto& listener : config->listeners) {
     auto runtime = std::make_unique<ListenerRuntime>(
-        ListenerRuntime{listener, nullptr, {}, {}, {}, {}, nullptr});
+        ListenerRuntime{listener, nullptr, {}, {}, {}, {}, {}, nullptr});
     std::string route_error;
     runtime->routes = router::createRouteTable(listener, &route_error);
     if (runtime->routes == nullptr) {

@@ -48,6 +48,9 @@ struct ListenerRuntime {
   std::unordered_map<const config::Route*, RouteStats> route_stats;
   // One per `http.filters` entry, in order (strait/http/filter.h).
   std::vector<http::FilterFactoryPtr> filter_factories;
+  // The factories' hooks on accepted connections (FilterFactory::acceptHook()), in filter
+  // order; they live as long as filter_factories.
+  std::vector<const http::AcceptHook*> accept_hooks;
   // TLS termination (listener `tls`): certificates loaded when the snapshot was built. A
   // certificate file change builds a new snapshot, so new handshakes use the new files.
   tls::ServerContextSharedPtr tls;

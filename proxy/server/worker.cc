@@ -1,5 +1,6 @@
 #include "proxy/server/worker.h"
 
+#include "proxy/http/accept_hooks.h"
 #include "proxy/tls/tls_connection.h"
 #include "strait/common/log.h"
 
@@ -32,8 +33,18 @@ void Worker::run(SnapshotSharedPtr snapshot, std::vector<ListenSocket> sockets) 
     std::string name = socket.listener_name;
     auto listener = std::make_unique<network::ListenerImpl>(
         dispatcher_, socket.fd, [this, name](network::ConnectionPtr connection) {
-          // TLS sits between the TCP connection and HTTP: the connection manager sees plaintext.
           const ListenerRuntime* runtime = context_.snapshot->findListener(name);
+          // Accept hooks (e.g. the fault filter's connection faults) come first: they act
+          // before TLS and before any byte is read, and may take the connection.
+          if (runtime != nullptr && !runtime->accept_hooks.empty()) {
+            connection =
+                http::applyAcceptHooks(context_, *runtime, std::move(connection), connections_);
+            if (connection == nullptr) {
+              connection_count_.store(connections_.size(), std::memory_order_relaxed);
+              return;
+            }
+          }
+          // TLS sits between the TCP connection and HTTP: the connection manager sees plaintext.
           if (runtime != nullptr && runtime->tls != nullptr) {
             // The handshake gets the time a request head gets (http.request_headers_timeout).
             connection = tls::TlsConnection::server(

@@ -4,13 +4,19 @@ allow. TLS identities are tested in test_tls.py.
 """
 
 import http.client
+import json
+import os
+import shutil
+import signal
 import socket
+import tempfile
 import threading
 import time
 import unittest
 
 import harness
-from harness import Strait, Upstream, http_request
+from harness import Strait, Upstream, http_request, wait_for
+from proxy_fixtures import SocketReader
 
 
 def authz_config(upstream_port, mode="enforce"):
@@ -87,11 +93,13 @@ class AuthzChainTest(harness.ProcessTestCase):
         self.assertLess(data.index(b"HTTP/1.1 403"), data.index(b"HTTP/1.1 200"))
 
 
-def filter_config(upstream_port, filters_yaml, workers=1):
-    """A listener with the given `filters:` list items (already indented by 8 spaces)."""
+def filter_config(upstream_port, filters_yaml, workers=1, top=""):
+    """A listener with the given `filters:` list items (already indented by 8 spaces); `top`:
+    more top-level keys (whole lines)."""
     return (
         "admin: {address: 127.0.0.1, port: 0}\n"
         "workers: %d\n"
+        "%s"
         "listeners:\n"
         "  - name: main\n"
         "    address: 127.0.0.1\n"
@@ -107,7 +115,8 @@ def filter_config(upstream_port, filters_yaml, workers=1):
         "            route: {cluster: backend, timeout: 30s}\n"
         "clusters:\n"
         "  - name: backend\n"
-        "    endpoints: [{address: 127.0.0.1, port: %d}]\n" % (workers, filters_yaml, upstream_port))
+        "    endpoints: [{address: 127.0.0.1, port: %d}]\n"
+        % (workers, top, filters_yaml, upstream_port))
 
 
 def fault(config_body):
@@ -221,6 +230,180 @@ class FaultFilterTest(harness.ProcessTestCase):
         self.assertEqual(upstream.stats()["requests"], 3)
         self.assertEqual(fault_counter(proxy, "dry_run"), 3)
         self.assertEqual(fault_counter(proxy, "aborts_injected"), 0)
+
+    def test_response_delay_holds_the_response_head(self):
+        upstream = self.start(Upstream(name="app"))
+        log_dir = tempfile.mkdtemp(prefix="strait-fault-log-")
+        self.addCleanup(shutil.rmtree, log_dir, True)
+        log_path = os.path.join(log_dir, "access.log")
+        proxy = self.start(Strait(filter_config(
+            upstream.port, fault("{response_delay: {fixed: 300ms}}"),
+            top="access_log: {path: \"%s\", format: json}\n" % log_path)))
+        port = proxy.listener_port("main")
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            started = time.monotonic()
+            sock.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\nx-request-id: rd-1\r\n\r\n")
+            first = sock.recv(1)  # the first byte of the status line
+            head_after = time.monotonic() - started
+            self.assertEqual(first, b"H")
+            reader = SocketReader(sock)
+            reader.buffer = first
+            response = reader.read_response()
+        self.assertEqual(response[0], 200)
+        self.assertGreaterEqual(head_after, 0.3)
+        self.assertLess(head_after, 5)
+        # The upstream had the request at once: only the response waited.
+        self.assertEqual(upstream.stats()["requests"], 1)
+        self.assertEqual(fault_counter(proxy, "response_delays_injected"), 1)
+        self.assertEqual(fault_counter(proxy, "delays_injected"), 0)
+
+        def entry():
+            for line in read_lines(log_path):
+                record = json.loads(line)
+                if record.get("request_id") == "rd-1":
+                    return record
+            return None
+
+        self.assertIn("FI", wait_for(entry, what="access log line")["response_flags"])
+
+    def test_response_delay_dry_run_counts_and_holds_nothing(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(
+            upstream.port, fault("{mode: dry_run, response_delay: {fixed: 2s}}"))))
+        started = time.monotonic()
+        status, _, _ = http_request("GET", proxy.url("/x"))
+        self.assertEqual(status, 200)
+        self.assertLess(time.monotonic() - started, 1.5)
+        self.assertEqual(fault_counter(proxy, "dry_run"), 1)
+        self.assertEqual(fault_counter(proxy, "response_delays_injected"), 0)
+
+
+def read_lines(path):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    return data.split(b"\n")[:-1]  # whole lines only
+
+
+def gauge(proxy, name):
+    return proxy.counter(name, {"listener": "main"})
+
+
+def wait_gauge(proxy, name, value, timeout=10):
+    return wait_for(lambda: gauge(proxy, name) == value or None, timeout=timeout,
+                    what="%s == %s" % (name, value))
+
+
+def read_until_closed(sock):
+    """Reads until EOF; returns (bytes, whether the connection was reset)."""
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return data, False
+            data += chunk
+    except ConnectionResetError:
+        return data, True
+
+
+BLACK_HOLES = "strait_dp_fault_connection_black_holes_active"
+
+
+class FaultConnectionTest(harness.ProcessTestCase):
+    """Connection faults: drawn when a connection is accepted, before any byte is read."""
+
+    def test_reset_closes_the_connection_before_any_response(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(upstream.port,
+                                                fault("{connection: {reset: 100}}"))))
+        port = proxy.listener_port("main")
+        for _ in range(3):
+            # The RST may reach the client during connect(), during send, or as its read.
+            # Whichever it is, no byte of a response ever arrives.
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                    sock.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+                    data, _ = read_until_closed(sock)
+                    self.assertEqual(data, b"")
+            except (ConnectionResetError, BrokenPipeError):
+                pass
+        self.assertEqual(fault_counter(proxy, "connection_resets_injected"), 3)
+        self.assertEqual(upstream.stats()["requests"], 0)
+
+    def test_reset_is_seen_as_a_reset_by_a_client_that_waits(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(upstream.port,
+                                                fault("{connection: {reset: 100}}"))))
+        try:
+            sock = socket.create_connection(("127.0.0.1", proxy.listener_port("main")), timeout=5)
+        except ConnectionResetError:
+            sock = None  # the RST came before connect() returned: a reset all the same
+        if sock is not None:
+            with sock:
+                # Wait for the proxy to have acted (the counter), then read: the RST is there.
+                proxy.wait_counter("strait_dp_fault_connection_resets_injected_total",
+                                   {"listener": "main"}, at_least=1)
+                with self.assertRaises(ConnectionResetError):
+                    sock.recv(1)
+        self.assertEqual(fault_counter(proxy, "connection_resets_injected"), 1)
+
+    def test_black_hole_reads_and_never_answers_until_the_client_closes(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(upstream.port,
+                                                fault("{connection: {black_hole: 100}}"))))
+        sock = socket.create_connection(("127.0.0.1", proxy.listener_port("main")), timeout=5)
+        try:
+            sock.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+            wait_gauge(proxy, BLACK_HOLES, 1)
+            sock.settimeout(0.5)
+            with self.assertRaises(socket.timeout):
+                sock.recv(1)  # nothing is answered, and the connection is not closed
+            sock.sendall(b"x" * 100000)  # everything is read and dropped
+            with self.assertRaises(socket.timeout):
+                sock.recv(1)
+            self.assertEqual(gauge(proxy, BLACK_HOLES), 1)
+        finally:
+            sock.close()
+        wait_gauge(proxy, BLACK_HOLES, 0)
+        self.assertEqual(fault_counter(proxy, "connection_black_holes_injected"), 1)
+        self.assertEqual(gauge(proxy, "strait_dp_downstream_cx_active"), 0)
+        self.assertEqual(upstream.stats()["requests"], 0)
+
+    def test_black_holed_connections_are_closed_by_a_drain(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(upstream.port,
+                                                fault("{connection: {black_hole: 100}}"),
+                                                workers=2)))
+        socks = [socket.create_connection(("127.0.0.1", proxy.listener_port("main")), timeout=5)
+                 for _ in range(2)]
+        try:
+            wait_gauge(proxy, BLACK_HOLES, 2)
+            started = time.monotonic()
+            proxy.process.proc.send_signal(signal.SIGTERM)
+            for sock in socks:
+                data, _ = read_until_closed(sock)
+                self.assertEqual(data, b"")
+            # Drained at once (drain.timeout is 30s): nothing was left to wait for.
+            proxy.process.proc.wait(timeout=10)
+            self.assertLess(time.monotonic() - started, 10)
+            self.assertIn("drained", proxy.log())
+        finally:
+            for sock in socks:
+                sock.close()
+
+    def test_dry_run_serves_the_connection_and_counts(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(filter_config(
+            upstream.port, fault("{mode: dry_run, connection: {reset: 100}}"))))
+        for _ in range(2):
+            status, _, _ = http_request("GET", proxy.url("/x"))
+            self.assertEqual(status, 200)
+        self.assertEqual(upstream.stats()["requests"], 2)
+        self.assertGreaterEqual(fault_counter(proxy, "dry_run"), 2)
+        self.assertEqual(fault_counter(proxy, "connection_resets_injected"), 0)
 
 
 def bulkhead(compartments_yaml, mode="enforce"):

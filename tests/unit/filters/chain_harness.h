@@ -115,6 +115,10 @@ class RecordingOwner : public http::FilterChainOwner {
   void onFilterUpstreamReadDisabled(bool disabled) override {
     log.push_back(disabled ? "upstream off" : "upstream on");
   }
+  void onEncodeHeadersContinued(http::ResponseHeaders& headers, bool end_stream) override {
+    log.push_back("head " + std::to_string(headers.status) + (end_stream ? " end" : "") + " @" +
+                  std::to_string(time_.nowMs()));
+  }
   const http::RequestHeaders& filterRequestHeaders() const override { return request; }
   const config::Route* filterRoute() const override { return nullptr; }
   std::string_view filterClusterName() const override { return "backend"; }

@@ -83,14 +83,62 @@ TEST(FaultConfigTest, PreciseErrors) {
           R"(s.yaml:3:65: listeners[0].http.filters[0].config.match.prefix: expected a path prefix starting with "/", got "checkout")"));
 }
 
-// Connection faults need an accept-time hook that is not built: refused, never silently ignored.
-TEST(FaultConfigTest, ConnectionFaultsRefused) {
+TEST(FaultConfigTest, ResponseDelay) {
+  auto result = parse("{response_delay: {fixed: 300ms, percent: 12.5}, delay: {fixed: 1s}}");
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.config->response_delay->fixed, milliseconds(300));
+  EXPECT_EQ(result.config->response_delay->percent, 12'500'000u);
+  EXPECT_EQ(result.config->delay->fixed, milliseconds(1000));
+  EXPECT_EQ(parse("{response_delay: {fixed: 5s}}").config->response_delay->percent, kPercentScale);
+  EXPECT_FALSE(parse("{delay: {fixed: 5s}}").config->response_delay.has_value());
+}
+
+TEST(FaultConfigTest, ResponseDelayErrors) {
   EXPECT_THAT(
-      errors("{connection: {reset: {percent: 0.5}}}"),
+      errors("{response_delay: {percent: 5}}"),
       ElementsAre(
-          R"(s.yaml:3:26: listeners[0].http.filters[0].config.connection: connection-level faults (reset, black_hole) are not built yet; use abort: {reset: true} for a per-request reset)"));
-  // Zero percent injects nothing: accepted.
-  EXPECT_TRUE(parse("{connection: {reset: {percent: 0}}}").ok());
+          R"(s.yaml:3:30: listeners[0].http.filters[0].config.response_delay.fixed: missing required key "fixed")"));
+  EXPECT_THAT(
+      errors("{response_delay: {fixed: 0ms, percent: -1, after: 1s}}"),
+      ElementsAre(
+          R"(s.yaml:3:38: listeners[0].http.filters[0].config.response_delay.fixed: expected a duration greater than zero, got "0ms")",
+          R"(s.yaml:3:52: listeners[0].http.filters[0].config.response_delay.percent: expected a number from 0 to 100, got "-1")",
+          R"(s.yaml:3:56: listeners[0].http.filters[0].config.response_delay.after: unknown key "after" (allowed: fixed, percent))"));
+  EXPECT_THAT(
+      errors("{reponse_delay: {fixed: 1s}}"),
+      ElementsAre(
+          R"(s.yaml:3:14: listeners[0].http.filters[0].config.reponse_delay: unknown key "reponse_delay" (did you mean "response_delay"?))"));
+}
+
+TEST(FaultConfigTest, ConnectionFaultsTakeAPercentOrAPercentMap) {
+  auto result = parse("{connection: {reset: 100, black_hole: {percent: 0.5}}}");
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.config->connection.reset_percent, kPercentScale);
+  EXPECT_EQ(result.config->connection.black_hole_percent, 500'000u);
+  EXPECT_TRUE(result.config->connection.any());
+  auto none = parse("{connection: {reset: 0}}");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none.config->connection.any());
+  EXPECT_FALSE(parse("{abort: {status: 503}}").config->connection.any());
+}
+
+TEST(FaultConfigTest, ConnectionFaultErrors) {
+  EXPECT_THAT(
+      errors("{connection: {reset: 101, black_hole: {}, drop: 1}}"),
+      ElementsAre(
+          R"(s.yaml:3:34: listeners[0].http.filters[0].config.connection.reset: expected a number from 0 to 100, got "101")",
+          R"(s.yaml:3:51: listeners[0].http.filters[0].config.connection.black_hole.percent: missing required key "percent")",
+          R"(s.yaml:3:55: listeners[0].http.filters[0].config.connection.drop: unknown key "drop" (allowed: reset, black_hole))"));
+  EXPECT_THAT(
+      errors("{connection: {black_hole: yes}}"),
+      ElementsAre(
+          R"(s.yaml:3:39: listeners[0].http.filters[0].config.connection.black_hole: expected a number from 0 to 100, got "yes")"));
+  // Drawn at accept time, before any request: `match` cannot scope them.
+  EXPECT_THAT(
+      errors("{connection: {reset: 1}, match: {prefix: /a}}"),
+      ElementsAre(
+          R"(s.yaml:3:26: listeners[0].http.filters[0].config.connection: connection faults are drawn when a connection is accepted, before any request, so match cannot scope them; put them in a fault entry without match)"));
+  EXPECT_TRUE(parse("{connection: {reset: 0}, match: {prefix: /a}}").ok());
 }
 
 }  // namespace

@@ -195,5 +195,70 @@ TEST(FaultDecisionTest, ConnectionFaults) {
   EXPECT_EQ(decider.blackHoles(), 1u);
 }
 
+TEST(FaultDecisionTest, ResponseDelayDrawsLastWithTheSameRules) {
+  FaultConfig c = delayAndAbort(50, 50);
+  c.response_delay = DelayFault{milliseconds(300), percentFromDouble(25)};
+  c.match.prefix = "/slow";
+  c.max_active_faults = 1;
+  FaultDecider decider(c);
+  ScriptedRandom random;
+  // delay: no, abort: no, response delay: 24.999999% < 25%: yes.
+  random.push({60'000'000, 60'000'000, 24'999'999});
+  FaultDecision d = decider.decide(FakeRequest("/slow"), random);
+  EXPECT_FALSE(d.delay);
+  EXPECT_FALSE(d.abort);
+  EXPECT_TRUE(d.response_delay);
+  EXPECT_EQ(d.response_delay_time, milliseconds(300));
+  EXPECT_TRUE(d.holds_slot);
+  EXPECT_EQ(decider.responseDelaysInjected(), 1u);
+  // The cap is taken: the next drawn response delay runs clean.
+  random.push({60'000'000, 60'000'000, 0});
+  FaultDecision over = decider.decide(FakeRequest("/slow"), random);
+  EXPECT_FALSE(over.any());
+  EXPECT_TRUE(over.overflowed);
+  decider.finish(d);
+  // 25% exactly is not below 25%: no response delay. Outside the match: nothing is drawn.
+  random.push({60'000'000, 60'000'000, 25'000'000});
+  EXPECT_FALSE(decider.decide(FakeRequest("/slow"), random).any());
+  size_t calls = random.calls();
+  EXPECT_FALSE(decider.decide(FakeRequest("/fast"), random).any());
+  EXPECT_EQ(random.calls(), calls);
+  EXPECT_EQ(decider.responseDelaysInjected(), 1u);
+}
+
+TEST(FaultDecisionTest, ResponseDelayHeaderOnlyWithHeaderControl) {
+  FaultConfig c;
+  FakeRequest request = FakeRequest().with("x-strait-fault-response-delay-ms", "1500");
+  ScriptedRandom random;
+  EXPECT_FALSE(FaultDecider(c).decide(request, random).any());
+  c.header_control = true;
+  FaultDecider on(c);
+  FaultDecision d = on.decide(request, random);
+  EXPECT_TRUE(d.response_delay);
+  EXPECT_FALSE(d.delay);
+  EXPECT_EQ(d.response_delay_time, milliseconds(1500));
+  EXPECT_FALSE(
+      on.decide(FakeRequest().with("x-strait-fault-response-delay-ms", "0"), random).any());
+  EXPECT_FALSE(
+      on.decide(FakeRequest().with("x-strait-fault-response-delay-ms", "1.5"), random).any());
+  EXPECT_FALSE(
+      on.decide(FakeRequest().with("x-strait-fault-response-delay-ms", "60001"), random).any());
+  EXPECT_EQ(on.headerErrors(), 2u);
+}
+
+TEST(FaultDecisionTest, ConnectionFaultsInDryRunAreCountedApart) {
+  FaultConfig c;
+  c.mode = FilterMode::DryRun;
+  c.connection.reset_percent = kPercentScale;
+  FaultDecider decider(c);
+  ScriptedRandom random;
+  ConnectionFaultDecision d = decider.decideConnection(random);
+  EXPECT_TRUE(d.reset);
+  EXPECT_TRUE(d.dry_run);
+  EXPECT_EQ(decider.dryRunFaults(), 1u);
+  EXPECT_EQ(decider.connectionResets(), 0u);
+  EXPECT_EQ(random.calls(), 0u);  // 100%: no draw; black hole at 0%: no draw
+}
+
 }  // namespace
 }  // namespace strait::filters::fault

@@ -1,6 +1,7 @@
-// The fault filter through the real FilterChain: abort, reset, delay on a simulated clock,
-// response pacing with upstream backpressure, dry run, header control, the active-fault cap, the
-// decider carried over a reload, and config errors with positions through the loader.
+// The fault filter through the real FilterChain: abort, reset, delay and response delay on a
+// simulated clock, response pacing with upstream backpressure, dry run, header control, the
+// active-fault cap, the decider carried over a reload, the accept hook's connection faults, and
+// config errors with positions through the loader.
 
 #include "filters/fault/fault_filter.h"
 
@@ -190,11 +191,134 @@ TEST_F(FaultFilterTest, RateLimitStopsTheUpstreamWhileHoldingMuch) {
   EXPECT_EQ(s->owner.out_bytes, 100u * 1024);
 }
 
+TEST_F(FaultFilterTest, ResponseDelayHoldsTheHeadAndTheBodyExactlyThatLong) {
+  build("            response_delay: {fixed: 300ms}\n");
+  auto s = stream();
+  s->start();
+  EXPECT_THAT(s->owner.log, ElementsAre("router"));  // the request goes upstream at once
+  http::ResponseHeaders head;
+  head.status = 201;
+  int64_t at = time_.nowMs();
+  EXPECT_FALSE(s->chain.encodeHeaders(head, false, /*holdable=*/true));
+  buffer::Buffer body;
+  body.add("abc");
+  s->chain.encodeData(body, true);
+  EXPECT_THAT(s->owner.log, ElementsAre("router", "flag FI"));
+  dispatcher_.advance(milliseconds(299));
+  EXPECT_FALSE(s->owner.has("head"));
+  dispatcher_.advance(milliseconds(1));
+  std::string when = " @" + std::to_string(at + 300);
+  EXPECT_THAT(s->owner.log,
+              ElementsAre("router", "flag FI", "head 201" + when, "out 3 end" + when));
+  EXPECT_EQ(count(fault().stats().response_delays), 1u);
+  EXPECT_EQ(fault().decider().responseDelaysInjected(), 1u);
+  EXPECT_EQ(count(fault().stats().delays), 0u);
+}
+
+TEST_F(FaultFilterTest, RequestDelayAndResponseDelayBothApply) {
+  build("            delay: {fixed: 100ms}\n            response_delay: {fixed: 200ms}\n");
+  auto s = stream();
+  s->start();
+  dispatcher_.advance(milliseconds(100));
+  EXPECT_THAT(s->owner.log, ElementsAre("flag FI", "router"));
+  http::ResponseHeaders head;
+  EXPECT_FALSE(s->chain.encodeHeaders(head, true, true));
+  dispatcher_.advance(milliseconds(200));
+  EXPECT_TRUE(s->owner.has("head 200 end"));
+  EXPECT_EQ(count(fault().stats().delays), 1u);
+  EXPECT_EQ(count(fault().stats().response_delays), 1u);
+}
+
+TEST_F(FaultFilterTest, StreamGoneDuringResponseDelayCancelsTheTimer) {
+  build("            response_delay: {fixed: 100ms}\n");
+  auto s = stream();
+  s->start();
+  http::ResponseHeaders head;
+  s->chain.encodeHeaders(head, false, true);
+  EXPECT_EQ(dispatcher_.enabledTimers(), 1u);
+  EXPECT_EQ(fault().decider().activeFaults(), 1u);
+  s.reset();  // onDestroy
+  EXPECT_EQ(dispatcher_.enabledTimers(), 0u);
+  EXPECT_EQ(fault().decider().activeFaults(), 0u);
+  dispatcher_.advance(milliseconds(200));  // nothing left to fire
+}
+
+TEST_F(FaultFilterTest, ResponseDelayDryRunCountsAndHoldsNothing) {
+  build("            mode: dry_run\n            response_delay: {fixed: 1s}\n");
+  auto s = stream();
+  s->start();
+  http::ResponseHeaders head;
+  EXPECT_TRUE(s->chain.encodeHeaders(head, false, true));
+  EXPECT_THAT(s->owner.log, ElementsAre("router"));
+  EXPECT_EQ(dispatcher_.enabledTimers(), 0u);
+  EXPECT_EQ(count(fault().stats().dry_run), 1u);
+  EXPECT_EQ(count(fault().stats().response_delays), 0u);
+}
+
+TEST_F(FaultFilterTest, ResponseDelayNeverHoldsALocalReply) {
+  build("            abort: {status: 503}\n            response_delay: {fixed: 1s}\n");
+  auto s = stream();
+  s->start();
+  http::ResponseHeaders reply;  // the owner writes the abort's reply: not holdable
+  reply.status = 503;
+  EXPECT_TRUE(s->chain.encodeHeaders(reply, false));
+  EXPECT_THAT(s->owner.log, ElementsAre("reply 503 fault filter abort FI"));
+  EXPECT_EQ(count(fault().stats().response_delays), 0u);
+}
+
+TEST_F(FaultFilterTest, ResponseDelayFromTheRequestHeader) {
+  build("            header_control: true\n");
+  auto s = stream();
+  s->owner.request.headers.add("x-strait-fault-response-delay-ms", "50");
+  s->start();
+  http::ResponseHeaders head;
+  EXPECT_FALSE(s->chain.encodeHeaders(head, false, true));
+  dispatcher_.advance(milliseconds(49));
+  EXPECT_FALSE(s->owner.has("head"));
+  dispatcher_.advance(milliseconds(1));
+  EXPECT_TRUE(s->owner.has("head 200"));
+}
+
+TEST_F(FaultFilterTest, NoAcceptHookWithoutConnectionFaults) {
+  build("            abort: {status: 503}\n            connection: {reset: 0}\n");
+  EXPECT_EQ(factory_->acceptHook(), nullptr);
+}
+
+TEST_F(FaultFilterTest, AcceptHookResetsAndBlackHolesByPercent) {
+  build("            connection: {reset: 10, black_hole: 20}\n");
+  const http::AcceptHook* hook = factory_->acceptHook();
+  ASSERT_NE(hook, nullptr);
+  random_.push({5'000'000,                 // reset
+                50'000'000, 15'000'000,    // no reset, black hole
+                50'000'000, 50'000'000});  // neither
+  stats::Shard& shard = store_.shard(0);
+  EXPECT_EQ(hook->onAccept(random_, shard).action, http::AcceptAction::Reset);
+  http::AcceptDecision hole = hook->onAccept(random_, shard);
+  EXPECT_EQ(hole.action, http::AcceptAction::BlackHole);
+  ASSERT_TRUE(hole.held_gauge.has_value());
+  EXPECT_EQ(hole.held_gauge->slot, fault().stats().black_holes_active.slot);
+  http::AcceptDecision none = hook->onAccept(random_, shard);
+  EXPECT_EQ(none.action, http::AcceptAction::Accept);
+  EXPECT_FALSE(none.held_gauge.has_value());
+  EXPECT_EQ(count(fault().stats().connection_resets), 1u);
+  EXPECT_EQ(count(fault().stats().connection_black_holes), 1u);
+  EXPECT_EQ(store_.gaugeValue(fault().stats().black_holes_active), 0);  // the worker holds it
+}
+
+TEST_F(FaultFilterTest, AcceptHookInDryRunCountsAndAccepts) {
+  build("            mode: dry_run\n            connection: {reset: 100}\n");
+  http::AcceptDecision decision = factory_->acceptHook()->onAccept(random_, store_.shard(0));
+  EXPECT_EQ(decision.action, http::AcceptAction::Accept);
+  EXPECT_EQ(count(fault().stats().dry_run), 1u);
+  EXPECT_EQ(count(fault().stats().connection_resets), 0u);
+}
+
 TEST(FaultConfigLoaderTest, ErrorsHavePositions) {
   std::vector<std::string> errors;
   EXPECT_EQ(testing::loadFilter("fault",
                                 "            abort: {status: 700, percent: 101}\n"
-                                "            connection: {black_hole: {percent: 1}}\n",
+                                "            connection: {black_hole: {percent: 1}}\n"
+                                "            response_delay: {fixed: soon}\n",
                                 &errors),
             nullptr);
   EXPECT_THAT(
@@ -202,7 +326,7 @@ TEST(FaultConfigLoaderTest, ErrorsHavePositions) {
       ElementsAre(
           R"(t.yaml:7:29: listeners[0].http.filters[0].config.abort.status: expected an integer from 200 to 599, got "700")",
           R"(t.yaml:7:43: listeners[0].http.filters[0].config.abort.percent: expected a number from 0 to 100, got "101")",
-          R"(t.yaml:8:25: listeners[0].http.filters[0].config.connection: connection-level faults (reset, black_hole) are not built yet; use abort: {reset: true} for a per-request reset)"));
+          R"(t.yaml:9:37: listeners[0].http.filters[0].config.response_delay.fixed: expected a duration, got "soon" (a number with a unit: ms, s, m or h, e.g. 250ms or 5s))"));
 }
 
 }  // namespace

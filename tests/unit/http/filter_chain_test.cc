@@ -1,6 +1,7 @@
 // The filter chain's iteration rules (strait/http/filter.h) with scripted filters and a recording
 // owner: order both ways, StopIteration and continueDecoding(), local replies and resets ending
-// the chain, held response data injected later, onDestroy exactly once.
+// the chain, held response data injected later, a held response head (StopIteration in
+// encodeHeaders and continueEncoding) with the body held behind it, onDestroy exactly once.
 
 #include "proxy/http/filter_chain.h"
 
@@ -33,6 +34,13 @@ class RecordingOwner : public FilterChainOwner {
   void onFilterUpstreamReadDisabled(bool disabled) override {
     log.push_back(disabled ? "upstream off" : "upstream on");
   }
+  void onEncodeHeadersContinued(ResponseHeaders& headers, bool end_stream) override {
+    std::string seen;
+    for (const auto& h : headers.headers.entries()) {
+      seen += " " + h.value;
+    }
+    log.push_back("head " + std::to_string(headers.status) + seen + (end_stream ? " end" : ""));
+  }
   const RequestHeaders& filterRequestHeaders() const override { return request; }
   const config::Route* filterRoute() const override { return nullptr; }
   std::string_view filterClusterName() const override { return "backend"; }
@@ -63,9 +71,10 @@ class ScriptedFilter : public StreamFilter {
     log_.push_back(name_ + " decode" + (end_stream ? " end" : ""));
     return on_decode ? on_decode(*callbacks_) : FilterStatus::Continue;
   }
-  void encodeHeaders(ResponseHeaders& headers, bool) override {
+  FilterStatus encodeHeaders(ResponseHeaders& headers, bool) override {
     log_.push_back(name_ + " encode headers");
     headers.headers.add("x-seen-by", name_);
+    return on_headers ? on_headers(*callbacks_) : FilterStatus::Continue;
   }
   FilterStatus encodeData(buffer::Buffer& data, bool end_stream) override {
     log_.push_back(name_ + " data " + data.toString() + (end_stream ? " end" : ""));
@@ -74,6 +83,7 @@ class ScriptedFilter : public StreamFilter {
   void onDestroy() override { log_.push_back(name_ + " destroy"); }
 
   std::function<FilterStatus(StreamFilterCallbacks&)> on_decode;
+  std::function<FilterStatus(StreamFilterCallbacks&)> on_headers;
   std::function<FilterStatus(StreamFilterCallbacks&, buffer::Buffer&, bool)> on_data;
   StreamFilterCallbacks* callbacks_ = nullptr;
 
@@ -221,6 +231,121 @@ TEST_F(FilterChainTest, HeldResponseDataIsInjectedPastTheHoldingFilter) {
   b->callbacks_->injectEncodedData(held, true);
   EXPECT_EQ(owner.log,
             (std::vector<std::string>{"upstream on", "a data slow end", "out slow end"}));
+}
+
+TEST_F(FilterChainTest, StopInEncodeHeadersHoldsTheHeadAndTheBodyUntilContinueEncoding) {
+  add("a");
+  ScriptedFilter* b = add("b");
+  add("c");
+  bool could_hold = false;
+  b->on_headers = [&](StreamFilterCallbacks& cb) {
+    could_hold = cb.canHoldResponseHeaders();
+    return FilterStatus::StopIteration;
+  };
+  FilterChain& c = build();
+  {
+    ResponseHeaders response;  // the owner's head goes away: the chain holds a copy
+    response.status = 201;
+    EXPECT_FALSE(c.encodeHeaders(response, false, true));
+  }
+  EXPECT_TRUE(could_hold);
+  EXPECT_TRUE(c.encodeStopped());
+  buffer::Buffer body;
+  body.add("xyz");
+  c.encodeData(body, false);
+  buffer::Buffer end;
+  c.encodeData(end, true);
+  EXPECT_EQ(owner.log, (std::vector<std::string>{"c encode headers", "b encode headers"}));
+  owner.log.clear();
+  b->callbacks_->continueEncoding();
+  EXPECT_FALSE(c.encodeStopped());
+  EXPECT_EQ(owner.log,
+            (std::vector<std::string>{"a encode headers", "head 201 c b a", "c data xyz end",
+                                      "b data xyz end", "a data xyz end", "out xyz end"}));
+  // A second continue (a late timer) does nothing.
+  owner.log.clear();
+  b->callbacks_->continueEncoding();
+  EXPECT_TRUE(owner.log.empty());
+}
+
+TEST_F(FilterChainTest, OnlyTheHoldingFilterReleasesTheHeadAndAnEarlierOneMayHoldItAgain) {
+  ScriptedFilter* a = add("a");
+  ScriptedFilter* b = add("b");
+  a->on_headers = [](StreamFilterCallbacks&) { return FilterStatus::StopIteration; };
+  b->on_headers = [](StreamFilterCallbacks&) { return FilterStatus::StopIteration; };
+  FilterChain& c = build();
+  ResponseHeaders response;
+  EXPECT_FALSE(c.encodeHeaders(response, true, true));
+  a->callbacks_->continueEncoding();  // not the one holding the head
+  EXPECT_EQ(owner.log, (std::vector<std::string>{"b encode headers"}));
+  b->callbacks_->continueEncoding();  // a holds it in turn
+  EXPECT_EQ(owner.log, (std::vector<std::string>{"b encode headers", "a encode headers"}));
+  a->callbacks_->continueEncoding();
+  EXPECT_EQ(owner.log.back(), "head 200 b a end");
+}
+
+TEST_F(FilterChainTest, ALocalReplyHeadCannotBeHeld) {
+  ScriptedFilter* a = add("a");
+  bool could_hold = true;
+  a->on_headers = [&](StreamFilterCallbacks& cb) {
+    could_hold = cb.canHoldResponseHeaders();
+    return FilterStatus::StopIteration;
+  };
+  FilterChain& c = build();
+  ResponseHeaders response;
+  EXPECT_TRUE(c.encodeHeaders(response, false));  // holdable defaults to false
+  EXPECT_FALSE(could_hold);
+  EXPECT_FALSE(c.encodeStopped());
+  buffer::Buffer body;
+  body.add("now");
+  c.encodeData(body, true);
+  EXPECT_EQ(owner.log.back(), "out now end");
+}
+
+TEST_F(FilterChainTest, ContinueEncodingFromInsideEncodeHeadersActsAsContinue) {
+  ScriptedFilter* a = add("a");
+  a->on_headers = [](StreamFilterCallbacks& cb) {
+    cb.continueEncoding();
+    return FilterStatus::StopIteration;
+  };
+  ResponseHeaders response;
+  EXPECT_TRUE(build().encodeHeaders(response, false, true));
+}
+
+TEST_F(FilterChainTest, AHeldBodyOverTheWatermarkPausesTheUpstream) {
+  ScriptedFilter* a = add("a");
+  a->on_headers = [](StreamFilterCallbacks&) { return FilterStatus::StopIteration; };
+  FilterChain& c = build();
+  ResponseHeaders response;
+  c.encodeHeaders(response, false, true);
+  buffer::Buffer body;
+  body.add(std::string(FilterChain::kHeldBodyHighWatermark, 'x'));
+  c.encodeData(body, false);
+  EXPECT_EQ(owner.log, (std::vector<std::string>{"a encode headers"}));
+  buffer::Buffer more;
+  more.add("y");
+  c.encodeData(more, false);
+  EXPECT_EQ(owner.log.back(), "upstream off");
+  owner.log.clear();
+  a->callbacks_->continueEncoding();
+  ASSERT_EQ(owner.log.size(), 4u);
+  EXPECT_EQ(owner.log[0], "head 200 a");
+  EXPECT_EQ(owner.log[1], "upstream on");
+  EXPECT_EQ(owner.log[3], "out " + std::string(FilterChain::kHeldBodyHighWatermark, 'x') + "y");
+}
+
+TEST_F(FilterChainTest, DestroyWhileTheHeadIsHeldDropsItAndTheBody) {
+  ScriptedFilter* a = add("a");
+  a->on_headers = [](StreamFilterCallbacks&) { return FilterStatus::StopIteration; };
+  FilterChain& c = build();
+  ResponseHeaders response;
+  c.encodeHeaders(response, false, true);
+  buffer::Buffer body;
+  body.add("lost");
+  c.encodeData(body, true);
+  c.destroy();
+  a->callbacks_->continueEncoding();
+  EXPECT_EQ(owner.log, (std::vector<std::string>{"a encode headers", "a destroy"}));
 }
 
 TEST_F(FilterChainTest, DestroyedChainDropsLateInjections) {

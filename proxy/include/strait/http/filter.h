@@ -7,9 +7,13 @@
 // StreamFilter from each factory, in list order. Requests run through the filters in that order
 // (decodeHeaders), responses in the reverse order (encodeHeaders, encodeData); the router is the
 // implicit last filter. A filter returns Continue to pass the message on, or StopIteration to
-// hold it: it then resumes with continueDecoding() or ends the request with sendLocalReply() /
-// resetStream(). Async work (a timer, a queue slot) is released in onDestroy(), which is called
-// exactly once, before the filter is deleted, however the stream ended.
+// hold it: it then resumes with continueDecoding() / continueEncoding() or ends the request with
+// sendLocalReply() / resetStream(). Async work (a timer, a queue slot) is released in
+// onDestroy(), which is called exactly once, before the filter is deleted, however the stream
+// ended.
+//
+// A factory may also act on whole connections, before any request: FilterFactory::acceptHook()
+// (AcceptHook below) sees every connection its listener accepts.
 //
 // Threads: factories are built on the main thread and shared read-only by every worker; a
 // StreamFilter lives and dies on the worker that runs its stream.
@@ -17,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +52,13 @@ class StreamFilterCallbacks {
 
   // Resumes the request path after a decodeHeaders() that returned StopIteration.
   virtual void continueDecoding() = 0;
+  // Resumes the response path after an encodeHeaders() that returned StopIteration: the head
+  // goes on through the filters before this one, then the body that arrived meanwhile.
+  virtual void continueEncoding() = 0;
+  // During encodeHeaders(): whether this head may be held (StopIteration). An upstream response
+  // may; a local reply or a direct response is written at once and may not (StopIteration there
+  // counts as Continue).
+  virtual bool canHoldResponseHeaders() const = 0;
   // Ends the stream with a local reply (status, `content-type: text/plain`, `body` + "\n") and
   // records `flag` (e.g. "FI", "UA", "UO") in the access log. Extra response headers may be given.
   // After this call the filter gets no more callbacks except onDestroy().
@@ -86,10 +98,14 @@ class StreamFilter {
   virtual void setCallbacks(StreamFilterCallbacks& callbacks) = 0;
   // The request head. `end_stream`: the request has no body.
   virtual FilterStatus decodeHeaders(RequestHeaders& headers, bool end_stream) = 0;
-  // The response head, before it is encoded; may edit headers. Must not stop.
-  virtual void encodeHeaders(ResponseHeaders& headers, bool end_stream) {
+  // The response head, before it is encoded; may edit headers. StopIteration holds the head,
+  // and every body byte after it, until this filter calls continueEncoding() (the chain keeps a
+  // copy of the head and the body bytes; the filter keeps nothing). Local replies do not pass
+  // here.
+  virtual FilterStatus encodeHeaders(ResponseHeaders& headers, bool end_stream) {
     (void)headers;
     (void)end_stream;
+    return FilterStatus::Continue;
   }
   // A piece of the response body. StopIteration: the filter has moved what it holds out of
   // `data` and will pass it on with injectEncodedData(); what is left in `data` is dropped.
@@ -105,11 +121,39 @@ class StreamFilter {
 
 using StreamFilterPtr = std::unique_ptr<StreamFilter>;
 
+// What an AcceptHook does with one newly accepted downstream connection.
+enum class AcceptAction {
+  Accept,     // serve it as usual
+  Reset,      // close it at once with a TCP RST, before any byte is read
+  BlackHole,  // keep it open, read and discard everything, never answer; closed only when the
+              // client closes it or the proxy drains or shuts down
+};
+
+struct AcceptDecision {
+  AcceptAction action = AcceptAction::Accept;
+  // BlackHole: a gauge the worker raises by one (in its shard) while the connection is open.
+  std::optional<stats::Gauge> held_gauge;
+};
+
+// A listener-level hook that sees every connection the listener accepts, before TLS and before
+// any byte is read (a connection has no request yet: nothing to match on). The hooks of a
+// listener run in filter order; the first that does not Accept decides. Shared by every worker:
+// onAccept() runs on the worker that accepted the connection, so it must be thread-safe, must not
+// block, and draws only from the worker's `random`; `shard` is that worker's stats shard.
+class AcceptHook {
+ public:
+  virtual ~AcceptHook() = default;
+  virtual AcceptDecision onAccept(RandomGenerator& random, stats::Shard& shard) const = 0;
+};
+
 // One per filter entry per config snapshot; shared read-only by the workers.
 class FilterFactory {
  public:
   virtual ~FilterFactory() = default;
   virtual StreamFilterPtr createFilter() const = 0;
+  // The factory's hook on accepted connections, or null (most filters). The hook lives as long
+  // as the factory.
+  virtual const AcceptHook* acceptHook() const { return nullptr; }
 };
 
 using FilterFactoryPtr = std::shared_ptr<const FilterFactory>;

@@ -1,0 +1,59 @@
+#pragma once
+
+// What a listener's accept hooks (strait/http/filter.h, AcceptHook) decide for a newly accepted
+// downstream connection, carried out on the worker: before TLS, before any byte is read.
+//
+//   Accept     the connection goes on to TLS and HTTP as usual.
+//   Reset      closed at once with a TCP RST (uv_tcp_close_reset); counted in cx_total.
+//   BlackHole  kept in the worker's connection list as a BlackHoleConnection: every byte read is
+//              discarded, nothing is written, no idle timeout applies. It closes when the client
+//              closes or resets it, or when the worker drains or shuts down; while open it holds
+//              the listener's cx_active and the hook's gauge.
+//
+// There is no access log line: a connection that had no request has nothing to log.
+
+#include <vector>
+
+#include "proxy/http/server_connection.h"
+#include "proxy/server/snapshot.h"
+
+namespace strait::http {
+
+// Runs `listener`'s hooks in order on `connection`. Returns the connection when every hook
+// accepts it; otherwise takes it (reset or black-holed into `owner`) and returns null.
+network::ConnectionPtr applyAcceptHooks(server::WorkerContext& worker,
+                                        const server::ListenerRuntime& listener,
+                                        network::ConnectionPtr connection,
+                                        ServerConnection::List& owner);
+
+// A black-holed connection (see above).
+class BlackHoleConnection : public ServerConnection, public network::ConnectionCallbacks {
+ public:
+  // Adds the connection to `owner`; raises each of `held` by one in the worker's shard until
+  // the connection closes.
+  static void start(server::WorkerContext& worker, network::ConnectionPtr connection,
+                    std::vector<stats::Gauge> held, List& owner);
+  ~BlackHoleConnection() override;
+
+  // ServerConnection: nothing is in flight, so a drain closes it like a shutdown.
+  void startDrain() override { close(); }
+  void closeNow() override { close(); }
+  void feed(const char*, size_t) override {}
+
+  // network::ConnectionCallbacks
+  void onData(const char*, size_t) override {}  // discarded
+  void onEvent(network::ConnectionEvent event) override;
+
+ private:
+  BlackHoleConnection(server::WorkerContext& worker, network::ConnectionPtr connection,
+                      std::vector<stats::Gauge> held, List& owner);
+  void close();
+  void releaseGauges();
+
+  server::WorkerContext& worker_;
+  network::ConnectionPtr connection_;
+  std::vector<stats::Gauge> held_;
+  bool closed_ = false;
+};
+
+}  // namespace strait::http
