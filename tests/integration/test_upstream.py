@@ -320,6 +320,23 @@ class UpstreamLifecycleTest(harness.ProcessTestCase):
         harness.wait_for(lambda: "listening on 127.0.0.1:%d" % upstream.port
                          in upstream.process.stdout(), what="announce line")
 
+    def test_stats_count_requests_in_flight_and_their_peak(self):
+        upstream = self.start(Upstream(name="peak"))
+        socks = []
+        for _ in range(3):
+            sock = socket.create_connection(("127.0.0.1", upstream.port))
+            self.addCleanup(sock.close)
+            sock.sendall(b"GET /x?delay_ms=60000 HTTP/1.1\r\nHost: x\r\n\r\n")
+            socks.append(sock)
+        harness.wait_for(lambda: upstream.stats()["in_flight"] == 3, what="three in flight")
+        for sock in socks:
+            sock.close()  # closed mid-response: no longer in flight
+        harness.wait_for(lambda: upstream.stats()["in_flight"] == 0, what="none in flight")
+        status, _, _ = http_request("GET", upstream.url("/x"))
+        self.assertEqual(status, 200)
+        stats = upstream.stats()
+        self.assertEqual((stats["in_flight"], stats["max_in_flight"]), (0, 3))
+
     def test_sigterm_exits_cleanly_with_open_connections(self):
         upstream = self.start(Upstream(name="term"))
         sock = socket.create_connection(("127.0.0.1", upstream.port))

@@ -105,6 +105,7 @@ void Connection::closeHandles(bool reset) {
   }
   closing_ = true;
   reading_ = false;
+  endInFlight();
   uv_timer_stop(&timer_);
   uv_close(asHandle(&timer_), &Connection::onClose);
   // close_reset sets SO_LINGER 0, so the kernel answers with RST instead of FIN.
@@ -312,6 +313,9 @@ void Connection::startResponse(bool upgradeRequest) {
   ServerStats& stats = server_.stats();
   if (!isStats) {
     stats.requests++;
+    inFlight_ = true;
+    stats.in_flight++;
+    stats.max_in_flight = std::max(stats.max_in_flight, stats.in_flight);
     if (!countedConnection_) {
       countedConnection_ = true;
       stats.connections++;
@@ -464,6 +468,10 @@ void Connection::buildStats() {
   appendNumber(fixedBody_, stats.accepted);
   fixedBody_.append(",\"active\":");
   appendNumber(fixedBody_, stats.active);
+  fixedBody_.append(",\"in_flight\":");
+  appendNumber(fixedBody_, stats.in_flight);
+  fixedBody_.append(",\"max_in_flight\":");
+  appendNumber(fixedBody_, stats.max_in_flight);
   fixedBody_.append("}\n");
   hasFixedBody_ = true;
 }
@@ -609,7 +617,15 @@ void Connection::onWrite(uv_write_t* req, int status) {
   self->pump();
 }
 
+void Connection::endInFlight() {
+  if (inFlight_) {
+    inFlight_ = false;
+    server_.stats().in_flight--;
+  }
+}
+
 void Connection::finishResponse() {
+  endInFlight();
   if (resetAfterHeaders_) {
     closeWithReset();
     return;

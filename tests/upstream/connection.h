@@ -82,6 +82,7 @@ class Connection {
   void refill();
   void consume(size_t bytes);
   void finishResponse();
+  void endInFlight();
   void badRequest();
   void echo(const char* data, size_t length);
   void closeWithReset();
@@ -98,6 +99,7 @@ class Connection {
   bool reading_{false};
   bool inFeed_{false};
   bool countedConnection_{false};
+  bool inFlight_ = false;  // counted in ServerStats::in_flight
   State state_{State::Reading};
 
   llhttp_t parser_{};

@@ -21,6 +21,9 @@ struct ServerStats {
   // Every connection accepted, including the ones used only to read /__stats.
   uint64_t accepted{0};
   uint64_t active{0};
+  // Requests (not /__stats) being answered now, and the most there ever were at once.
+  uint64_t in_flight{0};
+  uint64_t max_in_flight{0};
 };
 
 // The listener, the signal handlers and the set of live connections, all on one uv loop.

@@ -1,0 +1,167 @@
+"""Circuit breakers (issue 5): max_requests with its pending queue and queue_timeout,
+max_pending_requests, max_connections, all per process. Real proxy with two workers, real test
+upstream (slow answers with ?delay_ms=N), port 0.
+"""
+
+import threading
+import time
+import unittest
+
+import harness
+from harness import Strait, Upstream, http_request
+from proxy_fixtures import monotonic_ms, simple_config
+
+
+def breakers_config(upstream_port, breakers, workers=2):
+    return simple_config(
+        upstream_port, workers=workers,
+        routes="          - match: {prefix: /}\n"
+               "            route: {cluster: backend, timeout: 10s}\n",
+        clusters_extra="    circuit_breakers: %s\n" % breakers)
+
+
+def concurrent_gets(url, count, timeout=15):
+    """`count` GETs at once, each on its own connection; returns [(status, headers, body, ms)]."""
+    results = [None] * count
+    start = threading.Barrier(count)
+
+    def one(i):
+        start.wait()
+        began = monotonic_ms()
+        try:
+            status, headers, body = http_request("GET", url, timeout=timeout)
+        except Exception as error:  # reported below as a failed result
+            status, headers, body = None, {}, repr(error).encode()
+        results[i] = (status, headers, body, monotonic_ms() - began)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+class PendingQueueTest(harness.ProcessTestCase):
+    def counter(self, proxy, name):
+        return proxy.counter(name, {"cluster": "backend"})
+
+    def test_requests_over_max_requests_wait_for_a_slot_and_all_succeed(self):
+        upstream = self.start(Upstream())
+        proxy = self.start(Strait(breakers_config(
+            upstream.port, "{max_requests: 2, max_pending_requests: 10, queue_timeout: 5s}")))
+        results = concurrent_gets(proxy.url("/slow?delay_ms=300"), 6)
+        self.assertEqual([r[0] for r in results], [200] * 6, [r[2] for r in results])
+        # Two at a time, 300 ms each: the last ones waited two rounds.
+        self.assertGreaterEqual(max(r[3] for r in results), 850)
+        # Never more than two at the upstream at once, across both workers.
+        self.assertEqual(upstream.stats()["max_in_flight"], 2)
+        self.assertGreaterEqual(self.counter(proxy, "strait_dp_upstream_rq_pending_total"), 4)
+        self.assertEqual(self.counter(proxy, "strait_dp_upstream_rq_overflow_total"), 0)
+        self.assertEqual(proxy.counter("strait_dp_upstream_rq_pending_active",
+                                       {"cluster": "backend"}), 0)
+        self.assertEqual(proxy.counter("strait_dp_upstream_rq_in_flight",
+                                       {"cluster": "backend"}), 0)
+
+    def test_queue_timeout_answers_503_overloaded_and_the_slot_holder_finishes(self):
+        upstream = self.start(Upstream())
+        proxy = self.start(Strait(breakers_config(
+            upstream.port, "{max_requests: 1, max_pending_requests: 10, queue_timeout: 200ms}")))
+        holder = {}
+        thread = threading.Thread(target=lambda: holder.update(
+            result=http_request("GET", proxy.url("/hold?delay_ms=1500"))))
+        thread.start()
+        harness.wait_for(lambda: proxy.counter("strait_dp_upstream_rq_in_flight",
+                                               {"cluster": "backend"}) == 1,
+                         what="the first request holds the only slot")
+        began = monotonic_ms()
+        status, headers, body = http_request("GET", proxy.url("/queued"))
+        waited = monotonic_ms() - began
+        self.assertEqual(status, 503)
+        self.assertEqual(headers.get("x-strait-overloaded"), "true")
+        self.assertIn(b"queue_timeout of 200ms", body)
+        self.assertGreaterEqual(waited, 190)
+        self.assertLess(waited, 1400)  # not served after the holder: it gave up
+        self.assertEqual(self.counter(proxy, "strait_dp_upstream_rq_pending_timeout_total"), 1)
+        self.assertEqual(self.counter(proxy, "strait_dp_upstream_rq_overflow_total"), 1)
+        thread.join()
+        self.assertEqual(holder["result"][0], 200)
+        # The queued request never reached the upstream.
+        self.assertEqual(upstream.stats()["requests"], 1)
+
+    def test_full_pending_queue_refuses_at_once_and_the_gauge_reads_open(self):
+        upstream = self.start(Upstream())
+        proxy = self.start(Strait(breakers_config(
+            upstream.port, "{max_requests: 1, max_pending_requests: 1, queue_timeout: 5s}")))
+        results = {}
+
+        def get(key, path):
+            results[key] = http_request("GET", proxy.url(path))
+
+        holder = threading.Thread(target=get, args=("holder", "/hold?delay_ms=800"))
+        holder.start()
+        harness.wait_for(lambda: proxy.counter("strait_dp_upstream_rq_in_flight",
+                                               {"cluster": "backend"}) == 1,
+                         what="the first request holds the only slot")
+        queued = threading.Thread(target=get, args=("queued", "/queued"))
+        queued.start()
+        harness.wait_for(lambda: proxy.counter("strait_dp_upstream_rq_pending_active",
+                                               {"cluster": "backend"}) == 1,
+                         what="the second request waits in the queue")
+        began = monotonic_ms()
+        status, headers, body = http_request("GET", proxy.url("/refused"))
+        self.assertEqual(status, 503)
+        self.assertLess(monotonic_ms() - began, 500)  # refused at once, not after the holder
+        self.assertEqual(headers.get("x-strait-overloaded"), "true")
+        self.assertIn(b"max_pending_requests", body)
+        self.assertEqual(self.counter(proxy, "strait_dp_upstream_rq_pending_overflow_total"), 1)
+        self.assertEqual(proxy.counter("strait_dp_upstream_circuit_open",
+                                       {"cluster": "backend", "limit": "max_pending_requests"}), 1)
+        holder.join()
+        queued.join()
+        self.assertEqual(results["holder"][0], 200)
+        self.assertEqual(results["queued"][0], 200)  # it got the holder's slot
+        self.assertEqual(self.counter(proxy, "strait_dp_upstream_rq_pending_total"), 1)
+
+    def test_zero_queue_timeout_refuses_over_max_requests_at_once(self):
+        upstream = self.start(Upstream())
+        proxy = self.start(Strait(breakers_config(
+            upstream.port, "{max_requests: 1, queue_timeout: 0s}")))
+        holder = {}
+        thread = threading.Thread(target=lambda: holder.update(
+            result=http_request("GET", proxy.url("/hold?delay_ms=800"))))
+        thread.start()
+        harness.wait_for(lambda: proxy.counter("strait_dp_upstream_rq_in_flight",
+                                               {"cluster": "backend"}) == 1,
+                         what="the first request holds the only slot")
+        status, headers, body = http_request("GET", proxy.url("/refused"))
+        self.assertEqual(status, 503)
+        self.assertEqual(headers.get("x-strait-overloaded"), "true")
+        self.assertIn(b"max_requests reached", body)
+        self.assertEqual(self.counter(proxy, "strait_dp_upstream_rq_pending_total"), 0)
+        self.assertEqual(self.counter(proxy, "strait_dp_upstream_rq_overflow_total"), 1)
+        self.assertEqual(proxy.counter("strait_dp_upstream_circuit_open",
+                                       {"cluster": "backend", "limit": "max_requests"}), 1)
+        thread.join()
+        self.assertEqual(holder["result"][0], 200)
+
+
+class ConnectionLimitTest(harness.ProcessTestCase):
+    def test_max_connections_is_shared_by_the_workers(self):
+        upstream = self.start(Upstream())
+        proxy = self.start(Strait(breakers_config(
+            upstream.port, "{max_connections: 3, max_requests: 100, max_pending_requests: 100}")))
+        results = concurrent_gets(proxy.url("/slow?delay_ms=300"), 12)
+        self.assertEqual([r[0] for r in results], [200] * 12, [r[2] for r in results])
+        # Per worker, two workers could have opened 6. Per process, 3, plus at most one forced by a
+        # worker whose pool had none when the others held all three.
+        self.assertLessEqual(upstream.stats()["connections"], 4)
+        self.assertGreater(proxy.counter("strait_dp_upstream_cx_overflow_total",
+                                         {"cluster": "backend"}), 0)
+        # Every connection gives its unit back when it closes.
+        self.assertLessEqual(proxy.counter("strait_dp_upstream_cx_counted",
+                                           {"cluster": "backend"}), 4)
+
+
+if __name__ == "__main__":
+    unittest.main()
