@@ -5,6 +5,7 @@ Everything here is on top of harness.py; ports are always 0 and discovered.
 
 import json
 import socket
+import threading
 import time
 
 import harness
@@ -143,3 +144,35 @@ def wait_upstream_requests(upstream, at_least, timeout=10):
 
 def monotonic_ms():
     return time.monotonic() * 1000.0
+
+
+def concurrent_requests(proxy, paths, timeout=20):
+    """GETs of `paths` all at once, each on its own connection, released together by a barrier.
+
+    Returns [(status, headers, body, seconds)] in path order.
+    """
+    results = [None] * len(paths)
+    barrier = threading.Barrier(len(paths))
+
+    def run(i):
+        barrier.wait()
+        started = time.monotonic()
+        status, headers, body = harness.http_request("GET", proxy.url(paths[i]), timeout=timeout)
+        results[i] = (status, headers, body, time.monotonic() - started)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(paths))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def read_lines(path):
+    """The whole lines of a file (a line is written with its newline in one write(2))."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    return data.split(b"\n")[:-1]

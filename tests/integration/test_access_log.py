@@ -17,7 +17,7 @@ import unittest
 
 import harness
 from harness import Strait, Upstream, curl, http_request, wait_for
-from proxy_fixtures import SocketReader, closed_port
+from proxy_fixtures import SocketReader, closed_port, read_lines
 
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 KEYS = {"start_time", "method", "authority", "path", "protocol", "status", "response_flags",
@@ -61,16 +61,6 @@ def config(upstream_port, log_path, fmt="json", workers=2):
         "    connect_timeout: 500ms\n"
         "    endpoints: [{address: 127.0.0.1, port: %d}]\n"
         % (workers, log_path, fmt, upstream_port, dead_port)), dead_port
-
-
-def read_lines(path):
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return []
-    # Only whole lines: a line is written with its newline in one write(2).
-    return [line for line in data.split(b"\n")[:-1]]
 
 
 def read_json(path):

@@ -16,7 +16,7 @@ import unittest
 
 import harness
 from harness import Strait, Upstream, http_request, wait_for
-from proxy_fixtures import SocketReader
+from proxy_fixtures import SocketReader, concurrent_requests, read_lines
 
 
 def authz_config(upstream_port, mode="enforce"):
@@ -278,15 +278,6 @@ class FaultFilterTest(harness.ProcessTestCase):
         self.assertEqual(fault_counter(proxy, "response_delays_injected"), 0)
 
 
-def read_lines(path):
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return []
-    return data.split(b"\n")[:-1]  # whole lines only
-
-
 def gauge(proxy, name):
     return proxy.counter(name, {"listener": "main"})
 
@@ -411,23 +402,6 @@ def bulkhead(compartments_yaml, mode="enforce"):
             "          config:\n"
             "            mode: %s\n"
             "            compartments:\n%s" % (mode, compartments_yaml))
-
-
-def concurrent_requests(proxy, paths):
-    """All at once on their own connections; [(status, headers, body, seconds)] in path order."""
-    results = [None] * len(paths)
-
-    def run(i):
-        started = time.monotonic()
-        status, headers, body = http_request("GET", proxy.url(paths[i]), timeout=20)
-        results[i] = (status, headers, body, time.monotonic() - started)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(paths))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 class BulkheadFilterTest(harness.ProcessTestCase):
