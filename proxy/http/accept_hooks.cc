@@ -1,5 +1,6 @@
 #include "proxy/http/accept_hooks.h"
 
+#include "proxy/http/access_log_emit.h"
 #include "proxy/network/connection_impl.h"
 
 namespace strait::http {
@@ -15,6 +16,8 @@ network::ConnectionPtr applyAcceptHooks(server::WorkerContext& worker,
         continue;
       case AcceptAction::Reset:
         worker.shard.inc(listener.stats.cx_total);
+        emitConnectionFaultAccessLog(worker, *connection,
+                                     worker.dispatcher.approximateMonotonicTime(), 0);
         connection->close(network::CloseType::Reset);
         network::releaseConnection(std::move(connection));
         return nullptr;
@@ -44,7 +47,8 @@ BlackHoleConnection::BlackHoleConnection(server::WorkerContext& worker,
     : ServerConnection(owner),
       worker_(worker),
       connection_(std::move(connection)),
-      held_(std::move(held)) {
+      held_(std::move(held)),
+      accepted_(worker.dispatcher.approximateMonotonicTime()) {
   connection_->setCallbacks(*this);
   for (stats::Gauge gauge : held_) {
     worker_.shard.add(gauge, 1);
@@ -76,6 +80,7 @@ void BlackHoleConnection::close() {
   }
   closed_ = true;
   releaseGauges();
+  emitConnectionFaultAccessLog(worker_, *connection_, accepted_, connection_->bytesReceived());
   connection_->close(network::CloseType::NoFlush);
   removeSelf(worker_.dispatcher);
 }

@@ -10,7 +10,8 @@
 //              closes or resets it, or when the worker drains or shuts down; while open it holds
 //              the listener's cx_active and the hook's gauge.
 //
-// There is no access log line: a connection that had no request has nothing to log.
+// Either way the access log gets one line for the connection (no request, status 0, flag FI):
+// at once for a reset, when it closes for a black hole (with the bytes it swallowed).
 
 #include <vector>
 
@@ -53,6 +54,7 @@ class BlackHoleConnection : public ServerConnection, public network::ConnectionC
   server::WorkerContext& worker_;
   network::ConnectionPtr connection_;
   std::vector<stats::Gauge> held_;
+  MonotonicTime accepted_;
   bool closed_ = false;
 };
 

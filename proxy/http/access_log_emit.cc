@@ -91,22 +91,40 @@ void ActiveStream::emitAccessLog() {
   worker_.access_log->log(formatOf(*config), e);
 }
 
-void emitCodecErrorAccessLog(server::WorkerContext& worker, const network::Connection& connection,
-                             uint16_t status, MonotonicTime request_start, uint64_t bytes_sent) {
+namespace {
+
+// A line with no request: what happened to a connection (codec refusal, connection fault).
+void emitConnectionLine(server::WorkerContext& worker, const network::Connection& connection,
+                        MonotonicTime start, uint16_t status, std::string_view flags,
+                        uint64_t bytes_received, uint64_t bytes_sent) {
   const config::AccessLog* config = accessLogConfig(worker);
   if (config == nullptr) {
     return;
   }
   MonotonicTime now = worker.dispatcher.approximateMonotonicTime();
   accesslog::Entry e;
-  e.duration_us = microsSince(request_start, now);
+  e.duration_us = microsSince(start, now);
   e.start_time = worker.dispatcher.timeSource().systemTime() -
-                 std::chrono::duration_cast<SystemTime::duration>(now - request_start);
+                 std::chrono::duration_cast<SystemTime::duration>(now - start);
   e.status = status;
-  e.response_flags = "DPE";
+  e.response_flags = flags;
+  e.bytes_received = bytes_received;
   e.bytes_sent = bytes_sent;
   e.downstream_remote_address = connection.remoteAddressAndPort();
   worker.access_log->log(formatOf(*config), e);
+}
+
+}  // namespace
+
+void emitCodecErrorAccessLog(server::WorkerContext& worker, const network::Connection& connection,
+                             uint16_t status, MonotonicTime request_start, uint64_t bytes_sent) {
+  emitConnectionLine(worker, connection, request_start, status, "DPE", 0, bytes_sent);
+}
+
+void emitConnectionFaultAccessLog(server::WorkerContext& worker,
+                                  const network::Connection& connection, MonotonicTime accepted,
+                                  uint64_t bytes_received) {
+  emitConnectionLine(worker, connection, accepted, 0, "FI", bytes_received, 0);
 }
 
 }  // namespace strait::http

@@ -303,13 +303,26 @@ def read_until_closed(sock):
 BLACK_HOLES = "strait_dp_fault_connection_black_holes_active"
 
 
+def json_access_log(test):
+    """A fresh access log path and the `top` config line that writes JSON lines to it."""
+    log_dir = tempfile.mkdtemp(prefix="strait-fault-log-")
+    test.addCleanup(shutil.rmtree, log_dir, True)
+    path = os.path.join(log_dir, "access.log")
+    return path, "access_log: {path: \"%s\", format: json}\n" % path
+
+
+def access_records(path):
+    return [json.loads(line) for line in read_lines(path)]
+
+
 class FaultConnectionTest(harness.ProcessTestCase):
     """Connection faults: drawn when a connection is accepted, before any byte is read."""
 
     def test_reset_closes_the_connection_before_any_response(self):
         upstream = self.start(Upstream(name="app"))
-        proxy = self.start(Strait(filter_config(upstream.port,
-                                                fault("{connection: {reset: 100}}"))))
+        log_path, log_config = json_access_log(self)
+        proxy = self.start(Strait(filter_config(upstream.port, fault("{connection: {reset: 100}}"),
+                                                top=log_config)))
         port = proxy.listener_port("main")
         for _ in range(3):
             # The RST may reach the client during connect(), during send, or as its read.
@@ -323,6 +336,12 @@ class FaultConnectionTest(harness.ProcessTestCase):
                 pass
         self.assertEqual(fault_counter(proxy, "connection_resets_injected"), 3)
         self.assertEqual(upstream.stats()["requests"], 0)
+        # One access log line per connection: no request, status 0, flagged FI.
+        records = wait_for(lambda: len(access_records(log_path)) == 3 and access_records(log_path),
+                           what="three access log lines")
+        for record in records:
+            self.assertEqual((record["status"], record["response_flags"], record["method"]),
+                             (0, "FI", None), record)
 
     def test_reset_is_seen_as_a_reset_by_a_client_that_waits(self):
         upstream = self.start(Upstream(name="app"))
@@ -343,8 +362,9 @@ class FaultConnectionTest(harness.ProcessTestCase):
 
     def test_black_hole_reads_and_never_answers_until_the_client_closes(self):
         upstream = self.start(Upstream(name="app"))
-        proxy = self.start(Strait(filter_config(upstream.port,
-                                                fault("{connection: {black_hole: 100}}"))))
+        log_path, log_config = json_access_log(self)
+        proxy = self.start(Strait(filter_config(
+            upstream.port, fault("{connection: {black_hole: 100}}"), top=log_config)))
         sock = socket.create_connection(("127.0.0.1", proxy.listener_port("main")), timeout=5)
         try:
             sock.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -362,6 +382,12 @@ class FaultConnectionTest(harness.ProcessTestCase):
         self.assertEqual(fault_counter(proxy, "connection_black_holes_injected"), 1)
         self.assertEqual(gauge(proxy, "strait_dp_downstream_cx_active"), 0)
         self.assertEqual(upstream.stats()["requests"], 0)
+        # Its access log line comes when it closes, with every byte it swallowed.
+        records = wait_for(lambda: access_records(log_path), what="the access log line")
+        self.assertEqual(len(records), 1)
+        self.assertEqual((records[0]["status"], records[0]["response_flags"]), (0, "FI"))
+        self.assertEqual(records[0]["bytes_received"], len(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n") + 100000)
+        self.assertGreaterEqual(records[0]["duration_ms"], 500)
 
     def test_black_holed_connections_are_closed_by_a_drain(self):
         upstream = self.start(Upstream(name="app"))
