@@ -6,7 +6,8 @@ alternately (off, on, off, on, ...) so that machine noise falls on both. Prints 
 p50/p99 per run, the medians, and the ratio on/off; --write appends the table to perf/RESULTS.md.
 
 "On" means: every built-in filter that is registered (mtls_authz with an allow-all rule, and
-fault and bulkhead when they are built, configured at 0% and with room to spare), plus on the
+fault and bulkhead when they are built: fault with a request delay, an abort, a response delay, a
+response rate limit and connection faults all at 0%, bulkhead with room to spare), plus on the
 cluster outlier detection and circuit breakers, and on the route a retry policy with a per-try
 timeout. Nothing triggers: every request is answered 200 by the upstream.
 
@@ -31,7 +32,10 @@ import harness  # noqa: E402  (the integration harness: process control, wrk par
 
 OPTIONAL_FILTERS = {
     "fault": "        - name: fault\n"
-             "          config: {delay: {fixed: 100ms, percent: 0}, abort: {status: 503, percent: 0}}\n",
+             "          config: {delay: {fixed: 100ms, percent: 0}, abort: {status: 503, percent: 0},\n"
+             "                   response_delay: {fixed: 100ms, percent: 0},\n"
+             "                   response_rate_limit: {kbps: 1000, percent: 0},\n"
+             "                   connection: {reset: 0, black_hole: 0}}\n",
     "bulkhead": "        - name: bulkhead\n"
                 "          config:\n"
                 "            compartments:\n"

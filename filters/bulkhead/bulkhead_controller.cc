@@ -31,6 +31,17 @@ bool BulkheadController::canBorrow(size_t i) const {
 
 Ticket BulkheadController::acquire(size_t compartment, const std::shared_ptr<Waiter>& waiter,
                                    MonotonicTime now) {
+  struct Given : QueueEntrySource {
+    Given(const std::shared_ptr<Waiter>& waiter, MonotonicTime now) : waiter(waiter), at(now) {}
+    std::shared_ptr<Waiter> makeWaiter() override { return waiter; }
+    MonotonicTime now() override { return at; }
+    const std::shared_ptr<Waiter>& waiter;
+    MonotonicTime at;
+  } given(waiter, now);
+  return acquire(compartment, given);
+}
+
+Ticket BulkheadController::acquire(size_t compartment, QueueEntrySource& source) {
   Ticket ticket;
   if (compartment >= slots_.size()) {
     return ticket;  // NotLimited
@@ -60,7 +71,7 @@ Ticket BulkheadController::acquire(size_t compartment, const std::shared_ptr<Wai
   } else if (slot.queue.size() < config.max_queue) {
     ticket.admission = Admission::Queued;
     ticket.id = next_id_++;
-    slot.queue.push_back({ticket.id, waiter, now + config.queue_timeout});
+    slot.queue.push_back({ticket.id, source.makeWaiter(), source.now() + config.queue_timeout});
     return ticket;
   } else {
     ticket.admission = Admission::Rejected;

@@ -84,6 +84,18 @@ class BulkheadController {
   // Only a queued request copies `waiter` (one reference count), so an admitted request costs
   // no allocation here; the per-stream filter can itself be the Waiter.
   Ticket acquire(size_t compartment, const std::shared_ptr<Waiter>& waiter, MonotonicTime now);
+
+  // What acquire() needs only when the request must queue (its waiter, and the time for its
+  // deadline): asked for then, under the lock, so an admitted request allocates nothing.
+  class QueueEntrySource {
+   public:
+    virtual std::shared_ptr<Waiter> makeWaiter() = 0;
+    virtual MonotonicTime now() = 0;
+
+   protected:
+    ~QueueEntrySource() = default;
+  };
+  Ticket acquire(size_t compartment, QueueEntrySource& source);
   // The request holding an admitted ticket ended. Admits queued requests into the freed room.
   void release(const Ticket& ticket);
   // The queued request went away. True: it was still queued and is gone (no callback will come).

@@ -25,7 +25,7 @@ class QueueWaiter : public Waiter {
   BulkheadFilter* filter_;
 };
 
-class BulkheadFilter : public http::StreamFilter {
+class BulkheadFilter : public http::StreamFilter, public BulkheadController::QueueEntrySource {
  public:
   explicit BulkheadFilter(const BulkheadFactory& factory)
       : factory_(factory), controller_(*factory.controller()) {}
@@ -40,10 +40,7 @@ class BulkheadFilter : public http::StreamFilter {
     }
     const CompartmentCounters& counters = factory_.counters(*compartment);
     stats::Shard& shard = callbacks_->statsShard();
-    alive_ = std::make_shared<bool>(true);
-    auto waiter = std::make_shared<QueueWaiter>(callbacks_->dispatcher(), alive_, this);
-    MonotonicTime now = callbacks_->timeSource().monotonicTime();
-    ticket_ = controller_.acquire(*compartment, waiter, now);
+    ticket_ = controller_.acquire(*compartment, *this);
     switch (ticket_.admission) {
       case Admission::NotLimited:
         return http::FilterStatus::Continue;
@@ -74,6 +71,13 @@ class BulkheadFilter : public http::StreamFilter {
     }
     return http::FilterStatus::Continue;
   }
+
+  // BulkheadController::QueueEntrySource: only for a request that queues.
+  std::shared_ptr<Waiter> makeWaiter() override {
+    alive_ = std::make_shared<bool>(true);
+    return std::make_shared<QueueWaiter>(callbacks_->dispatcher(), alive_, this);
+  }
+  MonotonicTime now() override { return callbacks_->timeSource().monotonicTime(); }
 
   void onDestroy() override {
     if (alive_ != nullptr) {

@@ -143,6 +143,41 @@ bool requestHash(const std::vector<config::HashPolicy>& policies, const HeaderMa
 
 }  // namespace
 
+// ---- StreamTimers ---------------------------------------------------------------------------
+
+event::Timer& StreamTimers::route() {
+  if (route_ == nullptr) {
+    route_ = dispatcher_.createTimer([this]() {
+      if (stream_ != nullptr) {
+        stream_->onRouteTimeout();
+      }
+    });
+  }
+  return *route_;
+}
+
+event::Timer& StreamTimers::perTry() {
+  if (per_try_ == nullptr) {
+    per_try_ = dispatcher_.createTimer([this]() {
+      if (stream_ != nullptr) {
+        stream_->onTryTimeout();
+      }
+    });
+  }
+  return *per_try_;
+}
+
+void StreamTimers::disableAll() {
+  if (route_ != nullptr) {
+    route_->disableTimer();
+  }
+  if (per_try_ != nullptr) {
+    per_try_->disableTimer();
+  }
+}
+
+// ---- ActiveStream ----------------------------------------------------------------------------
+
 ActiveStream::ActiveStream(DownstreamStream& downstream)
     : downstream_(downstream),
       worker_(downstream.worker()),
@@ -189,7 +224,7 @@ void ActiveStream::decodeHeaders(RequestHeaders& headers, const http1::MessageIn
   if (!listener_.filter_factories.empty()) {
     // The route is matched first so that filters can scope themselves by it; the filters then
     // run before anything is answered, so an unauthorized request learns nothing (not even 404).
-    filters_ = std::make_unique<FilterChain>(*this, listener_.filter_factories);
+    filters_.emplace(*this, listener_.filter_factories);
     filters_->decodeHeaders(headers, !request_has_body_);
     return;
   }
@@ -352,7 +387,7 @@ void ActiveStream::onQueueTimeout() {
 }
 
 void ActiveStream::destroyFilters() {
-  if (filters_ != nullptr) {
+  if (filters_.has_value()) {
     filters_->destroy();
   }
 }
@@ -445,11 +480,11 @@ void ActiveStream::applyRoute() {
   applyHeaderValues(request_->headers, route_->virtualHost().request_headers_to_add);
   applyHeaderValues(request_->headers, route.request_headers_to_add);
   if (action.timeout.count() > 0) {
-    downstream_.routeTimer().enableTimer(action.timeout);
+    downstream_.timers().route().enableTimer(action.timeout);
     route_timer_armed_ = true;
   }
   if (action.retry.has_value() && action.retry->attempts > 0) {
-    retry_ = std::make_unique<upstream::RetryState>(
+    retry_.emplace(
         &*action.retry, request_->method, cluster_->info().resources.get(), worker_.random,
         worker_.dispatcher.approximateMonotonicTime(), action.timeout);
     // Keep a copy of the request body for replay while it fits retry.max_body_bytes.
@@ -468,7 +503,7 @@ void ActiveStream::applyRoute() {
 // are replayed from a copy kept while they fit retry.max_body_bytes; a request whose body outgrew
 // it is not retried once body bytes went upstream.
 bool ActiveStream::scheduleRetry(const upstream::AttemptResult& result) {
-  if (retry_ == nullptr || response_started_ || finished_ ||
+  if (!retry_.has_value() || response_started_ || finished_ ||
       (body_sent_upstream_ && !replay_ok_)) {
     return false;
   }
@@ -520,13 +555,11 @@ void ActiveStream::startUpstream() {
   }
   last_host_ = &pool->host();
   upstream_start_ = worker_.dispatcher.approximateMonotonicTime();
-  if (retry_ != nullptr && route_->route().route->retry->per_try_timeout.has_value()) {
+  if (retry_.has_value() && route_->route().route->retry->per_try_timeout.has_value()) {
     std::chrono::milliseconds timeout = retry_->attemptTimeout(upstream_start_);
     if (timeout.count() > 0) {
-      if (try_timer_ == nullptr) {
-        try_timer_ = worker_.dispatcher.createTimer([this]() { onTryTimeout(); });
-      }
-      try_timer_->enableTimer(timeout);
+      downstream_.timers().perTry().enableTimer(timeout);
+      try_timer_armed_ = true;
     }
   }
   pending_ = pool->newStream(*this);
@@ -685,7 +718,7 @@ void ActiveStream::onUpstreamHeaders(ResponseHeaders& headers, const http1::Mess
   upstream_response_ = true;
   upstream_headers_at_ = worker_.dispatcher.approximateMonotonicTime();
   reportOutlier(OutlierResult::Status, headers.status);
-  if (retry_ != nullptr && headers.status >= 500 && request_complete_ &&
+  if (retry_.has_value() && headers.status >= 500 && request_complete_ &&
       scheduleRetry(upstream::AttemptResult::response(headers.status))) {
     // Drop this response: the connection is reset (its body is not read), the next attempt
     // starts after the backoff.
@@ -720,7 +753,7 @@ void ActiveStream::encodeResponseHeaders(ResponseHeaders& headers, bool end_stre
                                          bool holdable) {
   response_started_ = true;
   response_status_ = headers.status;
-  if (filters_ != nullptr && !filters_->encodeHeaders(headers, end_stream, holdable)) {
+  if (filters_.has_value() && !filters_->encodeHeaders(headers, end_stream, holdable)) {
     return;  // a filter holds the head (and the chain the body): onEncodeHeadersContinued()
   }
   writeResponseHeaders(headers, end_stream);
@@ -758,7 +791,7 @@ void ActiveStream::onUpstreamData(const char* data, size_t len) {
 }
 
 void ActiveStream::encodeBody(buffer::Buffer& data, bool end_stream) {
-  if (filters_ != nullptr) {
+  if (filters_.has_value()) {
     filters_->encodeData(data, end_stream);
     return;
   }
@@ -896,13 +929,14 @@ void ActiveStream::flushBatch() {
 void ActiveStream::stopRouteTimer() {
   if (route_timer_armed_) {
     route_timer_armed_ = false;
-    downstream_.routeTimer().disableTimer();
+    downstream_.timers().route().disableTimer();
   }
 }
 
 void ActiveStream::releaseUpstream(bool reset) {
-  if (try_timer_ != nullptr) {
-    try_timer_->disableTimer();
+  if (try_timer_armed_) {
+    try_timer_armed_ = false;
+    downstream_.timers().perTry().disableTimer();
   }
   if (slot_ticket_ != nullptr) {
     releaseRequestSlot();  // still queued for a slot: leave the queue
@@ -1001,7 +1035,7 @@ void ActiveStream::finish() {
   if (retry_timer_ != nullptr) {
     retry_timer_->disableTimer();
   }
-  if (retry_ != nullptr) {
+  if (retry_.has_value()) {
     retry_->onRequestDone();
   }
   uint64_t micros = microsBetween(start_, worker_.dispatcher.approximateMonotonicTime());

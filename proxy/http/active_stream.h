@@ -40,8 +40,10 @@ class ActiveStream : public upstream::PoolCallbacks,
   void onDownstreamProtocolError(uint16_t status, std::string_view reason);
   void onDownstreamWriteHigh();
   void onDownstreamWriteLow();
-  // The route timeout fired (DownstreamStream::routeTimer()).
+  // The route timeout fired (StreamTimers::route()).
   void onRouteTimeout();
+  // The current attempt's per_try_timeout fired (StreamTimers::perTry()).
+  void onTryTimeout();
 
   bool requestComplete() const { return request_complete_; }
   bool responseStarted() const { return response_started_; }
@@ -96,7 +98,6 @@ class ActiveStream : public upstream::PoolCallbacks,
   void applyRoute();
   void startUpstream();
   bool scheduleRetry(const upstream::AttemptResult& result);
-  void onTryTimeout();
   void sendLocalReply(uint16_t status, std::string_view body, std::string_view flag,
                       bool overloaded = false, const std::vector<HeaderEntry>* extra = nullptr);
   // Response body from the upstream: through the filters (if any), then onEncodedData().
@@ -140,7 +141,8 @@ class ActiveStream : public upstream::PoolCallbacks,
   upstream::PendingRequest* pending_ = nullptr;
   upstream::UpstreamClient* client_ = nullptr;
   const upstream::Host* last_host_ = nullptr;
-  std::unique_ptr<FilterChain> filters_;  // null when the listener has no filters
+  // Held in place (no allocation per request): empty when the listener has no filters.
+  std::optional<FilterChain> filters_;
   buffer::Buffer request_body_;  // body bytes that arrived before an upstream was attached
   buffer::Buffer tunnel_pending_;
   buffer::Buffer batch_;
@@ -168,9 +170,9 @@ class ActiveStream : public upstream::PoolCallbacks,
   bool holds_request_slot_ = false;
   upstream::SlotTicketPtr slot_ticket_;  // waiting in the cluster's pending queue
   event::TimerPtr queue_timer_;          // circuit_breakers.queue_timeout while queued
-  std::unique_ptr<upstream::RetryState> retry_;  // routes with a retry policy only
+  std::optional<upstream::RetryState> retry_;  // routes with a retry policy only
   event::TimerPtr retry_timer_;                  // backoff before the next attempt
-  event::TimerPtr try_timer_;                    // per_try_timeout of the current attempt
+  bool try_timer_armed_ = false;  // the per-try timer (StreamTimers::perTry()) is ours now
   buffer::Buffer replay_body_;  // the request body so far, while it fits retry.max_body_bytes
   bool replay_ok_ = false;      // replay_body_ holds the whole body so far
   // Access log (access_log_emit.cc): body bytes each way, and when the upstream answered.

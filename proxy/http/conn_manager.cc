@@ -45,17 +45,6 @@ void ConnectionManager::refreshSnapshot() {
   }
 }
 
-event::Timer& ConnectionManager::routeTimer() {
-  if (route_timer_ == nullptr) {
-    route_timer_ = worker_.dispatcher.createTimer([this]() {
-      if (stream_ != nullptr) {
-        stream_->onRouteTimeout();
-      }
-    });
-  }
-  return *route_timer_;
-}
-
 void ConnectionManager::armIdleTimer() {
   timer_mode_ = TimerMode::Idle;
   timer_->enableTimer(listener_->config.http.idle_timeout);
@@ -195,9 +184,7 @@ void ConnectionManager::onRequestError(uint16_t status, std::string_view reason)
 
 void ConnectionManager::onStreamComplete(bool close_connection) {
   stream_->emitAccessLog();
-  if (route_timer_ != nullptr) {
-    route_timer_->disableTimer();
-  }
+  stream_timers_.disableAll();
   worker_.dispatcher.deferredDelete(std::move(stream_));
   if (close_connection || draining_ || remote_closed_ || tunnelled_ || worker_.draining) {
     close(network::CloseType::FlushWrite);
@@ -225,9 +212,7 @@ void ConnectionManager::afterStreamComplete() {
 
 void ConnectionManager::onStreamReset(network::CloseType how) {
   stream_->emitAccessLog();
-  if (route_timer_ != nullptr) {
-    route_timer_->disableTimer();
-  }
+  stream_timers_.disableAll();
   worker_.dispatcher.deferredDelete(std::move(stream_));
   close(how);
 }
@@ -291,9 +276,7 @@ void ConnectionManager::close(network::CloseType type) {
     stream_->emitAccessLog();  // a stream cut short with its connection (DC, shutdown)
   }
   timer_->disableTimer();
-  if (route_timer_ != nullptr) {
-    route_timer_->disableTimer();
-  }
+  stream_timers_.disableAll();
   worker_.shard.inc(listener_->stats.cx_rx_bytes, connection_->bytesReceived() - last_rx_);
   worker_.shard.inc(listener_->stats.cx_tx_bytes, connection_->bytesSent() - last_tx_);
   worker_.shard.sub(listener_->stats.cx_active, 1);

@@ -61,7 +61,7 @@ class ConnectionManager : public network::ConnectionCallbacks,
   // The connection's route-timeout timer, created on first use and reused by every stream (a
   // timer per request would cost an allocation and a handle close each time). It calls the
   // current stream's onRouteTimeout().
-  event::Timer& routeTimer() override;
+  StreamTimers& timers() override { return stream_timers_; }
   // The stream finished (response written whole, or reset). `close` closes the connection.
   void onStreamComplete(bool close) override;
   // The stream was cut: close the connection without flushing (`how`: NoFlush, or Reset for RST).
@@ -99,7 +99,7 @@ class ConnectionManager : public network::ConnectionCallbacks,
   std::unique_ptr<ActiveStream> stream_;
   buffer::Buffer pending_input_;  // bytes after a paused (complete) request
   event::TimerPtr timer_;
-  event::TimerPtr route_timer_;
+  StreamTimers stream_timers_{worker_.dispatcher, stream_};
   enum class TimerMode { None, Idle, RequestHeaders } timer_mode_ = TimerMode::None;
   bool closed_ = false;
   bool remote_closed_ = false;

@@ -2,12 +2,13 @@
 
 // The downstream half of one stream, as its ActiveStream sees it: the codec that encodes the
 // stream's response, the connection facilities it borrows (writes, read-disable of its request
-// body, a route timer) and the notifications it owes when it ends. The HTTP/1.1
+// body, the stream's timers) and the notifications it owes when it ends. The HTTP/1.1
 // ConnectionManager implements it for its one stream at a time; the HTTP/2 connection manager
 // implements it once per HTTP/2 stream. ActiveStream depends on nothing else downstream, so the
 // request lifecycle is the same code for both protocols.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "proxy/server/worker_context.h"
@@ -17,6 +18,29 @@
 #include "strait/network/connection.h"
 
 namespace strait::http {
+
+class ActiveStream;
+
+// The timers of the stream in `stream` (the route timeout and the per-try timeout), owned by the
+// downstream side so that a keep-alive connection reuses them request after request instead of
+// creating and closing two uv timers per request. They fire on whatever stream `stream` holds
+// then; the owner disables them when a stream ends (disableAll()).
+class StreamTimers {
+ public:
+  StreamTimers(event::Dispatcher& dispatcher, const std::unique_ptr<ActiveStream>& stream)
+      : dispatcher_(dispatcher), stream_(stream) {}
+  // Fires ActiveStream::onRouteTimeout().
+  event::Timer& route();
+  // Fires ActiveStream::onTryTimeout().
+  event::Timer& perTry();
+  void disableAll();
+
+ private:
+  event::Dispatcher& dispatcher_;
+  const std::unique_ptr<ActiveStream>& stream_;
+  event::TimerPtr route_;
+  event::TimerPtr per_try_;
+};
 
 class DownstreamStream {
  public:
@@ -61,8 +85,8 @@ class DownstreamStream {
   // ---- flow control and timers
   // Stops (true) or resumes (false) reading this stream's request body. Calls nest.
   virtual void readDisable(bool disable) = 0;
-  // The stream's route-timeout timer; fires the stream's onRouteTimeout().
-  virtual event::Timer& routeTimer() = 0;
+  // The stream's route-timeout and per-try-timeout timers.
+  virtual StreamTimers& timers() = 0;
 
   // ---- the stream's end
   // The response was written whole (or the stream reset): `close` ends the connection too.

@@ -78,9 +78,10 @@ FilterChain::FilterChain(FilterChainOwner& owner, const std::vector<FilterFactor
     : owner_(owner) {
   slots_.reserve(factories.size());
   for (const auto& factory : factories) {
-    auto slot = std::make_unique<Slot>(*this, slots_.size(), factory->createFilter());
-    slot->filter().setCallbacks(*slot);
-    slots_.push_back(std::move(slot));
+    slots_.emplace_back(*this, slots_.size(), factory->createFilter());
+  }
+  for (Slot& slot : slots_) {
+    slot.filter().setCallbacks(slot);
   }
 }
 
@@ -95,7 +96,7 @@ void FilterChain::destroy() {
   decode_stopped_ = false;
   encode_stopped_ = false;
   for (auto& slot : slots_) {
-    slot->filter().onDestroy();
+    slot.filter().onDestroy();
   }
 }
 
@@ -113,7 +114,7 @@ void FilterChain::runDecode(size_t from) {
     }
     decoding_ = true;
     continue_requested_ = false;
-    FilterStatus status = slots_[i]->filter().decodeHeaders(*request_, request_end_stream_);
+    FilterStatus status = slots_[i].filter().decodeHeaders(*request_, request_end_stream_);
     decoding_ = false;
     if (ended_) {
       return;  // the filter answered or reset the request itself
@@ -162,7 +163,7 @@ bool FilterChain::runEncodeHeaders(size_t before, ResponseHeaders& headers, bool
     encoding_headers_ = true;
     encode_holdable_ = holdable && !ended_;
     continue_encode_requested_ = false;
-    FilterStatus status = slots_[i]->filter().encodeHeaders(headers, end_stream);
+    FilterStatus status = slots_[i].filter().encodeHeaders(headers, end_stream);
     encoding_headers_ = false;
     if (holdable && ended_) {
       return false;  // the filter reset the stream: nothing more to encode
@@ -232,7 +233,7 @@ void FilterChain::runEncodeData(size_t from, buffer::Buffer& data, bool end_stre
     if (destroyed_) {
       return;
     }
-    if (slots_[i]->filter().encodeData(data, end_stream) == FilterStatus::StopIteration) {
+    if (slots_[i].filter().encodeData(data, end_stream) == FilterStatus::StopIteration) {
       return;  // the filter holds what it took and injects it later
     }
   }

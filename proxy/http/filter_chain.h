@@ -93,7 +93,9 @@ class FilterChain {
   void setHeldBodyReadDisabled(bool disabled);
 
   FilterChainOwner& owner_;
-  std::vector<std::unique_ptr<Slot>> slots_;
+  // One allocation for every slot: reserved once, never grown (each filter keeps a pointer to
+  // its slot, its callbacks).
+  std::vector<Slot> slots_;
   RequestHeaders* request_ = nullptr;
   bool request_end_stream_ = false;
   size_t decode_next_ = 0;        // the filter decodeHeaders() runs next

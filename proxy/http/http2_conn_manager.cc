@@ -140,16 +140,7 @@ class Http2ConnectionManager::Stream : public DownstreamStream, public event::De
   // Nothing to do: onFinalFrameSent() resets the stream whenever its request is unfinished.
   void setRemoteClosed() override {}
   void readDisable(bool disable) override;
-  event::Timer& routeTimer() override {
-    if (route_timer_ == nullptr) {
-      route_timer_ = parent_.worker_.dispatcher.createTimer([this]() {
-        if (active_ != nullptr) {
-          active_->onRouteTimeout();
-        }
-      });
-    }
-    return *route_timer_;
-  }
+  StreamTimers& timers() override { return timers_; }
   void onStreamComplete(bool close) override;
   void onStreamReset(network::CloseType how) override;
 
@@ -182,9 +173,7 @@ class Http2ConnectionManager::Stream : public DownstreamStream, public event::De
   void sendHeadersTooLarge();
   void submitTrailers(uint32_t* flags);
   void dropActive() {
-    if (route_timer_ != nullptr) {
-      route_timer_->disableTimer();
-    }
+    timers_.disableAll();
     if (active_ != nullptr) {
       active_->emitAccessLog();  // logs once, however the stream ended
       parent_.worker_.dispatcher.deferredDelete(std::move(active_));
@@ -197,7 +186,7 @@ class Http2ConnectionManager::Stream : public DownstreamStream, public event::De
   const server::ListenerRuntime* listener_;
   RequestHeaders request_;
   std::unique_ptr<ActiveStream> active_;
-  event::TimerPtr route_timer_;
+  StreamTimers timers_{parent_.worker_.dispatcher, active_};
   buffer::Buffer out_;          // response body waiting for window
   HeaderMap trailers_;          // sent after the body (gRPC's grpc-status)
   size_t header_bytes_ = 0;
@@ -434,9 +423,7 @@ void Http2ConnectionManager::Stream::onClosed() {
     // The client reset the stream (or the connection went): only this stream's upstream goes.
     active_->onDownstreamReset();
   }
-  if (route_timer_ != nullptr) {
-    route_timer_->disableTimer();
-  }
+  timers_.disableAll();
 }
 
 // ---- Http2ConnectionManager -----------------------------------------------------------------

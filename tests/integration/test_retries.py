@@ -2,6 +2,7 @@
 methods, per-try timeouts, and every retry counted. Real proxy, real test upstreams, port 0.
 """
 
+import http.client
 import json
 import time
 import unittest
@@ -114,6 +115,36 @@ class RetryTest(harness.ProcessTestCase):
             self.assertEqual(headers.get("x-upstream-name"), "fast")
             self.assertLess(elapsed, 1.5)
         self.assertGreater(self.retries(proxy), 0)
+
+    def test_per_try_timer_is_reused_on_a_keep_alive_connection(self):
+        # The per-try timer belongs to the downstream connection and serves request after
+        # request: a fast request leaves it disarmed, a slow one still times out, and the next
+        # request on the same connection is not cut by an earlier arming.
+        upstream = self.start(Upstream(name="only"))
+        proxy = self.start(Strait(retry_config(
+            [upstream.port],
+            "{on: [5xx], attempts: 1, per_try_timeout: 300ms, backoff: {base: 5ms, max: 10ms}}")))
+        conn = http.client.HTTPConnection("127.0.0.1", proxy.listener_port("main"), timeout=10)
+        self.addCleanup(conn.close)
+
+        def get(path):
+            started = time.monotonic()
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            return response.status, time.monotonic() - started
+
+        status, _ = get("/fast")
+        self.assertEqual(status, 200)
+        status, elapsed = get("/slow?delay_ms=2000")  # two attempts of 300 ms, then 504
+        self.assertEqual(status, 504)
+        self.assertGreaterEqual(elapsed, 0.55)
+        self.assertLess(elapsed, 1.5)
+        # 250 ms each: under one per-try timeout, over what a stale arming would have left.
+        for _ in range(3):
+            status, elapsed = get("/ok?delay_ms=250")
+            self.assertEqual(status, 200)
+        self.assertEqual(self.retries(proxy), 1)
 
 
 if __name__ == "__main__":
