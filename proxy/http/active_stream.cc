@@ -621,6 +621,7 @@ void ActiveStream::onPoolFailure(UpstreamFailure failure, std::string_view detai
   }
   worker_.shard.inc(listener_.stats.rq_upstream_unavailable);
   if (failure == UpstreamFailure::Overflow) {
+    worker_.shard.inc(cluster_->info().stats.rq_overflow);  // (the pool counted which limit)
     sendLocalReply(503, "upstream overflow: " + std::string(detail), "UO", true);
     return;
   }

@@ -123,6 +123,32 @@ class PendingQueueTest(harness.ProcessTestCase):
 
 
 class ConnectionLimitTest(harness.ProcessTestCase):
+    def test_requests_waiting_for_a_connection_count_against_max_pending_requests(self):
+        upstream = self.start(Upstream())
+        proxy = self.start(Strait(breakers_config(
+            upstream.port, "{max_connections: 1, max_pending_requests: 1, max_requests: 100}",
+            workers=1)))
+        holder = hold_the_slot(self, proxy, "/hold?delay_ms=800")  # has the only connection
+        waiting = {}
+        thread = threading.Thread(target=lambda: waiting.update(
+            reply=http_request("GET", proxy.url("/waits"))))
+        thread.start()
+        harness.wait_for(lambda: proxy.counter("strait_dp_upstream_rq_pending_active",
+                                               {"cluster": "backend"}) == 1,
+                         what="the second request waits for the connection")
+        status, headers, body = http_request("GET", proxy.url("/refused"))
+        self.assertEqual(status, 503)
+        self.assertEqual(headers.get("x-strait-overloaded"), "true")
+        self.assertIn(b"max_pending_requests", body)
+        self.assertEqual(proxy.counter("strait_dp_upstream_rq_pending_overflow_total",
+                                       {"cluster": "backend"}), 1)
+        self.assertEqual(proxy.counter("strait_dp_upstream_rq_overflow_total",
+                                       {"cluster": "backend"}), 1)
+        self.assertEqual(holder()[0], 200)
+        thread.join()
+        self.assertEqual(waiting["reply"][0], 200)  # it got the connection after the holder
+        self.assertEqual(upstream.stats()["connections"], 1)
+
     def test_max_connections_is_shared_by_the_workers(self):
         upstream = self.start(Upstream())
         proxy = self.start(Strait(breakers_config(
