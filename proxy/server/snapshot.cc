@@ -34,6 +34,7 @@ bool sameTls(const std::optional<config::ClusterTls>& a,
 bool sameClusterShape(const config::Cluster& a, const config::Cluster& b) {
   return sameEndpoints(a, b) && a.lb == b.lb && a.protocol == b.protocol &&
          a.connect_timeout == b.connect_timeout && a.idle_timeout == b.idle_timeout &&
+         a.max_requests_per_connection == b.max_requests_per_connection &&
          a.circuit_breakers == b.circuit_breakers &&
          sameTls(a.tls, b.tls) && a.dns.has_value() == b.dns.has_value() &&
          a.outlier_detection == b.outlier_detection &&

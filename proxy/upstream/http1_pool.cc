@@ -248,6 +248,10 @@ void Http1Client::afterResponse() {
   pool_.shard().inc(pool_.cluster().stats.tx_bytes, tx - last_tx_);
   last_rx_ = rx;
   last_tx_ = tx;
+  const uint32_t max_requests = pool_.cluster().config.max_requests_per_connection;
+  if (max_requests != 0 && requests_ >= max_requests) {
+    keep_alive_ = false;  // max_requests_per_connection: this was its last request
+  }
   if (keep_alive_ && request_complete_ && !pool_.draining_) {
     codec_->resume();
     pool_.onClientReleased(*this);

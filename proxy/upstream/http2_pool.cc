@@ -98,6 +98,7 @@ class Http2Pool::Connection : public network::ConnectionCallbacks, public event:
   void onEvent(network::ConnectionEvent event) override;
 
   std::list<std::unique_ptr<Connection>>::iterator self_;
+  uint64_t streams_opened_ = 0;  // for max_requests_per_connection
   bool retired_ = false;
 
  private:
@@ -436,6 +437,12 @@ bool Http2Pool::Connection::hasCapacity() const {
 
 Http2Pool::Stream& Http2Pool::Connection::newStream() {
   timer_->disableTimer();
+  const uint32_t max_requests = pool_.cluster_.config.max_requests_per_connection;
+  if (max_requests != 0 && ++streams_opened_ >= max_requests) {
+    // max_requests_per_connection: this is its last stream; it finishes and the connection
+    // closes (retire() sends the next request to a new one).
+    pool_.retire(*this);
+  }
   streams_.push_back(std::make_unique<Stream>(*this));
   streams_.back()->self_ = std::prev(streams_.end());
   return *streams_.back();

@@ -383,12 +383,21 @@ class Http2Test(harness.ProcessTestCase):
                          what="both connections counted")
         self.assertEqual(proxy.counter("strait_dp_downstream_cx_active"), 0)
 
-    def h2_upstream_proxy(self):
+    def h2_upstream_proxy(self, cluster_extra=""):
         upstream = H2Upstream()
         self.addCleanup(upstream.close)
-        proxy = self.start(Strait(simple_config(upstream.port,
-                                                clusters_extra="    protocol: http2\n")))
+        proxy = self.start(Strait(simple_config(
+            upstream.port, clusters_extra="    protocol: http2\n" + cluster_extra)))
         return upstream, proxy, proxy.listener_port("main")
+
+    def test_http2_upstream_connection_retires_after_max_requests_per_connection(self):
+        upstream, proxy, port = self.h2_upstream_proxy("    max_requests_per_connection: 3\n")
+        for _ in range(7):
+            status, _, _ = http_request("GET", "http://127.0.0.1:%d/x" % port)
+            self.assertEqual(status, 200)
+        # Three streams per connection: 3 + 3 + 1.
+        self.assertEqual(upstream.connections, 3)
+        self.assertEqual(proxy.counter("strait_dp_upstream_cx_total"), 3)
 
     def test_http2_upstream_over_tls_negotiates_h2(self):
         import tls_fixtures

@@ -337,6 +337,24 @@ class Http1BehaviourTest(harness.ProcessTestCase):
         harness.wait_for(lambda: self.upstream.stats()["active"] <= 1, what="tunnel closed")
 
 
+class UpstreamConnectionReuseTest(harness.ProcessTestCase):
+    def test_max_requests_per_connection_closes_the_upstream_connection(self):
+        upstream = self.start(Upstream(name="capped"))
+        proxy = self.start(Strait(simple_config(
+            upstream.port, clusters_extra="    max_requests_per_connection: 2\n")))
+        conn = http.client.HTTPConnection("127.0.0.1", proxy.listener_port("main"), timeout=10)
+        self.addCleanup(conn.close)
+        for _ in range(5):
+            conn.request("GET", "/x")
+            response = conn.getresponse()
+            response.read()
+            self.assertEqual(response.status, 200)
+        # Two requests per upstream connection: 2 + 2 + 1; the client's connection stays one.
+        self.assertEqual(upstream.stats()["connections"], 3)
+        self.assertEqual(proxy.counter("strait_dp_upstream_cx_total"), 3)
+        self.assertEqual(proxy.counter("strait_dp_downstream_cx_total"), 1)
+
+
 class Http1EdgeTest(harness.ProcessTestCase):
     def setUp(self):
         super().setUp()
