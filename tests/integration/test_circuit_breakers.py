@@ -23,8 +23,12 @@ def in_flight(proxy):
     return proxy.counter("strait_dp_upstream_rq_in_flight", {"cluster": "backend"})
 
 
-def hold_the_slot(test, proxy, path):
-    """Sends GET `path` (a slow one) in a thread and waits until it holds a max_requests slot.
+def pending_active(proxy):
+    return proxy.counter("strait_dp_upstream_rq_pending_active", {"cluster": "backend"})
+
+
+def send_in_background(test, proxy, path, until, what):
+    """Sends GET `path` in a thread and waits until `until()` holds.
 
     Returns a function that joins the thread and gives (status, headers, body).
     """
@@ -33,12 +37,18 @@ def hold_the_slot(test, proxy, path):
         reply=http_request("GET", proxy.url(path))))
     thread.start()
     test.addCleanup(thread.join)
-    harness.wait_for(lambda: in_flight(proxy) == 1, what="the first request holds a slot")
+    harness.wait_for(until, what=what)
 
     def join():
         thread.join()
         return result["reply"]
     return join
+
+
+def hold_the_slot(test, proxy, path):
+    """A slow request (`path`) in the background, once it holds a max_requests slot."""
+    return send_in_background(test, proxy, path, lambda: in_flight(proxy) == 1,
+                              "the first request holds a slot")
 
 
 class PendingQueueTest(harness.ProcessTestCase):
@@ -57,8 +67,7 @@ class PendingQueueTest(harness.ProcessTestCase):
         self.assertEqual(upstream.stats()["max_in_flight"], 2)
         self.assertGreaterEqual(self.counter(proxy, "strait_dp_upstream_rq_pending_total"), 4)
         self.assertEqual(self.counter(proxy, "strait_dp_upstream_rq_overflow_total"), 0)
-        self.assertEqual(proxy.counter("strait_dp_upstream_rq_pending_active",
-                                       {"cluster": "backend"}), 0)
+        self.assertEqual(pending_active(proxy), 0)
         self.assertEqual(in_flight(proxy), 0)
 
     def test_queue_timeout_answers_503_overloaded_and_the_slot_holder_finishes(self):
@@ -85,13 +94,8 @@ class PendingQueueTest(harness.ProcessTestCase):
         proxy = self.start(Strait(breakers_config(
             upstream.port, "{max_requests: 1, max_pending_requests: 1, queue_timeout: 5s}")))
         holder = hold_the_slot(self, proxy, "/hold?delay_ms=800")
-        queued = {}
-        thread = threading.Thread(target=lambda: queued.update(
-            reply=http_request("GET", proxy.url("/queued"))))
-        thread.start()
-        harness.wait_for(lambda: proxy.counter("strait_dp_upstream_rq_pending_active",
-                                               {"cluster": "backend"}) == 1,
-                         what="the second request waits in the queue")
+        queued = send_in_background(self, proxy, "/queued", lambda: pending_active(proxy) == 1,
+                                    "the second request waits in the queue")
         began = monotonic_ms()
         status, headers, body = http_request("GET", proxy.url("/refused"))
         self.assertEqual(status, 503)
@@ -102,8 +106,7 @@ class PendingQueueTest(harness.ProcessTestCase):
         self.assertEqual(proxy.counter("strait_dp_upstream_circuit_open",
                                        {"cluster": "backend", "limit": "max_pending_requests"}), 1)
         self.assertEqual(holder()[0], 200)
-        thread.join()
-        self.assertEqual(queued["reply"][0], 200)  # it got the holder's slot
+        self.assertEqual(queued()[0], 200)  # it got the holder's slot
         self.assertEqual(self.counter(proxy, "strait_dp_upstream_rq_pending_total"), 1)
 
     def test_zero_queue_timeout_refuses_over_max_requests_at_once(self):
@@ -129,13 +132,8 @@ class ConnectionLimitTest(harness.ProcessTestCase):
             upstream.port, "{max_connections: 1, max_pending_requests: 1, max_requests: 100}",
             workers=1)))
         holder = hold_the_slot(self, proxy, "/hold?delay_ms=800")  # has the only connection
-        waiting = {}
-        thread = threading.Thread(target=lambda: waiting.update(
-            reply=http_request("GET", proxy.url("/waits"))))
-        thread.start()
-        harness.wait_for(lambda: proxy.counter("strait_dp_upstream_rq_pending_active",
-                                               {"cluster": "backend"}) == 1,
-                         what="the second request waits for the connection")
+        waiting = send_in_background(self, proxy, "/waits", lambda: pending_active(proxy) == 1,
+                                     "the second request waits for the connection")
         status, headers, body = http_request("GET", proxy.url("/refused"))
         self.assertEqual(status, 503)
         self.assertEqual(headers.get("x-strait-overloaded"), "true")
@@ -145,8 +143,7 @@ class ConnectionLimitTest(harness.ProcessTestCase):
         self.assertEqual(proxy.counter("strait_dp_upstream_rq_overflow_total",
                                        {"cluster": "backend"}), 1)
         self.assertEqual(holder()[0], 200)
-        thread.join()
-        self.assertEqual(waiting["reply"][0], 200)  # it got the connection after the holder
+        self.assertEqual(waiting()[0], 200)  # it got the connection after the holder
         self.assertEqual(upstream.stats()["connections"], 1)
 
     def test_max_connections_is_shared_by_the_workers(self):
