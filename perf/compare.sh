@@ -2,10 +2,11 @@
 # perf/compare.sh: side-by-side benchmark of Strait against nginx and haproxy.
 #
 # One upstream (build/bin/strait-test-upstream; nginx as a fallback when it is missing) and three
-# proxies in front of it (strait, nginx, haproxy), each with one worker, all pinned to the same CPU;
-# the upstream and wrk share the other CPU. All proxies keep connections to the upstream alive,
-# have access logs off and equivalent timeouts. For each (connections, body size) cell the proxies
-# are measured interleaved (A/B/C, B/C/A, C/A/B, ...) for several rounds and the median is kept.
+# proxies in front of it (strait, nginx, haproxy; with --strait-chain a fourth, strait-chain), each
+# with one worker, all pinned to the same CPU; the upstream and wrk share the other CPU. All
+# proxies keep connections to the upstream alive, have access logs off and equivalent timeouts.
+# For each (connections, body size) cell the proxies are measured interleaved (A/B/C, B/C/A,
+# C/A/B, ...) for several rounds and the median is kept.
 # Memory: RSS at start, idle RSS, RSS with N idle keep-alive connections, KiB per idle connection.
 #
 # Usage: perf/compare.sh [options]
@@ -19,7 +20,16 @@
 #   --only SPEC           run only the cells matching SPEC = c=LIST,body=LIST where a LIST is
 #                         '+'-separated; a key left out means all values. Repeatable (union).
 #                         e.g. --only c=50,body=0   --only c=10+200   --only body=64k
-#   --proxies LIST        subset/order of strait,nginx,haproxy (default all three)
+#   --proxies LIST        subset/order of strait,nginx,haproxy (default all three); strait-chain
+#                         may be listed too (the same as --strait-chain, in the given place)
+#   --strait-chain        add a fourth proxy, strait-chain: a second strait (same binary, one
+#                         worker, same CPU, upstream, timeouts and keep-alive as strait) whose
+#                         listener/route/cluster carry the full filter chain of issue 5, nothing
+#                         triggering (perf/lib/filter_chain.py, the chain of
+#                         perf/filter_overhead.py). Measured in the same interleaved rounds, placed
+#                         right after strait in the rotation; the report adds, per cell, the ratio
+#                         strait-chain / strait of req/s (target >= 0.90), also in RESULTS.md.
+#                         The memory, TLS and h2load sections leave strait-chain out.
 #   --proxy-cpu N         CPU for the proxies (default 1)
 #   --load-cpu N          CPU for the upstream and wrk (default 0)
 #   --wrk-threads N       wrk threads (default 1)
@@ -54,6 +64,7 @@ set -euo pipefail
 PERF_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$PERF_DIR/.." && pwd)"
 UTIL="$PERF_DIR/lib/compare_util.py"
+CHAIN_PY="$PERF_DIR/lib/filter_chain.py"
 OUT="$PERF_DIR/out"
 
 CMDLINE="perf/compare.sh"
@@ -67,6 +78,7 @@ CONNS_LIST=10,50,200
 BODIES_LIST=0,1k,64k
 ONLY=()
 PROXIES_LIST=strait,nginx,haproxy
+STRAIT_CHAIN=0
 PROXY_CPU=1
 LOAD_CPU=0
 WRK_THREADS=1
@@ -97,6 +109,7 @@ while [[ $# -gt 0 ]]; do
     --bodies) BODIES_LIST="$2"; shift 2 ;;
     --only) ONLY+=("$2"); shift 2 ;;
     --proxies) PROXIES_LIST="$2"; shift 2 ;;
+    --strait-chain) STRAIT_CHAIN=1; shift ;;
     --proxy-cpu) PROXY_CPU="$2"; shift 2 ;;
     --load-cpu) LOAD_CPU="$2"; shift 2 ;;
     --wrk-threads) WRK_THREADS="$2"; shift 2 ;;
@@ -198,20 +211,39 @@ fi
 PROXIES=()
 SKIPPED=()
 IFS=, read -r -a wanted_proxies <<<"$PROXIES_LIST"
+if [[ $STRAIT_CHAIN == 1 && " ${wanted_proxies[*]} " != *" strait-chain "* ]]; then
+  # Right after strait: in each round the two run one right after the other (except where the
+  # rotation wraps).
+  with_chain=()
+  for p in "${wanted_proxies[@]}"; do
+    with_chain+=("$p")
+    [[ "$p" != strait ]] || with_chain+=(strait-chain)
+  done
+  [[ " ${with_chain[*]} " == *" strait-chain "* ]] || with_chain+=(strait-chain)
+  wanted_proxies=("${with_chain[@]}")
+fi
 for p in "${wanted_proxies[@]}"; do
   case "$p" in
-    strait)
-      if [[ -x "$STRAIT_BIN" ]]; then PROXIES+=(strait)
-      else log "SKIPPING strait: $STRAIT_BIN does not exist (build it first: cmake --build build)"; SKIPPED+=("strait (no $STRAIT_BIN)"); fi ;;
+    strait|strait-chain)
+      if [[ -x "$STRAIT_BIN" ]]; then PROXIES+=("$p")
+      else log "SKIPPING $p: $STRAIT_BIN does not exist (build it first: cmake --build build)"; SKIPPED+=("$p (no $STRAIT_BIN)"); fi ;;
     nginx)
       if [[ -x "$NGINX_BIN" ]]; then PROXIES+=(nginx)
       else log "SKIPPING nginx: $NGINX_BIN missing"; SKIPPED+=("nginx (not installed)"); fi ;;
     haproxy)
       if [[ -x "$HAPROXY_BIN" ]]; then PROXIES+=(haproxy)
       else log "SKIPPING haproxy: $HAPROXY_BIN missing"; SKIPPED+=("haproxy (not installed)"); fi ;;
-    *) die "unknown proxy '$p' (strait, nginx, haproxy)" ;;
+    *) die "unknown proxy '$p' (strait, nginx, haproxy, strait-chain)" ;;
   esac
 done
+# The memory and TLS sections compare the proxies themselves: strait-chain (the strait binary
+# again) is left out of them, and not started at all without the throughput runs.
+BASE_PROXIES=()
+for p in "${PROXIES[@]}"; do [[ "$p" == strait-chain ]] || BASE_PROXIES+=("$p"); done
+if [[ $DO_BENCH == 0 && ${#BASE_PROXIES[@]} -ne ${#PROXIES[@]} ]]; then
+  log "strait-chain is only in the throughput runs: not started with --no-bench"
+  PROXIES=("${BASE_PROXIES[@]}")
+fi
 [[ ${#PROXIES[@]} -gt 0 ]] || die "no proxy to run"
 
 USE_NGINX_UPSTREAM=0
@@ -309,8 +341,8 @@ mkdir -p "$OUT"
 rm -rf "$WORK" "$RAW"
 mkdir -p "$WORK" "$RAW"
 
-read -r PORT_UP PORT_STRAIT PORT_NGINX PORT_HAPROXY PORT_NGINX_H2 <<<"$(python3 "$UTIL" freeports 5)"
-declare -A PORT=([strait]=$PORT_STRAIT [nginx]=$PORT_NGINX [haproxy]=$PORT_HAPROXY)
+read -r PORT_UP PORT_STRAIT PORT_NGINX PORT_HAPROXY PORT_NGINX_H2 PORT_STRAIT_CHAIN <<<"$(python3 "$UTIL" freeports 6)"
+declare -A PORT=([strait]=$PORT_STRAIT [nginx]=$PORT_NGINX [haproxy]=$PORT_HAPROXY [strait-chain]=$PORT_STRAIT_CHAIN)
 read -r PORT_STRAIT_TLS PORT_NGINX_TLS PORT_HAPROXY_TLS <<<"$(python3 "$UTIL" freeports 3)"
 declare -A TLS_PORT=([strait]=$PORT_STRAIT_TLS [nginx]=$PORT_NGINX_TLS [haproxy]=$PORT_HAPROXY_TLS)
 CERTS="$WORK/certs"
@@ -388,10 +420,10 @@ EOF
   log "upstream ready on 127.0.0.1:$PORT_UP, CPU $LOAD_CPU: $UPSTREAM_DESC"
 }
 
-write_configs() {
+strait_yaml() {  # the plain strait config, listening on port $1
   # Equivalent settings: connect timeout 1s, upstream response timeout 30s, client keep-alive
   # idle timeout 60s, request header timeout 10s, no access log, keep-alive to the upstream.
-  cat >"$WORK/strait.yaml" <<EOF
+  cat <<EOF
 node: {id: bench, cluster: bench}
 admin: {address: 127.0.0.1, port: 0}
 workers: 1
@@ -399,7 +431,7 @@ drain: {timeout: 2s}
 listeners:
   - name: bench
     address: 127.0.0.1
-    port: $PORT_STRAIT
+    port: $1
     http: {request_headers_timeout: 10s, idle_timeout: 60s}
     virtual_hosts:
       - name: all
@@ -412,6 +444,17 @@ clusters:
     endpoints: [{address: 127.0.0.1, port: $PORT_UP}]
     connect_timeout: 1s
 EOF
+}
+
+CHAIN_DESC=""
+write_configs() {
+  strait_yaml "$PORT_STRAIT" >"$WORK/strait.yaml"
+  if [[ " ${PROXIES[*]} " == *" strait-chain "* ]]; then
+    # The same config on its own port, with the chain added (no TLS listener).
+    CHAIN_DESC="$(strait_yaml "$PORT_STRAIT_CHAIN" |
+      python3 "$CHAIN_PY" --strait "$STRAIT_BIN" --workdir "$WORK" --out "$WORK/strait-chain.yaml")" ||
+      die "perf/lib/filter_chain.py could not write $WORK/strait-chain.yaml"
+  fi
   if [[ $DO_TLS == 1 ]]; then
     # The same routes on a TLS listener: a copy of the bench listener with a tls block.
     python3 - "$WORK/strait.yaml" "$PORT_STRAIT_TLS" "$CERTS" <<'PY'
@@ -498,24 +541,25 @@ EOF
 }
 
 start_proxy() {
-  local p="$1" i port url
+  local p="$1" i port url admin
   case "$p" in
-    strait)
-      rm -f "$WORK/strait.admin"
-      spawn strait "$PROXY_CPU" "$STRAIT_BIN" --config "$WORK/strait.yaml" --admin-address-path "$WORK/strait.admin"
-      PID_OF[strait]=$SPAWNED
+    strait|strait-chain)
+      rm -f "$WORK/$p.admin"
+      spawn "$p" "$PROXY_CPU" "$STRAIT_BIN" --config "$WORK/$p.yaml" --admin-address-path "$WORK/$p.admin"
+      PID_OF[$p]=$SPAWNED
       for ((i = 0; i < 200; i++)); do
-        [[ -s "$WORK/strait.admin" ]] && break
-        alive "$SPAWNED" || { show_log strait; die "strait exited during start-up"; }
+        [[ -s "$WORK/$p.admin" ]] && break
+        alive "$SPAWNED" || { show_log "$p"; die "$p exited during start-up"; }
         sleep 0.1
       done
-      if [[ -s "$WORK/strait.admin" ]]; then
-        STRAIT_ADMIN="$(tr -d ' \n' <"$WORK/strait.admin")"
-        port="$(curl -fsS --max-time 2 "http://$STRAIT_ADMIN/listeners" 2>/dev/null |
+      if [[ -s "$WORK/$p.admin" ]]; then
+        admin="$(tr -d ' \n' <"$WORK/$p.admin")"
+        [[ "$p" != strait ]] || STRAIT_ADMIN="$admin"
+        port="$(curl -fsS --max-time 2 "http://$admin/listeners" 2>/dev/null |
           python3 -c 'import json,sys; print(next(l["port"] for l in json.load(sys.stdin)["listeners"] if l["name"]=="bench"))' 2>/dev/null || true)"
-        if [[ "$port" =~ ^[0-9]+$ && "$port" != 0 ]]; then PORT[strait]=$port; fi
+        if [[ "$port" =~ ^[0-9]+$ && "$port" != 0 ]]; then PORT[$p]=$port; fi
       else
-        log "strait wrote no admin address file in 20 s; trying the configured port ${PORT[strait]}"
+        log "$p wrote no admin address file in 20 s; trying the configured port ${PORT[$p]}"
       fi ;;
     nginx)
       spawn nginx "$PROXY_CPU" "$NGINX_BIN" -p "$WORK" -e "$WORK/nginx.error.log" -c "$WORK/nginx.conf"
@@ -573,7 +617,7 @@ MEM_TSV="$OUT/memory.tsv"
 rm -f "$MEM_TSV"
 if [[ $DO_MEMORY == 1 ]]; then
   printf 'proxy\tcounted\trss_start\trss_idle\trss_conns\tconns_open\tidle_target\trss_after\tother\tconns_note\n' >"$MEM_TSV"
-  for p in "${PROXIES[@]}"; do
+  for p in "${BASE_PROXIES[@]}"; do
     read -r rss_start other counted <<<"$(proxy_rss "$p")"
     # Warm-up: a few requests on one connection (allocates pools, the upstream connection).
     url="http://127.0.0.1:${PORT[$p]}/?body_size=0"
@@ -660,9 +704,9 @@ if [[ $DO_TLS == 1 ]]; then
       hdr=()
       [[ $mode == handshake ]] && hdr=(-H "Connection: close")
       for ((r = 1; r <= ROUNDS; r++)); do
-        n=${#PROXIES[@]}
+        n=${#BASE_PROXIES[@]}
         for ((k = 0; k < n; k++)); do
-          p="${PROXIES[$(( (k + r - 1) % n ))]}"
+          p="${BASE_PROXIES[$(( (k + r - 1) % n ))]}"
           [[ -n "${DEAD[$p]:-}" ]] && continue
           url="https://127.0.0.1:${TLS_PORT[$p]}/?body_size=0"
           raw="$RAW/tls-$mode-c${c}-r${r}-$p.txt"
@@ -730,6 +774,9 @@ META="$WORK/meta.tsv"
   printf 'runs\t%s round(s) per cell, proxies interleaved (order rotated each round), %s per run after a %s warm-up; wrk -t%s --latency, median over rounds\n' "$ROUNDS" "$DURATION" "$WARMUP" "$WRK_THREADS"
   printf 'upstream\t%s\n' "$UPSTREAM_DESC"
   printf 'strait\t%s\n' "$STRAIT_DESC"
+  if [[ -n "$CHAIN_DESC" ]]; then
+    printf 'strait-chain\tthe strait binary and config on a second port, plus the full filter chain of issue 5 (perf/lib/filter_chain.py): %s; not in the memory, TLS and h2load sections\n' "$CHAIN_DESC"
+  fi
   printf 'nginx\t%s; 1 worker, upstream keepalive 512, HTTP/1.1 to upstream, access_log off\n' "$NGINX_VERSION"
   printf 'haproxy\t%s; nbthread 1, mode http, http-reuse always, no log\n' "$HAPROXY_VERSION"
   printf 'wrk\t%s\n' "$WRK_VERSION"

@@ -9,7 +9,8 @@ p50/p99 per run, the medians, and the ratio on/off; --write appends the table to
 fault and bulkhead when they are built: fault with a request delay, an abort, a response delay, a
 response rate limit and connection faults all at 0%, bulkhead with room to spare), plus on the
 cluster outlier detection and circuit breakers, and on the route a retry policy with a per-try
-timeout. Nothing triggers: every request is answered 200 by the upstream.
+timeout. Nothing triggers: every request is answered 200 by the upstream. The chain is defined in
+perf/lib/filter_chain.py, which perf/compare.sh --strait-chain uses too.
 
   perf/filter_overhead.py [--rounds 5] [--duration 5] [--connections 50] [--write]
   perf/filter_overhead.py --instructions
@@ -37,63 +38,34 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "build", "bin")
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import harness  # noqa: E402  (the integration harness: process control, wrk parsing)
-
-OPTIONAL_FILTERS = {
-    "fault": "        - name: fault\n"
-             "          config: {delay: {fixed: 100ms, percent: 0}, abort: {status: 503, percent: 0},\n"
-             "                   response_delay: {fixed: 100ms, percent: 0},\n"
-             "                   response_rate_limit: {kbps: 1000, percent: 0},\n"
-             "                   connection: {reset: 0, black_hole: 0}}\n",
-    "bulkhead": "        - name: bulkhead\n"
-                "          config:\n"
-                "            compartments:\n"
-                "              - {name: all, max_concurrent: 100000, max_queue: 0}\n",
-}
+sys.path.insert(0, os.path.join(ROOT, "perf", "lib"))
+import filter_chain  # noqa: E402  (the chain itself, shared with perf/compare.sh --strait-chain)
 
 
 def config(upstream_port, with_filters, filters_text):
+    """One listener, one route, one cluster; with_filters: plus the full chain (see
+    perf/lib/filter_chain.py) with `filters_text` as the listener's filters."""
     text = ("admin: {address: 127.0.0.1, port: 0}\n"
             "workers: 1\n"
             "listeners:\n"
             "  - name: main\n"
             "    address: 127.0.0.1\n"
-            "    port: 0\n")
-    if with_filters:
-        text += "    http:\n      filters:\n" + filters_text
-    route = "{cluster: backend, timeout: 15s"
-    if with_filters:
-        route += ", retry: {on: [5xx, reset, connect-failure], attempts: 2, per_try_timeout: 5s}"
-    route += "}"
-    text += ("    virtual_hosts:\n"
-             "      - name: default\n"
-             "        domains: [\"*\"]\n"
-             "        routes:\n"
-             "          - match: {prefix: /}\n"
-             "            route: %s\n"
-             "clusters:\n"
-             "  - name: backend\n"
-             "    endpoints: [{address: 127.0.0.1, port: %d}]\n" % (route, upstream_port))
-    if with_filters:
-        text += ("    circuit_breakers: {max_requests: 100000, max_pending_requests: 100000}\n"
-                 "    outlier_detection: {consecutive_5xx: 5, interval: 1s}\n")
-    return text
+            "    port: 0\n"
+            "    virtual_hosts:\n"
+            "      - name: default\n"
+            "        domains: [\"*\"]\n"
+            "        routes:\n"
+            "          - match: {prefix: /}\n"
+            "            route: {cluster: backend, timeout: 15s}\n"
+            "clusters:\n"
+            "  - name: backend\n"
+            "    endpoints: [{address: 127.0.0.1, port: %d}]\n" % upstream_port)
+    return filter_chain.add_chain(text, filters_text) if with_filters else text
 
 
 def registered_filters(workdir):
     """The optional filters this build accepts (strait --validate), with mtls_authz always."""
-    text = "        - name: mtls_authz\n" \
-           "          config: {rules: [{name: all, action: allow}]}\n"
-    names = ["mtls_authz"]
-    for name, snippet in OPTIONAL_FILTERS.items():
-        path = os.path.join(workdir, "probe-%s.yaml" % name)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(config(1, True, text + snippet))
-        ok = subprocess.run([os.path.join(BIN, "strait"), "--validate", "--config", path],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
-        if ok:
-            text += snippet
-            names.append(name)
-    return text, names
+    return filter_chain.registered_filters(os.path.join(BIN, "strait"), workdir, config(1, False, ""))
 
 
 def instructions_per_request(config_text, workdir, label):

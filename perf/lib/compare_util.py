@@ -251,8 +251,9 @@ def cmd_parse_wrk(args):
 # ---------------------------------------------------------------------------------------------
 # report
 
-PROXY_ORDER = ["strait", "nginx", "haproxy"]
-COLORS = {"strait": "#e66101", "nginx": "#1a9641", "haproxy": "#2c7bb6"}
+PROXY_ORDER = ["strait", "strait-chain", "nginx", "haproxy"]
+COLORS = {"strait": "#e66101", "strait-chain": "#fdb863", "nginx": "#1a9641", "haproxy": "#2c7bb6"}
+CHAIN_TARGET = 0.90  # issue 5: the full chain, not triggering, within 10% of no filters (req/s)
 
 
 def human_bytes(n):
@@ -330,13 +331,29 @@ def summarize(rows):
     return out
 
 
+def error_mark(*stats):
+    """" ⚠" when any of the summaries had errors."""
+    return " ⚠" if any(s["non2xx"] or s["sock_errors"] for s in stats) else ""
+
+
 def ratio(a, b):
     if a != a or b != b or not b:
         return float("nan")
     return a / b
 
 
-def build_tables(summary, subject, mem_rows, meta):
+def paired_ratios(rows, num, den):
+    """Per (conns, body): the req/s ratios num ÷ den of the rounds in which both ran."""
+    rps = {(int(r["conns"]), int(r["body"]), r["round"], r["proxy"]): float(r["rps"]) for r in rows}
+    out = {}
+    for (c, b, rnd, p), v in rps.items():
+        d = rps.get((c, b, rnd, den))
+        if p == num and d and v == v and d == d:
+            out.setdefault((c, b), []).append(v / d)
+    return out
+
+
+def build_tables(summary, subject, mem_rows, meta, rows=()):
     proxies = [p for p in PROXY_ORDER if any(k[2] == p for k in summary)]
     proxies += sorted({k[2] for k in summary} - set(proxies))
     cells = sorted({(k[0], k[1]) for k in summary})
@@ -370,7 +387,8 @@ def build_tables(summary, subject, mem_rows, meta):
                  "request, steadier than req/s on a noisy machine.")
     lines.append("")
 
-    peers = [p for p in proxies if p != subject]
+    chain = f"{subject}-chain"  # the subject again, with the full filter chain (--strait-chain)
+    peers = [p for p in proxies if p not in (subject, chain)]
     lines.append(f"### {subject.capitalize()} relative to its peers")
     lines.append("")
     if not any(k[2] == subject for k in summary):
@@ -395,7 +413,7 @@ def build_tables(summary, subject, mem_rows, meta):
                 if not o:
                     row += " n/a | n/a | n/a |"
                     continue
-                mark = " ⚠" if (s["non2xx"] or s["sock_errors"] or o["non2xx"] or o["sock_errors"]) else ""
+                mark = error_mark(s, o)
                 row += (f" {fnum(ratio(s['rps'], o['rps']), 2)}{mark} | {fnum(ratio(s['p99_ms'], o['p99_ms']), 2)}{mark} |"
                         f" {fnum(ratio(s['cpu_us_per_req'], o['cpu_us_per_req']), 2)}{mark} |")
             lines.append(row)
@@ -404,6 +422,9 @@ def build_tables(summary, subject, mem_rows, meta):
                      f"lower tail latency; CPU/req ÷ peer < 1: {subject} spends less CPU per request. "
                      "⚠ = a run of that cell had errors (see above).")
     lines.append("")
+
+    if any(k[2] == chain for k in summary):
+        lines.extend(chain_table(summary, subject, chain, cells, paired_ratios(rows, chain, subject)))
 
     if mem_rows:
         n_idle = mem_rows[0].get("idle_target", "1000")
@@ -435,6 +456,49 @@ def build_tables(summary, subject, mem_rows, meta):
             lines.append(f"- {w}")
         lines.append("")
     return lines, warnings, proxies, cells
+
+
+def chain_table(summary, subject, chain, cells, paired):
+    """The filter chain overhead per cell: chain ÷ subject (issue 5: req/s ratio >= CHAIN_TARGET)."""
+    lines = [f"### Filter chain overhead: {chain} ÷ {subject} (target: req/s ratio ≥ {CHAIN_TARGET:.2f})",
+             "",
+             f"| conns | body | {subject} req/s | {chain} req/s | **req/s {chain} ÷ {subject}** | "
+             f"≥ {CHAIN_TARGET:.2f} | per-round ratios: median (min–max) | p99 ÷ | CPU/req ÷ |",
+             "|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+    if not any(k[2] == subject for k in summary):
+        return lines[:2] + [f"_{subject} was not run: no ratio._", ""]
+    worst = None
+    for c, b in cells:
+        s, o = summary.get((c, b, subject)), summary.get((c, b, chain))
+        if not s or not o:
+            continue
+        r = ratio(o["rps"], s["rps"])
+        if r == r and (worst is None or r < worst[0]):
+            worst = (r, c, b)
+        mark = error_mark(s, o)
+        verdict = "n/a" if r != r else ("yes" if r >= CHAIN_TARGET else "**NO**")
+        pr = paired.get((c, b), [])
+        per_round = "n/a" if not pr else (f"{statistics.median(pr):.3f}" + (
+            f" ({min(pr):.2f}–{max(pr):.2f})" if len(pr) > 1 else ""))
+        lines.append(f"| {c} | {human_bytes(b)} | {fnum(s['rps'])} | {fnum(o['rps'])} | "
+                     f"**{fnum(r, 3)}**{mark} | {verdict} | {per_round} | "
+                     f"{fnum(ratio(o['p99_ms'], s['p99_ms']), 2)}{mark} | "
+                     f"{fnum(ratio(o['cpu_us_per_req'], s['cpu_us_per_req']), 2)}{mark} |")
+    lines.append("")
+    if worst:
+        lines.append(f"Lowest req/s ratio {chain} ÷ {subject}: **{worst[0]:.3f}** (c={worst[1]}, "
+                     f"body={human_bytes(worst[2])}): "
+                     f"{'meets' if worst[0] >= CHAIN_TARGET else 'BELOW'} the target ≥ {CHAIN_TARGET:.2f}.")
+        lines.append("")
+    lines.append(f"{chain} = the same binary and config as {subject} on a second port, plus the full filter "
+                 "chain of issue 5 (perf/lib/filter_chain.py; listed in the run's details), nothing triggering. "
+                 "Issue 5 target: "
+                 f"req/s with the chain ≥ {CHAIN_TARGET:.2f} × req/s without it, read from the ratio of the "
+                 "medians (bold), which is only as good as the `rps spread` of both rows. Per-round ratios: "
+                 f"{chain} ÷ {subject} within each round (the two run one right after the other except in the "
+                 "round where the rotation wraps), less exposed to noise that lasts longer than a run. ⚠ = a run of that cell had errors.")
+    lines.append("")
+    return lines
 
 
 def write_plot(summary, proxies, cells, png, workdir, title):
@@ -532,7 +596,7 @@ def cmd_report(args):
     mem_rows = read_tsv(args.mem) if args.mem and os.path.exists(args.mem) else []
     meta = read_meta(args.meta)
     summary = summarize(rows)
-    lines, warnings, proxies, cells = build_tables(summary, args.subject, mem_rows, meta)
+    lines, warnings, proxies, cells = build_tables(summary, args.subject, mem_rows, meta, rows)
 
     # summary TSV
     with open(args.summary_tsv, "w") as f:
