@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "proxy/http/access_log_emit.h"
 #include "proxy/http/active_stream.h"
 #include "proxy/http/http2_headers.h"
 
@@ -498,7 +499,46 @@ void Http2ConnectionManager::onData(const char* data, size_t len) {
     close(network::CloseType::FlushWrite);
     return;
   }
+  syncHeadersTimer();
   sendPending();
+}
+
+void Http2ConnectionManager::syncHeadersTimer() {
+  if (headers_open_ == headers_timer_for_) {
+    return;  // the common case: no block open before or after this read
+  }
+  if (headers_open_ == 0) {
+    headers_timer_->disableTimer();
+  } else {
+    if (headers_timer_ == nullptr) {
+      headers_timer_ = worker_.dispatcher.createTimer([this]() { onHeadersTimeout(); });
+    }
+    headers_timer_->enableTimer(listener_->config.http.request_headers_timeout);
+  }
+  headers_timer_for_ = headers_open_;
+}
+
+// A request's header block stayed open for request_headers_timeout. Nothing else can arrive on
+// the connection meanwhile (CONTINUATION frames must follow their HEADERS), so, as HTTP/1.1
+// closes the connection after its 408, the connection ends: GOAWAY, then close.
+void Http2ConnectionManager::onHeadersTimeout() {
+  if (closed_) {
+    return;
+  }
+  auto it = listener_->stats.rq_rejected.find(408);
+  if (it != listener_->stats.rq_rejected.end()) {
+    worker_.shard.inc(it->second);
+  }
+  listener_->stats.rq_by_class.inc(worker_.shard, 408);
+  emitCodecErrorAccessLog(worker_, *connection_, 408, headers_started_, 0);
+  headers_open_ = 0;
+  headers_timer_for_ = 0;
+  for (auto& [id, stream] : streams_) {
+    stream->downstreamReset();  // requests in flight on the connection go with it
+  }
+  nghttp2_session_terminate_session(session_.get(), NGHTTP2_NO_ERROR);
+  sendPending();
+  close(network::CloseType::FlushWrite);
 }
 
 void Http2ConnectionManager::sendPending() {
@@ -575,6 +615,8 @@ void Http2ConnectionManager::maybeClose() {
 int Http2ConnectionManager::onBeginHeaders(int32_t stream_id) {
   refreshSnapshot();  // a new stream uses the config in force
   idle_timer_->disableTimer();
+  headers_open_ = stream_id;
+  headers_started_ = worker_.dispatcher.approximateMonotonicTime();
   streams_.emplace(stream_id, std::make_unique<Stream>(*this, stream_id));
   return 0;
 }
@@ -598,6 +640,9 @@ int Http2ConnectionManager::onFrameRecv(int32_t stream_id, uint8_t type, uint8_t
   }
   bool end_stream = (flags & NGHTTP2_FLAG_END_STREAM) != 0;
   if (type == NGHTTP2_HEADERS && !trailers) {
+    if (stream_id == headers_open_) {
+      headers_open_ = 0;
+    }
     stream->onHeadersComplete(end_stream);
     return 0;
   }
@@ -631,6 +676,9 @@ int Http2ConnectionManager::onStreamClose(int32_t stream_id, uint32_t) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) {
     return 0;
+  }
+  if (stream_id == headers_open_) {
+    headers_open_ = 0;  // reset before its head ended (e.g. headers over the size limit)
   }
   it->second->onClosed();
   worker_.dispatcher.deferredDelete(std::move(it->second));
@@ -707,6 +755,9 @@ void Http2ConnectionManager::close(network::CloseType type) {
   }
   closed_ = true;
   idle_timer_->disableTimer();
+  if (headers_timer_ != nullptr) {
+    headers_timer_->disableTimer();
+  }
   updateByteStats();
   worker_.shard.sub(listener_->stats.cx_active, 1);
   connection_->close(type);

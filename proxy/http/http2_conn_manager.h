@@ -72,6 +72,11 @@ class Http2ConnectionManager : public ServerConnection, public network::Connecti
   void maybeClose();
   void close(network::CloseType type);
   void armIdleTimer();
+  // After a read: arms the request-headers timer when a request's header block is still open
+  // (once per block: drip-fed CONTINUATION frames do not push the deadline back), disarms it
+  // when none is.
+  void syncHeadersTimer();
+  void onHeadersTimeout();
   Stream* findStream(int32_t stream_id);
   void updateByteStats();
 
@@ -83,6 +88,13 @@ class Http2ConnectionManager : public ServerConnection, public network::Connecti
   std::unique_ptr<nghttp2_session, SessionDeleter> session_;
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
   event::TimerPtr idle_timer_;
+  // http.request_headers_timeout: the stream whose request header block has begun and not
+  // ended (HTTP/2 sends a block contiguously, so there is at most one), and the one the timer
+  // is armed for.
+  int32_t headers_open_ = 0;
+  int32_t headers_timer_for_ = 0;
+  MonotonicTime headers_started_{};
+  event::TimerPtr headers_timer_;
   uint64_t last_rx_ = 0;
   uint64_t last_tx_ = 0;
   bool in_nghttp2_ = false;   // inside mem_recv/mem_send: no re-entry

@@ -464,6 +464,44 @@ class Http2Test(harness.ProcessTestCase):
         self.assertEqual(len(upstream.requests), 501)
         self.assertEqual(proxy.counter("strait_dp_upstream_cx_total"), 1)
 
+    def test_header_block_left_open_ends_the_connection_at_request_headers_timeout(self):
+        import hpack
+        proxy, port = self.proxy("      request_headers_timeout: 300ms\n")
+        block = hpack.Encoder().encode([(":method", "GET"), (":scheme", "http"),
+                                        (":path", "/x"), (":authority", "example")])
+        # HEADERS on stream 1 without END_HEADERS: a CONTINUATION must follow, and never does.
+        headers = len(block).to_bytes(3, "big") + b"\x01\x00" + (1).to_bytes(4, "big") + block
+        settings = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            started = time.monotonic()
+            sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + settings + headers)
+            received = b""
+            while True:
+                chunk = sock.recv(65536)  # the server's SETTINGS, ACK, then GOAWAY and EOF
+                if not chunk:
+                    break
+                received += chunk
+            elapsed = time.monotonic() - started
+        self.assertGreaterEqual(elapsed, 0.28)
+        self.assertLess(elapsed, 4)
+        # A GOAWAY frame (type 7) with NO_ERROR was the last thing said.
+        goaway = received.rfind(b"\x07\x00\x00\x00\x00\x00")
+        self.assertGreater(goaway, 0, received)
+        self.assertEqual(received[goaway + 10:goaway + 14], b"\x00\x00\x00\x00")
+        self.assertEqual(proxy.counter("strait_dp_downstream_rq_rejected_total",
+                                       {"status": "408"}), 1)
+        self.assertEqual(self.upstream.stats()["requests"], 0)
+        self.assertEqual(proxy.counter("strait_dp_downstream_cx_active"), 0)
+
+    def test_header_block_completed_in_time_is_served(self):
+        # A request whose header block comes whole is not touched by a short timeout.
+        proxy, port = self.proxy("      request_headers_timeout: 200ms\n")
+        code, out, err = curl("--http2-prior-knowledge", "-w", "%{http_code}", "-o", "/dev/null",
+                              "http://127.0.0.1:%d/x" % port)
+        self.assertEqual((code, out), (0, b"200"), err)
+        self.assertEqual(proxy.counter("strait_dp_downstream_rq_rejected_total",
+                                       {"status": "408"}), 0)
+
     def test_request_headers_over_the_limit_get_431(self):
         proxy, port = self.proxy("      max_request_headers_kb: 1\n")
         code, out, err = curl("--http2-prior-knowledge", "-H", "x-big: " + "a" * 2000, "-w",
