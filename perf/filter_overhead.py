@@ -12,7 +12,7 @@ cluster outlier detection and circuit breakers, and on the route a retry policy 
 timeout. Nothing triggers: every request is answered 200 by the upstream. The chain is defined in
 perf/lib/filter_chain.py, which perf/compare.sh --strait-chain uses too.
 
-  perf/filter_overhead.py [--rounds 5] [--duration 5] [--connections 50] [--write]
+  perf/filter_overhead.py [--rounds 5] [--duration 5] [--connections 50] [--build-dir DIR] [--write]
   perf/filter_overhead.py --instructions
 
 --instructions: the noise-free view. Each proxy runs under valgrind's callgrind and serves 200,
@@ -26,13 +26,11 @@ import argparse
 import datetime
 import http.client
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "build", "bin")
@@ -110,10 +108,15 @@ def main():
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--cpu", default="0", help="CPU for both proxies (taskset)")
     parser.add_argument("--load-cpu", default="1", help="CPU for wrk and the upstream")
+    parser.add_argument("--build-dir", default=os.path.join(ROOT, "build"),
+                        help="where bin/strait and bin/strait-test-upstream are (default: build)")
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--instructions", action="store_true",
                         help="count instructions per request under callgrind instead")
     args = parser.parse_args()
+    global BIN
+    BIN = os.path.join(os.path.abspath(args.build_dir), "bin")
+    os.environ["STRAIT_BIN_DIR"] = BIN  # the harness starts strait and the upstream from here
     if args.instructions:
         return main_instructions()
 
