@@ -6,6 +6,15 @@ namespace strait::event {
 
 namespace {
 
+// Lazy re-arming. Most timers on the data path are armed for seconds and disarmed or pushed
+// later within microseconds, request after request (a connection's idle and route timers, a
+// stream's per-try timer): doing that in libuv's timer heap costs two heap operations per
+// request, O(log n) in the number of timers. Here disabling only clears the logical deadline and
+// arming for a deadline later than the one libuv holds changes nothing in the heap; when libuv's
+// timer fires early it is re-armed for what is left (or does nothing when disabled). So a
+// keep-alive connection touches the heap about once per timeout period, not per request. Arming
+// for an earlier deadline re-arms libuv at once. Deadlines are in libuv's loop time (uv_now), the
+// clock its timers run on.
 class TimerImpl : public Timer {
  public:
   TimerImpl(uv_loop_t* loop, TimerCb cb) : cb_(std::move(cb)), handle_(new uv_timer_t) {
@@ -15,24 +24,48 @@ class TimerImpl : public Timer {
   ~TimerImpl() override { DispatcherImpl::closeHandle(handle_); }
 
   void enableTimer(std::chrono::milliseconds delay) override {
+    uint64_t ms = static_cast<uint64_t>(delay.count() < 0 ? 0 : delay.count());
+    due_ = uv_now(handle_->loop) + ms;
+    enabled_ = true;
+    if (uv_is_active(reinterpret_cast<uv_handle_t*>(handle_)) != 0 && armed_due_ <= due_) {
+      return;  // libuv fires first; onFire() re-arms for the rest
+    }
+    arm(ms);
+  }
+  void disableTimer() override { enabled_ = false; }
+  bool enabled() const override { return enabled_; }
+
+ private:
+  void arm(uint64_t ms) {
+    armed_due_ = uv_now(handle_->loop) + ms;
     uv_timer_start(
         handle_,
         [](uv_timer_t* h) {
           auto* self = static_cast<TimerImpl*>(h->data);
           if (self != nullptr) {
-            self->cb_();
+            self->onFire();
           }
         },
-        static_cast<uint64_t>(delay.count() < 0 ? 0 : delay.count()), 0);
+        ms, 0);
   }
-  void disableTimer() override { uv_timer_stop(handle_); }
-  bool enabled() const override {
-    return uv_is_active(reinterpret_cast<const uv_handle_t*>(handle_)) != 0;
+  void onFire() {
+    if (!enabled_) {
+      return;  // disabled since it was armed
+    }
+    uint64_t now = uv_now(handle_->loop);
+    if (now < due_) {
+      arm(due_ - now);  // pushed later since it was armed
+      return;
+    }
+    enabled_ = false;
+    cb_();  // may re-enable, or destroy, this timer: nothing after this line
   }
 
- private:
   TimerCb cb_;
   uv_timer_t* handle_;
+  uint64_t due_ = 0;        // the logical deadline (uv_now time), while enabled_
+  uint64_t armed_due_ = 0;  // when libuv's timer fires, while it is active
+  bool enabled_ = false;
 };
 
 }  // namespace

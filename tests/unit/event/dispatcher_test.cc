@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <thread>
+#include <vector>
 
 namespace strait::event {
 namespace {
@@ -79,6 +80,80 @@ TEST(DispatcherTest, DeferredDeleteRunsAfterTheCallback) {
   dispatcher.run();
   EXPECT_EQ(seen_in_callback, 0);
   EXPECT_EQ(deleted, 1);
+}
+
+// Lazy re-arming (dispatcher_impl.cc): pushing a deadline later, or disabling, leaves libuv's
+// timer where it was; what the timer's user sees must not change. The checks are lower bounds on
+// libuv's loop time (uv_now), the clock the timers run on, so a slow machine cannot fail them.
+
+TEST(DispatcherTimerTest, DeadlinePushedLaterFiresAtTheLaterOne) {
+  RealTimeSource time;
+  DispatcherImpl dispatcher(time);
+  uint64_t start = uv_now(dispatcher.loop());
+  uint64_t fired_at = 0;
+  int fired = 0;
+  TimerPtr timer = dispatcher.createTimer([&] {
+    fired++;
+    fired_at = uv_now(dispatcher.loop());
+    dispatcher.exit();
+  });
+  timer->enableTimer(std::chrono::milliseconds(5));
+  timer->enableTimer(std::chrono::milliseconds(60));  // later: libuv still holds 5 ms
+  EXPECT_TRUE(timer->enabled());
+  dispatcher.run();
+  EXPECT_EQ(fired, 1);
+  EXPECT_GE(fired_at - start, 60u);
+  EXPECT_FALSE(timer->enabled());
+}
+
+TEST(DispatcherTimerTest, DeadlinePulledEarlierFiresAtTheEarlierOne) {
+  RealTimeSource time;
+  DispatcherImpl dispatcher(time);
+  int fired = 0;
+  TimerPtr timer = dispatcher.createTimer([&] {
+    fired++;
+    dispatcher.exit();
+  });
+  timer->enableTimer(std::chrono::hours(1));
+  timer->enableTimer(std::chrono::milliseconds(1));  // earlier: libuv is re-armed
+  TimerPtr guard = dispatcher.createTimer([&] { dispatcher.exit(); });
+  guard->enableTimer(std::chrono::seconds(5));  // only if the timer never fires
+  dispatcher.run();
+  EXPECT_EQ(fired, 1);  // long before the hour
+}
+
+TEST(DispatcherTimerTest, DisabledThenReenabledFiresOnceAtTheNewDeadline) {
+  RealTimeSource time;
+  DispatcherImpl dispatcher(time);
+  uint64_t start = uv_now(dispatcher.loop());
+  std::vector<uint64_t> fired_at;
+  TimerPtr timer = dispatcher.createTimer([&] { fired_at.push_back(uv_now(dispatcher.loop())); });
+  timer->enableTimer(std::chrono::milliseconds(5));
+  timer->disableTimer();
+  EXPECT_FALSE(timer->enabled());
+  timer->enableTimer(std::chrono::milliseconds(40));
+  TimerPtr guard = dispatcher.createTimer([&] { dispatcher.exit(); });
+  guard->enableTimer(std::chrono::milliseconds(150));
+  dispatcher.run();
+  ASSERT_EQ(fired_at.size(), 1u);  // not at 5 ms, once at 40 ms
+  EXPECT_GE(fired_at[0] - start, 40u);
+}
+
+TEST(DispatcherTimerTest, CallbackMayReenableItsOwnTimer) {
+  RealTimeSource time;
+  DispatcherImpl dispatcher(time);
+  int fired = 0;
+  TimerPtr timer;
+  timer = dispatcher.createTimer([&] {
+    if (++fired == 3) {
+      dispatcher.exit();
+      return;
+    }
+    timer->enableTimer(std::chrono::milliseconds(1));
+  });
+  timer->enableTimer(std::chrono::milliseconds(1));
+  dispatcher.run();
+  EXPECT_EQ(fired, 3);
 }
 
 }  // namespace
