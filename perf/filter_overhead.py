@@ -36,6 +36,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "build", "bin")
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import harness  # noqa: E402  (the integration harness: process control, wrk parsing)
+from proxy_fixtures import simple_config  # noqa: E402  (the tests' one-listener config)
 sys.path.insert(0, os.path.join(ROOT, "perf", "lib"))
 import filter_chain  # noqa: E402  (the chain itself, shared with perf/compare.sh --strait-chain)
 
@@ -43,21 +44,9 @@ import filter_chain  # noqa: E402  (the chain itself, shared with perf/compare.s
 def config(upstream_port, with_filters, filters_text):
     """One listener, one route, one cluster; with_filters: plus the full chain (see
     perf/lib/filter_chain.py) with `filters_text` as the listener's filters."""
-    text = ("admin: {address: 127.0.0.1, port: 0}\n"
-            "workers: 1\n"
-            "listeners:\n"
-            "  - name: main\n"
-            "    address: 127.0.0.1\n"
-            "    port: 0\n"
-            "    virtual_hosts:\n"
-            "      - name: default\n"
-            "        domains: [\"*\"]\n"
-            "        routes:\n"
-            "          - match: {prefix: /}\n"
-            "            route: {cluster: backend, timeout: 15s}\n"
-            "clusters:\n"
-            "  - name: backend\n"
-            "    endpoints: [{address: 127.0.0.1, port: %d}]\n" % upstream_port)
+    text = simple_config(upstream_port,
+                         routes="          - match: {prefix: /}\n"
+                                "            route: {cluster: backend, timeout: 15s}\n")
     return filter_chain.add_chain(text, filters_text) if with_filters else text
 
 
