@@ -3,6 +3,8 @@ max_pending_requests, max_connections, all per process. Real proxy with two work
 upstream (slow answers with ?delay_ms=N), port 0.
 """
 
+import os
+import signal
 import threading
 import unittest
 
@@ -108,6 +110,29 @@ class PendingQueueTest(harness.ProcessTestCase):
         self.assertEqual(holder()[0], 200)
         self.assertEqual(queued()[0], 200)  # it got the holder's slot
         self.assertEqual(self.counter(proxy, "strait_dp_upstream_rq_pending_total"), 1)
+
+    def test_a_reload_that_rebuilds_the_cluster_keeps_queued_requests(self):
+        upstream = self.start(Upstream())
+        proxy = self.start(Strait(breakers_config(
+            upstream.port, "{max_requests: 1, max_pending_requests: 10, queue_timeout: 5s}")))
+        holder = hold_the_slot(self, proxy, "/hold?delay_ms=800")
+        queued = send_in_background(self, proxy, "/queued", lambda: pending_active(proxy) == 1,
+                                    "the second request waits in the queue")
+        # New limits: the cluster is rebuilt with fresh counts; the two requests in flight stay
+        # on the old one, and the queued one gets the holder's slot there.
+        with open(proxy.config_path, "w", encoding="utf-8") as f:
+            f.write(breakers_config(
+                upstream.port, "{max_requests: 5, max_pending_requests: 10, queue_timeout: 5s}"))
+        os.kill(proxy.pid, signal.SIGHUP)
+        proxy.wait_counter("strait_dp_config_reload_total", at_least=1)
+        self.assertEqual(proxy.counter("strait_dp_config_version"), 2)
+        self.assertEqual(holder()[0], 200)
+        self.assertEqual(queued()[0], 200)
+        self.assertEqual(upstream.stats()["requests"], 2)
+        # The new cluster starts from zero and admits at once.
+        status, _, _ = http_request("GET", proxy.url("/after"))
+        self.assertEqual(status, 200)
+        self.assertEqual(self.counter(proxy, "strait_dp_upstream_rq_overflow_total"), 0)
 
     def test_zero_queue_timeout_refuses_over_max_requests_at_once(self):
         upstream = self.start(Upstream())
