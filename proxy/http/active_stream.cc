@@ -195,6 +195,9 @@ ActiveStream::~ActiveStream() {
     releaseUpstream(true);
     worker_.shard.sub(listener_.stats.rq_active, 1);
   }
+  if (cluster_ != nullptr) {
+    cluster_->removeStream();
+  }
 }
 
 void ActiveStream::addFlag(std::string_view flag) {
@@ -468,6 +471,7 @@ void ActiveStream::applyRoute() {
     sendLocalReply(503, "cluster not found: " + cluster_name, "NC");
     return;
   }
+  cluster_->addStream();  // held until this stream is destroyed (see WorkerCluster)
   if (!action.prefix_rewrite.empty()) {
     request_->path = route_->rewritePath(request_->path);
   }

@@ -39,7 +39,7 @@ void WorkerCluster::drain() {
 }
 
 bool WorkerCluster::idle() const {
-  return std::all_of(pools_.begin(), pools_.end(),
+  return streams_ == 0 && std::all_of(pools_.begin(), pools_.end(),
                      [](const auto& entry) { return entry.second->idle(); });
 }
 

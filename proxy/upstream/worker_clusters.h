@@ -23,10 +23,18 @@ class WorkerCluster {
   // Picks a host and returns its pool, or nullptr when the cluster has no hosts.
   ConnPool* choosePool(const LbContext& context);
   void drain();
+  // No pool has a connection or a waiting request, and no stream holds the cluster.
   bool idle() const;
+
+  // A stream that routed to this cluster holds it until the stream is destroyed: between
+  // attempts (retry backoff) and while queued for a max_requests slot it is in no pool, and a
+  // drained cluster must not be released under it.
+  void addStream() { streams_++; }
+  void removeStream() { streams_--; }
 
  private:
   ClusterInfoSharedPtr info_;
+  uint64_t streams_ = 0;
   LoadBalancerPtr lb_;
   std::unordered_map<const Host*, std::unique_ptr<ConnPool>> pools_;
   stats::Shard& shard_;
