@@ -502,6 +502,24 @@ class Http2Test(harness.ProcessTestCase):
         self.assertEqual(proxy.counter("strait_dp_downstream_rq_rejected_total",
                                        {"status": "408"}), 0)
 
+    def test_route_timeout_answers_504_on_its_stream_only(self):
+        proxy = self.start(Strait(simple_config(
+            self.upstream.port,
+            routes="          - match: {prefix: /}\n"
+                   "            route: {cluster: backend, timeout: 300ms}\n")))
+        port = proxy.listener_port("main")
+        # Two streams on one connection: the slow one times out, the fast one is answered.
+        result = subprocess.run(
+            [NGHTTP, "-n", "-v", "http://127.0.0.1:%d/slow?delay_ms=3000" % port,
+             "http://127.0.0.1:%d/fast" % port],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+        out = result.stdout.decode(errors="replace")
+        self.assertEqual(out.count(":status: 504"), 1, out)
+        self.assertEqual(out.count(":status: 200"), 1, out)
+        self.assertEqual(proxy.counter("strait_dp_upstream_rq_timeout_total",
+                                       {"cluster": "backend"}), 1)
+        self.assertEqual(proxy.counter("strait_dp_downstream_cx_total"), 1)
+
     def test_request_headers_over_the_limit_get_431(self):
         proxy, port = self.proxy("      max_request_headers_kb: 1\n")
         code, out, err = curl("--http2-prior-knowledge", "-H", "x-big: " + "a" * 2000, "-w",
