@@ -147,7 +147,7 @@ bool requestHash(const std::vector<config::HashPolicy>& policies, const HeaderMa
 
 event::Timer& StreamTimers::route() {
   if (route_ == nullptr) {
-    route_ = dispatcher_.createTimer([this]() {
+    route_ = factory_.createTimer([this]() {
       if (stream_ != nullptr) {
         stream_->onRouteTimeout();
       }
@@ -158,7 +158,7 @@ event::Timer& StreamTimers::route() {
 
 event::Timer& StreamTimers::perTry() {
   if (per_try_ == nullptr) {
-    per_try_ = dispatcher_.createTimer([this]() {
+    per_try_ = factory_.createTimer([this]() {
       if (stream_ != nullptr) {
         stream_->onTryTimeout();
       }

@@ -27,8 +27,9 @@ class ActiveStream;
 // then; the owner disables them when a stream ends (disableAll()).
 class StreamTimers {
  public:
-  StreamTimers(event::Dispatcher& dispatcher, const std::unique_ptr<ActiveStream>& stream)
-      : dispatcher_(dispatcher), stream_(stream) {}
+  // `factory`: the dispatcher, or a connection's event::TimerSet (HTTP/2: a timer per stream).
+  StreamTimers(event::TimerFactory& factory, const std::unique_ptr<ActiveStream>& stream)
+      : factory_(factory), stream_(stream) {}
   // Fires ActiveStream::onRouteTimeout().
   event::Timer& route();
   // Fires ActiveStream::onTryTimeout().
@@ -36,7 +37,7 @@ class StreamTimers {
   void disableAll();
 
  private:
-  event::Dispatcher& dispatcher_;
+  event::TimerFactory& factory_;
   const std::unique_ptr<ActiveStream>& stream_;
   event::TimerPtr route_;
   event::TimerPtr per_try_;

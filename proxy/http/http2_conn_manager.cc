@@ -187,7 +187,7 @@ class Http2ConnectionManager::Stream : public DownstreamStream, public event::De
   const server::ListenerRuntime* listener_;
   RequestHeaders request_;
   std::unique_ptr<ActiveStream> active_;
-  StreamTimers timers_{parent_.worker_.dispatcher, active_};
+  StreamTimers timers_{parent_.stream_timer_set_, active_};
   buffer::Buffer out_;          // response body waiting for window
   HeaderMap trailers_;          // sent after the body (gRPC's grpc-status)
   size_t header_bytes_ = 0;
@@ -436,7 +436,8 @@ Http2ConnectionManager::Http2ConnectionManager(server::WorkerContext& worker,
       worker_(worker),
       listener_name_(listener_name),
       connection_(std::move(connection)),
-      session_(newServerSession(this)) {
+      session_(newServerSession(this)),
+      stream_timer_set_(worker.dispatcher) {
   refreshSnapshot();
   connection_->setCallbacks(*this);
   connection_->setWriteBufferLimits(kConnectionWriteLimit);

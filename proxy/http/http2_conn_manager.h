@@ -25,6 +25,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "proxy/event/timer_set.h"
 #include "proxy/http/server_connection.h"
 #include "proxy/network/connection_impl.h"
 #include "proxy/server/worker_context.h"
@@ -86,6 +87,9 @@ class Http2ConnectionManager : public ServerConnection, public network::Connecti
   const server::ListenerRuntime* listener_ = nullptr;
   network::ConnectionPtr connection_;
   std::unique_ptr<nghttp2_session, SessionDeleter> session_;
+  // The streams' route and per-try timers, on one libuv timer (declared before streams_: it
+  // must outlive them).
+  event::TimerSet stream_timer_set_;
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
   event::TimerPtr idle_timer_;
   // http.request_headers_timeout: the stream whose request header block has begun and not

@@ -22,17 +22,27 @@ class Timer {
 
 using TimerPtr = std::unique_ptr<Timer>;
 using TimerCb = std::function<void()>;
+
+// What makes timers: a Dispatcher, or a TimerSet (proxy/event/timer_set.h) that multiplexes many
+// on one of the dispatcher's.
+class TimerFactory {
+ public:
+  virtual TimerPtr createTimer(TimerCb cb) = 0;
+
+ protected:
+  ~TimerFactory() = default;
+};
 using PostCb = std::function<void()>;
 
 class DeferredDeletable;
 using DeferredDeletablePtr = std::unique_ptr<DeferredDeletable>;
 
-class Dispatcher {
+class Dispatcher : public TimerFactory {
  public:
   virtual ~Dispatcher() = default;
   // Destroys `object` later in this loop iteration, after the running callback returns.
   virtual void deferredDelete(DeferredDeletablePtr object) = 0;
-  virtual TimerPtr createTimer(TimerCb cb) = 0;
+  TimerPtr createTimer(TimerCb cb) override = 0;
   // Thread-safe: runs `cb` on this dispatcher's thread. Posts coalesce into one wakeup and the
   // queue is drained whole on each wakeup.
   virtual void post(PostCb cb) = 0;
