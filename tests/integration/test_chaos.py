@@ -59,16 +59,21 @@ class ChaosTest(harness.ProcessTestCase):
         ups = [self.start(Upstream(name=n)) for n in ("a", "b", "c")]
         bad = ups[1]
         proxy = self.start(Strait(chaos_config([u.port for u in ups])))
+        # The phases are counted in requests; an ASan build serves them several times slower
+        # (and slower still when ctest runs other suites beside it), so the load, which must
+        # outlast every phase, and the phases' deadlines are longer there.
+        slow = harness.sanitized_build()
+        phase_timeout = 25 if slow else 10
         load = {}
         worker = threading.Thread(target=lambda: load.update(
-            harness.wrk(proxy.url("/"), connections=8, duration_s=9)))
+            harness.wrk(proxy.url("/"), connections=8, duration_s=30 if slow else 9)))
         worker.start()
-        wait_for(lambda: self.codes(proxy)[0] > 2000, timeout=10, what="load running")
+        wait_for(lambda: self.codes(proxy)[0] > 2000, timeout=phase_timeout, what="load running")
 
         # Phase 1: healthy.
         ok0, bad0 = self.codes(proxy)
         # Each phase is a number of requests served, not a length of time.
-        wait_for(lambda: sum(self.codes(proxy)) >= ok0 + bad0 + 5000, timeout=10,
+        wait_for(lambda: sum(self.codes(proxy)) >= ok0 + bad0 + 5000, timeout=phase_timeout,
                  what="5000 requests while healthy")
         ok1, bad1 = self.codes(proxy)
         self.assertEqual(bad1 - bad0, 0)
@@ -82,7 +87,7 @@ class ChaosTest(harness.ProcessTestCase):
         ok2, bad2 = self.codes(proxy)
         errors_until_ejection = bad2 - bad1
         # Ejected (with re-ejections as each ejection ends while b still fails): 15,000 requests.
-        wait_for(lambda: sum(self.codes(proxy)) >= ok2 + bad2 + 15000, timeout=10,
+        wait_for(lambda: sum(self.codes(proxy)) >= ok2 + bad2 + 15000, timeout=phase_timeout,
                  what="15000 requests while b fails")
         ok3, bad3 = self.codes(proxy)
         during_ratio = (bad3 - bad2) / max(1, (ok3 - ok2) + (bad3 - bad2))
