@@ -1,5 +1,6 @@
 #include "proxy/event/dispatcher_impl.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace strait::event {
@@ -97,20 +98,51 @@ void DispatcherImpl::deferredDelete(DeferredDeletablePtr object) {
     return;
   }
   to_delete_.push_back(std::move(object));
-  if (to_delete_.size() == 1) {
-    // A check handle runs right after the loop polled for I/O: the end of this iteration.
-    uv_check_start(deferred_check_, [](uv_check_t* h) {
-      auto* self = static_cast<DispatcherImpl*>(h->data);
-      if (self != nullptr) {
-        self->clearDeferredDeleteList();
-      }
-    });
+  startCheck();
+}
+
+// A check handle runs right after the loop polled for I/O: the end of this iteration.
+void DispatcherImpl::startCheck() {
+  uv_check_start(deferred_check_, [](uv_check_t* h) {
+    auto* self = static_cast<DispatcherImpl*>(h->data);
+    if (self != nullptr) {
+      self->clearDeferredDeleteList();
+    }
+  });
+}
+
+void DispatcherImpl::flushAtEndOfIteration(EndOfIterationTarget* target) {
+  if (deferred_check_ == nullptr) {
+    target->onEndOfIteration();  // being destroyed: no end of iteration to wait for
+    return;
   }
+  if (std::find(to_flush_.begin(), to_flush_.end(), target) == to_flush_.end()) {
+    to_flush_.push_back(target);
+  }
+  startCheck();
+}
+
+void DispatcherImpl::cancelFlush(EndOfIterationTarget* target) {
+  std::replace(to_flush_.begin(), to_flush_.end(), target,
+               static_cast<EndOfIterationTarget*>(nullptr));
+  std::replace(flushing_.begin(), flushing_.end(), target,
+               static_cast<EndOfIterationTarget*>(nullptr));
 }
 
 void DispatcherImpl::clearDeferredDeleteList() {
-  // Destructors may defer more deletions; loop until the list stays empty.
-  while (!to_delete_.empty()) {
+  // Flushes first (they may defer deletions), then deletions (destructors may defer more, or
+  // cancel flushes); loop until both lists stay empty.
+  while (!to_flush_.empty() || !to_delete_.empty()) {
+    while (!to_flush_.empty()) {
+      flushing_.swap(to_flush_);  // a target gone meanwhile is nulled here by cancelFlush()
+      for (size_t i = 0; i < flushing_.size(); i++) {
+        if (EndOfIterationTarget* target = flushing_[i]) {
+          flushing_[i] = nullptr;
+          target->onEndOfIteration();
+        }
+      }
+      flushing_.clear();
+    }
     std::vector<DeferredDeletablePtr> batch;
     batch.swap(to_delete_);
     batch.clear();

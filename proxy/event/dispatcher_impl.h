@@ -14,6 +14,16 @@
 
 namespace strait::event {
 
+// Something to be told once at the end of this loop iteration, after every I/O callback of the
+// iteration ran (see DispatcherImpl::flushAtEndOfIteration()).
+class EndOfIterationTarget {
+ public:
+  virtual void onEndOfIteration() = 0;
+
+ protected:
+  ~EndOfIterationTarget() = default;
+};
+
 class DispatcherImpl : public Dispatcher {
  public:
   explicit DispatcherImpl(TimeSource& time_source);
@@ -33,6 +43,13 @@ class DispatcherImpl : public Dispatcher {
     }
   }
 
+  // Calls target->onEndOfIteration() once at the end of this iteration, before deferred
+  // deletions (several calls in one iteration: once). Lets a connection gather what many
+  // callbacks of one iteration produce into one write. A target that goes away first must
+  // cancel.
+  void flushAtEndOfIteration(EndOfIterationTarget* target);
+  void cancelFlush(EndOfIterationTarget* target);
+
   // Dispatcher
   void deferredDelete(DeferredDeletablePtr object) override;
   TimerPtr createTimer(TimerCb cb) override;
@@ -46,12 +63,15 @@ class DispatcherImpl : public Dispatcher {
  private:
   void runPosted();
   void clearDeferredDeleteList();
+  void startCheck();
 
   TimeSource& time_source_;
   uv_loop_t loop_;
   uv_async_t* async_;
   uv_check_t* deferred_check_;
   std::vector<DeferredDeletablePtr> to_delete_;
+  std::vector<EndOfIterationTarget*> to_flush_;
+  std::vector<EndOfIterationTarget*> flushing_;  // the batch being flushed
   std::mutex post_lock_;
   std::vector<PostCb> posted_;
   std::vector<PostCb> running_;  // swapped with posted_ so the lock is held only for the swap

@@ -134,7 +134,7 @@ class Http2ConnectionManager::Stream : public DownstreamStream, public event::De
       out_.move(data);  // nothing produces raw bytes on HTTP/2; kept as body if it ever does
       resumeData();
     }
-    parent_.sendPending();
+    parent_.scheduleSend();
   }
   bool closeAfterResponse() const override { return false; }
   bool remoteClosed() const override { return false; }
@@ -393,7 +393,7 @@ void Http2ConnectionManager::Stream::onStreamComplete(bool close) {
   if (close) {
     parent_.startDrain();  // only the tunnel path asks, which HTTP/2 never takes
   }
-  parent_.sendPending();
+  parent_.scheduleSend();
 }
 
 void Http2ConnectionManager::Stream::onStreamReset(network::CloseType how) {
@@ -463,6 +463,9 @@ Http2ConnectionManager::Http2ConnectionManager(server::WorkerContext& worker,
 
 Http2ConnectionManager::~Http2ConnectionManager() {
   streams_.clear();  // their ActiveStreams release their upstreams
+  if (send_scheduled_) {
+    worker_.dispatcher.cancelFlush(this);  // (after the streams: they may have scheduled one)
+  }
   network::releaseConnection(std::move(connection_));
 }
 
@@ -540,6 +543,19 @@ void Http2ConnectionManager::onHeadersTimeout() {
   nghttp2_session_terminate_session(session_.get(), NGHTTP2_NO_ERROR);
   sendPending();
   close(network::CloseType::FlushWrite);
+}
+
+void Http2ConnectionManager::scheduleSend() {
+  if (send_scheduled_ || closed_) {
+    return;
+  }
+  send_scheduled_ = true;
+  worker_.dispatcher.flushAtEndOfIteration(this);
+}
+
+void Http2ConnectionManager::onEndOfIteration() {
+  send_scheduled_ = false;
+  sendPending();
 }
 
 void Http2ConnectionManager::sendPending() {

@@ -34,7 +34,9 @@ struct nghttp2_session;
 
 namespace strait::http {
 
-class Http2ConnectionManager : public ServerConnection, public network::ConnectionCallbacks {
+class Http2ConnectionManager : public ServerConnection,
+                               public network::ConnectionCallbacks,
+                               public event::EndOfIterationTarget {
  public:
   Http2ConnectionManager(server::WorkerContext& worker, const std::string& listener_name,
                          network::ConnectionPtr connection, List& owner);
@@ -70,6 +72,10 @@ class Http2ConnectionManager : public ServerConnection, public network::Connecti
   // Produces frames while the connection's write buffer has room; never inside nghttp2's own
   // callbacks (then it runs once the callback returns).
   void sendPending();
+  // sendPending() at the end of this loop iteration: responses that many upstream callbacks of
+  // one iteration produce go out in one write instead of one each.
+  void scheduleSend();
+  void onEndOfIteration() override;
   void maybeClose();
   void close(network::CloseType type);
   void armIdleTimer();
@@ -103,6 +109,7 @@ class Http2ConnectionManager : public ServerConnection, public network::Connecti
   uint64_t last_tx_ = 0;
   bool in_nghttp2_ = false;   // inside mem_recv/mem_send: no re-entry
   bool send_wanted_ = false;  // a send was asked for while in_nghttp2_
+  bool send_scheduled_ = false;  // scheduleSend() registered for this iteration's end
   bool draining_ = false;
   bool remote_closed_ = false;
   bool closed_ = false;
