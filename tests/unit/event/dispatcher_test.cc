@@ -156,5 +156,47 @@ TEST(DispatcherTimerTest, CallbackMayReenableItsOwnTimer) {
   EXPECT_EQ(fired, 3);
 }
 
+// flushAtEndOfIteration(): once per iteration however often asked, after the iteration's
+// callbacks, before its deferred deletions; a cancelled target is not called.
+struct FlushCounter : EndOfIterationTarget {
+  void onEndOfIteration() override { calls++; }
+  int calls = 0;
+};
+
+TEST(DispatcherFlushTest, OncePerIterationBeforeDeferredDeletesAndCancelWorks) {
+  RealTimeSource time;
+  DispatcherImpl dispatcher(time);
+  FlushCounter counted;
+  FlushCounter cancelled;
+  int deleted = 0;
+  int calls_seen_by_delete = -1;
+  struct Probe : DeferredDeletable {
+    Probe(int& deleted, int& seen, FlushCounter& counted)
+        : deleted_(deleted), seen_(seen), counted_(counted) {}
+    ~Probe() override {
+      deleted_++;
+      seen_ = counted_.calls;
+    }
+    int& deleted_;
+    int& seen_;
+    FlushCounter& counted_;
+  };
+  dispatcher.post([&] {
+    dispatcher.flushAtEndOfIteration(&counted);
+    dispatcher.flushAtEndOfIteration(&counted);  // again in the same iteration: still once
+    dispatcher.flushAtEndOfIteration(&cancelled);
+    dispatcher.cancelFlush(&cancelled);
+    dispatcher.deferredDelete(std::make_unique<Probe>(deleted, calls_seen_by_delete, counted));
+    EXPECT_EQ(counted.calls, 0);  // not inside the callback
+  });
+  TimerPtr stop = dispatcher.createTimer([&] { dispatcher.exit(); });
+  stop->enableTimer(std::chrono::milliseconds(20));
+  dispatcher.run();
+  EXPECT_EQ(counted.calls, 1);
+  EXPECT_EQ(cancelled.calls, 0);
+  EXPECT_EQ(deleted, 1);
+  EXPECT_EQ(calls_seen_by_delete, 1);  // the flush ran before the deletion
+}
+
 }  // namespace
 }  // namespace strait::event
