@@ -145,34 +145,26 @@ bool requestHash(const std::vector<config::HashPolicy>& policies, const HeaderMa
 
 // ---- StreamTimers ---------------------------------------------------------------------------
 
-event::Timer& StreamTimers::route() {
-  if (route_ == nullptr) {
-    route_ = factory_.createTimer([this]() {
+event::Timer& StreamTimers::timer(event::TimerPtr& slot, void (ActiveStream::*fire)()) {
+  if (slot == nullptr) {
+    slot = factory_.createTimer([this, fire]() {
       if (stream_ != nullptr) {
-        stream_->onRouteTimeout();
+        (stream_.get()->*fire)();
       }
     });
   }
-  return *route_;
+  return *slot;
 }
 
-event::Timer& StreamTimers::perTry() {
-  if (per_try_ == nullptr) {
-    per_try_ = factory_.createTimer([this]() {
-      if (stream_ != nullptr) {
-        stream_->onTryTimeout();
-      }
-    });
-  }
-  return *per_try_;
-}
+event::Timer& StreamTimers::route() { return timer(route_, &ActiveStream::onRouteTimeout); }
+
+event::Timer& StreamTimers::perTry() { return timer(per_try_, &ActiveStream::onTryTimeout); }
 
 void StreamTimers::disableAll() {
-  if (route_ != nullptr) {
-    route_->disableTimer();
-  }
-  if (per_try_ != nullptr) {
-    per_try_->disableTimer();
+  for (event::TimerPtr* slot : {&route_, &per_try_}) {
+    if (*slot != nullptr) {
+      (*slot)->disableTimer();
+    }
   }
 }
 

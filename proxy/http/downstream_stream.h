@@ -37,6 +37,9 @@ class StreamTimers {
   void disableAll();
 
  private:
+  // The timer in `slot`, created on first use; it calls `fire` on the stream it finds then.
+  event::Timer& timer(event::TimerPtr& slot, void (ActiveStream::*fire)());
+
   event::TimerFactory& factory_;
   const std::unique_ptr<ActiveStream>& stream_;
   event::TimerPtr route_;
