@@ -54,6 +54,18 @@ def hold_the_slot(test, proxy, path):
 
 
 class PendingQueueTest(harness.ProcessTestCase):
+    def holder_and_queued(self, max_pending_requests):
+        """A proxy with max_requests 1: one slow request holds the slot, a second one waits in
+        the queue. Returns (upstream, proxy, holder, queued); holder() and queued() join them."""
+        upstream = self.start(Upstream())
+        proxy = self.start(Strait(breakers_config(
+            upstream.port, "{max_requests: 1, max_pending_requests: %d, queue_timeout: 5s}"
+            % max_pending_requests)))
+        holder = hold_the_slot(self, proxy, "/hold?delay_ms=800")
+        queued = send_in_background(self, proxy, "/queued", lambda: pending_active(proxy) == 1,
+                                    "the second request waits in the queue")
+        return upstream, proxy, holder, queued
+
     def counter(self, proxy, name):
         return proxy.counter(name, {"cluster": "backend"})
 
@@ -92,12 +104,7 @@ class PendingQueueTest(harness.ProcessTestCase):
         self.assertEqual(upstream.stats()["requests"], 1)
 
     def test_full_pending_queue_refuses_at_once_and_the_gauge_reads_open(self):
-        upstream = self.start(Upstream())
-        proxy = self.start(Strait(breakers_config(
-            upstream.port, "{max_requests: 1, max_pending_requests: 1, queue_timeout: 5s}")))
-        holder = hold_the_slot(self, proxy, "/hold?delay_ms=800")
-        queued = send_in_background(self, proxy, "/queued", lambda: pending_active(proxy) == 1,
-                                    "the second request waits in the queue")
+        upstream, proxy, holder, queued = self.holder_and_queued(max_pending_requests=1)
         began = monotonic_ms()
         status, headers, body = http_request("GET", proxy.url("/refused"))
         self.assertEqual(status, 503)
@@ -112,12 +119,7 @@ class PendingQueueTest(harness.ProcessTestCase):
         self.assertEqual(self.counter(proxy, "strait_dp_upstream_rq_pending_total"), 1)
 
     def test_a_reload_that_rebuilds_the_cluster_keeps_queued_requests(self):
-        upstream = self.start(Upstream())
-        proxy = self.start(Strait(breakers_config(
-            upstream.port, "{max_requests: 1, max_pending_requests: 10, queue_timeout: 5s}")))
-        holder = hold_the_slot(self, proxy, "/hold?delay_ms=800")
-        queued = send_in_background(self, proxy, "/queued", lambda: pending_active(proxy) == 1,
-                                    "the second request waits in the queue")
+        upstream, proxy, holder, queued = self.holder_and_queued(max_pending_requests=10)
         # New limits: the cluster is rebuilt with fresh counts; the two requests in flight stay
         # on the old one, and the queued one gets the holder's slot there.
         with open(proxy.config_path, "w", encoding="utf-8") as f:
