@@ -1,6 +1,7 @@
 // listeners[]: address, TLS termination, HTTP options and the filter chain.
 
 #include "config/filter_registry.h"
+#include "config/raw_config.h"
 #include "config/sections.h"
 
 namespace strait::config::internal {
@@ -90,8 +91,10 @@ FilterConfig parseFilter(const Value& value) {
   }
   filter.config_path = childPath(value.path(), "config");
   std::optional<Value> config = map.get("config");
+  // An entry without `config` gets an undefined node, as a parser sees it.
+  filter.raw = std::make_shared<const RawConfig>(
+      RawConfig{config.has_value() ? config->node() : YAML::Node(YAML::NodeType::Undefined)});
   if (config.has_value()) {
-    filter.config = config->node();
     filter.canonical = YAML::Dump(config->node());
   }
   if (filter.name.empty()) {

@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 
+#include "config/canonical.h"
 #include "config/sections.h"
 #include "config/yaml_reader.h"
 
@@ -222,6 +223,7 @@ LoadResult loadString(const std::string& yaml, const std::string& file) {
     if (!errors.empty()) {
       return failed(errors);
     }
+    bootstrap.canonical = canonicalJson(document);
     LoadResult result;
     result.bootstrap = std::make_shared<const Bootstrap>(std::move(bootstrap));
     return result;
@@ -246,7 +248,11 @@ LoadResult loadFile(const std::string& path) {
     errors.add(YAML::Mark::null_mark(), "", "cannot read the file");
     return failed(errors);
   }
-  LoadResult result = loadString(text.str(), path);
+  return loadFileText(text.str(), path);
+}
+
+LoadResult loadFileText(const std::string& text, const std::string& path) {
+  LoadResult result = loadString(text, path);
   if (result.bootstrap != nullptr) {
     auto bootstrap = std::make_shared<Bootstrap>(*result.bootstrap);
     bootstrap->source_path = path;

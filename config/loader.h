@@ -28,6 +28,9 @@ struct LoadResult {
 
 // Reads, parses and validates a file. Never throws.
 LoadResult loadFile(const std::string& path);
+// The same for a file's text already read (the config watch hashes what it read, so that what
+// it parses is exactly what it compares); `path` becomes the config's source_path.
+LoadResult loadFileText(const std::string& text, const std::string& path);
 // Parses and validates YAML text; `file` is only used in error messages.
 LoadResult loadString(const std::string& yaml, const std::string& file);
 

@@ -11,8 +11,6 @@
 #include <string>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
-
 #include "config/filter_registry.h"
 
 namespace strait::config {
@@ -82,11 +80,14 @@ struct ListenerTls {
   std::optional<ClientValidation> client_validation;
 };
 
+// The parsed `config` block of a filter entry (config/raw_config.h), opaque here.
+struct RawConfig;
+
 // A filter entry in a listener's chain, with its settings parsed and validated by the filter's
 // own parser (config/filter_registry.h) at load time.
 struct FilterConfig {
   std::string name;
-  YAML::Node config;
+  std::shared_ptr<const RawConfig> raw;  // the block as parsed, for config code
   std::string config_path;  // e.g. "listeners[0].http.filters[1].config"
   std::string canonical;    // the block re-serialized: equal text, equal settings (reload reuse)
   FilterSettingsPtr settings;
@@ -346,6 +347,9 @@ struct Bootstrap {
   std::optional<ControlPlane> control_plane;
   std::vector<Listener> listeners;
   std::vector<Cluster> clusters;
+  // The document in canonical form (config/canonical.h): /config_dump renders it (secrets
+  // redacted) and resource versions hash it; nothing keeps the file's text.
+  std::string canonical;
 
   const Cluster* findCluster(const std::string& name) const {
     for (const auto& c : clusters) {

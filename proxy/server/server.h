@@ -37,30 +37,50 @@ class Server {
   int run();
 
  private:
+  // ---- server.cc: start, publish, drain ------------------------------------------------------
   bool start();
   bool bindListeners(const config::Bootstrap& config, std::string& error);
-  void registerAdminHandlers();
-  void reload(const std::string& trigger);
-  void startConfigWatch();
-  void onConfigDirectoryEvent();
+  // The one way a new config reaches the workers (ARCHITECTURE.md, "Publishing a config"),
+  // whatever its source: builds the snapshot (reusing what did not change), switches the access
+  // log, posts the snapshot to every worker, and brings the watchers (health checks, DNS,
+  // outlier timers, TLS files) in step. False with `error` set, and nothing changed, when the
+  // config cannot be applied; the snapshot in force keeps serving.
+  bool publish(config::BootstrapSharedPtr config, SnapshotSource source, std::string& error,
+               const DnsOverride* dns_override = nullptr);
+  bool sameListenerAddresses(const config::Bootstrap& config) const;
   void startDrain(const std::string& trigger);
   void shutdown(int exit_code);
+
+  // ---- server_signals.cc ----------------------------------------------------------------------
+  void installSignals();
   void onSignal(int signum);
+
+  // ---- server_config_watch.cc: the config file -------------------------------------------------
+  // Reads the config file and publishes it; false when it was rejected (logged and counted).
+  bool reloadFile(ConfigSource source);
+  void startConfigWatch();
+  void onConfigDirectoryEvent();
+
+  // ---- server_admin.cc: admin endpoints --------------------------------------------------------
+  void registerAdminHandlers();
   std::string clustersJson() const;
-  // Health checks and DNS refresh (issue 3, server_upstream section of server.cc).
+  std::string configDumpJson() const;
+  std::string listenersJson() const;
+
+  // ---- server_upstream.cc: health checks, DNS refresh, outlier timers, resilience stats -------
   void syncUpstreamWatchers();
   void onDnsHostsChanged(const std::string& cluster, upstream::AddressList addresses);
-  std::string configDumpJson() const;
-  // Certificate rotation (server_tls section of server.cc).
+  void publishResilienceStats();
+  void syncOutlierTimers();
+
+  // ---- server_tls_watch.cc: certificate rotation -----------------------------------------------
   void syncTlsWatches();
   void onTlsFilesChanged();
-  std::string listenersJson() const;
-  // Access log (issue 3, item 6; server_access_log section of server.cc).
+
+  // ---- server_access_log.cc --------------------------------------------------------------------
   void registerAccessLogStats();
   bool applyAccessLogConfig(const config::Bootstrap& config, std::string& error);
   void publishAccessLogStats();
-  void publishResilienceStats();
-  void syncOutlierTimers();
 
   Options options_;
   RealTimeSource time_source_;
@@ -84,6 +104,7 @@ class Server {
   std::vector<uv_signal_t*> signals_;
   uv_fs_event_t* config_watch_ = nullptr;
   event::TimerPtr config_debounce_;
+  std::string applied_file_hash_;  // the content hash of the file text in force
   std::string last_watched_hash_;  // the file content the watcher last acted on
   // Watches on the directories of every TLS file in force (certificates, keys, CAs), the
   // content hash of those files when the snapshot in force was built, and a debounce timer.
@@ -104,6 +125,9 @@ class Server {
   stats::Gauge config_applied_time_;
   stats::Gauge workers_gauge_;
   stats::Gauge draining_gauge_;
+  // Snapshots published and refused, by source (configSourceName()).
+  std::unordered_map<ConfigSource, stats::Counter> published_;
+  std::unordered_map<ConfigSource, stats::Counter> publish_rejected_;
   // Counted by the writer thread, copied into the main shard at scrape time.
   stats::Counter access_log_written_;
   stats::Counter access_log_written_bytes_;

@@ -138,9 +138,27 @@ std::vector<std::string> unbuiltFeatures(const config::Bootstrap& config) {
   return out;
 }
 
+const char* configSourceName(ConfigSource source) {
+  switch (source) {
+    case ConfigSource::Startup:
+      return "startup";
+    case ConfigSource::FileChange:
+      return "file_change";
+    case ConfigSource::Signal:
+      return "sighup";
+    case ConfigSource::AdminReload:
+      return "admin_reload";
+    case ConfigSource::CertificateRotation:
+      return "certificate_rotation";
+    case ConfigSource::DnsRefresh:
+      return "dns_refresh";
+  }
+  return "unknown";
+}
+
 SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapshot* previous,
-                                stats::Store& store, uint64_t version, std::string& error,
-                                const DnsOverride* dns_override) {
+                                stats::Store& store, uint64_t version, SnapshotSource source,
+                                std::string& error, const DnsOverride* dns_override) {
   if (auto unbuilt = unbuiltFeatures(*config); !unbuilt.empty()) {
     error = unbuilt.front();
     for (size_t i = 1; i < unbuilt.size(); i++) {
@@ -151,6 +169,8 @@ SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapsho
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->config = config;
   snapshot->version = version;
+  snapshot->source = std::move(source);
+  snapshot->versions = config::resourceVersions(*config);
   snapshot->applied_at = std::chrono::system_clock::now();
 
   for (const auto& cluster : config->clusters) {

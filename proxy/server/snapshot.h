@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "config/canonical.h"
 #include "config/types.h"
 #include "proxy/tls/context.h"
 #include "proxy/upstream/cluster.h"
@@ -61,11 +62,30 @@ struct ListenerRuntime {
   }
 };
 
+// What made a snapshot: Server::publish() is the one way to the workers, whatever the trigger.
+enum class ConfigSource {
+  Startup,
+  FileChange,           // the config file's content changed (watch)
+  Signal,               // SIGHUP
+  AdminReload,          // POST /reload
+  CertificateRotation,  // a TLS file in force changed
+  DnsRefresh,           // a DNS cluster's addresses changed
+};
+// "startup", "file_change", ...: the `source` label of the publish counters and /config_dump.
+const char* configSourceName(ConfigSource source);
+
+struct SnapshotSource {
+  ConfigSource kind = ConfigSource::Startup;
+  std::string detail;  // e.g. the DNS cluster refreshed; may be empty
+};
+
 struct Snapshot {
   config::BootstrapSharedPtr config;
   uint64_t version = 0;
-  std::string version_hash;  // content hash of the config file
-  std::string source_text;   // the file as applied (for /config_dump)
+  SnapshotSource source;
+  // A content hash per resource kind (config/canonical.h); endpoints include the addresses DNS
+  // clusters resolved to.
+  config::ResourceVersions versions;
   std::chrono::system_clock::time_point applied_at;
   std::vector<std::unique_ptr<ListenerRuntime>> listeners;
   std::unordered_map<std::string, upstream::ClusterInfoSharedPtr> clusters;
@@ -98,7 +118,7 @@ struct DnsOverride {
   std::vector<sockaddr_storage> addresses;
 };
 SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapshot* previous,
-                                stats::Store& store, uint64_t version, std::string& error,
-                                const DnsOverride* dns_override = nullptr);
+                                stats::Store& store, uint64_t version, SnapshotSource source,
+                                std::string& error, const DnsOverride* dns_override = nullptr);
 
 }  // namespace strait::server
