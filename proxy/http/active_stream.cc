@@ -290,23 +290,21 @@ void ActiveStream::reportOutlier(OutlierResult result, uint16_t status) {
   if (info.outlier == nullptr || last_host_ == nullptr) {
     return;
   }
-  size_t index = info.hostIndex(last_host_);
-  if (index == SIZE_MAX) {
-    return;  // a host of an older ClusterInfo (a DNS refresh replaced the cluster meanwhile)
-  }
+  // A host an endpoint update removed meanwhile is counted but judges nothing (the detector
+  // ejects only hosts of the set in force).
   worker_.shard.inc(info.stats.outlier_reports);
   switch (result) {
     case OutlierResult::Status:
-      info.outlier->reportStatus(index, status);
+      info.outlier->reportStatus(*last_host_, status);
       break;
     case OutlierResult::ConnectFailure:
-      info.outlier->reportConnectFailure(index);
+      info.outlier->reportConnectFailure(*last_host_);
       break;
     case OutlierResult::Reset:
-      info.outlier->reportReset(index);
+      info.outlier->reportReset(*last_host_);
       break;
     case OutlierResult::Timeout:
-      info.outlier->reportTimeout(index);
+      info.outlier->reportTimeout(*last_host_);
       break;
   }
 }

@@ -210,6 +210,7 @@ bool Server::publish(config::BootstrapSharedPtr config, SnapshotSource source, s
   }
   next_version_++;
   snapshot_ = std::move(snapshot);
+  activateSnapshot(*snapshot_);
   for (auto& worker : workers_) {
     worker->updateSnapshot(snapshot_);
   }

@@ -105,17 +105,18 @@ std::string Server::clustersJson() const {
   nlohmann::json out;
   out["clusters"] = nlohmann::json::array();
   std::vector<std::string> names;
-  for (const auto& [name, info] : snapshot_->clusters) {
+  for (const auto& [name, entry] : snapshot_->clusters) {
     names.push_back(name);
   }
   std::sort(names.begin(), names.end());
   for (const auto& name : names) {
-    const auto& info = *snapshot_->clusters.at(name);
+    const upstream::ClusterSnapshot& entry = snapshot_->clusters.at(name);
+    const upstream::ClusterInfo& info = *entry.info;
     nlohmann::json cluster{{"name", name}, {"lb", lbName(info.config.lb)}};
     cluster["endpoints"] = nlohmann::json::array();
     auto checker = health_checkers_.find(name);
     uint32_t healthy_hosts = 0;
-    for (const auto& h : info.hosts) {
+    for (const auto& h : entry.hosts->hosts()) {
       const auto& host = static_cast<const upstream::HostImpl&>(*h);
       healthy_hosts += host.healthy() ? 1 : 0;
       const upstream::HostHealthStatus* check =
@@ -141,7 +142,7 @@ std::string Server::clustersJson() const {
     }
     cluster["healthy_hosts"] = healthy_hosts;
     // Load balancers fall back to every host when none is healthy (panic mode).
-    cluster["panic"] = !info.hosts.empty() && healthy_hosts == 0;
+    cluster["panic"] = !entry.hosts->empty() && healthy_hosts == 0;
     out["clusters"].push_back(std::move(cluster));
   }
   return out.dump(2) + "\n";

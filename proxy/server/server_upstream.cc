@@ -14,7 +14,8 @@ namespace strait::server {
 // written by nobody else, so setting them to the current totals before a scrape is exact.
 void Server::publishResilienceStats() {
   stats::Shard& main = store_->mainShard();
-  for (const auto& [name, info] : snapshot_->clusters) {
+  for (const auto& [name, cluster] : snapshot_->clusters) {
+    const upstream::ClusterInfoSharedPtr& info = cluster.info;
     const stats::Labels labels{{"cluster", name}};
     upstream::ResourceManager& resources = *info->resources;
     const std::pair<const char*, upstream::ResourceLimit*> limits[] = {
@@ -77,13 +78,14 @@ void Server::publishResilienceStats() {
 void Server::syncOutlierTimers() {
   for (auto it = outlier_timers_.begin(); it != outlier_timers_.end();) {
     auto info = snapshot_->clusters.find(it->first);
-    if (info == snapshot_->clusters.end() || info->second != it->second.cluster) {
+    if (info == snapshot_->clusters.end() || info->second.info != it->second.cluster) {
       it = outlier_timers_.erase(it);
     } else {
       ++it;
     }
   }
-  for (const auto& [name, info] : snapshot_->clusters) {
+  for (const auto& [name, cluster] : snapshot_->clusters) {
+    const upstream::ClusterInfoSharedPtr& info = cluster.info;
     if (info->outlier == nullptr || outlier_timers_.count(name) != 0) {
       continue;
     }
@@ -112,9 +114,9 @@ const config::Cluster* findClusterConfig(const config::Bootstrap& bootstrap,
   return nullptr;
 }
 
-upstream::AddressList hostAddresses(const upstream::ClusterInfo& info) {
+upstream::AddressList hostAddresses(const upstream::HostSet& hosts) {
   upstream::AddressList out;
-  for (const auto& h : info.hosts) {
+  for (const auto& h : hosts.hosts()) {
     sockaddr_storage addr{};
     const sockaddr* sa = static_cast<const upstream::HostImpl&>(*h).sockAddr();
     std::memcpy(&addr, sa, sa->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
@@ -128,8 +130,9 @@ upstream::AddressList hostAddresses(const upstream::ClusterInfo& info) {
 // Called after every snapshot is published (start, reload, DNS refresh): keeps one health checker
 // per cluster with a health_check and one resolver per DNS cluster, in step with the clusters in
 // force. A checker whose ClusterInfo or settings changed is replaced (the new hosts start from
-// their own health flag, so new hosts start healthy); a checker that goes away leaves its hosts
-// healthy, since nothing else would clear its verdict.
+// their own health flag, so new hosts start healthy); a checker of a cluster whose host set
+// changed keeps checking the hosts that stay, with their state, and starts on new ones; a
+// checker that goes away leaves its hosts healthy, since nothing else would clear its verdict.
 void Server::syncUpstreamWatchers() {
   syncOutlierTimers();
   const auto& bootstrap = *snapshot_->config;
@@ -137,34 +140,34 @@ void Server::syncUpstreamWatchers() {
     auto info = snapshot_->clusters.find(it->first);
     const config::Cluster* cluster = findClusterConfig(bootstrap, it->first);
     bool keep = info != snapshot_->clusters.end() && cluster != nullptr &&
-                cluster->health_check && info->second == it->second->cluster() &&
+                cluster->health_check && info->second.info == it->second->cluster() &&
                 upstream::sameHealthCheck(*cluster->health_check, it->second->config());
     if (keep) {
+      it->second->updateHosts(info->second.hosts);
       ++it;
       continue;
     }
-    if (info != snapshot_->clusters.end() && info->second == it->second->cluster()) {
-      for (const auto& host : info->second->hosts) {
-        host->setHealthy(true);
-      }
+    for (const auto& host : it->second->hosts()->hosts()) {
+      host->setHealthy(true);
     }
     it = health_checkers_.erase(it);
   }
-  for (const auto& [name, info] : snapshot_->clusters) {
+  for (const auto& [name, entry] : snapshot_->clusters) {
     const config::Cluster* cluster = findClusterConfig(bootstrap, name);
     if (cluster == nullptr) {
       continue;
     }
     if (cluster->health_check && health_checkers_.count(name) == 0) {
       health_checkers_.emplace(name, std::make_unique<upstream::HealthChecker>(
-                                         dispatcher_, random_, info, *cluster->health_check,
+                                         dispatcher_, random_, entry.info, entry.hosts,
+                                         *cluster->health_check,
                                          *store_));
     } else if (!cluster->health_check) {
       store_->mainShard().set(
           store_->gauge("strait_dp_upstream_healthy_hosts",
                         "Hosts the load balancers may pick as healthy (0: panic, all hosts used).",
                         {{"cluster", name}}),
-          static_cast<int64_t>(info->hosts.size()));
+          static_cast<int64_t>(entry.hosts->size()));
     }
     auto resolver = dns_resolvers_.find(name);
     if (!cluster->dns) {
@@ -177,11 +180,11 @@ void Server::syncUpstreamWatchers() {
     if (resolver != dns_resolvers_.end() && resolver->second->config().name == dns.name &&
         resolver->second->config().port == dns.port &&
         resolver->second->config().refresh == dns.refresh) {
-      resolver->second->setKnown(hostAddresses(*info));
+      resolver->second->setKnown(hostAddresses(*entry.hosts));
       continue;
     }
     dns_resolvers_[name] = std::make_unique<upstream::DnsResolver>(
-        dispatcher_, name, dns, hostAddresses(*info), *store_,
+        dispatcher_, name, dns, hostAddresses(*entry.hosts), *store_,
         [this](const std::string& cluster_name, upstream::AddressList addresses) {
           onDnsHostsChanged(cluster_name, std::move(addresses));
         });

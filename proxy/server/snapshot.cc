@@ -4,21 +4,6 @@ namespace strait::server {
 
 namespace {
 
-bool sameEndpoints(const config::Cluster& a, const config::Cluster& b) {
-  if (a.endpoints.size() != b.endpoints.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.endpoints.size(); i++) {
-    const auto& x = a.endpoints[i];
-    const auto& y = b.endpoints[i];
-    if (x.address != y.address || x.port != y.port || x.weight != y.weight ||
-        x.locality.region != y.locality.region || x.locality.zone != y.locality.zone) {
-      return false;
-    }
-  }
-  return true;
-}
-
 bool sameTls(const std::optional<config::ClusterTls>& a,
              const std::optional<config::ClusterTls>& b) {
   if (a.has_value() != b.has_value()) {
@@ -30,9 +15,10 @@ bool sameTls(const std::optional<config::ClusterTls>& a,
 
 // The settings a connection pool, the circuit breakers or the outlier detector depend on: a
 // change rebuilds the cluster (its counts start from zero; requests in flight finish on the old
-// one). Anything else may change under live pools.
+// one). Endpoints are not part of it: they are the cluster's host set, which changes under
+// live pools (upstream/host_set.h).
 bool sameClusterShape(const config::Cluster& a, const config::Cluster& b) {
-  return sameEndpoints(a, b) && a.lb == b.lb && a.protocol == b.protocol &&
+  return a.lb == b.lb && a.protocol == b.protocol &&
          a.connect_timeout == b.connect_timeout && a.idle_timeout == b.idle_timeout &&
          a.max_requests_per_connection == b.max_requests_per_connection &&
          a.circuit_breakers == b.circuit_breakers &&
@@ -173,38 +159,63 @@ SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapsho
   snapshot->versions = config::resourceVersions(*config);
   snapshot->applied_at = std::chrono::system_clock::now();
 
+  std::string dns_addresses;  // what DNS clusters resolved to, for the endpoints version
   for (const auto& cluster : config->clusters) {
-    if (dns_override != nullptr && cluster.dns && dns_override->cluster == cluster.name) {
-      auto info = upstream::createClusterInfo(cluster, config, store, error,
-                                              &dns_override->addresses);
-      if (info == nullptr) {
-        return nullptr;
-      }
-      snapshot->clusters.emplace(cluster.name, std::move(info));
-      continue;
-    }
+    const upstream::ClusterSnapshot* old = nullptr;
     if (previous != nullptr) {
       auto it = previous->clusters.find(cluster.name);
-      // TLS files that changed since the ClusterInfo loaded them (certificate rotation) need a
-      // new one, like any other change of shape.
-      bool same_tls_files =
-          !cluster.tls || it == previous->clusters.end() ||
-          it->second->tls_fingerprint ==
-              tls::filesFingerprint(tls::directoryOf(config->source_path),
-                                    tls::clusterTlsFiles(*cluster.tls));
-      if (it != previous->clusters.end() && same_tls_files &&
-          sameClusterShape(it->second->config, cluster)) {
-        // Same hosts and pool settings: keep the ClusterInfo, and so the workers' pools. It keeps
-        // the previous Bootstrap it points into alive.
-        snapshot->clusters.emplace(cluster.name, it->second);
-        continue;
+      old = it == previous->clusters.end() ? nullptr : &it->second;
+    }
+    // TLS files that changed since the ClusterInfo loaded them (certificate rotation) need a
+    // new one, like any other change of shape.
+    bool same_tls_files =
+        old == nullptr || !cluster.tls ||
+        old->info->tls_fingerprint ==
+            tls::filesFingerprint(tls::directoryOf(config->source_path),
+                                  tls::clusterTlsFiles(*cluster.tls));
+    bool same_shape =
+        old != nullptr && same_tls_files && sameClusterShape(old->info->config, cluster);
+    upstream::ClusterSnapshot entry;
+    if (same_shape) {
+      // Same pool settings: keep the ClusterInfo, and so the workers' pools, the circuit-breaker
+      // counts and the outlier detector. It keeps the previous Bootstrap it points into alive.
+      entry.info = old->info;
+    } else {
+      entry.info = upstream::createClusterInfo(cluster, config, store, error);
+      if (entry.info == nullptr) {
+        return nullptr;
       }
     }
-    auto info = upstream::createClusterInfo(cluster, config, store, error);
-    if (info == nullptr) {
-      return nullptr;
+    const std::vector<sockaddr_storage>* dns = nullptr;
+    if (dns_override != nullptr && cluster.dns && dns_override->cluster == cluster.name) {
+      dns = &dns_override->addresses;
+    } else if (same_shape && cluster.dns) {
+      // Not this cluster's refresh: it keeps the addresses it has (its resolver refreshes it).
+      entry.hosts = old->hosts;
     }
-    snapshot->clusters.emplace(cluster.name, std::move(info));
+    if (entry.hosts == nullptr) {
+      // Hosts that stay are reused only within one ClusterInfo: a reshaped cluster starts anew.
+      entry.hosts = upstream::buildHostSet(cluster, same_shape ? old->hosts.get() : nullptr, dns,
+                                           error);
+      if (entry.hosts == nullptr) {
+        return nullptr;
+      }
+      if (same_shape && entry.hosts->sameAs(*old->hosts)) {
+        entry.hosts = old->hosts;  // nothing changed: workers see no update
+      }
+    }
+    if (cluster.dns) {
+      dns_addresses += cluster.name + ":";
+      for (const auto& host : entry.hosts->hosts()) {
+        dns_addresses += " " + host->addressString();
+      }
+      dns_addresses += "\n";
+    }
+    snapshot->clusters.emplace(cluster.name, std::move(entry));
+  }
+  if (!dns_addresses.empty()) {
+    snapshot->versions.endpoints =
+        config::contentHash(snapshot->versions.endpoints + "\n" + dns_addresses);
   }
 
   for (const auto& listener : config->listeners) {
@@ -249,6 +260,12 @@ SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapsho
     snapshot->listeners.push_back(std::move(runtime));
   }
   return snapshot;
+}
+
+void activateSnapshot(const Snapshot& snapshot) {
+  for (const auto& [name, cluster] : snapshot.clusters) {
+    upstream::activateClusterSnapshot(cluster);
+  }
 }
 
 }  // namespace strait::server

@@ -88,7 +88,7 @@ struct Snapshot {
   config::ResourceVersions versions;
   std::chrono::system_clock::time_point applied_at;
   std::vector<std::unique_ptr<ListenerRuntime>> listeners;
-  std::unordered_map<std::string, upstream::ClusterInfoSharedPtr> clusters;
+  upstream::ClusterSnapshots clusters;
 
   const ListenerRuntime* findListener(const std::string& name) const {
     for (const auto& l : listeners) {
@@ -107,12 +107,14 @@ using SnapshotSharedPtr = std::shared_ptr<const Snapshot>;
 std::vector<std::string> unbuiltFeatures(const config::Bootstrap& config);
 
 // Builds a snapshot from a validated config. `previous` (may be null) lends its ClusterInfo to
-// clusters whose config did not change, so their connection pools survive a reload. Returns
-// nullptr with `error` set when something the validator cannot see fails (a regex, a name that
-// does not resolve).
+// clusters whose shape did not change, so their connection pools, circuit-breaker counts and
+// outlier state survive a reload, and its hosts to endpoints that stay. Returns nullptr with
+// `error` set when something the validator cannot see fails (a regex, a name that does not
+// resolve). Building changes nothing in force: activateSnapshot() does, once it is published.
 //
 // `dns_override` (may be null): a DNS cluster's freshly resolved addresses (DnsResolver); that
-// cluster gets a new ClusterInfo with these hosts, every other cluster is built as usual.
+// cluster gets a new host set on these addresses (same ClusterInfo), every other cluster is
+// built as usual.
 struct DnsOverride {
   std::string cluster;
   std::vector<sockaddr_storage> addresses;
@@ -120,5 +122,9 @@ struct DnsOverride {
 SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapshot* previous,
                                 stats::Store& store, uint64_t version, SnapshotSource source,
                                 std::string& error, const DnsOverride* dns_override = nullptr);
+
+// Main thread, as `snapshot` is published: its host sets take effect (weights of hosts that
+// stayed, the outlier detectors' host lists).
+void activateSnapshot(const Snapshot& snapshot);
 
 }  // namespace strait::server

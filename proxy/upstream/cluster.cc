@@ -1,13 +1,5 @@
 #include "proxy/upstream/cluster.h"
 
-#include <netdb.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
-#include <cstring>
-
-#include "proxy/network/listener_impl.h"
-#include "proxy/upstream/dns_resolver.h"
 
 namespace strait::upstream {
 
@@ -20,80 +12,11 @@ void CodeClassCounters::registerAll(stats::Store& store, std::string_view name,
   }
 }
 
-namespace {
-
-bool resolve(const std::string& address, uint16_t port, sockaddr_storage& out,
-             std::string& error) {
-  if (network::parseIpAddress(address, port, out)) {
-    return true;
-  }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* result = nullptr;
-  int rc = getaddrinfo(address.c_str(), nullptr, &hints, &result);
-  if (rc != 0 || result == nullptr) {
-    error = "cannot resolve " + address + ": " + gai_strerror(rc);
-    return false;
-  }
-  std::memset(&out, 0, sizeof(out));
-  std::memcpy(&out, result->ai_addr, result->ai_addrlen);
-  if (out.ss_family == AF_INET) {
-    reinterpret_cast<sockaddr_in*>(&out)->sin_port = htons(port);
-  } else {
-    reinterpret_cast<sockaddr_in6*>(&out)->sin6_port = htons(port);
-  }
-  freeaddrinfo(result);
-  return true;
-}
-
-// One host per address of a DNS cluster, named by its IP (the name is in the cluster's config).
-bool addDnsHosts(const config::DnsDiscovery& dns, const std::vector<sockaddr_storage>* given,
-                 HostVector& hosts, std::string& error) {
-  AddressList resolved;
-  if (given == nullptr) {
-    if (!resolveBlocking(dns.name, dns.port, resolved, error)) {
-      return false;
-    }
-    given = &resolved;
-  }
-  for (const auto& addr : *given) {
-    char ip[INET6_ADDRSTRLEN] = {0};
-    const void* raw = addr.ss_family == AF_INET
-                          ? static_cast<const void*>(
-                                &reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr)
-                          : static_cast<const void*>(
-                                &reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr);
-    if (inet_ntop(addr.ss_family, raw, ip, sizeof(ip)) == nullptr) {
-      continue;
-    }
-    config::Endpoint endpoint;
-    endpoint.address = ip;
-    endpoint.port = dns.port;
-    hosts.push_back(std::make_shared<HostImpl>(endpoint, addr));
-  }
-  return true;
-}
-
-}  // namespace
-
 ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
                                        config::BootstrapSharedPtr bootstrap, stats::Store& store,
-                                       std::string& error,
-                                       const std::vector<sockaddr_storage>* dns_addresses) {
-  auto info = std::make_shared<ClusterInfo>(ClusterInfo{std::move(bootstrap), cluster, {}, {}, nullptr, {}, nullptr, nullptr});
-  for (const auto& endpoint : cluster.endpoints) {
-    sockaddr_storage addr;
-    if (!resolve(endpoint.address, endpoint.port, addr, error)) {
-      error = "cluster " + cluster.name + ": " + error;
-      return nullptr;
-    }
-    info->hosts.push_back(std::make_shared<HostImpl>(endpoint, addr));
-  }
-  if (cluster.dns && !addDnsHosts(*cluster.dns, dns_addresses, info->hosts, error)) {
-    error = "cluster " + cluster.name + ": " + error;
-    return nullptr;
-  }
+                                       std::string& error) {
+  auto info = std::make_shared<ClusterInfo>(
+      ClusterInfo{std::move(bootstrap), cluster, {}, nullptr, {}, nullptr, nullptr});
   if (cluster.tls) {
     info->tls_fingerprint = tls::filesFingerprint(tls::directoryOf(info->bootstrap->source_path),
                                                   tls::clusterTlsFiles(*cluster.tls));
@@ -167,10 +90,17 @@ ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
     // The detector reads time through a TimeSource like the rest of the data path; its tests
     // drive a simulated one.
     static RealTimeSource time_source;
-    info->outlier = std::make_shared<OutlierDetector>(*cluster.outlier_detection, info->hosts,
-                                                      time_source);
+    info->outlier =
+        std::make_shared<OutlierDetector>(*cluster.outlier_detection, HostVector{}, time_source);
   }
   return info;
+}
+
+void activateClusterSnapshot(const ClusterSnapshot& cluster) {
+  cluster.hosts->activate();
+  if (cluster.info->outlier != nullptr) {
+    cluster.info->outlier->updateHosts(cluster.hosts->hosts());
+  }
 }
 
 }  // namespace strait::upstream

@@ -1,8 +1,9 @@
 #pragma once
 
-// The process-wide, immutable part of a cluster: its config, its hosts (with resolved
-// addresses and per-host counters) and its stats handles. Built on the main thread as part of a
-// config snapshot; shared read-only by every worker (host counters are relaxed atomics).
+// The process-wide, immutable part of a cluster: its shape (config, TLS context, circuit
+// breakers, outlier detector) and its stats handles. Built on the main thread as part of a
+// config snapshot; shared read-only by every worker. Its hosts are apart, in a HostSet
+// (host_set.h) that an endpoint change replaces without touching the ClusterInfo.
 
 #include <sys/socket.h>
 
@@ -10,10 +11,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "config/types.h"
 #include "proxy/tls/context.h"
+#include "proxy/upstream/host_set.h"
 #include "proxy/upstream/outlier_detector.h"
 #include "proxy/upstream/resource_manager.h"
 #include "strait/stats/stats.h"
@@ -57,59 +60,42 @@ struct ClusterStats {
   stats::Counter outlier_reports;    // attempt results fed to the outlier detector
 };
 
-// A host with what the proxy needs beyond load balancing: its socket address and counters.
-class HostImpl : public Host {
- public:
-  HostImpl(const config::Endpoint& endpoint, const sockaddr_storage& addr)
-      : Host(endpoint.address, endpoint.port, endpoint.weight, endpoint.locality), addr_(addr) {}
-
-  const sockaddr* sockAddr() const { return reinterpret_cast<const sockaddr*>(&addr_); }
-
-  // Per-host counters for /clusters (process-wide, relaxed).
-  std::atomic<uint64_t> rq_total{0};
-  std::atomic<uint64_t> rq_error{0};  // 5xx, resets, timeouts
-  std::atomic<uint64_t> cx_connect_fail{0};
-  std::atomic<int64_t> cx_active{0};
-
- private:
-  sockaddr_storage addr_;
-};
-
 struct ClusterInfo {
   // A ClusterInfo can outlive the snapshot that built it (an unchanged cluster is carried into
   // the next snapshot), so it keeps the Bootstrap its `config` points into alive.
   config::BootstrapSharedPtr bootstrap;
+  // The config of the snapshot that built it: its shape settings are those in force; its
+  // endpoints may be older than the host set's (read hosts from the HostSet).
   const config::Cluster& config;
-  HostVector hosts;               // each a HostImpl
   ClusterStats stats;
   tls::ClientContextSharedPtr tls;  // set when the cluster has `tls`: connections originate TLS
   std::string tls_fingerprint;      // of the TLS files as loaded (tls::filesFingerprint)
   // Circuit breakers, per process: every worker's streams draw on the same counts.
   std::shared_ptr<ResourceManager> resources;
   // Outlier detection, per process (null without `outlier_detection`): workers report every
-  // attempt's result; the server's timer evaluates it every `interval` on the main thread.
+  // attempt's result; the server's timer evaluates it every `interval` on the main thread. It
+  // follows the host set in force (activateClusterSnapshot()).
   std::shared_ptr<OutlierDetector> outlier;
-
-  // The index of `host` in `hosts` (the detector's host index), or SIZE_MAX.
-  size_t hostIndex(const Host* host) const {
-    for (size_t i = 0; i < hosts.size(); i++) {
-      if (hosts[i].get() == host) {
-        return i;
-      }
-    }
-    return SIZE_MAX;
-  }
 };
 
 using ClusterInfoSharedPtr = std::shared_ptr<const ClusterInfo>;
 
-// Builds a cluster: resolves each endpoint (IP literals directly, names once through the
-// system resolver). Returns nullptr and sets `error` if an endpoint cannot be resolved.
-// A DNS cluster (`dns`, no endpoints) gets one host per address: `dns_addresses` when given
-// (a refresh by DnsResolver), else the name resolved now, blocking (startup and reload).
+// A cluster as one snapshot has it: its shape and its hosts. Workers compare both: a new
+// ClusterInfo drains the old pools; a new HostSet of the same ClusterInfo updates them in place.
+struct ClusterSnapshot {
+  ClusterInfoSharedPtr info;
+  HostSetSharedPtr hosts;
+};
+using ClusterSnapshots = std::unordered_map<std::string, ClusterSnapshot>;
+
+// Builds a cluster's shape: TLS context, stats, circuit breakers, outlier detector. Returns
+// nullptr and sets `error` when the TLS files do not load.
 ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
                                        config::BootstrapSharedPtr bootstrap, stats::Store& store,
-                                       std::string& error,
-                                       const std::vector<sockaddr_storage>* dns_addresses = nullptr);
+                                       std::string& error);
+
+// Main thread, when a snapshot is published: the host set's weights take effect and the outlier
+// detector judges its hosts from now on.
+void activateClusterSnapshot(const ClusterSnapshot& cluster);
 
 }  // namespace strait::upstream

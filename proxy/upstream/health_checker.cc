@@ -1,5 +1,7 @@
 #include "proxy/upstream/health_checker.h"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 
@@ -189,11 +191,12 @@ class HealthChecker::HostCheck {
 };
 
 HealthChecker::HealthChecker(event::DispatcherImpl& dispatcher, RandomGenerator& random,
-                             ClusterInfoSharedPtr cluster, const config::HealthCheck& check,
-                             stats::Store& store)
+                             ClusterInfoSharedPtr cluster, HostSetSharedPtr hosts,
+                             const config::HealthCheck& check, stats::Store& store)
     : dispatcher_(dispatcher),
       random_(random),
       cluster_(std::move(cluster)),
+      host_set_(std::move(hosts)),
       check_(check),
       store_(store) {
   const stats::Labels labels{{"cluster", cluster_->config.name}};
@@ -208,13 +211,33 @@ HealthChecker::HealthChecker(event::DispatcherImpl& dispatcher, RandomGenerator&
       store.gauge("strait_dp_upstream_healthy_hosts",
                   "Hosts the load balancers may pick as healthy (0: panic, all hosts used).",
                   labels);
-  for (const auto& host : cluster_->hosts) {
+  for (const auto& host : host_set_->hosts()) {
     hosts_.push_back(std::make_unique<HostCheck>(*this, host));
   }
   updateGauges();
 }
 
 HealthChecker::~HealthChecker() = default;
+
+void HealthChecker::updateHosts(HostSetSharedPtr hosts) {
+  if (hosts == host_set_) {
+    return;
+  }
+  std::vector<std::unique_ptr<HostCheck>> next;
+  for (const auto& host : hosts->hosts()) {
+    auto it = std::find_if(hosts_.begin(), hosts_.end(),
+                           [&](const auto& check) { return &check->host() == host.get(); });
+    if (it != hosts_.end()) {
+      next.push_back(std::move(*it));
+      hosts_.erase(it);
+    } else {
+      next.push_back(std::make_unique<HostCheck>(*this, host));
+    }
+  }
+  hosts_ = std::move(next);  // the checks of hosts that left stop here
+  host_set_ = std::move(hosts);
+  updateGauges();
+}
 
 const HostHealthStatus* HealthChecker::status(const Host& host) const {
   for (const auto& check : hosts_) {

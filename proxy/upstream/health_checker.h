@@ -47,14 +47,18 @@ struct HealthCheckStats {
 
 class HealthChecker {
  public:
-  // `cluster` keeps its hosts alive; `check` is copied. Checks start at once (the first after
-  // one jittered interval).
+  // `hosts` are checked (the checker keeps them alive); `check` is copied. Checks start at once
+  // (the first after one jittered interval).
   HealthChecker(event::DispatcherImpl& dispatcher, RandomGenerator& random,
-                ClusterInfoSharedPtr cluster, const config::HealthCheck& check,
-                stats::Store& store);
+                ClusterInfoSharedPtr cluster, HostSetSharedPtr hosts,
+                const config::HealthCheck& check, stats::Store& store);
   ~HealthChecker();
 
   const ClusterInfoSharedPtr& cluster() const { return cluster_; }
+  const HostSetSharedPtr& hosts() const { return host_set_; }
+  // A new host set of the same cluster: hosts that stay keep their checks and state, new hosts
+  // are checked from now on (starting healthy), checks of hosts that left stop.
+  void updateHosts(HostSetSharedPtr hosts);
   const config::HealthCheck& config() const { return check_; }
   // Null for a host this checker does not know.
   const HostHealthStatus* status(const Host& host) const;
@@ -71,6 +75,7 @@ class HealthChecker {
   event::DispatcherImpl& dispatcher_;
   RandomGenerator& random_;
   ClusterInfoSharedPtr cluster_;
+  HostSetSharedPtr host_set_;
   const config::HealthCheck check_;
   stats::Store& store_;
   HealthCheckStats stats_;

@@ -5,20 +5,6 @@
 
 namespace strait::upstream {
 
-// Per-host state. The atomics are written by workers without the lock; the plain fields only
-// under lock_. Aligned to a cache line so that workers reporting for different hosts do not
-// share one.
-struct alignas(64) OutlierDetector::HostSlot {
-  std::atomic<uint32_t> consecutive_5xx{0};
-  std::atomic<uint32_t> consecutive_gateway{0};
-  std::atomic<uint32_t> consecutive_local_origin{0};
-  std::atomic<uint64_t> results{0};   // this interval
-  std::atomic<uint64_t> failures{0};  // this interval
-  std::atomic<bool> ejected{false};
-  uint32_t multiplier = 0;
-  MonotonicTime ejected_until{};
-};
-
 namespace {
 
 size_t computeMaxEjected(size_t hosts, uint32_t percent) {
@@ -53,39 +39,63 @@ const char* outlierDetectorName(OutlierDetectorKind kind) {
 
 OutlierDetector::OutlierDetector(const config::OutlierDetection& config, const HostVector& hosts,
                                  const TimeSource& time_source)
-    : config_(config),
-      hosts_(hosts),
-      time_source_(time_source),
-      max_ejected_(computeMaxEjected(hosts.size(), config.max_ejection_percent)),
-      slots_(std::make_unique<HostSlot[]>(hosts.size())) {
-  volumes_.reserve(hosts.size());
+    : config_(config), time_source_(time_source) {
+  updateHosts(hosts);
 }
 
 OutlierDetector::~OutlierDetector() {
-  // The hosts may outlive the detector (carried into a new cluster): hand them back.
-  for (size_t i = 0; i < hosts_.size(); ++i) {
-    if (slots_[i].ejected.load(std::memory_order_relaxed)) {
-      hosts_[i]->setEjected(false);
+  // The hosts may outlive the detector (a cluster rebuilt with new settings): hand them back.
+  for (const HostSharedPtr& host : hosts_) {
+    OutlierHostState& state = host->outlierState();
+    if (state.ejected.load(std::memory_order_relaxed)) {
+      state.ejected.store(false, std::memory_order_relaxed);
+      host->setEjected(false);
     }
   }
 }
 
+void OutlierDetector::updateHosts(const HostVector& hosts) {
+  std::lock_guard<std::mutex> guard(lock_);
+  for (const HostSharedPtr& old : hosts_) {
+    bool stays = std::any_of(hosts.begin(), hosts.end(),
+                             [&](const HostSharedPtr& h) { return h.get() == old.get(); });
+    OutlierHostState& state = old->outlierState();
+    if (!stays && state.ejected.load(std::memory_order_relaxed)) {
+      state.ejected.store(false, std::memory_order_relaxed);
+      old->setEjected(false);
+      active_.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+  hosts_ = hosts;
+  max_ejected_.store(computeMaxEjected(hosts_.size(), config_.max_ejection_percent),
+                     std::memory_order_relaxed);
+  volumes_.reserve(hosts_.size());
+}
+
+Host* OutlierDetector::memberLocked(const Host& host) const {
+  for (const HostSharedPtr& h : hosts_) {
+    if (h.get() == &host) {
+      return h.get();
+    }
+  }
+  return nullptr;
+}
+
 // ---- reports (workers) --------------------------------------------------------------------------
 
-void OutlierDetector::countResult(size_t host_index, bool failure) {
-  HostSlot& slot = slots_[host_index];
+void OutlierDetector::countResult(OutlierHostState& state, bool failure) {
   // Late answers from an ejected host would be judged in the interval it comes back.
-  if (slot.ejected.load(std::memory_order_relaxed)) {
+  if (state.ejected.load(std::memory_order_relaxed)) {
     return;
   }
-  slot.results.fetch_add(1, std::memory_order_relaxed);
+  state.results.fetch_add(1, std::memory_order_relaxed);
   if (failure) {
-    slot.failures.fetch_add(1, std::memory_order_relaxed);
+    state.failures.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
 void OutlierDetector::bumpStreak(std::atomic<uint32_t>& streak, uint32_t threshold,
-                                 size_t host_index, OutlierDetectorKind kind, bool enforcing) {
+                                 const Host& host, OutlierDetectorKind kind, bool enforcing) {
   if (threshold == 0) {
     return;
   }
@@ -94,17 +104,14 @@ void OutlierDetector::bumpStreak(std::atomic<uint32_t>& streak, uint32_t thresho
   // failing does not take the lock on every result.
   if (streak.fetch_add(1, std::memory_order_relaxed) + 1 == threshold) {
     streak.store(0, std::memory_order_relaxed);
-    onStreak(host_index, kind, enforcing);
+    onStreak(host, kind, enforcing);
   }
 }
 
-void OutlierDetector::reportStatus(size_t host_index, uint16_t status) {
-  if (host_index >= hosts_.size()) {
-    return;
-  }
-  HostSlot& slot = slots_[host_index];
+void OutlierDetector::reportStatus(const Host& host, uint16_t status) {
+  OutlierHostState& slot = host.outlierState();
   bool is_5xx = status >= 500 && status <= 599;
-  countResult(host_index, is_5xx);
+  countResult(slot, is_5xx);
   // A response proves the connection works.
   slot.consecutive_local_origin.store(0, std::memory_order_relaxed);
   if (slot.ejected.load(std::memory_order_relaxed)) {
@@ -115,10 +122,10 @@ void OutlierDetector::reportStatus(size_t host_index, uint16_t status) {
     slot.consecutive_gateway.store(0, std::memory_order_relaxed);
     return;
   }
-  bumpStreak(slot.consecutive_5xx, config_.consecutive_5xx, host_index,
+  bumpStreak(slot.consecutive_5xx, config_.consecutive_5xx, host,
              OutlierDetectorKind::Consecutive5xx, config_.enforcing.consecutive_5xx);
   if (isGatewayStatus(status)) {
-    bumpStreak(slot.consecutive_gateway, config_.consecutive_gateway_failure, host_index,
+    bumpStreak(slot.consecutive_gateway, config_.consecutive_gateway_failure, host,
                OutlierDetectorKind::ConsecutiveGatewayFailure,
                config_.enforcing.consecutive_gateway_failure);
   } else {
@@ -126,48 +133,45 @@ void OutlierDetector::reportStatus(size_t host_index, uint16_t status) {
   }
 }
 
-void OutlierDetector::reportReset(size_t host_index) {
-  if (host_index >= hosts_.size()) {
-    return;
-  }
-  HostSlot& slot = slots_[host_index];
-  countResult(host_index, true);
+void OutlierDetector::reportReset(const Host& host) {
+  OutlierHostState& slot = host.outlierState();
+  countResult(slot, true);
   if (slot.ejected.load(std::memory_order_relaxed)) {
     return;
   }
-  bumpStreak(slot.consecutive_5xx, config_.consecutive_5xx, host_index,
+  bumpStreak(slot.consecutive_5xx, config_.consecutive_5xx, host,
              OutlierDetectorKind::Consecutive5xx, config_.enforcing.consecutive_5xx);
-  bumpStreak(slot.consecutive_gateway, config_.consecutive_gateway_failure, host_index,
+  bumpStreak(slot.consecutive_gateway, config_.consecutive_gateway_failure, host,
              OutlierDetectorKind::ConsecutiveGatewayFailure,
              config_.enforcing.consecutive_gateway_failure);
 }
 
-void OutlierDetector::reportTimeout(size_t host_index) { reportReset(host_index); }
+void OutlierDetector::reportTimeout(const Host& host) { reportReset(host); }
 
-void OutlierDetector::reportConnectFailure(size_t host_index) {
-  if (host_index >= hosts_.size()) {
-    return;
-  }
-  HostSlot& slot = slots_[host_index];
-  countResult(host_index, true);
+void OutlierDetector::reportConnectFailure(const Host& host) {
+  OutlierHostState& slot = host.outlierState();
+  countResult(slot, true);
   if (slot.ejected.load(std::memory_order_relaxed)) {
     return;
   }
-  bumpStreak(slot.consecutive_local_origin, config_.consecutive_local_origin_failure, host_index,
+  bumpStreak(slot.consecutive_local_origin, config_.consecutive_local_origin_failure, host,
              OutlierDetectorKind::ConsecutiveLocalOriginFailure,
              config_.enforcing.consecutive_local_origin_failure);
 }
 
-void OutlierDetector::onStreak(size_t host_index, OutlierDetectorKind kind, bool enforcing) {
+void OutlierDetector::onStreak(const Host& host, OutlierDetectorKind kind, bool enforcing) {
   std::lock_guard<std::mutex> guard(lock_);
-  ejectLocked(host_index, kind, enforcing, time_source_.monotonicTime());
+  // A late report for a host an endpoint update removed judges nothing.
+  if (Host* member = memberLocked(host)) {
+    ejectLocked(*member, kind, enforcing, time_source_.monotonicTime());
+  }
 }
 
 // ---- ejection -----------------------------------------------------------------------------------
 
-void OutlierDetector::ejectLocked(size_t host_index, OutlierDetectorKind kind, bool enforcing,
+void OutlierDetector::ejectLocked(Host& host, OutlierDetectorKind kind, bool enforcing,
                                   MonotonicTime now) {
-  HostSlot& slot = slots_[host_index];
+  OutlierHostState& slot = host.outlierState();
   if (slot.ejected.load(std::memory_order_relaxed)) {
     return;  // two detectors agreeing is one ejection
   }
@@ -176,7 +180,7 @@ void OutlierDetector::ejectLocked(size_t host_index, OutlierDetectorKind kind, b
     return;
   }
   // Checked against the count after this ejection; max_ejected_ < hosts keeps one host in.
-  if (active_.load(std::memory_order_relaxed) + 1 > max_ejected_) {
+  if (active_.load(std::memory_order_relaxed) + 1 > max_ejected_.load(std::memory_order_relaxed)) {
     overflow_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -186,7 +190,7 @@ void OutlierDetector::ejectLocked(size_t host_index, OutlierDetectorKind kind, b
                                                   config_.max_ejection_time);
   slot.ejected_until = now + time;
   slot.ejected.store(true, std::memory_order_relaxed);
-  hosts_[host_index]->setEjected(true);
+  host.setEjected(true);
   active_.fetch_add(1, std::memory_order_relaxed);
   ejections_[static_cast<size_t>(kind)].fetch_add(1, std::memory_order_relaxed);
 }
@@ -197,7 +201,7 @@ void OutlierDetector::evaluate() {
   std::lock_guard<std::mutex> guard(lock_);
   const MonotonicTime now = time_source_.monotonicTime();
   for (size_t i = 0; i < hosts_.size(); ++i) {
-    HostSlot& slot = slots_[i];
+    OutlierHostState& slot = hosts_[i]->outlierState();
     if (slot.ejected.load(std::memory_order_relaxed)) {
       if (now >= slot.ejected_until) {
         slot.ejected.store(false, std::memory_order_relaxed);
@@ -214,7 +218,7 @@ void OutlierDetector::evaluate() {
   }
   volumes_.clear();
   for (size_t i = 0; i < hosts_.size(); ++i) {
-    HostSlot& slot = slots_[i];
+    OutlierHostState& slot = hosts_[i]->outlierState();
     uint64_t results = slot.results.exchange(0, std::memory_order_relaxed);
     uint64_t failures = slot.failures.exchange(0, std::memory_order_relaxed);
     if (!slot.ejected.load(std::memory_order_relaxed)) {
@@ -267,7 +271,7 @@ void OutlierDetector::evaluateSuccessRate(MonotonicTime now) {
   std::stable_sort(below.begin(), below.end(),
                    [&](const Volume& a, const Volume& b) { return rate(a) < rate(b); });
   for (const Volume& v : below) {
-    ejectLocked(v.host, OutlierDetectorKind::SuccessRate, config_.enforcing.success_rate, now);
+    ejectLocked(*hosts_[v.host], OutlierDetectorKind::SuccessRate, config_.enforcing.success_rate, now);
   }
 }
 
@@ -291,25 +295,25 @@ void OutlierDetector::evaluateFailurePercentage(MonotonicTime now) {
     return a.failures * b.results > b.failures * a.results;
   });
   for (const Volume& v : over) {
-    ejectLocked(v.host, OutlierDetectorKind::FailurePercentage,
+    ejectLocked(*hosts_[v.host], OutlierDetectorKind::FailurePercentage,
                 config_.enforcing.failure_percentage, now);
   }
 }
 
 // ---- stats --------------------------------------------------------------------------------------
 
-bool OutlierDetector::ejected(size_t host_index) const {
-  return host_index < hosts_.size() && slots_[host_index].ejected.load(std::memory_order_relaxed);
+bool OutlierDetector::ejected(const Host& host) const {
+  return host.outlierState().ejected.load(std::memory_order_relaxed);
 }
 
-uint32_t OutlierDetector::multiplier(size_t host_index) const {
+uint32_t OutlierDetector::multiplier(const Host& host) const {
   std::lock_guard<std::mutex> guard(lock_);
-  return host_index < hosts_.size() ? slots_[host_index].multiplier : 0;
+  return host.outlierState().multiplier;
 }
 
-MonotonicTime OutlierDetector::ejectedUntil(size_t host_index) const {
+MonotonicTime OutlierDetector::ejectedUntil(const Host& host) const {
   std::lock_guard<std::mutex> guard(lock_);
-  return host_index < hosts_.size() ? slots_[host_index].ejected_until : MonotonicTime{};
+  return host.outlierState().ejected_until;
 }
 
 uint64_t OutlierDetector::ejectionsTotal(OutlierDetectorKind kind) const {

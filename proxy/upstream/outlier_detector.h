@@ -3,13 +3,15 @@
 // Outlier detection of one cluster (config `outlier_detection`): ejects endpoints that fail,
 // by five detectors, and lets them back after an ejection time that grows with each ejection.
 //
-// Scope: one OutlierDetector per cluster PER PROCESS (per ClusterInfo: a membership change that
-// builds a new host vector builds a new detector). Per-worker detectors would each see 1/N of a
-// host's failures and eject N times too late at low traffic.
+// Scope: one OutlierDetector per cluster PER PROCESS (per ClusterInfo). A new host set of the
+// same cluster (an endpoint update) reaches it through updateHosts(): hosts that stay keep their
+// streaks, ejections and multipliers (the state lives on the host, OutlierHostState), hosts that
+// leave give their ejection back. Per-worker detectors would each see 1/N of a host's failures
+// and eject N times too late at low traffic.
 //
 // Thread-safety:
 // - report*() are called by any worker after every upstream attempt. The common path is a few
-//   relaxed atomic increments on the host's own slot: no lock, no allocation.
+//   relaxed atomic increments on the host's own state: no lock, no allocation, no lookup.
 // - When a consecutive-failure streak reaches its threshold, the reporting worker ejects the host
 //   at once under `lock_` (rare: once per streak), reading the injected TimeSource.
 // - evaluate() runs on the main thread every `interval` (the caller's timer), under `lock_`:
@@ -62,56 +64,59 @@ const char* outlierDetectorName(OutlierDetectorKind kind);
 
 class OutlierDetector {
  public:
-  // `hosts` is copied (shared pointers); host indexes in report*() are indexes into it.
+  // `hosts` is copied (shared pointers): the hosts it judges until the next updateHosts().
   OutlierDetector(const config::OutlierDetection& config, const HostVector& hosts,
                   const TimeSource& time_source);
   ~OutlierDetector();
 
   // ---- from any worker, after each upstream attempt ---------------------------------------
   // A complete response (any status).
-  void reportStatus(size_t host_index, uint16_t status);
+  void reportStatus(const Host& host, uint16_t status);
   // The connection to the host could not be established (refused, connect timeout).
-  void reportConnectFailure(size_t host_index);
+  void reportConnectFailure(const Host& host);
   // The upstream reset or closed the stream before a complete response.
-  void reportReset(size_t host_index);
+  void reportReset(const Host& host);
   // No response within the per-try or route timeout.
-  void reportTimeout(size_t host_index);
+  void reportTimeout(const Host& host);
 
-  // ---- main thread, every config.interval -------------------------------------------------
+  // ---- main thread ------------------------------------------------------------------------
+  // Every config.interval.
   void evaluate();
+  // A new host set of the cluster is published: judge these hosts from now on. A host that left
+  // while ejected is handed back (not ejected) and no longer counts against the limit.
+  void updateHosts(const HostVector& hosts);
 
   // ---- stats and tests (any thread; relaxed reads) -----------------------------------------
-  bool ejected(size_t host_index) const;
-  uint32_t multiplier(size_t host_index) const;  // under the lock
+  bool ejected(const Host& host) const;
+  uint32_t multiplier(const Host& host) const;  // under the lock
   // When the current ejection of the host ends (meaningless when not ejected).
-  MonotonicTime ejectedUntil(size_t host_index) const;
+  MonotonicTime ejectedUntil(const Host& host) const;
   uint64_t ejectionsTotal(OutlierDetectorKind kind) const;     // enforced ejections
   uint64_t detected(OutlierDetectorKind kind) const;           // enforced or not
   uint64_t ejectionsActive() const { return active_.load(std::memory_order_relaxed); }
   uint64_t ejectionsOverflow() const { return overflow_.load(std::memory_order_relaxed); }
   // The most hosts that may be ejected at once (see the rules above).
-  size_t maxEjected() const { return max_ejected_; }
+  size_t maxEjected() const { return max_ejected_.load(std::memory_order_relaxed); }
 
  private:
-  struct HostSlot;
-
   // A streak reached its threshold (a worker thread, or tests).
-  void onStreak(size_t host_index, OutlierDetectorKind kind, bool enforcing);
+  void onStreak(const Host& host, OutlierDetectorKind kind, bool enforcing);
   // Under lock_. Ejects if the limits allow; counts the detection either way.
-  void ejectLocked(size_t host_index, OutlierDetectorKind kind, bool enforcing, MonotonicTime now);
-  void bumpStreak(std::atomic<uint32_t>& streak, uint32_t threshold, size_t host_index,
+  void ejectLocked(Host& host, OutlierDetectorKind kind, bool enforcing, MonotonicTime now);
+  void bumpStreak(std::atomic<uint32_t>& streak, uint32_t threshold, const Host& host,
                   OutlierDetectorKind kind, bool enforcing);
-  void countResult(size_t host_index, bool failure);
+  void countResult(OutlierHostState& state, bool failure);
   void evaluateSuccessRate(MonotonicTime now);
   void evaluateFailurePercentage(MonotonicTime now);
+  // The detector's own handle on `host`, or nullptr when it is not (or no longer) judged here.
+  Host* memberLocked(const Host& host) const;
 
   const config::OutlierDetection config_;
-  const HostVector hosts_;
   const TimeSource& time_source_;
-  const size_t max_ejected_;
-  std::unique_ptr<HostSlot[]> slots_;
 
-  mutable std::mutex lock_;  // ejection state; never taken on the per-result path
+  mutable std::mutex lock_;  // ejection state and hosts_; never taken on the per-result path
+  HostVector hosts_;
+  std::atomic<size_t> max_ejected_{0};
   std::array<std::atomic<uint64_t>, kOutlierDetectorKinds> ejections_{};
   std::array<std::atomic<uint64_t>, kOutlierDetectorKinds> detected_{};
   std::atomic<uint64_t> active_{0};

@@ -2,7 +2,7 @@
 
 // A worker's view of the clusters of the config in force: for each cluster its load balancer
 // and one connection pool per host. Per worker, so nothing here is shared or locked; the
-// process-wide parts (hosts, stats handles) come from the snapshot's ClusterInfo.
+// process-wide parts (shape, stats handles, hosts) come from the snapshot's ClusterSnapshot.
 
 #include <memory>
 #include <string>
@@ -16,15 +16,23 @@ namespace strait::upstream {
 
 class WorkerCluster {
  public:
-  WorkerCluster(ClusterInfoSharedPtr info, event::DispatcherImpl& dispatcher,
+  WorkerCluster(const ClusterSnapshot& cluster, event::DispatcherImpl& dispatcher,
                 RandomGenerator& random, stats::Shard& shard);
 
   const ClusterInfo& info() const { return *info_; }
+  const HostSet& hosts() const { return *hosts_; }
   // Picks a host and returns its pool, or nullptr when the cluster has no hosts.
   ConnPool* choosePool(const LbContext& context);
+  // A new host set of the same cluster: the pools of hosts that stay are kept (their
+  // connections too), new hosts get a pool, and the pools of hosts that left drain: their idle
+  // connections close now, busy ones after their response. The load balancer is rebuilt over
+  // the new set.
+  void updateHosts(HostSetSharedPtr hosts);
   void drain();
   // No pool has a connection or a waiting request, and no stream holds the cluster.
   bool idle() const;
+  // Releases the pools of removed hosts that became idle.
+  void collectDrainedPools();
 
   // A stream that routed to this cluster holds it until the stream is destroyed: between
   // attempts (retry backoff) and while queued for a max_requests slot it is in no pool, and a
@@ -33,11 +41,23 @@ class WorkerCluster {
   void removeStream() { streams_--; }
 
  private:
+  std::unique_ptr<ConnPool> createPool(const HostSharedPtr& host);
+
+  // A pool of a host that left the set, kept (with its host) until its connections are gone.
+  struct DrainingPool {
+    HostSharedPtr host;
+    std::unique_ptr<ConnPool> pool;
+  };
+
   ClusterInfoSharedPtr info_;
+  HostSetSharedPtr hosts_;
+  event::DispatcherImpl& dispatcher_;
+  RandomGenerator& random_;
+  stats::Shard& shard_;
   uint64_t streams_ = 0;
   LoadBalancerPtr lb_;
   std::unordered_map<const Host*, std::unique_ptr<ConnPool>> pools_;
-  stats::Shard& shard_;
+  std::vector<DrainingPool> draining_pools_;
 };
 
 class WorkerClusters {
@@ -45,11 +65,12 @@ class WorkerClusters {
   WorkerClusters(event::DispatcherImpl& dispatcher, RandomGenerator& random, stats::Shard& shard)
       : dispatcher_(dispatcher), random_(random), shard_(shard) {}
 
-  // Adopts a new set of clusters. A cluster whose ClusterInfo is unchanged keeps its pools;
-  // the pools of removed or changed clusters drain and are released once idle.
-  void update(const std::unordered_map<std::string, ClusterInfoSharedPtr>& clusters);
+  // Adopts a new set of clusters. A cluster whose ClusterInfo is unchanged keeps its pools (and
+  // takes a new host set in place when its hosts changed); the pools of removed or reshaped
+  // clusters drain and are released once idle.
+  void update(const ClusterSnapshots& clusters);
   WorkerCluster* get(const std::string& name);
-  // Releases drained clusters that became idle.
+  // Releases drained clusters and pools that became idle.
   void collectDrained();
 
  private:

@@ -11,14 +11,21 @@ import time
 import harness
 
 
-def simple_config(cluster_port, http_options="", routes=None, workers=1, clusters_extra=""):
+def simple_config(cluster_port, http_options="", routes=None, workers=1, clusters_extra="",
+                  endpoints=None):
     """A one-listener proxy config: every path goes to cluster `backend` at cluster_port.
 
     http_options: extra YAML lines for `listeners[0].http` (already indented by 6 spaces).
     routes: YAML for the routes list (indented by 10 spaces) replacing the default catch-all.
+    endpoints: [(port, weight)] replacing the one endpoint at cluster_port (pass None for it).
     """
     if routes is None:
         routes = "          - match: {prefix: /}\n            route: {cluster: backend}\n"
+    if endpoints is None:
+        endpoint_block = "    endpoints: [{address: 127.0.0.1, port: %d}]\n" % cluster_port
+    else:
+        endpoint_block = "    endpoints:\n" + "".join(
+            "      - {address: 127.0.0.1, port: %d, weight: %d}\n" % e for e in endpoints)
     http_block = "    http:\n" + http_options if http_options else ""
     return (
         "admin: {address: 127.0.0.1, port: 0}\n"
@@ -35,8 +42,8 @@ def simple_config(cluster_port, http_options="", routes=None, workers=1, cluster
         "%s"
         "clusters:\n"
         "  - name: backend\n"
-        "    endpoints: [{address: 127.0.0.1, port: %d}]\n"
-        "%s" % (workers, http_block, routes, cluster_port, clusters_extra))
+        "%s"
+        "%s" % (workers, http_block, routes, endpoint_block, clusters_extra))
 
 
 def closed_port():

@@ -42,7 +42,7 @@ class OutlierDetectorTest : public ::testing::Test {
     time_.advance(by);
     detector.evaluate();
   }
-  int64_t untilMs(const OutlierDetector& detector, size_t host) const {
+  int64_t untilMs(const OutlierDetector& detector, const Host& host) const {
     return std::chrono::duration_cast<milliseconds>(
                detector.ejectedUntil(host).time_since_epoch())
         .count();
@@ -55,14 +55,14 @@ TEST_F(OutlierDetectorTest, FifthConsecutive5xxEjectsAtOnceForBaseTime) {
   HostVector hosts = makeHosts(4);
   OutlierDetector detector(baseConfig(), hosts, time_);
   for (int i = 0; i < 4; ++i) {
-    detector.reportStatus(1, 500);
+    detector.reportStatus(*hosts[1], 500);
   }
   EXPECT_FALSE(hosts[1]->ejected());
-  detector.reportStatus(1, 503);
+  detector.reportStatus(*hosts[1], 503);
   EXPECT_TRUE(hosts[1]->ejected());
   EXPECT_FALSE(hosts[1]->available());
   EXPECT_FALSE(hosts[0]->ejected());
-  EXPECT_EQ(untilMs(detector, 1), time_.nowMs() + 30000);
+  EXPECT_EQ(untilMs(detector, *hosts[1]), time_.nowMs() + 30000);
   EXPECT_EQ(detector.ejectionsTotal(Kind::Consecutive5xx), 1u);
   EXPECT_EQ(detector.ejectionsActive(), 1u);
 
@@ -80,19 +80,19 @@ TEST_F(OutlierDetectorTest, SuccessBreaksTheStreak) {
   OutlierDetector detector(baseConfig(), hosts, time_);
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < 4; ++i) {
-      detector.reportStatus(0, 502);
+      detector.reportStatus(*hosts[0], 502);
     }
-    detector.reportStatus(0, 404);  // not a server failure
+    detector.reportStatus(*hosts[0], 404);  // not a server failure
   }
   EXPECT_FALSE(hosts[0]->ejected());
   EXPECT_EQ(detector.detected(Kind::Consecutive5xx), 0u);
   // Resets and timeouts count as 5xx.
-  detector.reportStatus(0, 500);
-  detector.reportReset(0);
-  detector.reportTimeout(0);
-  detector.reportStatus(0, 500);
+  detector.reportStatus(*hosts[0], 500);
+  detector.reportReset(*hosts[0]);
+  detector.reportTimeout(*hosts[0]);
+  detector.reportStatus(*hosts[0], 500);
   EXPECT_FALSE(hosts[0]->ejected());
-  detector.reportReset(0);
+  detector.reportReset(*hosts[0]);
   EXPECT_TRUE(hosts[0]->ejected());
 }
 
@@ -103,35 +103,35 @@ TEST_F(OutlierDetectorTest, EjectionTimeGrowsWithEjectionsIsCappedAndDecays) {
   OutlierDetector detector(config, hosts, time_);
   auto eject = [&] {
     for (int i = 0; i < 5; ++i) {
-      detector.reportStatus(0, 500);
+      detector.reportStatus(*hosts[0], 500);
     }
     ASSERT_TRUE(hosts[0]->ejected());
   };
   eject();
-  EXPECT_EQ(detector.multiplier(0), 1u);
-  EXPECT_EQ(untilMs(detector, 0), time_.nowMs() + 30000);
+  EXPECT_EQ(detector.multiplier(*hosts[0]), 1u);
+  EXPECT_EQ(untilMs(detector, *hosts[0]), time_.nowMs() + 30000);
   tick(detector, seconds(30));  // un-ejected in this tick: no decay yet
   ASSERT_FALSE(hosts[0]->ejected());
-  EXPECT_EQ(detector.multiplier(0), 1u);
+  EXPECT_EQ(detector.multiplier(*hosts[0]), 1u);
 
   eject();  // again at once: 2 x 30 s
-  EXPECT_EQ(detector.multiplier(0), 2u);
-  EXPECT_EQ(untilMs(detector, 0), time_.nowMs() + 60000);
+  EXPECT_EQ(detector.multiplier(*hosts[0]), 2u);
+  EXPECT_EQ(untilMs(detector, *hosts[0]), time_.nowMs() + 60000);
   tick(detector, seconds(60));
   ASSERT_FALSE(hosts[0]->ejected());
 
   eject();  // 3 x 30 s = 90 s, capped at 70 s
-  EXPECT_EQ(detector.multiplier(0), 3u);
-  EXPECT_EQ(untilMs(detector, 0), time_.nowMs() + 70000);
+  EXPECT_EQ(detector.multiplier(*hosts[0]), 3u);
+  EXPECT_EQ(untilMs(detector, *hosts[0]), time_.nowMs() + 70000);
   tick(detector, seconds(70));
   ASSERT_FALSE(hosts[0]->ejected());
 
   // Two healthy intervals take the multiplier from 3 to 1: the next ejection is 2 x 30 s.
   tick(detector);
   tick(detector);
-  EXPECT_EQ(detector.multiplier(0), 1u);
+  EXPECT_EQ(detector.multiplier(*hosts[0]), 1u);
   eject();
-  EXPECT_EQ(untilMs(detector, 0), time_.nowMs() + 60000);
+  EXPECT_EQ(untilMs(detector, *hosts[0]), time_.nowMs() + 60000);
 }
 
 TEST_F(OutlierDetectorTest, TenPercentOfThreeHostsStillAllowsOneEjection) {
@@ -141,11 +141,11 @@ TEST_F(OutlierDetectorTest, TenPercentOfThreeHostsStillAllowsOneEjection) {
   OutlierDetector detector(config, hosts, time_);
   EXPECT_EQ(detector.maxEjected(), 1u);
   for (int i = 0; i < 5; ++i) {
-    detector.reportStatus(2, 500);
+    detector.reportStatus(*hosts[2], 500);
   }
   EXPECT_TRUE(hosts[2]->ejected());
   for (int i = 0; i < 5; ++i) {
-    detector.reportStatus(0, 500);
+    detector.reportStatus(*hosts[0], 500);
   }
   EXPECT_FALSE(hosts[0]->ejected());  // would make 2 of 3 = 67% > 10%
   EXPECT_EQ(detector.ejectionsOverflow(), 1u);
@@ -155,7 +155,7 @@ TEST_F(OutlierDetectorTest, TenPercentOfThreeHostsStillAllowsOneEjection) {
   tick(detector, seconds(30));
   ASSERT_FALSE(hosts[2]->ejected());
   for (int i = 0; i < 5; ++i) {
-    detector.reportStatus(0, 500);
+    detector.reportStatus(*hosts[0], 500);
   }
   EXPECT_TRUE(hosts[0]->ejected());
 }
@@ -165,8 +165,8 @@ TEST_F(OutlierDetectorTest, NeverEjectsTheLastHost) {
   OutlierDetector detector(baseConfig(), hosts, time_);  // 100%
   EXPECT_EQ(detector.maxEjected(), 1u);
   for (int i = 0; i < 5; ++i) {
-    detector.reportStatus(0, 500);
-    detector.reportStatus(1, 500);
+    detector.reportStatus(*hosts[0], 500);
+    detector.reportStatus(*hosts[1], 500);
   }
   EXPECT_TRUE(hosts[0]->ejected());
   EXPECT_FALSE(hosts[1]->ejected());
@@ -176,7 +176,7 @@ TEST_F(OutlierDetectorTest, NeverEjectsTheLastHost) {
   OutlierDetector lone(baseConfig(), single, time_);
   EXPECT_EQ(lone.maxEjected(), 0u);
   for (int i = 0; i < 5; ++i) {
-    lone.reportStatus(0, 500);
+    lone.reportStatus(*single[0], 500);
   }
   EXPECT_FALSE(single[0]->ejected());
 }
@@ -187,7 +187,7 @@ TEST_F(OutlierDetectorTest, ZeroPercentNeverEjects) {
   config.max_ejection_percent = 0;
   OutlierDetector detector(config, hosts, time_);
   for (int i = 0; i < 5; ++i) {
-    detector.reportStatus(0, 500);
+    detector.reportStatus(*hosts[0], 500);
   }
   EXPECT_FALSE(hosts[0]->ejected());
   EXPECT_EQ(detector.ejectionsOverflow(), 1u);
@@ -199,13 +199,13 @@ TEST_F(OutlierDetectorTest, GatewayFailuresCountOnly502To504AndResets) {
   config.consecutive_5xx = 0;
   config.consecutive_gateway_failure = 3;
   OutlierDetector detector(config, hosts, time_);
-  detector.reportStatus(0, 502);
-  detector.reportStatus(0, 504);
-  detector.reportStatus(0, 500);  // a 5xx but not a gateway failure: the streak restarts
-  detector.reportStatus(0, 503);
-  detector.reportReset(0);
+  detector.reportStatus(*hosts[0], 502);
+  detector.reportStatus(*hosts[0], 504);
+  detector.reportStatus(*hosts[0], 500);  // a 5xx but not a gateway failure: the streak restarts
+  detector.reportStatus(*hosts[0], 503);
+  detector.reportReset(*hosts[0]);
   EXPECT_FALSE(hosts[0]->ejected());
-  detector.reportTimeout(0);
+  detector.reportTimeout(*hosts[0]);
   EXPECT_TRUE(hosts[0]->ejected());
   EXPECT_EQ(detector.ejectionsTotal(Kind::ConsecutiveGatewayFailure), 1u);
   EXPECT_EQ(detector.ejectionsTotal(Kind::Consecutive5xx), 0u);
@@ -214,13 +214,13 @@ TEST_F(OutlierDetectorTest, GatewayFailuresCountOnly502To504AndResets) {
 TEST_F(OutlierDetectorTest, ConnectFailuresEjectAndAnyResponseResetsThem) {
   HostVector hosts = makeHosts(3);
   OutlierDetector detector(baseConfig(), hosts, time_);  // local origin threshold 3
-  detector.reportConnectFailure(1);
-  detector.reportConnectFailure(1);
-  detector.reportStatus(1, 503);  // the host answered: it is reachable
-  detector.reportConnectFailure(1);
-  detector.reportConnectFailure(1);
+  detector.reportConnectFailure(*hosts[1]);
+  detector.reportConnectFailure(*hosts[1]);
+  detector.reportStatus(*hosts[1], 503);  // the host answered: it is reachable
+  detector.reportConnectFailure(*hosts[1]);
+  detector.reportConnectFailure(*hosts[1]);
   EXPECT_FALSE(hosts[1]->ejected());
-  detector.reportConnectFailure(1);
+  detector.reportConnectFailure(*hosts[1]);
   EXPECT_TRUE(hosts[1]->ejected());
   EXPECT_EQ(detector.ejectionsTotal(Kind::ConsecutiveLocalOriginFailure), 1u);
 }
@@ -231,7 +231,7 @@ TEST_F(OutlierDetectorTest, NotEnforcingCountsButDoesNotEject) {
   config.enforcing.consecutive_5xx = false;
   OutlierDetector detector(config, hosts, time_);
   for (int i = 0; i < 10; ++i) {
-    detector.reportStatus(0, 500);
+    detector.reportStatus(*hosts[0], 500);
   }
   EXPECT_FALSE(hosts[0]->ejected());
   EXPECT_EQ(detector.detected(Kind::Consecutive5xx), 2u);
@@ -247,11 +247,11 @@ TEST_F(OutlierDetectorTest, SuccessRateEjectsBelowMeanMinusFactorStdev) {
   OutlierDetector detector(config, hosts, time_);
   for (size_t h = 0; h < 5; ++h) {
     for (int i = 0; i < 100; ++i) {
-      detector.reportStatus(h, h == 4 && i % 2 == 0 ? 500 : 200);
+      detector.reportStatus(*hosts[h], h == 4 && i % 2 == 0 ? 500 : 200);
     }
   }
   for (int i = 0; i < 99; ++i) {
-    detector.reportStatus(5, 500);  // below request_volume: not judged, not in the mean
+    detector.reportStatus(*hosts[5], 500);  // below request_volume: not judged, not in the mean
   }
   tick(detector);
   EXPECT_TRUE(hosts[4]->ejected());
@@ -259,7 +259,7 @@ TEST_F(OutlierDetectorTest, SuccessRateEjectsBelowMeanMinusFactorStdev) {
     EXPECT_FALSE(hosts[h]->ejected()) << h;
   }
   EXPECT_EQ(detector.ejectionsTotal(Kind::SuccessRate), 1u);
-  EXPECT_EQ(untilMs(detector, 4), time_.nowMs() + 30000);
+  EXPECT_EQ(untilMs(detector, *hosts[4]), time_.nowMs() + 30000);
 
   // The counts were per interval: the next interval has no volume, so nothing more happens.
   tick(detector);
@@ -274,7 +274,7 @@ TEST_F(OutlierDetectorTest, SuccessRateNeedsMinimumHosts) {
   OutlierDetector detector(config, hosts, time_);
   for (size_t h = 0; h < 4; ++h) {  // only 4 hosts with volume
     for (int i = 0; i < 10; ++i) {
-      detector.reportStatus(h, h == 3 ? 500 : 200);
+      detector.reportStatus(*hosts[h], h == 3 ? 500 : 200);
     }
   }
   tick(detector);
@@ -291,13 +291,13 @@ TEST_F(OutlierDetectorTest, FailurePercentageEjectsWorstFirstWithinTheLimit) {
   config.failure_percentage = config::OutlierFailurePercentage{50, 3, 10};
   OutlierDetector detector(config, hosts, time_);
   for (int i = 0; i < 10; ++i) {
-    detector.reportStatus(0, 200);
-    detector.reportStatus(1, i < 6 ? 500 : 200);  // 60%
-    detector.reportStatus(2, 200);
+    detector.reportStatus(*hosts[0], 200);
+    detector.reportStatus(*hosts[1], i < 6 ? 500 : 200);  // 60%
+    detector.reportStatus(*hosts[2], 200);
     if (i < 8) {
-      detector.reportConnectFailure(3);  // 80%
+      detector.reportConnectFailure(*hosts[3]);  // 80%
     } else {
-      detector.reportStatus(3, 200);
+      detector.reportStatus(*hosts[3], 200);
     }
   }
   tick(detector);
@@ -317,8 +317,8 @@ TEST_F(OutlierDetectorTest, ConcurrentReportsEjectOnce) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 5000; ++i) {
-        detector.reportStatus(0, 500);
-        detector.reportStatus(1, 200);
+        detector.reportStatus(*hosts[0], 500);
+        detector.reportStatus(*hosts[1], 200);
       }
     });
   }
@@ -336,11 +336,51 @@ TEST_F(OutlierDetectorTest, DestroyingTheDetectorReleasesItsHosts) {
   {
     OutlierDetector detector(baseConfig(), hosts, time_);
     for (int i = 0; i < 5; ++i) {
-      detector.reportStatus(0, 500);
+      detector.reportStatus(*hosts[0], 500);
     }
     ASSERT_TRUE(hosts[0]->ejected());
   }
   EXPECT_FALSE(hosts[0]->ejected());
+}
+
+TEST_F(OutlierDetectorTest, AHostSetUpdateKeepsTheStateOfHostsThatStay) {
+  HostVector hosts = makeHosts(4);
+  OutlierDetector detector(baseConfig(), hosts, time_);
+  for (int i = 0; i < 5; ++i) {
+    detector.reportStatus(*hosts[1], 500);
+  }
+  ASSERT_TRUE(hosts[1]->ejected());
+  for (int i = 0; i < 4; ++i) {
+    detector.reportStatus(*hosts[2], 500);  // one short of an ejection
+  }
+  // An endpoint update: host 3 leaves, a new host joins; 1 and 2 stay.
+  HostVector next = {hosts[0], hosts[1], hosts[2], makeHosts(1)[0]};
+  detector.updateHosts(next);
+  EXPECT_TRUE(hosts[1]->ejected());
+  EXPECT_EQ(detector.ejectionsActive(), 1u);
+  EXPECT_EQ(detector.multiplier(*hosts[1]), 1u);
+  detector.reportStatus(*hosts[2], 500);  // the streak carried over: the fifth ejects
+  EXPECT_TRUE(hosts[2]->ejected());
+  EXPECT_EQ(detector.ejectionsActive(), 2u);
+}
+
+TEST_F(OutlierDetectorTest, AHostThatLeavesIsReleasedAndJudgedNoMore) {
+  HostVector hosts = makeHosts(3);
+  OutlierDetector detector(baseConfig(), hosts, time_);
+  for (int i = 0; i < 5; ++i) {
+    detector.reportStatus(*hosts[0], 500);
+  }
+  ASSERT_TRUE(hosts[0]->ejected());
+  detector.updateHosts({hosts[1], hosts[2]});
+  EXPECT_FALSE(hosts[0]->ejected());
+  EXPECT_EQ(detector.ejectionsActive(), 0u);
+  EXPECT_EQ(detector.maxEjected(), 1u);  // 2 hosts at 100%: one may be out
+  // A late answer from an attempt that started before the update ejects nothing.
+  for (int i = 0; i < 10; ++i) {
+    detector.reportStatus(*hosts[0], 500);
+  }
+  EXPECT_FALSE(hosts[0]->ejected());
+  EXPECT_EQ(detector.ejectionsTotal(Kind::Consecutive5xx), 1u);
 }
 
 }  // namespace

@@ -16,8 +16,25 @@
 #include <vector>
 
 #include "config/types.h"
+#include "strait/common/time.h"
 
 namespace strait::upstream {
+
+// What outlier detection (upstream/outlier_detector.h) keeps per host. It lives on the host so
+// that it follows the host from one host set to the next: an endpoint update keeps a host's
+// streaks, its ejection and its ejection multiplier. The atomics are written by workers without
+// a lock; the plain fields only under the cluster's detector's lock. Aligned to a cache line so
+// that workers reporting for different hosts do not share one.
+struct alignas(64) OutlierHostState {
+  std::atomic<uint32_t> consecutive_5xx{0};
+  std::atomic<uint32_t> consecutive_gateway{0};
+  std::atomic<uint32_t> consecutive_local_origin{0};
+  std::atomic<uint64_t> results{0};   // this interval
+  std::atomic<uint64_t> failures{0};  // this interval
+  std::atomic<bool> ejected{false};
+  uint32_t multiplier = 0;
+  MonotonicTime ejected_until{};
+};
 
 class Host {
  public:
@@ -29,7 +46,12 @@ class Host {
 
   const std::string& address() const { return address_; }
   uint16_t port() const { return port_; }
-  uint32_t weight() const { return weight_; }
+  uint32_t weight() const { return weight_.load(std::memory_order_relaxed); }
+  // The main thread sets a new weight when a host set that keeps this host is published
+  // (upstream/host_set.h); load balancers rebuilt for that set read it.
+  void setWeight(uint32_t weight) {
+    weight_.store(weight == 0 ? 1 : weight, std::memory_order_relaxed);
+  }
   const config::Locality& locality() const { return locality_; }
   std::string addressString() const { return address_ + ":" + std::to_string(port_); }
 
@@ -42,12 +64,14 @@ class Host {
   uint32_t activeRequests() const { return active_requests_.load(std::memory_order_relaxed); }
   void requestStarted() { active_requests_.fetch_add(1, std::memory_order_relaxed); }
   void requestFinished() { active_requests_.fetch_sub(1, std::memory_order_relaxed); }
+  OutlierHostState& outlierState() const { return outlier_; }
 
  private:
   const std::string address_;
   const uint16_t port_;
-  const uint32_t weight_;
+  std::atomic<uint32_t> weight_;
   const config::Locality locality_;
+  mutable OutlierHostState outlier_;
   std::atomic<bool> healthy_{true};
   std::atomic<bool> ejected_{false};
   std::atomic<uint32_t> active_requests_{0};
