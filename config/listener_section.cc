@@ -1,5 +1,6 @@
 // listeners[]: address, TLS termination, HTTP options and the filter chain.
 
+#include "config/canonical.h"
 #include "config/filter_registry.h"
 #include "config/raw_config.h"
 #include "config/sections.h"
@@ -189,6 +190,7 @@ Listener parseListener(const Value& value, ParseContext& context) {
   if (std::optional<Value> hosts = map.get("virtual_hosts")) {
     listener.virtual_hosts = parseVirtualHosts(*hosts, context);
   }
+  listener.canonical = canonicalJson(value.node());
   return listener;
 }
 

@@ -222,6 +222,9 @@ struct Listener {
   ForwardClientCert forward_client_cert = ForwardClientCert::Sanitize;
   HttpOptions http;
   std::vector<VirtualHost> virtual_hosts;
+  // The listener's block in canonical form (config/canonical.h): equal text, equal listener, so
+  // a reload that changes only clusters or endpoints keeps its route table and filter factories.
+  std::string canonical;
 };
 
 // ---- clusters -------------------------------------------------------------------------------

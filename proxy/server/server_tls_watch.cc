@@ -21,16 +21,9 @@ std::vector<std::string> tlsFiles(const config::Bootstrap& config) {
   std::vector<std::string> files;
   const std::string base = tls::directoryOf(config.source_path);
   for (const auto& listener : config.listeners) {
-    if (!listener.tls) {
-      continue;
-    }
-    for (const auto& certificate : listener.tls->certificates) {
-      files.push_back(tls::resolvePath(base, certificate.cert));
-      files.push_back(tls::resolvePath(base, certificate.key));
-    }
-    if (listener.tls->client_validation) {
-      for (const auto& bundle : listener.tls->client_validation->trust_bundles) {
-        files.push_back(tls::resolvePath(base, bundle.ca));
+    if (listener.tls) {
+      for (const auto& file : tls::listenerTlsFiles(*listener.tls)) {
+        files.push_back(tls::resolvePath(base, file));
       }
     }
   }

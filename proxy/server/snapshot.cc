@@ -1,5 +1,7 @@
 #include "proxy/server/snapshot.h"
 
+#include <algorithm>
+
 namespace strait::server {
 
 namespace {
@@ -102,6 +104,53 @@ bool buildFilterFactories(ListenerRuntime& runtime, const Snapshot* previous, st
     runtime.filter_factories.push_back(std::move(factory));
   }
   return true;
+}
+
+// A listener's runtime built anew: its route table, codec limits, stats, TLS context (loaded
+// now) and filter factories.
+std::shared_ptr<ListenerRuntime> buildListenerRuntime(const config::Listener& listener,
+                                                      const config::BootstrapSharedPtr& config,
+                                                      const Snapshot* previous,
+                                                      stats::Store& store, std::string& error) {
+  auto runtime = std::make_shared<ListenerRuntime>(
+      ListenerRuntime{listener, config, {}, nullptr, {}, {}, {}, {}, {}, nullptr});
+  std::string route_error;
+  runtime->routes = router::createRouteTable(listener, &route_error);
+  if (runtime->routes == nullptr) {
+    error = route_error;
+    return nullptr;
+  }
+  runtime->limits.max_header_bytes = listener.http.max_request_headers_kb * 1024;
+  runtime->limits.max_headers = listener.http.max_headers;
+  runtime->limits.max_body_bytes = uint64_t{listener.http.max_request_body_kb} * 1024;
+  registerListenerStats(*runtime, store);
+  if (listener.tls) {
+    std::string tls_error;
+    runtime->tls = tls::ServerContext::create(*listener.tls, listener.name,
+                                              tls::directoryOf(config->source_path), store,
+                                              tls_error);
+    if (runtime->tls == nullptr) {
+      error = tls_error;
+      return nullptr;
+    }
+  }
+  if (!buildFilterFactories(*runtime, previous, store, error)) {
+    return nullptr;
+  }
+  for (const auto& vhost : listener.virtual_hosts) {
+    for (size_t i = 0; i < vhost.routes.size(); i++) {
+      const auto& route = vhost.routes[i];
+      RouteStats rs;
+      const stats::Labels labels{{"listener", listener.name},
+                                 {"route", routeLabel(vhost, route, i)}};
+      rs.rq_by_class.registerAll(store, "strait_dp_route_rq_total",
+                                 "Requests per route by response status class.", labels);
+      rs.rq_time = store.histogram("strait_dp_route_rq_time_seconds",
+                                   "Request duration per route.", labels);
+      runtime->route_stats.emplace(&route, rs);
+    }
+  }
+  return runtime;
 }
 
 }  // namespace
@@ -218,45 +267,26 @@ SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapsho
         config::contentHash(snapshot->versions.endpoints + "\n" + dns_addresses);
   }
 
+  const std::string base_dir = tls::directoryOf(config->source_path);
   for (const auto& listener : config->listeners) {
-    auto runtime = std::make_unique<ListenerRuntime>(
-        ListenerRuntime{listener, nullptr, {}, {}, {}, {}, {}, nullptr});
-    std::string route_error;
-    runtime->routes = router::createRouteTable(listener, &route_error);
-    if (runtime->routes == nullptr) {
-      error = route_error;
+    const std::string tls_fingerprint =
+        listener.tls ? tls::filesFingerprint(base_dir, tls::listenerTlsFiles(*listener.tls)) : "";
+    const ListenerRuntime* old =
+        previous == nullptr ? nullptr : previous->findListener(listener.name);
+    if (old != nullptr && old->config.canonical == listener.canonical &&
+        old->tls_fingerprint == tls_fingerprint) {
+      // The same listener block and the same certificates: share the runtime (route table,
+      // filter factories, TLS context, stats handles) as it is.
+      auto it = std::find_if(previous->listeners.begin(), previous->listeners.end(),
+                             [old](const auto& l) { return l.get() == old; });
+      snapshot->listeners.push_back(*it);
+      continue;
+    }
+    auto runtime = buildListenerRuntime(listener, config, previous, store, error);
+    if (runtime == nullptr) {
       return nullptr;
     }
-    runtime->limits.max_header_bytes = listener.http.max_request_headers_kb * 1024;
-    runtime->limits.max_headers = listener.http.max_headers;
-    runtime->limits.max_body_bytes = uint64_t{listener.http.max_request_body_kb} * 1024;
-    registerListenerStats(*runtime, store);
-    if (listener.tls) {
-      std::string tls_error;
-      runtime->tls = tls::ServerContext::create(*listener.tls, listener.name,
-                                                tls::directoryOf(config->source_path), store,
-                                                tls_error);
-      if (runtime->tls == nullptr) {
-        error = tls_error;
-        return nullptr;
-      }
-    }
-    if (!buildFilterFactories(*runtime, previous, store, error)) {
-      return nullptr;
-    }
-    for (const auto& vhost : listener.virtual_hosts) {
-      for (size_t i = 0; i < vhost.routes.size(); i++) {
-        const auto& route = vhost.routes[i];
-        RouteStats rs;
-        const stats::Labels labels{{"listener", listener.name},
-                                   {"route", routeLabel(vhost, route, i)}};
-        rs.rq_by_class.registerAll(store, "strait_dp_route_rq_total",
-                                   "Requests per route by response status class.", labels);
-        rs.rq_time = store.histogram("strait_dp_route_rq_time_seconds",
-                                     "Request duration per route.", labels);
-        runtime->route_stats.emplace(&route, rs);
-      }
-    }
+    runtime->tls_fingerprint = tls_fingerprint;
     snapshot->listeners.push_back(std::move(runtime));
   }
   return snapshot;

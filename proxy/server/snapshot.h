@@ -41,8 +41,15 @@ struct RouteStats {
   stats::Histogram rq_time;
 };
 
+// Everything a listener's streams read, built from its config block. A snapshot whose listener
+// block is unchanged (same canonical text, same TLS files) shares the previous one's runtime:
+// a cluster or endpoint change rebuilds no route table and no filter factory.
 struct ListenerRuntime {
   const config::Listener& config;
+  // The Bootstrap `config` and the route table point into, kept alive while a snapshot shares
+  // this runtime.
+  config::BootstrapSharedPtr bootstrap;
+  std::string tls_fingerprint;  // of the TLS files as loaded (tls::filesFingerprint)
   router::RouteTablePtr routes;
   http::http1::CodecLimits limits;
   ListenerStats stats;
@@ -87,7 +94,7 @@ struct Snapshot {
   // clusters resolved to.
   config::ResourceVersions versions;
   std::chrono::system_clock::time_point applied_at;
-  std::vector<std::unique_ptr<ListenerRuntime>> listeners;
+  std::vector<std::shared_ptr<const ListenerRuntime>> listeners;
   upstream::ClusterSnapshots clusters;
 
   const ListenerRuntime* findListener(const std::string& name) const {
@@ -108,7 +115,8 @@ std::vector<std::string> unbuiltFeatures(const config::Bootstrap& config);
 
 // Builds a snapshot from a validated config. `previous` (may be null) lends its ClusterInfo to
 // clusters whose shape did not change, so their connection pools, circuit-breaker counts and
-// outlier state survive a reload, and its hosts to endpoints that stay. Returns nullptr with
+// outlier state survive a reload, its hosts to endpoints that stay, and its ListenerRuntime to
+// listeners whose block did not change. Returns nullptr with
 // `error` set when something the validator cannot see fails (a regex, a name that does not
 // resolve). Building changes nothing in force: activateSnapshot() does, once it is published.
 //

@@ -123,6 +123,20 @@ std::vector<std::string> clusterTlsFiles(const config::ClusterTls& config) {
   return files;
 }
 
+std::vector<std::string> listenerTlsFiles(const config::ListenerTls& config) {
+  std::vector<std::string> files;
+  for (const auto& certificate : config.certificates) {
+    files.push_back(certificate.cert);
+    files.push_back(certificate.key);
+  }
+  if (config.client_validation) {
+    for (const auto& bundle : config.client_validation->trust_bundles) {
+      files.push_back(bundle.ca);
+    }
+  }
+  return files;
+}
+
 std::string drainErrors() {
   std::string out;
   while (unsigned long e = ERR_get_error()) {

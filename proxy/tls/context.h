@@ -132,6 +132,8 @@ std::string directoryOf(const std::string& file);
 std::string filesFingerprint(const std::string& base_dir, const std::vector<std::string>& paths);
 // The files a cluster's TLS settings load.
 std::vector<std::string> clusterTlsFiles(const config::ClusterTls& config);
+// The files a listener's TLS block names (certificates, keys, client trust bundles), as written.
+std::vector<std::string> listenerTlsFiles(const config::ListenerTls& config);
 // OpenSSL's error queue as one line (emptied), for messages.
 std::string drainErrors();
 // The URI SANs of a certificate.

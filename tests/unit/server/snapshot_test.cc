@@ -1,0 +1,137 @@
+// Snapshot building (issue 10, items 3 and 4): what a new config reuses from the snapshot in
+// force. An endpoint change keeps the cluster's ClusterInfo, the listener's runtime (route table,
+// filter factories) and the Host objects of endpoints that stay; a change of shape does not.
+
+#include "proxy/server/snapshot.h"
+
+#include <gtest/gtest.h>
+
+#include "config/loader.h"
+
+namespace strait::server {
+namespace {
+
+std::string configText(const std::string& endpoints, const std::string& route_prefix = "/",
+                       const std::string& connect_timeout = "1s") {
+  return "listeners:\n"
+         "  - name: main\n"
+         "    address: 127.0.0.1\n"
+         "    port: 0\n"
+         "    virtual_hosts:\n"
+         "      - name: default\n"
+         "        domains: [\"*\"]\n"
+         "        routes:\n"
+         "          - match: {prefix: " + route_prefix + "}\n"
+         "            route: {cluster: backend}\n"
+         "clusters:\n"
+         "  - name: backend\n"
+         "    connect_timeout: " + connect_timeout + "\n"
+         "    endpoints:\n" + endpoints;
+}
+
+const std::string kTwoHosts =
+    "      - {address: 127.0.0.1, port: 9001, weight: 1}\n"
+    "      - {address: 127.0.0.1, port: 9002, weight: 1}\n";
+
+class SnapshotTest : public ::testing::Test {
+ protected:
+  SnapshotSharedPtr build(const std::string& text, const Snapshot* previous) {
+    config::LoadResult loaded = config::loadString(text, "test.yaml");
+    EXPECT_TRUE(loaded.ok()) << (loaded.errors.empty() ? "" : loaded.errors[0].toString());
+    if (!loaded.ok()) {
+      return nullptr;
+    }
+    std::string error;
+    SnapshotSharedPtr snapshot = buildSnapshot(loaded.bootstrap, previous, store_, ++version_,
+                                               SnapshotSource{ConfigSource::AdminReload, ""},
+                                               error);
+    EXPECT_NE(snapshot, nullptr) << error;
+    if (snapshot != nullptr) {
+      activateSnapshot(*snapshot);
+    }
+    return snapshot;
+  }
+
+  static const upstream::ClusterSnapshot& backend(const Snapshot& s) {
+    return s.clusters.at("backend");
+  }
+
+  stats::Store store_{1};
+  uint64_t version_ = 0;
+};
+
+TEST_F(SnapshotTest, EndpointChangeKeepsClusterInfoListenerAndStayingHosts) {
+  SnapshotSharedPtr first = build(configText(kTwoHosts), nullptr);
+  ASSERT_NE(first, nullptr);
+  const upstream::Host* staying = backend(*first).hosts->hosts()[0].get();
+
+  // 9001's weight changes, 9002 leaves, 9003 joins.
+  SnapshotSharedPtr second = build(
+      configText("      - {address: 127.0.0.1, port: 9001, weight: 5}\n"
+                 "      - {address: 127.0.0.1, port: 9003, weight: 1}\n"),
+      first.get());
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(backend(*second).info, backend(*first).info);
+  EXPECT_NE(backend(*second).hosts, backend(*first).hosts);
+  ASSERT_EQ(backend(*second).hosts->size(), 2u);
+  EXPECT_EQ(backend(*second).hosts->hosts()[0].get(), staying);
+  EXPECT_EQ(staying->weight(), 5u);
+  EXPECT_EQ(backend(*second).hosts->hosts()[1]->port(), 9003);
+  EXPECT_FALSE(backend(*second).hosts->contains(backend(*first).hosts->hosts()[1].get()));
+  // Nothing of the listener changed: the same runtime, so the same route table and factories.
+  ASSERT_EQ(second->listeners.size(), 1u);
+  EXPECT_EQ(second->listeners[0], first->listeners[0]);
+  EXPECT_EQ(second->versions.listeners, first->versions.listeners);
+  EXPECT_EQ(second->versions.clusters, first->versions.clusters);
+  EXPECT_NE(second->versions.endpoints, first->versions.endpoints);
+}
+
+TEST_F(SnapshotTest, SameConfigReusesTheHostSetItself) {
+  SnapshotSharedPtr first = build(configText(kTwoHosts), nullptr);
+  SnapshotSharedPtr second = build(configText(kTwoHosts), first.get());
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(backend(*second).hosts, backend(*first).hosts);  // workers see no update
+  EXPECT_EQ(second->versions, first->versions);
+}
+
+TEST_F(SnapshotTest, RouteChangeRebuildsTheListenerButNotTheCluster) {
+  SnapshotSharedPtr first = build(configText(kTwoHosts), nullptr);
+  SnapshotSharedPtr second = build(configText(kTwoHosts, "/api"), first.get());
+  ASSERT_NE(second, nullptr);
+  EXPECT_NE(second->listeners[0], first->listeners[0]);
+  EXPECT_NE(second->versions.routes, first->versions.routes);
+  EXPECT_EQ(second->versions.listeners, first->versions.listeners);
+  EXPECT_EQ(backend(*second).info, backend(*first).info);
+  EXPECT_EQ(backend(*second).hosts, backend(*first).hosts);
+}
+
+TEST_F(SnapshotTest, ShapeChangeBuildsANewClusterWithNewHosts) {
+  SnapshotSharedPtr first = build(configText(kTwoHosts), nullptr);
+  SnapshotSharedPtr second = build(configText(kTwoHosts, "/", "2s"), first.get());
+  ASSERT_NE(second, nullptr);
+  EXPECT_NE(backend(*second).info, backend(*first).info);
+  // A reshaped cluster starts anew: its hosts are new objects (fresh counters and outlier state).
+  EXPECT_NE(backend(*second).hosts->hosts()[0], backend(*first).hosts->hosts()[0]);
+  EXPECT_NE(second->versions.clusters, first->versions.clusters);
+  EXPECT_EQ(second->versions.endpoints, first->versions.endpoints);
+  EXPECT_EQ(second->listeners[0], first->listeners[0]);
+}
+
+TEST_F(SnapshotTest, UnresolvableEndpointRefusesTheSnapshotAndChangesNothing) {
+  SnapshotSharedPtr first = build(configText(kTwoHosts), nullptr);
+  const upstream::Host* host = backend(*first).hosts->hosts()[0].get();
+  config::LoadResult loaded = config::loadString(
+      configText("      - {address: 127.0.0.1, port: 9001, weight: 7}\n"
+                 "      - {address: no-such-host.invalid, port: 9002}\n"),
+      "test.yaml");
+  ASSERT_TRUE(loaded.ok());
+  std::string error;
+  SnapshotSharedPtr refused = buildSnapshot(loaded.bootstrap, first.get(), store_, 9,
+                                            SnapshotSource{}, error);
+  EXPECT_EQ(refused, nullptr);
+  EXPECT_NE(error.find("no-such-host.invalid"), std::string::npos) << error;
+  EXPECT_EQ(host->weight(), 1u);  // the refused set was never activated
+}
+
+}  // namespace
+}  // namespace strait::server
