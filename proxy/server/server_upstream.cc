@@ -15,60 +15,30 @@ namespace strait::server {
 void Server::publishResilienceStats() {
   stats::Shard& main = store_->mainShard();
   for (const auto& [name, cluster] : snapshot_->clusters) {
-    const upstream::ClusterInfoSharedPtr& info = cluster.info;
-    const stats::Labels labels{{"cluster", name}};
-    upstream::ResourceManager& resources = *info->resources;
-    const std::pair<const char*, upstream::ResourceLimit*> limits[] = {
-        {"max_connections", &resources.connections()},
-        {"max_pending_requests", &resources.pending()},
-        {"max_requests", &resources.requests()},
-        {"retry_budget", nullptr},
-    };
-    for (const auto& [limit, counted] : limits) {
-      bool open = counted != nullptr ? counted->openSinceLastScrape()
-                                     : resources.retryBudgetOpenSinceLastScrape();
-      main.set(store_->gauge("strait_dp_upstream_circuit_open",
-                             "1 while a circuit-breaker limit (per process) is at its maximum, or "
-                             "has refused something since the previous scrape.",
-                             {{"cluster", name}, {"limit", limit}}),
-               open ? 1 : 0);
+    const upstream::ClusterInfo& info = *cluster.info;
+    upstream::ResourceManager& resources = *info.resources;
+    const upstream::ClusterResilienceStats& rs = info.resilience_stats;
+    upstream::ResourceLimit* const counted[] = {&resources.connections(), &resources.pending(),
+                                                &resources.requests()};
+    for (size_t i = 0; i < rs.circuit_open.size(); i++) {
+      bool open = i < std::size(counted) ? counted[i]->openSinceLastScrape()
+                                         : resources.retryBudgetOpenSinceLastScrape();
+      main.set(rs.circuit_open[i], open ? 1 : 0);
     }
-    main.set(store_->gauge("strait_dp_upstream_rq_in_flight",
-                           "Requests holding a max_requests slot, all workers together.", labels),
-             static_cast<int64_t>(resources.requests().active()));
-    main.set(store_->gauge("strait_dp_upstream_rq_pending_active",
-                           "Requests waiting for a max_requests slot or a connection, all "
-                           "workers together (max_pending_requests).",
-                           labels),
-             static_cast<int64_t>(resources.pending().active()));
-    main.set(store_->gauge("strait_dp_upstream_cx_counted",
-                           "Upstream connections counted against max_connections, all workers "
-                           "together.",
-                           labels),
-             static_cast<int64_t>(resources.connections().active()));
-    if (info->outlier == nullptr) {
+    main.set(rs.rq_in_flight, static_cast<int64_t>(resources.requests().active()));
+    main.set(rs.rq_pending_active, static_cast<int64_t>(resources.pending().active()));
+    main.set(rs.cx_counted, static_cast<int64_t>(resources.connections().active()));
+    if (info.outlier == nullptr) {
       continue;
     }
-    const upstream::OutlierDetector& outlier = *info->outlier;
-    main.set(store_->gauge("strait_dp_outlier_ejections_active", "Hosts ejected now.", labels),
-             static_cast<int64_t>(outlier.ejectionsActive()));
-    main.set(stats::Gauge{store_->counter("strait_dp_outlier_ejections_overflow_total",
-                                          "Ejections not made: max_ejection_percent.", labels)
-                              .slot},
-             static_cast<int64_t>(outlier.ejectionsOverflow()));
+    const upstream::OutlierDetector& outlier = *info.outlier;
+    const upstream::OutlierStats& os = info.outlier_stats;
+    main.set(os.ejections_active, static_cast<int64_t>(outlier.ejectionsActive()));
+    main.setTotal(os.ejections_overflow, outlier.ejectionsOverflow());
     for (size_t k = 0; k < upstream::kOutlierDetectorKinds; k++) {
       auto kind = static_cast<upstream::OutlierDetectorKind>(k);
-      const stats::Labels by_detector{{"cluster", name},
-                                      {"detector", upstream::outlierDetectorName(kind)}};
-      main.set(stats::Gauge{store_->counter("strait_dp_outlier_ejections_total",
-                                            "Hosts ejected, by detector.", by_detector)
-                                .slot},
-               static_cast<int64_t>(outlier.ejectionsTotal(kind)));
-      main.set(stats::Gauge{store_->counter("strait_dp_outlier_detected_total",
-                                            "Outliers detected (ejected or not: enforcing).",
-                                            by_detector)
-                                .slot},
-               static_cast<int64_t>(outlier.detected(kind)));
+      main.setTotal(os.ejections_total[k], outlier.ejectionsTotal(kind));
+      main.setTotal(os.detected[k], outlier.detected(kind));
     }
   }
 }

@@ -1,6 +1,7 @@
 #include "proxy/server/snapshot.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace strait::server {
 
@@ -38,22 +39,9 @@ std::string routeLabel(const config::VirtualHost& vhost, const config::Route& ro
 void registerListenerStats(ListenerRuntime& runtime, stats::Store& store) {
   const stats::Labels labels{{"listener", runtime.config.name}};
   auto& s = runtime.stats;
-  s.cx_total = store.counter("strait_dp_downstream_cx_total", "Downstream connections accepted.",
-                             labels);
-  s.cx_active = store.gauge("strait_dp_downstream_cx_active", "Open downstream connections.",
-                            labels);
-  s.cx_rx_bytes = store.counter("strait_dp_downstream_cx_rx_bytes_total",
-                                "Bytes received from downstream clients.", labels);
-  s.cx_tx_bytes = store.counter("strait_dp_downstream_cx_tx_bytes_total",
-                                "Bytes sent to downstream clients.", labels);
+  STRAIT_STATS_REGISTER(STRAIT_LISTENER_STATS, s, store, labels);
   s.rq_by_class.registerAll(store, "strait_dp_downstream_rq_total",
                             "Downstream requests by response status class.", labels);
-  s.rq_active = store.gauge("strait_dp_downstream_rq_active", "Downstream requests in flight.",
-                            labels);
-  s.rq_time = store.histogram("strait_dp_downstream_rq_time_seconds",
-                              "Time from the first byte of a request to the last byte of its "
-                              "response.",
-                              labels);
   for (uint16_t status : {400, 408, 413, 414, 431, 501}) {
     stats::Labels with_status = labels;
     with_status.emplace_back("status", std::to_string(status));
@@ -61,11 +49,6 @@ void registerListenerStats(ListenerRuntime& runtime, stats::Store& store) {
                                           "Requests refused as malformed or over a limit.",
                                           with_status);
   }
-  s.rq_no_route = store.counter("strait_dp_downstream_rq_no_route_total",
-                                "Requests that matched no route (404).", labels);
-  s.rq_upstream_unavailable =
-      store.counter("strait_dp_downstream_rq_upstream_unavailable_total",
-                    "Requests answered 503 because no upstream connection could be had.", labels);
 }
 
 }  // namespace
@@ -191,9 +174,12 @@ const char* configSourceName(ConfigSource source) {
   return "unknown";
 }
 
-SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapshot* previous,
-                                stats::Store& store, uint64_t version, SnapshotSource source,
-                                std::string& error, const DnsOverride* dns_override) {
+namespace {
+
+SnapshotSharedPtr buildSnapshotOrThrow(config::BootstrapSharedPtr config,
+                                       const Snapshot* previous, stats::Store& store,
+                                       uint64_t version, SnapshotSource source,
+                                       std::string& error, const DnsOverride* dns_override) {
   if (auto unbuilt = unbuiltFeatures(*config); !unbuilt.empty()) {
     error = unbuilt.front();
     for (size_t i = 1; i < unbuilt.size(); i++) {
@@ -290,6 +276,22 @@ SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapsho
     snapshot->listeners.push_back(std::move(runtime));
   }
   return snapshot;
+}
+
+}  // namespace
+
+SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapshot* previous,
+                                stats::Store& store, uint64_t version, SnapshotSource source,
+                                std::string& error, const DnsOverride* dns_override) {
+  try {
+    return buildSnapshotOrThrow(std::move(config), previous, store, version, std::move(source),
+                                error, dns_override);
+  } catch (const std::logic_error& e) {
+    // Stat registration: a metric name taken by another type, or (length_error) a full store.
+    // The config is refused like any other; the snapshot in force keeps serving.
+    error = std::string("stats: ") + e.what();
+  }
+  return nullptr;
 }
 
 void activateSnapshot(const Snapshot& snapshot) {

@@ -19,22 +19,35 @@
 #include "strait/http/http1_codec.h"
 #include "strait/router/route_table.h"
 #include "strait/stats/stats.h"
+#include "strait/stats/stats_list.h"
 
 namespace strait::server {
 
+// Every single-series stat of a listener, sorted by field (strait/stats/stats_list.h); all
+// labelled `listener`.
+#define STRAIT_LISTENER_STATS(COUNTER, GAUGE, HISTOGRAM)                                      \
+  GAUGE(cx_active, "strait_dp_downstream_cx_active", "Open downstream connections.")         \
+  COUNTER(cx_rx_bytes, "strait_dp_downstream_cx_rx_bytes_total",                             \
+          "Bytes received from downstream clients.")                                         \
+  COUNTER(cx_total, "strait_dp_downstream_cx_total", "Downstream connections accepted.")     \
+  COUNTER(cx_tx_bytes, "strait_dp_downstream_cx_tx_bytes_total",                             \
+          "Bytes sent to downstream clients.")                                               \
+  GAUGE(rq_active, "strait_dp_downstream_rq_active", "Downstream requests in flight.")       \
+  COUNTER(rq_no_route, "strait_dp_downstream_rq_no_route_total",                             \
+          "Requests that matched no route (404).")                                           \
+  HISTOGRAM(rq_time, "strait_dp_downstream_rq_time_seconds",                                 \
+            "Time from the first byte of a request to the last byte of its response.")       \
+  COUNTER(rq_upstream_unavailable, "strait_dp_downstream_rq_upstream_unavailable_total",     \
+          "Requests answered 503 because no upstream connection could be had.")
+
 struct ListenerStats {
-  stats::Counter cx_total;
-  stats::Gauge cx_active;
-  stats::Counter cx_rx_bytes;
-  stats::Counter cx_tx_bytes;
-  upstream::CodeClassCounters rq_by_class;
-  stats::Gauge rq_active;
-  stats::Histogram rq_time;
-  // Requests refused by the codec, by the status they got (400, 408, 413, 414, 431, 501).
+  STRAIT_STATS_FIELDS(STRAIT_LISTENER_STATS)
+  upstream::CodeClassCounters rq_by_class;  // strait_dp_downstream_rq_total{code_class}
+  // Requests refused by the codec, by the status they got (400, 408, 413, 414, 431, 501):
+  // strait_dp_downstream_rq_rejected_total{status}.
   std::unordered_map<uint16_t, stats::Counter> rq_rejected;
-  stats::Counter rq_no_route;
-  stats::Counter rq_upstream_unavailable;  // 503 for connect failure, overflow or no host
 };
+
 
 struct RouteStats {
   upstream::CodeClassCounters rq_by_class;

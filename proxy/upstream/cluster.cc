@@ -16,7 +16,7 @@ ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
                                        config::BootstrapSharedPtr bootstrap, stats::Store& store,
                                        std::string& error) {
   auto info = std::make_shared<ClusterInfo>(
-      ClusterInfo{std::move(bootstrap), cluster, {}, nullptr, {}, nullptr, nullptr});
+      ClusterInfo{std::move(bootstrap), cluster, {}, {}, {}, nullptr, {}, nullptr, nullptr});
   if (cluster.tls) {
     info->tls_fingerprint = tls::filesFingerprint(tls::directoryOf(info->bootstrap->source_path),
                                                   tls::clusterTlsFiles(*cluster.tls));
@@ -29,62 +29,17 @@ ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
     }
   }
   const stats::Labels labels{{"cluster", cluster.name}};
-  auto& s = info->stats;
-  s.rq_by_class.registerAll(store, "strait_dp_upstream_rq_total",
-                            "Upstream responses by status class.", labels);
-  s.rq_time = store.histogram("strait_dp_upstream_rq_time_seconds",
-                              "Time from sending the request upstream to the last byte of the "
-                              "response.",
-                              labels);
-  s.rq_timeout = store.counter("strait_dp_upstream_rq_timeout_total",
-                               "Requests that hit the route timeout.", labels);
-  s.rq_reset = store.counter("strait_dp_upstream_rq_reset_total",
-                             "Requests whose upstream connection closed or reset before a "
-                             "complete response.",
-                             labels);
-  s.rq_retry = store.counter("strait_dp_upstream_rq_retry_total", "Retried upstream attempts.",
-                             labels);
-  s.rq_active = store.gauge("strait_dp_upstream_rq_active", "Upstream requests in flight.", labels);
-  s.cx_total = store.counter("strait_dp_upstream_cx_total", "Upstream connections opened.", labels);
-  s.cx_active = store.gauge("strait_dp_upstream_cx_active", "Open upstream connections.", labels);
-  s.cx_connect_fail = store.counter("strait_dp_upstream_cx_connect_fail_total",
-                                    "Upstream connection attempts that failed.", labels);
-  s.cx_connect_timeout = store.counter("strait_dp_upstream_cx_connect_timeout_total",
-                                       "Upstream connection attempts over connect_timeout.",
-                                       labels);
-  s.cx_destroy_remote = store.counter("strait_dp_upstream_cx_destroy_remote_total",
-                                      "Upstream connections closed by the upstream.", labels);
-  s.tx_bytes = store.counter("strait_dp_upstream_cx_tx_bytes_total",
-                             "Bytes sent to upstream hosts.", labels);
-  s.rx_bytes = store.counter("strait_dp_upstream_cx_rx_bytes_total",
-                             "Bytes received from upstream hosts.", labels);
-  s.lb_healthy_panic = store.counter("strait_dp_upstream_lb_healthy_panic_total",
-                                     "Picks made while no host was healthy (panic mode).",
-                                     labels);
-  s.rq_overflow = store.counter(
-      "strait_dp_upstream_rq_overflow_total",
-      "Requests answered 503 UO by the cluster's circuit breakers (max_requests reached, and "
-      "queueing off, the pending queue full, or queue_timeout over).",
-      labels);
-  s.rq_queued = store.counter(
-      "strait_dp_upstream_rq_pending_total",
-      "Requests that waited in the pending queue because max_requests was reached.", labels);
-  s.rq_queue_timeout = store.counter(
-      "strait_dp_upstream_rq_pending_timeout_total",
-      "Requests answered 503 UO after waiting queue_timeout in the pending queue.", labels);
-  s.rq_pending_overflow = store.counter(
-      "strait_dp_upstream_rq_pending_overflow_total",
-      "Requests refused because max_pending_requests (per process) was reached.", labels);
-  s.cx_overflow = store.counter(
-      "strait_dp_upstream_cx_overflow_total",
-      "Upstream connections wanted over max_connections (per process): the request waited for "
-      "a pooled one, or, in a pool with none, the connection was opened anyway.",
-      labels);
-  s.rq_retry_overflow = store.counter(
-      "strait_dp_upstream_rq_retry_overflow_total",
-      "Retries not made because the cluster's retry budget (per process) was used up.", labels);
-  s.outlier_reports = store.counter("strait_dp_upstream_outlier_reports_total",
-                                    "Attempt results fed to the outlier detector.", labels);
+  STRAIT_STATS_REGISTER(STRAIT_CLUSTER_STATS, info->stats, store, labels);
+  info->stats.rq_by_class.registerAll(store, "strait_dp_upstream_rq_total",
+                                      "Upstream responses by status class.", labels);
+  STRAIT_STATS_REGISTER(STRAIT_CLUSTER_RESILIENCE_STATS, info->resilience_stats, store, labels);
+  for (size_t i = 0; i < std::size(kCircuitLimits); i++) {
+    info->resilience_stats.circuit_open[i] =
+        store.gauge("strait_dp_upstream_circuit_open",
+                    "1 while a circuit-breaker limit (per process) is at its maximum, or has "
+                    "refused something since the previous scrape.",
+                    {{"cluster", cluster.name}, {"limit", kCircuitLimits[i]}});
+  }
   info->resources = std::make_shared<ResourceManager>(cluster.circuit_breakers);
   if (cluster.outlier_detection) {
     // The detector reads time through a TimeSource like the rest of the data path; its tests
@@ -92,6 +47,18 @@ ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
     static RealTimeSource time_source;
     info->outlier =
         std::make_shared<OutlierDetector>(*cluster.outlier_detection, HostVector{}, time_source);
+    OutlierStats& o = info->outlier_stats;
+    STRAIT_STATS_REGISTER(STRAIT_OUTLIER_STATS, o, store, labels);
+    for (size_t k = 0; k < kOutlierDetectorKinds; k++) {
+      const stats::Labels by_detector{
+          {"cluster", cluster.name},
+          {"detector", outlierDetectorName(static_cast<OutlierDetectorKind>(k))}};
+      o.ejections_total[k] =
+          store.counter("strait_dp_outlier_ejections_total", "Hosts ejected, by detector.",
+                        by_detector);
+      o.detected[k] = store.counter("strait_dp_outlier_detected_total",
+                                    "Outliers detected (ejected or not: enforcing).", by_detector);
+    }
   }
   return info;
 }

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <iterator>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,6 +21,7 @@
 #include "proxy/upstream/outlier_detector.h"
 #include "proxy/upstream/resource_manager.h"
 #include "strait/stats/stats.h"
+#include "strait/stats/stats_list.h"
 #include "strait/upstream/host.h"
 
 namespace strait::upstream {
@@ -36,29 +38,85 @@ struct CodeClassCounters {
   }
 };
 
+// Every stat of a cluster, sorted by field (strait/stats/stats_list.h); all labelled `cluster`.
+#define STRAIT_CLUSTER_STATS(COUNTER, GAUGE, HISTOGRAM)                                          \
+  COUNTER(cx_connect_fail, "strait_dp_upstream_cx_connect_fail_total",                          \
+          "Upstream connection attempts that failed.")                                          \
+  COUNTER(cx_connect_timeout, "strait_dp_upstream_cx_connect_timeout_total",                    \
+          "Upstream connection attempts over connect_timeout.")                                 \
+  GAUGE(cx_active, "strait_dp_upstream_cx_active", "Open upstream connections.")                \
+  COUNTER(cx_destroy_remote, "strait_dp_upstream_cx_destroy_remote_total",                      \
+          "Upstream connections closed by the upstream.")                                       \
+  COUNTER(cx_overflow, "strait_dp_upstream_cx_overflow_total",                                  \
+          "Upstream connections wanted over max_connections (per process): the request "        \
+          "waited for a pooled one, or, in a pool with none, the connection was opened anyway.") \
+  COUNTER(cx_total, "strait_dp_upstream_cx_total", "Upstream connections opened.")              \
+  COUNTER(lb_healthy_panic, "strait_dp_upstream_lb_healthy_panic_total",                        \
+          "Picks made while no host was healthy (panic mode).")                                 \
+  COUNTER(outlier_reports, "strait_dp_upstream_outlier_reports_total",                          \
+          "Attempt results fed to the outlier detector.")                                       \
+  COUNTER(rq_overflow, "strait_dp_upstream_rq_overflow_total",                                  \
+          "Requests answered 503 UO by the cluster's circuit breakers (max_requests reached, "   \
+          "and queueing off, the pending queue full, or queue_timeout over).")                  \
+  COUNTER(rq_pending_overflow, "strait_dp_upstream_rq_pending_overflow_total",                  \
+          "Requests refused because max_pending_requests (per process) was reached.")           \
+  COUNTER(rq_queue_timeout, "strait_dp_upstream_rq_pending_timeout_total",                      \
+          "Requests answered 503 UO after waiting queue_timeout in the pending queue.")         \
+  COUNTER(rq_queued, "strait_dp_upstream_rq_pending_total",                                     \
+          "Requests that waited in the pending queue because max_requests was reached.")        \
+  GAUGE(rq_active, "strait_dp_upstream_rq_active", "Upstream requests in flight.")              \
+  COUNTER(rq_reset, "strait_dp_upstream_rq_reset_total",                                        \
+          "Requests whose upstream connection closed or reset before a complete response.")     \
+  COUNTER(rq_retry, "strait_dp_upstream_rq_retry_total", "Retried upstream attempts.")          \
+  COUNTER(rq_retry_overflow, "strait_dp_upstream_rq_retry_overflow_total",                      \
+          "Retries not made because the cluster's retry budget (per process) was used up.")     \
+  HISTOGRAM(rq_time, "strait_dp_upstream_rq_time_seconds",                                      \
+            "Time from sending the request upstream to the last byte of the response.")         \
+  COUNTER(rq_timeout, "strait_dp_upstream_rq_timeout_total",                                    \
+          "Requests that hit the route timeout.")                                               \
+  COUNTER(rx_bytes, "strait_dp_upstream_cx_rx_bytes_total", "Bytes received from upstream hosts.") \
+  COUNTER(tx_bytes, "strait_dp_upstream_cx_tx_bytes_total", "Bytes sent to upstream hosts.")
+
 struct ClusterStats {
-  CodeClassCounters rq_by_class;
-  stats::Histogram rq_time;
-  stats::Counter rq_timeout;
-  stats::Counter rq_reset;          // upstream reset or closed before a complete response
-  stats::Counter rq_retry;
-  stats::Gauge rq_active;
-  stats::Counter cx_total;
-  stats::Gauge cx_active;
-  stats::Counter cx_connect_fail;
-  stats::Counter cx_connect_timeout;
-  stats::Counter cx_destroy_remote;  // closed by the upstream (idle or after a response)
-  stats::Counter tx_bytes;
-  stats::Counter rx_bytes;
-  stats::Counter lb_healthy_panic;
-  stats::Counter rq_overflow;        // 503 UO: max_requests reached (at once or after queueing)
-  stats::Counter rq_queued;          // waited in the pending queue for a max_requests slot
-  stats::Counter rq_queue_timeout;   // gave up after queue_timeout (also in rq_overflow)
-  stats::Counter rq_pending_overflow;  // pending queue full (max_pending_requests)
-  stats::Counter cx_overflow;        // connections over max_connections (refused or forced)
-  stats::Counter rq_retry_overflow;  // retries the retry budget refused
-  stats::Counter outlier_reports;    // attempt results fed to the outlier detector
+  STRAIT_STATS_FIELDS(STRAIT_CLUSTER_STATS)
+  CodeClassCounters rq_by_class;  // strait_dp_upstream_rq_total{code_class}
 };
+
+// The process-wide counts of the circuit breakers and the outlier detector, which keep them in
+// their own atomics: the main thread mirrors them into these (its shard alone) before a scrape
+// (publishResilienceStats()). Sorted by field; all labelled `cluster`.
+#define STRAIT_CLUSTER_RESILIENCE_STATS(COUNTER, GAUGE, HISTOGRAM)                            \
+  GAUGE(cx_counted, "strait_dp_upstream_cx_counted",                                         \
+        "Upstream connections counted against max_connections, all workers together.")      \
+  GAUGE(rq_in_flight, "strait_dp_upstream_rq_in_flight",                                     \
+        "Requests holding a max_requests slot, all workers together.")                       \
+  GAUGE(rq_pending_active, "strait_dp_upstream_rq_pending_active",                           \
+        "Requests waiting for a max_requests slot or a connection, all workers together "    \
+        "(max_pending_requests).")
+#define STRAIT_OUTLIER_STATS(COUNTER, GAUGE, HISTOGRAM)                                       \
+  GAUGE(ejections_active, "strait_dp_outlier_ejections_active", "Hosts ejected now.")        \
+  COUNTER(ejections_overflow, "strait_dp_outlier_ejections_overflow_total",                  \
+          "Ejections not made: max_ejection_percent.")
+
+// The circuit-breaker limits, in the order of ClusterResilienceStats::circuit_open.
+inline constexpr const char* kCircuitLimits[] = {"max_connections", "max_pending_requests",
+                                                 "max_requests", "retry_budget"};
+
+struct ClusterResilienceStats {
+  STRAIT_STATS_FIELDS(STRAIT_CLUSTER_RESILIENCE_STATS)
+  // strait_dp_upstream_circuit_open{limit}, by kCircuitLimits.
+  std::array<stats::Gauge, std::size(kCircuitLimits)> circuit_open;
+};
+
+// Registered only for a cluster with outlier_detection.
+struct OutlierStats {
+  STRAIT_STATS_FIELDS(STRAIT_OUTLIER_STATS)
+  // By detector kind (outlierDetectorName()): strait_dp_outlier_ejections_total{detector} and
+  // strait_dp_outlier_detected_total{detector}.
+  std::array<stats::Counter, kOutlierDetectorKinds> ejections_total;
+  std::array<stats::Counter, kOutlierDetectorKinds> detected;
+};
+
 
 struct ClusterInfo {
   // A ClusterInfo can outlive the snapshot that built it (an unchanged cluster is carried into
@@ -68,6 +126,8 @@ struct ClusterInfo {
   // endpoints may be older than the host set's (read hosts from the HostSet).
   const config::Cluster& config;
   ClusterStats stats;
+  ClusterResilienceStats resilience_stats;
+  OutlierStats outlier_stats;  // registered only with `outlier`
   tls::ClientContextSharedPtr tls;  // set when the cluster has `tls`: connections originate TLS
   std::string tls_fingerprint;      // of the TLS files as loaded (tls::filesFingerprint)
   // Circuit breakers, per process: every worker's streams draw on the same counts.

@@ -133,5 +133,36 @@ TEST_F(SnapshotTest, UnresolvableEndpointRefusesTheSnapshotAndChangesNothing) {
   EXPECT_EQ(host->weight(), 1u);  // the refused set was never activated
 }
 
+TEST_F(SnapshotTest, StatRegistrationFailureIsAConfigErrorNotAnException) {
+  // A name the cluster needs as a counter is already a gauge: building must refuse, not throw.
+  store_.gauge("strait_dp_upstream_rq_retry_total", "taken", {{"cluster", "other"}});
+  config::LoadResult loaded = config::loadString(configText(kTwoHosts), "test.yaml");
+  ASSERT_TRUE(loaded.ok());
+  std::string error;
+  SnapshotSharedPtr snapshot;
+  EXPECT_NO_THROW(snapshot = buildSnapshot(loaded.bootstrap, nullptr, store_, 1,
+                                           SnapshotSource{}, error));
+  EXPECT_EQ(snapshot, nullptr);
+  EXPECT_EQ(error, "stats: metric registered with two types: strait_dp_upstream_rq_retry_total");
+}
+
+TEST_F(SnapshotTest, ListenerAndClusterStatsRegisterUnderTheirDeclaredNames) {
+  SnapshotSharedPtr snapshot = build(configText(kTwoHosts), nullptr);
+  ASSERT_NE(snapshot, nullptr);
+  const std::string text = store_.renderPrometheus();
+  for (const char* series :
+       {"strait_dp_upstream_rq_retry_total{cluster=\"backend\"} 0",
+        "strait_dp_upstream_cx_active{cluster=\"backend\"} 0",
+        "strait_dp_upstream_rq_total{cluster=\"backend\",code_class=\"5xx\"} 0",
+        "strait_dp_downstream_cx_total{listener=\"main\"} 0",
+        "strait_dp_downstream_rq_rejected_total{listener=\"main\",status=\"431\"} 0",
+        "# TYPE strait_dp_downstream_rq_time_seconds histogram"}) {
+    EXPECT_NE(text.find(series), std::string::npos) << series;
+  }
+  store_.mainShard().inc(snapshot->clusters.at("backend").info->stats.rq_retry);
+  EXPECT_NE(store_.renderPrometheus().find("strait_dp_upstream_rq_retry_total{cluster=\"backend\"} 1"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace strait::server

@@ -52,6 +52,11 @@ class Shard {
   void set(Gauge g, int64_t value) {
     slot(g.slot).store(static_cast<uint64_t>(value), std::memory_order_relaxed);
   }
+  // A counter whose total is kept elsewhere (a process-wide atomic of a detector), mirrored into
+  // this shard before a scrape. Only on the one shard that mirrors it (the main thread's).
+  void setTotal(Counter c, uint64_t total) {
+    slot(c.slot).store(total, std::memory_order_relaxed);
+  }
   void observeUs(Histogram h, uint64_t micros) {
     size_t bucket = 0;
     while (bucket < kBucketCount - 1 && micros > kBucketBoundsUs[bucket]) {
