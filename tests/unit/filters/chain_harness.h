@@ -10,8 +10,9 @@
 #include <vector>
 
 #include "proxy/http/filter_chain.h"
+#include "tests/mocks/recording_owner.h"
+#include "tests/mocks/scripted_random.h"
 #include "tests/mocks/simulated_time.h"
-#include "tests/unit/filters/scripted_random.h"
 
 namespace strait::filters::testing {
 
@@ -88,13 +89,15 @@ class FakeDispatcher : public event::Dispatcher {
   std::vector<event::PostCb> posted_;
 };
 
-class RecordingOwner : public http::FilterChainOwner {
+// Logs a local reply with its headers, and response data and a continued head with the
+// simulated time they left at; counts the bytes out and whether the response ended.
+class TimedOwner : public strait::testing::RecordingOwner {
  public:
-  RecordingOwner(FakeDispatcher& dispatcher, strait::testing::SimulatedTimeSource& time,
-                 RandomGenerator& random, stats::Store& store)
-      : dispatcher_(dispatcher), time_(time), random_(random), store_(store) {}
+  TimedOwner(FakeDispatcher& dispatcher, strait::testing::SimulatedTimeSource& time,
+             RandomGenerator& random, stats::Store& store)
+      : RecordingOwner(dispatcher, time, random, store), time_(time) {}
 
-  void onDecodeFiltersDone() override { log.push_back("router"); }
+  // http::FilterChainOwner
   void onFilterLocalReply(uint16_t status, std::string_view body, std::string_view flag,
                           const std::vector<http::HeaderEntry>& headers) override {
     std::string line = "reply " + std::to_string(status) + " " + std::string(body) + " " +
@@ -104,45 +107,22 @@ class RecordingOwner : public http::FilterChainOwner {
     }
     log.push_back(line);
   }
-  void onFilterReset(std::string_view flag) override { log.push_back("reset " + std::string(flag)); }
-  void onFilterFlag(std::string_view flag) override { log.push_back("flag " + std::string(flag)); }
   void onEncodedData(buffer::Buffer& data, bool end_stream) override {
     out_bytes += data.length();
     log.push_back("out " + std::to_string(data.length()) + (end_stream ? " end" : "") + " @" +
                   std::to_string(time_.nowMs()));
     ended = ended || end_stream;
   }
-  void onFilterUpstreamReadDisabled(bool disabled) override {
-    log.push_back(disabled ? "upstream off" : "upstream on");
-  }
   void onEncodeHeadersContinued(http::ResponseHeaders& headers, bool end_stream) override {
     log.push_back("head " + std::to_string(headers.status) + (end_stream ? " end" : "") + " @" +
                   std::to_string(time_.nowMs()));
   }
-  const http::RequestHeaders& filterRequestHeaders() const override { return request; }
-  const config::Route* filterRoute() const override { return nullptr; }
-  std::string_view filterClusterName() const override { return "backend"; }
-  const std::string& filterPrincipal() const override { return principal; }
-  event::Dispatcher& filterDispatcher() override { return dispatcher_; }
-  RandomGenerator& filterRandom() override { return random_; }
-  const TimeSource& filterTimeSource() const override { return time_; }
-  stats::Shard& filterStatsShard() override { return store_.shard(0); }
 
-  bool has(const std::string& prefix) const {
-    return std::any_of(log.begin(), log.end(), [&](const std::string& l) { return l.starts_with(prefix); });
-  }
-
-  std::vector<std::string> log;
-  http::RequestHeaders request;
-  std::string principal;
   uint64_t out_bytes = 0;
   bool ended = false;
 
  private:
-  FakeDispatcher& dispatcher_;
-  strait::testing::SimulatedTimeSource& time_;
-  RandomGenerator& random_;
-  stats::Store& store_;
+  const strait::testing::SimulatedTimeSource& time_;
 };
 
 // One stream: an owner and its chain over the given factories.
@@ -158,7 +138,7 @@ struct Stream {
   void start() { chain.decodeHeaders(owner.request, true); }
   ~Stream() { chain.destroy(); }
 
-  RecordingOwner owner;
+  TimedOwner owner;
   http::FilterChain chain;
 };
 

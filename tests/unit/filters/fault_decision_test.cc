@@ -4,15 +4,15 @@
 #include <gtest/gtest.h>
 
 #include "filters/fault/fault_decision.h"
+#include "tests/mocks/scripted_random.h"
 #include "tests/unit/filters/fake_request.h"
-#include "tests/unit/filters/scripted_random.h"
 
 namespace strait::filters::fault {
 namespace {
 
 using std::chrono::milliseconds;
 using testing::FakeRequest;
-using testing::ScriptedRandom;
+using strait::testing::ScriptedRandom;
 
 FaultConfig delayAndAbort(double delay_percent, double abort_percent) {
   FaultConfig c;

@@ -34,7 +34,7 @@ class FaultFilterTest : public ::testing::Test {
 
   strait::testing::SimulatedTimeSource time_;
   testing::FakeDispatcher dispatcher_{time_};
-  testing::ScriptedRandom random_;
+  strait::testing::ScriptedRandom random_;
   stats::Store store_{1};
   config::BootstrapSharedPtr bootstrap_;
   http::FilterFactoryPtr factory_;

@@ -12,27 +12,29 @@
 #include <vector>
 
 #include "proxy/event/dispatcher_impl.h"
+#include "tests/mocks/recording_owner.h"
 
 namespace strait::http {
 namespace {
 
-class RecordingOwner : public FilterChainOwner {
+// Logs a local reply with its header count, response data with its bytes and a continued head
+// with the values the filters added, as the expectations below read them.
+class ChainOwner : public strait::testing::RecordingOwner {
  public:
-  RecordingOwner() : dispatcher_(time_), store_(1) {}
+  ChainOwner(event::Dispatcher& dispatcher, const TimeSource& time, RandomGenerator& random,
+             stats::Store& store)
+      : RecordingOwner(dispatcher, time, random, store) {
+    principal = "spiffe://example.org/web";
+  }
 
-  void onDecodeFiltersDone() override { log.push_back("router"); }
+  // http::FilterChainOwner
   void onFilterLocalReply(uint16_t status, std::string_view body, std::string_view flag,
                           const std::vector<HeaderEntry>& headers) override {
     log.push_back("reply " + std::to_string(status) + " " + std::string(body) + " " +
                   std::string(flag) + " headers=" + std::to_string(headers.size()));
   }
-  void onFilterReset(std::string_view flag) override { log.push_back("reset " + std::string(flag)); }
-  void onFilterFlag(std::string_view flag) override { log.push_back("flag " + std::string(flag)); }
   void onEncodedData(buffer::Buffer& data, bool end_stream) override {
     log.push_back("out " + data.toString() + (end_stream ? " end" : ""));
-  }
-  void onFilterUpstreamReadDisabled(bool disabled) override {
-    log.push_back(disabled ? "upstream off" : "upstream on");
   }
   void onEncodeHeadersContinued(ResponseHeaders& headers, bool end_stream) override {
     std::string seen;
@@ -41,23 +43,7 @@ class RecordingOwner : public FilterChainOwner {
     }
     log.push_back("head " + std::to_string(headers.status) + seen + (end_stream ? " end" : ""));
   }
-  const RequestHeaders& filterRequestHeaders() const override { return request; }
-  const config::Route* filterRoute() const override { return nullptr; }
-  std::string_view filterClusterName() const override { return "backend"; }
-  const std::string& filterPrincipal() const override { return principal; }
-  event::Dispatcher& filterDispatcher() override { return dispatcher_; }
-  RandomGenerator& filterRandom() override { return random_; }
-  const TimeSource& filterTimeSource() const override { return time_; }
-  stats::Shard& filterStatsShard() override { return store_.shard(0); }
-
-  std::vector<std::string> log;
-  RequestHeaders request;
-  std::string principal = "spiffe://example.org/web";
-
- private:
-  RealTimeSource time_;
-  event::DispatcherImpl dispatcher_;
-  DefaultRandomGenerator random_{1};
+};
   stats::Store store_;
 };
 
@@ -114,7 +100,11 @@ class FilterChainTest : public ::testing::Test {
     return *chain;
   }
 
-  RecordingOwner owner;
+  RealTimeSource time_;
+  event::DispatcherImpl dispatcher_{time_};
+  DefaultRandomGenerator random_{1};
+  stats::Store store_{1};
+  ChainOwner owner{dispatcher_, time_, random_, store_};
   std::vector<FilterFactoryPtr> factories;
   std::unique_ptr<FilterChain> chain;
 };

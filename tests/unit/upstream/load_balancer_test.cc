@@ -2,7 +2,6 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <deque>
 #include <map>
 #include <new>
 #include <string>
@@ -12,6 +11,7 @@
 #include "proxy/upstream/load_balancer_impl.h"
 #include "strait/common/random.h"
 #include "strait/upstream/load_balancer.h"
+#include "tests/mocks/scripted_random.h"
 
 // Counts heap allocations so tests can assert that the per-request path allocates nothing. The
 // replacements live at global scope. noinline keeps GCC from seeing malloc() paired with operator
@@ -44,25 +44,7 @@ __attribute__((noinline)) void operator delete(void* p, size_t) noexcept {
 namespace strait::upstream {
 namespace {
 
-// Returns the scripted values in order, then 0 forever.
-class ScriptedRandom : public RandomGenerator {
- public:
-  void push(std::initializer_list<uint64_t> values) { values_.insert(values_.end(), values); }
-  uint64_t random() override {
-    ++calls_;
-    if (values_.empty()) {
-      return 0;
-    }
-    uint64_t v = values_.front();
-    values_.pop_front();
-    return v;
-  }
-  size_t calls() const { return calls_; }
-
- private:
-  std::deque<uint64_t> values_;
-  size_t calls_ = 0;
-};
+using strait::testing::ScriptedRandom;
 
 HostVector makeHosts(std::initializer_list<uint32_t> weights) {
   HostVector hosts;

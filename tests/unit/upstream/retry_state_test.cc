@@ -1,9 +1,9 @@
 #include <chrono>
-#include <deque>
 
 #include <gtest/gtest.h>
 
 #include "proxy/upstream/retry_state.h"
+#include "tests/mocks/scripted_random.h"
 #include "tests/mocks/simulated_time.h"
 
 namespace strait::upstream {
@@ -12,22 +12,7 @@ namespace {
 using std::chrono::milliseconds;
 using config::RetryOn;
 
-// Returns the scripted values in order, then 0 forever.
-class ScriptedRandom : public RandomGenerator {
- public:
-  void push(std::initializer_list<uint64_t> values) { values_.insert(values_.end(), values); }
-  uint64_t random() override {
-    if (values_.empty()) {
-      return 0;
-    }
-    uint64_t v = values_.front();
-    values_.pop_front();
-    return v;
-  }
-
- private:
-  std::deque<uint64_t> values_;
-};
+using strait::testing::ScriptedRandom;
 
 config::RetryPolicy policy(std::initializer_list<RetryOn> on, uint32_t attempts = 3) {
   config::RetryPolicy p;

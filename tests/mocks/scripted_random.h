@@ -1,11 +1,15 @@
 #pragma once
 
+// A RandomGenerator whose draws the test scripts in advance.
+
+#include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <initializer_list>
 
 #include "strait/common/random.h"
 
-namespace strait::filters::testing {
+namespace strait::testing {
 
 // Returns the scripted values in order, then 0 forever; counts the draws.
 class ScriptedRandom : public RandomGenerator {
@@ -27,4 +31,4 @@ class ScriptedRandom : public RandomGenerator {
   size_t calls_ = 0;
 };
 
-}  // namespace strait::filters::testing
+}  // namespace strait::testing
