@@ -44,8 +44,6 @@ class ChainOwner : public strait::testing::RecordingOwner {
     log.push_back("head " + std::to_string(headers.status) + seen + (end_stream ? " end" : ""));
   }
 };
-  stats::Store store_;
-};
 
 // A filter whose every callback is scripted by the test and logged under its name.
 class ScriptedFilter : public StreamFilter {

@@ -80,7 +80,7 @@ const config::LbPolicy kAllPolicies[] = {config::LbPolicy::RoundRobin,
 
 // ---- behaviour shared by every policy -----------------------------------------------------------
 
-class AllPoliciesTest : public testing::TestWithParam<config::LbPolicy> {
+class AllPoliciesTest : public ::testing::TestWithParam<config::LbPolicy> {
  protected:
   DefaultRandomGenerator random_{42};
 };
@@ -224,7 +224,7 @@ TEST_P(AllPoliciesTest, ExcludedHostAvoidedWithWeights) {
   }
 }
 
-std::string policyName(const testing::TestParamInfo<config::LbPolicy>& info) {
+std::string policyName(const ::testing::TestParamInfo<config::LbPolicy>& info) {
   switch (info.param) {
     case config::LbPolicy::RoundRobin:
       return "RoundRobin";
@@ -258,7 +258,7 @@ TEST_P(AllPoliciesTest, PicksDoNotAllocate) {
   EXPECT_EQ(g_allocations.load() - before, 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Policies, AllPoliciesTest, testing::ValuesIn(kAllPolicies), policyName);
+INSTANTIATE_TEST_SUITE_P(Policies, AllPoliciesTest, ::testing::ValuesIn(kAllPolicies), policyName);
 
 // ---- round robin --------------------------------------------------------------------------------
 
