@@ -198,53 +198,22 @@ int ClientCodecImpl::onMessageComplete() {
 }
 
 DispatchResult ClientCodecImpl::dispatch(const char* data, size_t len) {
-  if (errored_) {
-    return {DispatchResult::Status::Error, 0};
+  ParserRun run = runParser(parser_, collector_, state_, data, len);
+  if (run.error != HPE_OK) {
+    return reportError(run.error, run.result.consumed);
   }
-  if (upgraded_) {
-    return {DispatchResult::Status::Upgraded, 0};
-  }
-  if (paused_) {
-    return {DispatchResult::Status::Paused, 0};
-  }
-  if (len == 0) {
-    return {DispatchResult::Status::Ok, 0};
-  }
-  collector_.beginInput(data);
-  llhttp_errno_t err = llhttp_execute(&parser_, data, len);
-  if (err == HPE_OK) {
-    collector_.endInput(data, data + len);
-  }
-  switch (err) {
-    case HPE_OK:
-      return {DispatchResult::Status::Ok, len};
-    case HPE_PAUSED:
-      paused_ = true;
-      collector_.endInput(data, llhttp_get_error_pos(&parser_));
-      return {DispatchResult::Status::Paused,
-              static_cast<size_t>(llhttp_get_error_pos(&parser_) - data)};
-    case HPE_PAUSED_UPGRADE:
-      upgraded_ = true;
-      return {DispatchResult::Status::Upgraded,
-              static_cast<size_t>(llhttp_get_error_pos(&parser_) - data)};
-    default: {
-      const char* pos = llhttp_get_error_pos(&parser_);
-      size_t consumed =
-          pos != nullptr && pos >= data && pos <= data + len ? static_cast<size_t>(pos - data) : 0;
-      return reportError(err, consumed);
-    }
-  }
+  return run.result;
 }
 
 DispatchResult ClientCodecImpl::reportError(llhttp_errno_t err, size_t consumed) {
-  errored_ = true;
+  state_ = ParserState::Errored;
   message_in_progress_ = false;
   callbacks_.onResponseError(error_reason_.empty() ? parserErrorReason(err) : error_reason_);
   return {DispatchResult::Status::Error, consumed};
 }
 
 bool ClientCodecImpl::onEof() {
-  if (errored_ || upgraded_ || paused_) {
+  if (state_ != ParserState::Parsing) {
     // Nothing is mid-way: either reported already, a tunnel, or a completed response waiting.
     return false;
   }
@@ -252,11 +221,13 @@ bool ClientCodecImpl::onEof() {
   llhttp_errno_t err = llhttp_finish(&parser_);
   if (completed_) {
     // A close-delimited body ended; the parser paused in on_message_complete.
-    paused_ = err == HPE_PAUSED;
+    if (err == HPE_PAUSED) {
+      state_ = ParserState::Paused;
+    }
     return true;
   }
   if (message_in_progress_ || (err != HPE_OK && err != HPE_PAUSED)) {
-    errored_ = true;
+    state_ = ParserState::Errored;
     message_in_progress_ = false;
     callbacks_.onResponseError("truncated_response");
   }
@@ -264,8 +235,8 @@ bool ClientCodecImpl::onEof() {
 }
 
 void ClientCodecImpl::resume() {
-  if (paused_) {
-    paused_ = false;
+  if (state_ == ParserState::Paused) {
+    state_ = ParserState::Parsing;
     llhttp_resume(&parser_);
   }
 }

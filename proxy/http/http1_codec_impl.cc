@@ -143,6 +143,50 @@ HeaderCollector::Verdict HeaderCollector::onValue(const char* data, size_t len) 
   return Verdict::Ok;
 }
 
+// Parsing
+
+ParserRun runParser(llhttp_t& parser, HeaderCollector& collector, ParserState& state,
+                    const char* data, size_t len) {
+  switch (state) {
+    case ParserState::Errored:
+      return {{DispatchResult::Status::Error, 0}};
+    case ParserState::Upgraded:
+      return {{DispatchResult::Status::Upgraded, 0}};
+    case ParserState::Paused:
+      return {{DispatchResult::Status::Paused, 0}};
+    case ParserState::Parsing:
+      break;
+  }
+  if (len == 0) {
+    return {{DispatchResult::Status::Ok, 0}};
+  }
+  collector.beginInput(data);
+  llhttp_errno_t err = llhttp_execute(&parser, data, len);
+  if (err == HPE_OK) {
+    collector.endInput(data, data + len);
+  }
+  switch (err) {
+    case HPE_OK:
+      return {{DispatchResult::Status::Ok, len}};
+    case HPE_PAUSED:
+      state = ParserState::Paused;
+      // Paused at a message end: what follows starts a new message, never a header value.
+      collector.endInput(data, llhttp_get_error_pos(&parser));
+      return {{DispatchResult::Status::Paused,
+               static_cast<size_t>(llhttp_get_error_pos(&parser) - data)}};
+    case HPE_PAUSED_UPGRADE:
+      state = ParserState::Upgraded;
+      return {{DispatchResult::Status::Upgraded,
+               static_cast<size_t>(llhttp_get_error_pos(&parser) - data)}};
+    default: {
+      const char* pos = llhttp_get_error_pos(&parser);
+      size_t consumed =
+          pos != nullptr && pos >= data && pos <= data + len ? static_cast<size_t>(pos - data) : 0;
+      return {{DispatchResult::Status::Error, consumed}, err};
+    }
+  }
+}
+
 // ServerCodecImpl
 
 ServerCodecImpl::ServerCodecImpl(ServerCallbacks& callbacks, const CodecLimits& limits)
@@ -335,47 +379,15 @@ int ServerCodecImpl::onMessageComplete() {
 }
 
 DispatchResult ServerCodecImpl::dispatch(const char* data, size_t len) {
-  if (errored_) {
-    return {DispatchResult::Status::Error, 0};
+  ParserRun run = runParser(parser_, collector_, state_, data, len);
+  if (run.error != HPE_OK) {
+    return reportError(run.error, run.result.consumed);
   }
-  if (upgraded_) {
-    return {DispatchResult::Status::Upgraded, 0};
-  }
-  if (paused_) {
-    return {DispatchResult::Status::Paused, 0};
-  }
-  if (len == 0) {
-    return {DispatchResult::Status::Ok, 0};
-  }
-  collector_.beginInput(data);
-  llhttp_errno_t err = llhttp_execute(&parser_, data, len);
-  if (err == HPE_OK) {
-    collector_.endInput(data, data + len);
-  }
-  switch (err) {
-    case HPE_OK:
-      return {DispatchResult::Status::Ok, len};
-    case HPE_PAUSED:
-      paused_ = true;
-      // Paused at a message end: what follows starts a new message, never a header value.
-      collector_.endInput(data, llhttp_get_error_pos(&parser_));
-      return {DispatchResult::Status::Paused,
-              static_cast<size_t>(llhttp_get_error_pos(&parser_) - data)};
-    case HPE_PAUSED_UPGRADE:
-      upgraded_ = true;
-      return {DispatchResult::Status::Upgraded,
-              static_cast<size_t>(llhttp_get_error_pos(&parser_) - data)};
-    default: {
-      const char* pos = llhttp_get_error_pos(&parser_);
-      size_t consumed =
-          pos != nullptr && pos >= data && pos <= data + len ? static_cast<size_t>(pos - data) : 0;
-      return reportError(err, consumed);
-    }
-  }
+  return run.result;
 }
 
 DispatchResult ServerCodecImpl::reportError(llhttp_errno_t err, size_t consumed) {
-  errored_ = true;
+  state_ = ParserState::Errored;
   message_in_progress_ = false;
   // The local reply that follows goes to a connection about to close; framing it for the
   // request's version when that much was parsed.
@@ -407,8 +419,8 @@ DispatchResult ServerCodecImpl::reportError(llhttp_errno_t err, size_t consumed)
 }
 
 void ServerCodecImpl::resume() {
-  if (paused_) {
-    paused_ = false;
+  if (state_ == ParserState::Paused) {
+    state_ = ParserState::Parsing;
     llhttp_resume(&parser_);
   }
 }

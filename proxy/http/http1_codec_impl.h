@@ -58,6 +58,28 @@ class HeaderCollector {
   char last_non_ows_ = '\n';  // last byte before the current input that is not SP/HT
 };
 
+// Where a codec's parser stands between two dispatch() calls.
+enum class ParserState : uint8_t {
+  Parsing,   // takes the next bytes
+  Paused,    // a message completed: nothing more is parsed until resume()
+  Upgraded,  // an upgrade completed: what follows is tunnel data, not HTTP
+  Errored,   // an error was reported: nothing more is parsed, the connection closes
+};
+
+// What one run of llhttp over a dispatch's input came to.
+struct ParserRun {
+  DispatchResult result;
+  // An llhttp error the codec has still to report (`result.consumed` bytes were parsed before
+  // it), or HPE_OK.
+  llhttp_errno_t error = HPE_OK;
+};
+
+// The dispatch both codecs share: in state Parsing, runs `parser` over [data, data + len) with
+// `collector` bracketing the input, and moves `state` to Paused or Upgraded when llhttp stops
+// there; in any other state parses nothing and says which state holds.
+ParserRun runParser(llhttp_t& parser, HeaderCollector& collector, ParserState& state,
+                    const char* data, size_t len);
+
 // Server side: parses requests from a downstream client and encodes responses to it.
 class ServerCodecImpl : public ServerCodec {
  public:
@@ -102,14 +124,12 @@ class ServerCodecImpl : public ServerCodec {
   MessageInfo info_;
   HeaderCollector collector_;
   HeaderKind current_kind_ = HeaderKind::Other;
+  ParserState state_ = ParserState::Parsing;
   bool message_in_progress_ = false;
   bool in_trailers_ = false;
-  bool paused_ = false;
   bool has_host_ = false;
   bool seen_content_length_ = false;
   bool seen_transfer_encoding_ = false;
-  bool upgraded_ = false;
-  bool errored_ = false;
   uint64_t body_bytes_ = 0;
   uint16_t error_status_ = 0;
   std::string_view error_reason_;
@@ -160,14 +180,12 @@ class ClientCodecImpl : public ClientCodec {
   HeaderMap trailers_;
   MessageInfo info_;
   HeaderCollector collector_;
+  ParserState state_ = ParserState::Parsing;
   bool message_in_progress_ = false;
   bool in_trailers_ = false;
-  bool paused_ = false;
   bool interim_ = false;  // parsing a 1xx that is not reported
   bool request_head_ = false;
   bool completed_ = false;
-  bool upgraded_ = false;
-  bool errored_ = false;
   BodyFraming request_framing_ = BodyFraming::None;
   std::string_view error_reason_;
 };
