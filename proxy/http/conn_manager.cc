@@ -34,15 +34,7 @@ ConnectionManager::~ConnectionManager() {
 }
 
 void ConnectionManager::refreshSnapshot() {
-  // A new request uses the config in force; one in flight keeps the snapshot it started with.
-  if (snapshot_ == worker_.snapshot && listener_ != nullptr) {
-    return;
-  }
-  const server::ListenerRuntime* runtime = worker_.snapshot->findListener(listener_name_);
-  if (runtime != nullptr) {
-    snapshot_ = worker_.snapshot;
-    listener_ = runtime;
-  }
+  refreshListener(worker_, listener_name_, snapshot_, listener_);
 }
 
 void ConnectionManager::armIdleTimer() {

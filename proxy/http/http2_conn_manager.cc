@@ -470,14 +470,7 @@ Http2ConnectionManager::~Http2ConnectionManager() {
 }
 
 void Http2ConnectionManager::refreshSnapshot() {
-  if (snapshot_ == worker_.snapshot && listener_ != nullptr) {
-    return;
-  }
-  const server::ListenerRuntime* runtime = worker_.snapshot->findListener(listener_name_);
-  if (runtime != nullptr) {
-    snapshot_ = worker_.snapshot;
-    listener_ = runtime;
-  }
+  refreshListener(worker_, listener_name_, snapshot_, listener_);
 }
 
 void Http2ConnectionManager::armIdleTimer() {

@@ -52,6 +52,24 @@ class ServerConnection : public event::DeferredDeletable {
                                                  List&, List::iterator);
 };
 
+// Points `snapshot` and `listener` at the worker's current snapshot and, in it, the listener
+// named `listener_name`, unless they are current already. A connection calls it when a request
+// begins: a new request uses the config in force, one in flight keeps the snapshot it started
+// with. When the current snapshot has no such listener (it is being removed) both stay as they
+// were.
+inline void refreshListener(const server::WorkerContext& worker, const std::string& listener_name,
+                            server::SnapshotSharedPtr& snapshot,
+                            const server::ListenerRuntime*& listener) {
+  if (snapshot == worker.snapshot && listener != nullptr) {
+    return;
+  }
+  const server::ListenerRuntime* runtime = worker.snapshot->findListener(listener_name);
+  if (runtime != nullptr) {
+    snapshot = worker.snapshot;
+    listener = runtime;
+  }
+}
+
 // A freshly accepted plaintext connection: added to `owner` behind a protocol detector, which
 // hands it to the HTTP/1.1 or HTTP/2 manager once the first bytes show which it speaks.
 void acceptConnection(server::WorkerContext& worker, const std::string& listener_name,
