@@ -7,6 +7,7 @@
 
 #include "proxy/http/access_log_emit.h"
 #include "proxy/http/active_stream.h"
+#include "proxy/http/http2_flow_control.h"
 #include "proxy/http/http2_headers.h"
 
 namespace strait::http {
@@ -191,8 +192,7 @@ class Http2ConnectionManager::Stream : public DownstreamStream, public event::De
   buffer::Buffer out_;          // response body waiting for window
   HeaderMap trailers_;          // sent after the body (gRPC's grpc-status)
   size_t header_bytes_ = 0;
-  size_t unconsumed_ = 0;       // request bytes received but not yet given back to the window
-  uint32_t read_disables_ = 0;
+  http2::InboundFlowControl inbound_;  // the request body's window
   bool headers_too_large_ = false;
   bool request_ended_ = false;
   bool response_submitted_ = false;
@@ -246,11 +246,7 @@ void Http2ConnectionManager::Stream::onHeadersComplete(bool end_stream) {
 }
 
 void Http2ConnectionManager::Stream::onData(const uint8_t* data, size_t len) {
-  if (active_ == nullptr || read_disables_ == 0) {
-    nghttp2_session_consume(session(), id_, len);
-  } else {
-    unconsumed_ += len;
-  }
+  inbound_.onData(session(), id_, len, active_ != nullptr);
   if (active_ != nullptr) {
     active_->decodeData(reinterpret_cast<const char*>(data), len);
   }
@@ -264,16 +260,7 @@ void Http2ConnectionManager::Stream::onRequestEnd() {
 }
 
 void Http2ConnectionManager::Stream::readDisable(bool disable) {
-  if (disable) {
-    read_disables_++;
-    return;
-  }
-  if (read_disables_ == 0) {
-    return;
-  }
-  if (--read_disables_ == 0 && unconsumed_ > 0) {
-    nghttp2_session_consume(session(), id_, unconsumed_);
-    unconsumed_ = 0;
+  if (inbound_.readDisable(session(), id_, disable)) {
     parent_.sendPending();  // the WINDOW_UPDATE
   }
 }

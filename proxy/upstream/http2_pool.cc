@@ -8,6 +8,7 @@
 #include <charconv>
 #include <vector>
 
+#include "proxy/http/http2_flow_control.h"
 #include "proxy/http/http2_headers.h"
 
 namespace strait::upstream {
@@ -66,8 +67,7 @@ class Http2Pool::Stream : public UpstreamClient, public event::DeferredDeletable
   http::ResponseHeaders response_;
   http::HeaderMap trailers_;
   buffer::Buffer out_;
-  size_t unconsumed_ = 0;
-  uint32_t read_disables_ = 0;
+  http::http2::InboundFlowControl inbound_;  // the response body's window
   bool out_end_ = false;
   bool data_deferred_ = false;
   bool above_limit_ = false;
@@ -201,17 +201,8 @@ ssize_t Http2Pool::Stream::readBody(uint8_t* buf, size_t length, uint32_t* flags
 }
 
 void Http2Pool::Stream::readDisable(bool disable) {
-  if (disable) {
-    read_disables_++;
-    return;
-  }
-  if (read_disables_ == 0) {
-    return;
-  }
-  if (--read_disables_ == 0 && unconsumed_ > 0 && id_ > 0) {
-    nghttp2_session_consume(session(), id_, unconsumed_);
-    unconsumed_ = 0;
-    connection_.sendPending();
+  if (inbound_.readDisable(session(), id_, disable)) {
+    connection_.sendPending();  // the WINDOW_UPDATE
   }
 }
 
@@ -263,11 +254,7 @@ void Http2Pool::Stream::onHeadersDone(bool trailers, bool end_stream) {
 }
 
 void Http2Pool::Stream::onData(const uint8_t* data, size_t len) {
-  if (callbacks_ == nullptr || read_disables_ == 0) {
-    nghttp2_session_consume(session(), id_, len);
-  } else {
-    unconsumed_ += len;
-  }
+  inbound_.onData(session(), id_, len, callbacks_ != nullptr);
   if (callbacks_ != nullptr) {
     callbacks_->onUpstreamData(reinterpret_cast<const char*>(data), len);
   }
