@@ -19,7 +19,9 @@
 // Limits: SETTINGS_MAX_CONCURRENT_STREAMS, SETTINGS_INITIAL_WINDOW_SIZE and the connection
 // window from the listener's `http.http2`; SETTINGS_MAX_HEADER_LIST_SIZE from
 // `max_request_headers_kb` (a larger request head, or more than `max_headers` fields, is
-// answered 431); nghttp2's flood protections at their defaults (see the .cc).
+// answered 431); nghttp2's flood protections at their defaults (see
+// http2_conn_manager_session.cc, which holds the session side: callbacks, SETTINGS, the read and
+// write pumps; http2_conn_manager.cc holds the streams and the connection's lifecycle).
 
 #include <memory>
 #include <string>
@@ -54,7 +56,7 @@ class Http2ConnectionManager : public ServerConnection,
   void onBelowWriteBufferLowWatermark() override { sendPending(); }
 
   class Stream;
-  // nghttp2 callbacks (static trampolines in the .cc call these).
+  // nghttp2 callbacks (static trampolines in http2_conn_manager_session.cc call these).
   int onBeginHeaders(int32_t stream_id);
   int onHeader(int32_t stream_id, bool trailers, std::string_view name, std::string_view value);
   int onFrameRecv(int32_t stream_id, uint8_t type, uint8_t flags, bool trailers);
@@ -67,7 +69,13 @@ class Http2ConnectionManager : public ServerConnection,
   struct SessionDeleter {
     void operator()(nghttp2_session* session) const;
   };
+  // The connection's write buffer: frames are produced only below it.
+  static constexpr size_t kConnectionWriteLimit = 1024 * 1024;
 
+  // A server session whose callbacks reach `manager`.
+  static nghttp2_session* newServerSession(Http2ConnectionManager* manager);
+  // SETTINGS and the connection window from the listener's `http` block: the first frames out.
+  void submitSettings();
   void refreshSnapshot();
   // Produces frames while the connection's write buffer has room; never inside nghttp2's own
   // callbacks (then it runs once the callback returns).

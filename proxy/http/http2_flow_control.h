@@ -1,14 +1,18 @@
 #pragma once
 
-// Flow control for the DATA one HTTP/2 stream receives, shared by the downstream connection
-// manager (request bodies) and the upstream pool (response bodies). Both sessions run with
-// nghttp2's automatic WINDOW_UPDATEs off, so a received byte is given back to the windows only
-// when it is consumed here.
+// Flow control through an nghttp2 session, shared by the downstream connection manager and the
+// upstream pool: the DATA a stream receives (request bodies, response bodies), and the frames a
+// connection takes out of its session to write. Both sessions run with nghttp2's automatic
+// WINDOW_UPDATEs off, so a received byte is given back to the windows only when it is consumed
+// here.
 
 #include <nghttp2/nghttp2.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
+
+#include "strait/buffer/buffer.h"
 
 namespace strait::http::http2 {
 
@@ -50,5 +54,38 @@ class InboundFlowControl {
   uint32_t read_disables_ = 0;
   size_t unconsumed_ = 0;  // received but not yet given back to the windows
 };
+
+// Why takeFrames() stopped.
+enum class FramesTaken : uint8_t {
+  All,     // the session has nothing more to send for now
+  Full,    // `has_room` said no: the rest waits for the connection to drain
+  Failed,  // nghttp2 failed: the session is unusable and the connection must close
+};
+
+// Appends the frames `session` has ready (nghttp2_session_mem_send) to `out`, asking
+// `has_room(out)` before each one, so that frames are produced only while the connection can
+// take them. On Failed, `out` holds frames that must not be written.
+template <typename HasRoom>
+FramesTaken takeFrames(nghttp2_session* session, buffer::Buffer& out, HasRoom&& has_room) {
+  for (;;) {
+    if (!has_room(std::as_const(out))) {
+      return FramesTaken::Full;
+    }
+    const uint8_t* data = nullptr;
+    ssize_t n = nghttp2_session_mem_send(session, &data);
+    if (n < 0) {
+      return FramesTaken::Failed;
+    }
+    if (n == 0) {
+      return FramesTaken::All;
+    }
+    out.add(data, static_cast<size_t>(n));
+  }
+}
+
+// Every frame `session` has ready, however many bytes: All or Failed.
+inline FramesTaken takeFrames(nghttp2_session* session, buffer::Buffer& out) {
+  return takeFrames(session, out, [](const buffer::Buffer&) { return true; });
+}
 
 }  // namespace strait::http::http2

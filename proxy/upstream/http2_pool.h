@@ -35,6 +35,7 @@ class Http2Pool : public ConnPool {
   bool idle() const override;
   HostImpl& host() override { return host_; }
 
+  // Declared in http2_pool_internal.h; defined in http2_pool_connection.cc and http2_pool.cc.
   class Connection;
   class Stream;
 
