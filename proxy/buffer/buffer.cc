@@ -176,6 +176,14 @@ void Buffer::drain(size_t len) {
   }
 }
 
+void Buffer::addCopy(const Buffer& other) {
+  for (const Slice* s = other.head_; s != nullptr; s = s->next) {
+    if (s->end > s->begin) {
+      add(s->data() + s->begin, s->end - s->begin);
+    }
+  }
+}
+
 size_t Buffer::frontSlices(RawSlice* out, size_t max) const {
   size_t n = 0;
   for (const Slice* s = head_; s != nullptr && n < max; s = s->next) {

@@ -72,22 +72,22 @@ void ActiveStream::emitAccessLog() {
   e.response_flags = flags_;
   e.bytes_received = bytes_received_;
   e.bytes_sent = head_request_ ? 0 : bytes_sent_;
-  if (upstream_response_) {
-    e.upstream_service_time_us =
-        static_cast<int64_t>(microsSince(upstream_start_, upstream_headers_at_));
-  }
-  if (last_host_ != nullptr) {
-    e.upstream_host_address = last_host_->address();
-    e.upstream_host_port = last_host_->port();
-  }
-  if (cluster_ != nullptr) {
-    e.upstream_cluster = cluster_->info().config.name;
+  if (router_.has_value()) {
+    if (router_->upstreamResponded()) {
+      e.upstream_service_time_us = static_cast<int64_t>(
+          microsSince(router_->attemptStartedAt(), router_->responseHeadersAt()));
+    }
+    if (const upstream::Host* host = router_->lastHost(); host != nullptr) {
+      e.upstream_host_address = host->address();
+      e.upstream_host_port = host->port();
+    }
+    e.upstream_cluster = router_->clusterInfo().config.name;
+    e.attempts = router_->attempts();
   }
   if (route_ != nullptr) {
     e.route_name = route_->route().name;
   }
   e.downstream_remote_address = downstream_.connection().remoteAddressAndPort();
-  e.attempts = attempts_;
   worker_.access_log->log(formatOf(*config), e);
 }
 

@@ -136,8 +136,8 @@ std::string Server::clustersJson() const {
           {"cx_active", host.cx_active.load()},
           {"cx_connect_fail", host.cx_connect_fail.load()},
           {"rq_active", host.activeRequests()},
-          {"rq_total", host.rq_total.load()},
-          {"rq_error", host.rq_error.load()},
+          {"rq_total", host.requestsTotal()},
+          {"rq_error", host.requestErrors()},
       });
     }
     cluster["healthy_hosts"] = healthy_hosts;

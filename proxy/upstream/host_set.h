@@ -27,9 +27,8 @@ class HostImpl : public Host {
 
   const sockaddr* sockAddr() const { return reinterpret_cast<const sockaddr*>(&addr_); }
 
-  // Per-host counters for /clusters (process-wide, relaxed).
-  std::atomic<uint64_t> rq_total{0};
-  std::atomic<uint64_t> rq_error{0};  // 5xx, resets, timeouts
+  // Per-host connection counters for /clusters (process-wide, relaxed); the request counters
+  // are the Host's.
   std::atomic<uint64_t> cx_connect_fail{0};
   std::atomic<int64_t> cx_active{0};
 

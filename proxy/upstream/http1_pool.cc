@@ -31,7 +31,7 @@ Http1Client::~Http1Client() {
   }
 }
 
-const HostImpl& Http1Client::host() const { return pool_.host(); }
+HostImpl& Http1Client::host() { return pool_.host(); }
 
 void Http1Client::connect() {
   auto& stats = pool_.cluster().stats;

@@ -16,7 +16,8 @@
 #include "proxy/event/dispatcher_impl.h"
 #include "proxy/network/connection_impl.h"
 #include "proxy/upstream/cluster.h"
-#include "proxy/upstream/conn_pool.h"
+#include "proxy/upstream/cluster.h"
+#include "strait/upstream/conn_pool.h"
 #include "strait/http/http1_codec.h"
 
 namespace strait::upstream {
@@ -42,7 +43,7 @@ class Http1Client : public UpstreamClient,
   // The connection cannot be reused after a reset.
   void resetStream() override;
   bool reused() const override { return requests_ > 1; }
-  const HostImpl& host() const override;
+  HostImpl& host() override;
 
   // network::ConnectionCallbacks
   void onData(const char* data, size_t len) override;

@@ -28,7 +28,7 @@ nghttp2_nv makeNv(std::string_view name, std::string_view value) {
 
 nghttp2_session* Http2Pool::Stream::session() { return connection_.session(); }
 
-const HostImpl& Http2Pool::Stream::host() const { return connection_.pool().host(); }
+HostImpl& Http2Pool::Stream::host() { return connection_.pool().host(); }
 
 void Http2Pool::Stream::encodeHeaders(const http::RequestHeaders& headers,
                                       const http::http1::MessageInfo& info) {

@@ -19,7 +19,8 @@
 
 #include "proxy/event/dispatcher_impl.h"
 #include "proxy/network/connection_impl.h"
-#include "proxy/upstream/conn_pool.h"
+#include "proxy/upstream/cluster.h"
+#include "strait/upstream/conn_pool.h"
 
 namespace strait::upstream {
 

@@ -35,7 +35,7 @@ class Http2Pool::Stream : public UpstreamClient, public event::DeferredDeletable
   void readDisable(bool disable) override;
   void resetStream() override;
   bool reused() const override { return false; }
-  const HostImpl& host() const override;
+  HostImpl& host() override;
 
   ssize_t readBody(uint8_t* buf, size_t length, uint32_t* flags);
   void onHeader(bool trailers, std::string_view name, std::string_view value);

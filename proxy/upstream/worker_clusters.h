@@ -14,15 +14,18 @@
 
 namespace strait::upstream {
 
-class WorkerCluster {
+class WorkerCluster : public ThreadLocalCluster {
  public:
   WorkerCluster(const ClusterSnapshot& cluster, event::DispatcherImpl& dispatcher,
                 RandomGenerator& random, stats::Shard& shard);
 
-  const ClusterInfo& info() const { return *info_; }
+  // ThreadLocalCluster
+  const ClusterInfo& info() const override { return *info_; }
+  ConnPool* choosePool(const LbContext& context) override;
+  void addStream() override { streams_++; }
+  void removeStream() override { streams_--; }
+
   const HostSet& hosts() const { return *hosts_; }
-  // Picks a host and returns its pool, or nullptr when the cluster has no hosts.
-  ConnPool* choosePool(const LbContext& context);
   // A new host set of the same cluster: the pools of hosts that stay are kept (their
   // connections too), new hosts get a pool, and the pools of hosts that left drain: their idle
   // connections close now, busy ones after their response. The load balancer is rebuilt over
@@ -33,12 +36,6 @@ class WorkerCluster {
   bool idle() const;
   // Releases the pools of removed hosts that became idle.
   void collectDrainedPools();
-
-  // A stream that routed to this cluster holds it until the stream is destroyed: between
-  // attempts (retry backoff) and while queued for a max_requests slot it is in no pool, and a
-  // drained cluster must not be released under it.
-  void addStream() { streams_++; }
-  void removeStream() { streams_--; }
 
  private:
   std::unique_ptr<ConnPool> createPool(const HostSharedPtr& host);

@@ -38,6 +38,23 @@ TEST(BufferTest, LargeAddsSpanSlicesAndKeepOrder) {
   EXPECT_EQ(total, b.length());
 }
 
+TEST(BufferTest, AddCopyLeavesTheSourceWhole) {
+  Buffer source;
+  std::string big(3 * Buffer::kSliceSize + 17, 'x');
+  big[0] = 'a';
+  big.back() = 'z';
+  source.add(big);
+  source.drain(1);  // a source whose first slice is partly read
+  Buffer copy;
+  copy.add("head:");
+  copy.addCopy(source);
+  EXPECT_EQ(copy.toString(), "head:" + big.substr(1));
+  EXPECT_EQ(source.toString(), big.substr(1));
+  Buffer empty;
+  copy.addCopy(empty);
+  EXPECT_EQ(copy.length(), 5 + big.size() - 1);
+}
+
 TEST(BufferTest, MoveAllAndPart) {
   Buffer a;
   Buffer b;

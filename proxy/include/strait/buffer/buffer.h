@@ -32,6 +32,8 @@ class Buffer {
   void move(Buffer& other);
   // Moves the first `len` bytes of `other` to the end of this buffer.
   void move(Buffer& other, size_t len);
+  // Appends a copy of every byte of `other`, which is left as it was.
+  void addCopy(const Buffer& other);
 
   size_t length() const { return length_; }
   bool empty() const { return length_ == 0; }

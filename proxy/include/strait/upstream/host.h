@@ -61,9 +61,18 @@ class Host {
   void setEjected(bool ejected) { ejected_.store(ejected, std::memory_order_relaxed); }
   // What load balancers pick among (when no host is available they use every host: panic mode).
   bool available() const { return healthy() && !ejected(); }
+  // Requests in flight to this host (least_request weighs them), requests sent and requests
+  // that failed (5xx, reset, timeout) over the host's life (/clusters). An upstream attempt
+  // (proxy/http/upstream_request.h) is the one writer.
   uint32_t activeRequests() const { return active_requests_.load(std::memory_order_relaxed); }
-  void requestStarted() { active_requests_.fetch_add(1, std::memory_order_relaxed); }
+  uint64_t requestsTotal() const { return requests_total_.load(std::memory_order_relaxed); }
+  uint64_t requestErrors() const { return request_errors_.load(std::memory_order_relaxed); }
+  void requestStarted() {
+    active_requests_.fetch_add(1, std::memory_order_relaxed);
+    requests_total_.fetch_add(1, std::memory_order_relaxed);
+  }
   void requestFinished() { active_requests_.fetch_sub(1, std::memory_order_relaxed); }
+  void requestFailed() { request_errors_.fetch_add(1, std::memory_order_relaxed); }
   OutlierHostState& outlierState() const { return outlier_; }
 
  private:
@@ -75,6 +84,8 @@ class Host {
   std::atomic<bool> healthy_{true};
   std::atomic<bool> ejected_{false};
   std::atomic<uint32_t> active_requests_{0};
+  std::atomic<uint64_t> requests_total_{0};
+  std::atomic<uint64_t> request_errors_{0};
 };
 
 using HostSharedPtr = std::shared_ptr<Host>;

@@ -3,15 +3,17 @@
 // What a request sees of its upstream, whatever the protocol: a pool per host per worker that
 // hands out an UpstreamClient (one exchange: an HTTP/1.1 connection while it carries the
 // request, or one HTTP/2 stream on a shared connection), and the callbacks the exchange reports
-// to. Http1Pool (http1_pool.h) and Http2Pool (http2_pool.h) implement it.
+// to. Http1Pool and Http2Pool (proxy/upstream/) implement it; the router (proxy/http/router.h)
+// uses only this contract, so its tests run it over fakes (tests/mocks/fake_upstream.h).
 
 #include <cstddef>
 #include <string_view>
 
-#include "proxy/upstream/cluster.h"
 #include "strait/buffer/buffer.h"
 #include "strait/http/header_map.h"
 #include "strait/http/http1_codec.h"
+#include "strait/upstream/host.h"
+#include "strait/upstream/load_balancer.h"
 
 namespace strait::upstream {
 
@@ -63,7 +65,8 @@ class UpstreamClient {
   // True when a failure before any response byte is safe to retry on a new connection (a
   // reused keep-alive connection that the upstream closed as the request went out).
   virtual bool reused() const = 0;
-  virtual const HostImpl& host() const = 0;
+  // The host this exchange went to (request accounting, outlier reports, access log).
+  virtual Host& host() = 0;
 };
 
 class PoolCallbacks {
@@ -90,7 +93,24 @@ class ConnPool {
   // Closes idle connections and stops reusing busy ones (the cluster is going away).
   virtual void drain() = 0;
   virtual bool idle() const = 0;
-  virtual HostImpl& host() = 0;
+  virtual Host& host() = 0;
+};
+
+struct ClusterInfo;
+
+// One cluster as a worker's streams see it: its shape and stats (ClusterInfo, cluster.h), and a
+// pool per host picked by its load balancer. WorkerCluster (worker_clusters.h) implements it.
+class ThreadLocalCluster {
+ public:
+  virtual ~ThreadLocalCluster() = default;
+  virtual const ClusterInfo& info() const = 0;
+  // Picks a host and returns its pool, or nullptr when the cluster has no hosts.
+  virtual ConnPool* choosePool(const LbContext& context) = 0;
+  // A stream that routed to this cluster holds it until the stream is destroyed: between
+  // attempts (retry backoff) and while queued for a max_requests slot it is in no pool, and a
+  // drained cluster must not be released under it.
+  virtual void addStream() = 0;
+  virtual void removeStream() = 0;
 };
 
 }  // namespace strait::upstream

@@ -1,0 +1,677 @@
+#include "proxy/http/router.h"
+
+#include "proxy/upstream/cluster.h"
+
+namespace strait::http {
+
+namespace {
+
+using upstream::UpstreamFailure;
+using LocalReply = RouterCallbacks::LocalReply;
+
+// Request bodies buffered while no attempt is attached beyond this pause the downstream: a slow
+// connect or a retry backoff never makes the proxy hold an unbounded upload.
+constexpr size_t kMaxBufferedRequestBody = 1024 * 1024;
+
+void applyHeaderValues(HeaderMap& headers, const std::vector<config::HeaderValue>& values) {
+  for (const auto& hv : values) {
+    if (hv.append) {
+      headers.add(hv.name, hv.value);
+    } else {
+      headers.set(hv.name, hv.value);
+    }
+  }
+}
+
+// The value of cookie `name` in the request's cookie headers (HTTP/2 may split them), or empty.
+std::string_view cookieValue(const HeaderMap& headers, std::string_view name) {
+  for (const HeaderEntry& entry : headers) {
+    if (entry.name != "cookie") {
+      continue;
+    }
+    std::string_view rest = entry.value;
+    while (!rest.empty()) {
+      size_t end = rest.find(';');
+      std::string_view pair = rest.substr(0, end);
+      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+      while (!pair.empty() && pair.front() == ' ') {
+        pair.remove_prefix(1);
+      }
+      if (pair.size() > name.size() && pair.starts_with(name) && pair[name.size()] == '=') {
+        return pair.substr(name.size() + 1);
+      }
+    }
+  }
+  return {};
+}
+
+// The ring_hash key of a request: the first of the route's hash policies that yields a non-empty
+// value. False when none does; the balancer then picks at random. Allocates nothing.
+bool requestHash(const std::vector<config::HashPolicy>& policies, const HeaderMap& headers,
+                 std::string_view peer, uint64_t& hash) {
+  for (const config::HashPolicy& policy : policies) {
+    std::string_view value;
+    if (policy.kind == config::HashPolicy::Kind::Header) {
+      const std::string* header = headers.get(policy.name);
+      value = header != nullptr ? std::string_view(*header) : std::string_view();
+    } else if (policy.kind == config::HashPolicy::Kind::SourceIp) {
+      value = peer;
+    } else {
+      value = cookieValue(headers, policy.name);
+    }
+    if (!value.empty()) {
+      hash = upstream::hashKey(value);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool hasBody(const http1::MessageInfo& info) {
+  return info.chunked || (info.content_length.has_value() && *info.content_length > 0);
+}
+
+}  // namespace
+
+Router::Router(RouterCallbacks& callbacks, const router::RouteEntry& route,
+               upstream::ThreadLocalCluster& cluster, const http1::MessageInfo& info)
+    : callbacks_(callbacks),
+      route_(route),
+      action_(*route.route().route),
+      cluster_(cluster),
+      request_info_(info) {
+  cluster_.addStream();  // held until the router goes (see ThreadLocalCluster::addStream())
+}
+
+Router::~Router() {
+  reset();
+  cluster_.removeStream();
+}
+
+// ---- request path ---------------------------------------------------------------------------
+
+void Router::start(bool request_complete, buffer::Buffer& early_body,
+                   buffer::Buffer& early_tunnel) {
+  request_complete_ = request_complete;
+  body_.move(early_body);
+  if (!early_tunnel.empty()) {
+    tunnel_ = true;
+    tunnel_pending_.move(early_tunnel);
+  }
+  RequestHeaders& request = callbacks_.routerRequest();
+  const config::Route& route = route_.route();
+  if (!action_.prefix_rewrite.empty()) {
+    request.path = route_.rewritePath(request.path);
+  }
+  if (!action_.host_rewrite.empty()) {
+    request.authority = action_.host_rewrite;
+  }
+  for (const auto& name : route.request_headers_to_remove) {
+    request.headers.remove(name);
+  }
+  applyHeaderValues(request.headers, route_.virtualHost().request_headers_to_add);
+  applyHeaderValues(request.headers, route.request_headers_to_add);
+  event::Dispatcher& dispatcher = callbacks_.routerDispatcher();
+  if (action_.timeout.count() > 0) {
+    callbacks_.routerRouteTimer().enableTimer(action_.timeout);
+    route_timer_armed_ = true;
+  }
+  if (action_.retry.has_value() && action_.retry->attempts > 0) {
+    retry_.emplace(&*action_.retry, request.method, cluster_.info().resources.get(),
+                   callbacks_.routerRandom(), dispatcher.approximateMonotonicTime(),
+                   action_.timeout);
+    // Keep the request body for replay while it fits retry.max_body_bytes.
+    replay_ = retry_->enabled() && !request_info_.upgrade;
+    if (replay_ && !body_.empty()) {
+      retry_->onBodyBuffered(body_.length());
+      replay_ = retry_->enabled();
+    }
+  }
+  if (body_.length() > kMaxBufferedRequestBody) {
+    pauseDownstream(true);
+  }
+  startAttempt();
+}
+
+void Router::decodeData(const char* data, size_t len) {
+  if (state_ == State::Done) {
+    return;
+  }
+  if (replay_) {
+    body_.add(data, len);
+    retry_->onBodyBuffered(body_.length());
+    replay_ = retry_->enabled();
+  }
+  UpstreamRequest* attached = nullptr;
+  forEachLive([&](UpstreamRequest& attempt) {
+    if (attempt.attached()) {
+      attached = &attempt;
+    }
+  });
+  if (attached != nullptr) {
+    buffer::Buffer chunk;
+    chunk.add(data, len);
+    body_sent_ = true;
+    if (!replay_) {
+      body_.clear();  // (the replay copy, when this chunk outgrew it)
+    }
+    attached->encodeData(chunk, false);
+    return;
+  }
+  if (!replay_) {
+    body_.add(data, len);
+  }
+  if (body_.length() > kMaxBufferedRequestBody && !downstream_paused_) {
+    pauseDownstream(true);
+  }
+}
+
+void Router::decodeComplete() {
+  request_complete_ = true;
+  if (tunnel_ || !hasBody(request_info_)) {
+    return;
+  }
+  forEachLive([&](UpstreamRequest& attempt) {
+    if (attempt.attached()) {
+      buffer::Buffer empty;
+      attempt.encodeData(empty, true);
+    }
+  });
+}
+
+void Router::decodeTunnelData(const char* data, size_t len) {
+  tunnel_ = true;
+  if (state_ == State::Responding && winner_ != nullptr && winner_->attached()) {
+    buffer::Buffer chunk;
+    chunk.add(data, len);
+    winner_->writeTunnel(chunk);
+    return;
+  }
+  tunnel_pending_.add(data, len);
+}
+
+void Router::pauseDownstream(bool pause) {
+  if (pause != downstream_paused_) {
+    downstream_paused_ = pause;
+    callbacks_.routerDownstreamReadDisable(pause);
+  }
+}
+
+// ---- admission (circuit breaker, per process) ---------------------------------------------
+
+// One max_requests slot for the whole request, retries included. Over the limit, the request
+// waits in the cluster's pending queue (within max_pending_requests, up to queue_timeout) for a
+// slot; the route timeout keeps running meanwhile.
+bool Router::admitRequest() {
+  const upstream::ClusterInfo& info = cluster_.info();
+  stats::Shard& shard = callbacks_.routerShard();
+  event::Dispatcher& dispatcher = callbacks_.routerDispatcher();
+  using Admission = upstream::ResourceManager::Admission;
+  switch (info.resources->admitRequest(dispatcher, *this, slot_ticket_)) {
+    case Admission::Admitted:
+      holds_request_slot_ = true;
+      return true;
+    case Admission::Queued:
+      state_ = State::Queued;
+      shard.inc(info.stats.rq_queued);
+      if (queue_timer_ == nullptr) {
+        queue_timer_ = dispatcher.createTimer([this]() { onQueueTimeout(); });
+      }
+      queue_timer_->enableTimer(info.config.circuit_breakers.queue_timeout);
+      return false;
+    case Admission::Overflow:
+      shard.inc(info.stats.rq_overflow);
+      fail({503, "upstream overflow: cluster max_requests reached", "UO", true, true});
+      return false;
+    case Admission::QueueFull:
+      shard.inc(info.stats.rq_overflow);
+      shard.inc(info.stats.rq_pending_overflow);
+      fail({503,
+            "upstream overflow: cluster max_requests reached and its pending queue "
+            "(max_pending_requests) is full",
+            "UO", true, true});
+      return false;
+  }
+  return false;
+}
+
+void Router::onRequestSlotGranted() {
+  slot_ticket_.reset();
+  queue_timer_->disableTimer();
+  holds_request_slot_ = true;
+  if (state_ == State::Done) {
+    releaseRequestSlot();  // (cannot happen: finishing leaves the queue; kept for safety)
+    return;
+  }
+  startAttempt();
+}
+
+void Router::onQueueTimeout() {
+  const upstream::ClusterInfo& info = cluster_.info();
+  stats::Shard& shard = callbacks_.routerShard();
+  leaveQueue();
+  shard.inc(info.stats.rq_overflow);
+  shard.inc(info.stats.rq_queue_timeout);
+  std::string body = "upstream overflow: no max_requests slot came free within the "
+                     "queue_timeout of " +
+                     std::to_string(info.config.circuit_breakers.queue_timeout.count()) + "ms";
+  fail({503, body, "UO", true, true});
+}
+
+void Router::leaveQueue() {
+  if (slot_ticket_ != nullptr) {
+    cluster_.info().resources->cancelWait(slot_ticket_);
+    slot_ticket_.reset();
+    queue_timer_->disableTimer();  // (not destroyed: this may run inside its callback)
+  }
+}
+
+void Router::releaseRequestSlot() {
+  if (holds_request_slot_) {
+    holds_request_slot_ = false;
+    cluster_.info().resources->releaseRequest();
+  }
+  leaveQueue();
+}
+
+// ---- attempts -------------------------------------------------------------------------------
+
+UpstreamRequest& Router::addAttempt(upstream::ConnPool& pool) {
+  if (!first_.has_value()) {
+    return first_.emplace(*this, pool, attempts_);
+  }
+  more_.push_back(std::make_unique<UpstreamRequest>(*this, pool, attempts_));
+  return *more_.back();
+}
+
+template <typename F>
+void Router::forEachLive(F&& f) {
+  if (first_.has_value() && first_->live()) {
+    f(*first_);
+  }
+  for (const UpstreamRequestPtr& attempt : more_) {
+    if (attempt->live()) {
+      f(*attempt);
+    }
+  }
+}
+
+void Router::releaseAttempts(bool reset) {
+  forEachLive([&](UpstreamRequest& attempt) { attempt.release(reset); });
+  stopPerTryTimer();
+}
+
+void Router::startAttempt() {
+  if (attempts_ == 0 && !holds_request_slot_ && !admitRequest()) {
+    return;
+  }
+  state_ = State::Attempting;
+  attempts_++;
+  upstream::LbContext context;
+  context.excluded = last_host_;
+  context.has_hash = requestHash(action_.hash_policy, callbacks_.routerRequest().headers,
+                                 callbacks_.routerPeerAddress(), context.hash);
+  upstream::ConnPool* pool = cluster_.choosePool(context);
+  if (pool == nullptr) {
+    fail({503, "no healthy upstream", "UH", false, true});
+    return;
+  }
+  last_host_ = &pool->host();
+  UpstreamRequest& attempt = addAttempt(*pool);
+  if (retry_.has_value() && action_.retry->per_try_timeout.has_value()) {
+    std::chrono::milliseconds timeout =
+        retry_->attemptTimeout(callbacks_.routerDispatcher().approximateMonotonicTime());
+    if (timeout.count() > 0) {
+      callbacks_.routerPerTryTimer().enableTimer(timeout);
+      per_try_timer_armed_ = true;
+      timed_attempt_ = &attempt;
+    }
+  }
+  attempt.start();  // (may call back at once: onAttemptReady() or onAttemptPoolFailure())
+}
+
+void Router::onAttemptReady(UpstreamRequest& attempt) {
+  http1::MessageInfo info;
+  info.upgrade = request_info_.upgrade;
+  buffer::Buffer body;
+  if (replay_) {
+    body.addCopy(body_);  // every attempt sends the whole body so far, from the kept copy
+  } else {
+    body.move(body_);
+  }
+  if (request_info_.content_length.has_value()) {
+    info.content_length = request_info_.content_length;
+  } else if (request_info_.chunked) {
+    if (request_complete_) {
+      // The whole body is here already: send it with a length instead of chunking.
+      info.content_length = body.length();
+    } else {
+      info.chunked = true;
+    }
+  }
+  attempt.encodeHeaders(callbacks_.routerRequest(), info);
+  if (hasBody(info) && (!body.empty() || request_complete_)) {
+    body_sent_ = body_sent_ || !body.empty();
+    attempt.encodeData(body, request_complete_);
+  }
+  if (downstream_paused_ && !request_complete_) {
+    pauseDownstream(false);  // the pre-attach buffer limit paused the downstream; flow now
+  }
+  if (tunnel_ && !tunnel_pending_.empty()) {
+    attempt.writeTunnel(tunnel_pending_);
+  }
+}
+
+void Router::onAttemptPoolFailure(UpstreamRequest& attempt, UpstreamFailure failure,
+                                  std::string_view detail) {
+  if (&attempt == timed_attempt_) {
+    stopPerTryTimer();
+  }
+  if (failure == UpstreamFailure::ConnectFailure || failure == UpstreamFailure::ConnectTimeout) {
+    attempt.reportOutlier(UpstreamRequest::OutlierResult::ConnectFailure);
+  }
+  if (failure != UpstreamFailure::Overflow &&
+      scheduleRetry(failure == UpstreamFailure::Reset ? upstream::AttemptResult::reset()
+                                                      : upstream::AttemptResult::connectFailure())) {
+    return;
+  }
+  if (failure == UpstreamFailure::Overflow) {
+    // (the pool counted which limit)
+    callbacks_.routerShard().inc(cluster_.info().stats.rq_overflow);
+    std::string body = "upstream overflow: " + std::string(detail);
+    fail({503, body, "UO", true, true});
+    return;
+  }
+  std::string body = "upstream connect error: " + std::string(detail);
+  fail({503, body, "UF", false, true});
+}
+
+// A failed attempt: retry it (after the backoff, on another host when there is one) if the
+// route's policy, the method, the time left and the cluster's retry budget allow. The request
+// body is replayed from the copy kept while it fits retry.max_body_bytes; a request whose body
+// outgrew it is not retried once body bytes went upstream.
+bool Router::scheduleRetry(const upstream::AttemptResult& result) {
+  if (!retry_.has_value() || state_ == State::Responding || state_ == State::Done ||
+      (body_sent_ && !replay_)) {
+    return false;
+  }
+  event::Dispatcher& dispatcher = callbacks_.routerDispatcher();
+  upstream::RetryDecision decision =
+      retry_->onAttemptFailed(result, dispatcher.approximateMonotonicTime());
+  if (decision.verdict != upstream::RetryVerdict::Retry) {
+    if (decision.verdict == upstream::RetryVerdict::BudgetExhausted) {
+      callbacks_.routerShard().inc(cluster_.info().stats.rq_retry_overflow);
+    }
+    if (retry_->retriesDone() > 0) {
+      callbacks_.onRouterFlag("URX");  // retried, and the last attempt failed too
+    }
+    return false;
+  }
+  callbacks_.routerShard().inc(cluster_.info().stats.rq_retry);
+  state_ = State::Backoff;
+  if (retry_timer_ == nullptr) {
+    retry_timer_ = dispatcher.createTimer([this]() { startAttempt(); });
+  }
+  retry_timer_->enableTimer(decision.backoff);
+  return true;
+}
+
+void Router::onPerTryTimeout() {
+  per_try_timer_armed_ = false;
+  UpstreamRequest* attempt = timed_attempt_;
+  timed_attempt_ = nullptr;
+  if (attempt == nullptr || !attempt->live() || state_ == State::Responding) {
+    return;  // once a response is on its way, only the route timeout bounds it
+  }
+  if (attempt->attached()) {
+    attempt->reportOutlier(UpstreamRequest::OutlierResult::Timeout);
+  }
+  callbacks_.routerShard().inc(cluster_.info().stats.rq_timeout);
+  attempt->release(true);
+  if (scheduleRetry(upstream::AttemptResult::perTryTimeout())) {
+    return;
+  }
+  fail({504, "upstream per-try timeout", "UT"});
+}
+
+void Router::onRouteTimeout() {
+  route_timer_armed_ = false;
+  if (state_ == State::Done) {
+    return;
+  }
+  callbacks_.routerShard().inc(cluster_.info().stats.rq_timeout);
+  forEachLive([](UpstreamRequest& attempt) {
+    if (attempt.attached()) {
+      attempt.reportOutlier(UpstreamRequest::OutlierResult::Timeout);
+      attempt.host().requestFailed();
+    }
+  });
+  if (state_ != State::Responding) {
+    fail({504, "upstream request timeout", "UT"});
+    return;
+  }
+  releaseAttempts(true);
+  finish();
+  callbacks_.onRouterResponseReset("UT");
+}
+
+// ---- response path --------------------------------------------------------------------------
+
+void Router::onAttemptHeaders(UpstreamRequest& attempt, ResponseHeaders& headers,
+                              const http1::MessageInfo& info) {
+  attempt.reportOutlier(UpstreamRequest::OutlierResult::Status, headers.status);
+  if (winner_ != nullptr) {
+    attempt.release(true);  // another attempt answered first
+    return;
+  }
+  if (retry_.has_value() && headers.status >= 500 && request_complete_ &&
+      scheduleRetry(upstream::AttemptResult::response(headers.status))) {
+    // Drop this response: the exchange is reset (its body is not read), the next attempt starts
+    // after the backoff.
+    if (&attempt == timed_attempt_) {
+      stopPerTryTimer();
+    }
+    attempt.discardResponse();
+    return;
+  }
+  if (headers.status >= 500) {
+    attempt.host().requestFailed();
+  }
+  winner_ = &attempt;
+  state_ = State::Responding;
+  winner_started_at_ = attempt.startedAt();
+  responded_at_ = attempt.headersAt();
+  stopPerTryTimer();
+  forEachLive([&](UpstreamRequest& other) {
+    if (&other != &attempt) {
+      other.release(true);
+    }
+  });
+  const config::Route& route = route_.route();
+  for (const auto& name : route.response_headers_to_remove) {
+    headers.headers.remove(name);
+  }
+  applyHeaderValues(headers.headers, route_.virtualHost().response_headers_to_add);
+  applyHeaderValues(headers.headers, route.response_headers_to_add);
+  bool upgraded = headers.status == 101 && request_info_.upgrade;
+  if (upgraded) {
+    tunnel_ = true;
+    stopRouteTimer();  // a tunnel lives as long as its peers keep it
+  }
+  callbacks_.onRouterResponseHeaders(headers, info);
+  if (upgraded && state_ == State::Responding && attempt.attached() &&
+      !tunnel_pending_.empty()) {
+    attempt.writeTunnel(tunnel_pending_);
+  }
+}
+
+void Router::onAttemptData(UpstreamRequest& attempt, const char* data, size_t len) {
+  if (isWinner(attempt)) {
+    callbacks_.onRouterResponseData(data, len);
+  }
+}
+
+void Router::onAttemptTrailers(UpstreamRequest& attempt, HeaderMap& trailers) {
+  if (isWinner(attempt)) {
+    callbacks_.onRouterResponseTrailers(trailers);
+  }
+}
+
+void Router::onAttemptComplete(UpstreamRequest& attempt) {
+  if (!isWinner(attempt) || tunnel_) {
+    return;  // (a tunnel: the 101's head is complete; the tunnel runs until a side closes)
+  }
+  // The upstream is done: the route timeout no longer applies, even if a filter still paces the
+  // last bytes out (response_rate_limit).
+  attempt.release(false);
+  finish();
+  callbacks_.onRouterResponseComplete();
+}
+
+void Router::onAttemptTunnelData(UpstreamRequest& attempt, const char* data, size_t len) {
+  if (isWinner(attempt)) {
+    callbacks_.onRouterTunnelData(data, len);
+  }
+}
+
+void Router::onAttemptError(UpstreamRequest& attempt, UpstreamFailure failure,
+                            std::string_view detail) {
+  if (&attempt == timed_attempt_) {
+    stopPerTryTimer();
+  }
+  if (state_ == State::Done) {
+    return;
+  }
+  stats::Shard& shard = callbacks_.routerShard();
+  const upstream::ClusterInfo& info = cluster_.info();
+  if (winner_ == nullptr) {
+    // A reused keep-alive connection that the upstream closed just as we sent on it: the
+    // request never reached the application, so trying once more on a fresh connection is safe.
+    uint32_t retries = action_.retry.has_value() ? action_.retry->attempts : 0;
+    if (failure == UpstreamFailure::Reset && attempt.reused() && !body_sent_ &&
+        attempts_ < 2 + retries) {
+      shard.inc(info.stats.rq_retry);
+      last_host_ = nullptr;
+      startAttempt();
+      return;
+    }
+    attempt.reportOutlier(UpstreamRequest::OutlierResult::Reset);
+    if (scheduleRetry(upstream::AttemptResult::reset())) {
+      return;
+    }
+    shard.inc(info.stats.rq_reset);
+    std::string body = (failure == UpstreamFailure::ProtocolError
+                            ? "upstream protocol error: "
+                            : "upstream reset before response: ") +
+                       std::string(detail);
+    fail({failure == UpstreamFailure::ProtocolError ? uint16_t{502} : uint16_t{503}, body,
+          failure == UpstreamFailure::ProtocolError ? "UPE" : "UR"});
+    return;
+  }
+  if (!isWinner(attempt)) {
+    return;  // a losing attempt's failure changes nothing
+  }
+  releaseAttempts(true);
+  finish();
+  if (tunnel_) {
+    callbacks_.onRouterTunnelClosed();  // one side of the tunnel closed: close the other
+    return;
+  }
+  shard.inc(info.stats.rq_reset);
+  // The response is half out: the only honest signal left is to cut the stream.
+  callbacks_.onRouterResponseReset("UR");
+}
+
+void Router::onAttemptReadBegin(UpstreamRequest& attempt) {
+  if (isWinner(attempt) || winner_ == nullptr) {
+    callbacks_.onRouterReadBegin();
+  }
+}
+
+void Router::onAttemptReadEnd(UpstreamRequest& attempt) {
+  if (isWinner(attempt) || winner_ == nullptr) {
+    callbacks_.onRouterReadEnd();
+  }
+}
+
+void Router::onAttemptWriteBufferHigh(UpstreamRequest&) {
+  callbacks_.routerDownstreamReadDisable(true);
+}
+
+void Router::onAttemptWriteBufferLow(UpstreamRequest&) {
+  callbacks_.routerDownstreamReadDisable(false);
+}
+
+void Router::onDownstreamWriteHigh() {
+  downstream_full_ = true;
+  forEachLive([](UpstreamRequest& attempt) {
+    attempt.setPaused(UpstreamRequest::Pause::DownstreamFull, true);
+  });
+}
+
+void Router::onDownstreamWriteLow() {
+  downstream_full_ = false;
+  forEachLive([](UpstreamRequest& attempt) {
+    attempt.setPaused(UpstreamRequest::Pause::DownstreamFull, false);
+  });
+}
+
+void Router::setFilterPaused(bool paused) {
+  filter_paused_ = paused;
+  forEachLive([&](UpstreamRequest& attempt) {
+    attempt.setPaused(UpstreamRequest::Pause::Filter, paused);
+  });
+}
+
+// ---- the end --------------------------------------------------------------------------------
+
+void Router::stopPerTryTimer() {
+  timed_attempt_ = nullptr;
+  if (per_try_timer_armed_) {
+    per_try_timer_armed_ = false;
+    callbacks_.routerPerTryTimer().disableTimer();
+  }
+}
+
+void Router::stopRouteTimer() {
+  if (route_timer_armed_) {
+    route_timer_armed_ = false;
+    callbacks_.routerRouteTimer().disableTimer();
+  }
+}
+
+void Router::fail(const LocalReply& reply) {
+  releaseAttempts(true);
+  finish();
+  callbacks_.onRouterLocalReply(reply);
+}
+
+void Router::finish() {
+  state_ = State::Done;
+  stopPerTryTimer();
+  stopRouteTimer();
+  if (retry_timer_ != nullptr) {
+    retry_timer_->disableTimer();
+  }
+  releaseRequestSlot();
+  if (retry_.has_value()) {
+    retry_->onRequestDone();
+  }
+  pauseDownstream(false);
+}
+
+void Router::abandon() {
+  route_timer_armed_ = false;
+  per_try_timer_armed_ = false;
+  downstream_paused_ = false;
+  reset();
+}
+
+void Router::reset() {
+  releaseAttempts(true);
+  if (state_ != State::Done) {
+    finish();
+  }
+}
+
+}  // namespace strait::http
