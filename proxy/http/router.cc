@@ -1,5 +1,6 @@
 #include "proxy/http/router.h"
 
+#include "proxy/http/router_internal.h"
 #include "proxy/upstream/cluster.h"
 
 namespace strait::http {
@@ -12,16 +13,6 @@ using LocalReply = RouterCallbacks::LocalReply;
 // Request bodies buffered while no attempt is attached beyond this pause the downstream: a slow
 // connect or a retry backoff never makes the proxy hold an unbounded upload.
 constexpr size_t kMaxBufferedRequestBody = 1024 * 1024;
-
-void applyHeaderValues(HeaderMap& headers, const std::vector<config::HeaderValue>& values) {
-  for (const auto& hv : values) {
-    if (hv.append) {
-      headers.add(hv.name, hv.value);
-    } else {
-      headers.set(hv.name, hv.value);
-    }
-  }
-}
 
 // The value of cookie `name` in the request's cookie headers (HTTP/2 may split them), or empty.
 std::string_view cookieValue(const HeaderMap& headers, std::string_view name) {
@@ -109,8 +100,8 @@ void Router::start(bool request_complete, buffer::Buffer& early_body,
   for (const auto& name : route.request_headers_to_remove) {
     request.headers.remove(name);
   }
-  applyHeaderValues(request.headers, route_.virtualHost().request_headers_to_add);
-  applyHeaderValues(request.headers, route.request_headers_to_add);
+  router_detail::applyHeaderValues(request.headers, route_.virtualHost().request_headers_to_add);
+  router_detail::applyHeaderValues(request.headers, route.request_headers_to_add);
   event::Dispatcher& dispatcher = callbacks_.routerDispatcher();
   if (action_.timeout.count() > 0) {
     callbacks_.routerRouteTimer().enableTimer(action_.timeout);
@@ -284,18 +275,6 @@ UpstreamRequest& Router::addAttempt(upstream::ConnPool& pool) {
   return *more_.back();
 }
 
-template <typename F>
-void Router::forEachLive(F&& f) {
-  if (first_.has_value() && first_->live()) {
-    f(*first_);
-  }
-  for (const UpstreamRequestPtr& attempt : more_) {
-    if (attempt->live()) {
-      f(*attempt);
-    }
-  }
-}
-
 void Router::releaseAttempts(bool reset) {
   forEachLive([&](UpstreamRequest& attempt) { attempt.release(reset); });
   stopPerTryTimer();
@@ -453,225 +432,6 @@ void Router::onRouteTimeout() {
   releaseAttempts(true);
   finish();
   callbacks_.onRouterResponseReset("UT");
-}
-
-// ---- response path --------------------------------------------------------------------------
-
-void Router::onAttemptHeaders(UpstreamRequest& attempt, ResponseHeaders& headers,
-                              const http1::MessageInfo& info) {
-  attempt.reportOutlier(UpstreamRequest::OutlierResult::Status, headers.status);
-  if (winner_ != nullptr) {
-    attempt.release(true);  // another attempt answered first
-    return;
-  }
-  if (retry_.has_value() && headers.status >= 500 && request_complete_ &&
-      scheduleRetry(upstream::AttemptResult::response(headers.status))) {
-    // Drop this response: the exchange is reset (its body is not read), the next attempt starts
-    // after the backoff.
-    if (&attempt == timed_attempt_) {
-      stopPerTryTimer();
-    }
-    attempt.discardResponse();
-    return;
-  }
-  if (headers.status >= 500) {
-    attempt.host().requestFailed();
-  }
-  winner_ = &attempt;
-  state_ = State::Responding;
-  winner_started_at_ = attempt.startedAt();
-  responded_at_ = attempt.headersAt();
-  stopPerTryTimer();
-  forEachLive([&](UpstreamRequest& other) {
-    if (&other != &attempt) {
-      other.release(true);
-    }
-  });
-  const config::Route& route = route_.route();
-  for (const auto& name : route.response_headers_to_remove) {
-    headers.headers.remove(name);
-  }
-  applyHeaderValues(headers.headers, route_.virtualHost().response_headers_to_add);
-  applyHeaderValues(headers.headers, route.response_headers_to_add);
-  bool upgraded = headers.status == 101 && request_info_.upgrade;
-  if (upgraded) {
-    tunnel_ = true;
-    stopRouteTimer();  // a tunnel lives as long as its peers keep it
-  }
-  callbacks_.onRouterResponseHeaders(headers, info);
-  if (upgraded && state_ == State::Responding && attempt.attached() &&
-      !tunnel_pending_.empty()) {
-    attempt.writeTunnel(tunnel_pending_);
-  }
-}
-
-void Router::onAttemptData(UpstreamRequest& attempt, const char* data, size_t len) {
-  if (isWinner(attempt)) {
-    callbacks_.onRouterResponseData(data, len);
-  }
-}
-
-void Router::onAttemptTrailers(UpstreamRequest& attempt, HeaderMap& trailers) {
-  if (isWinner(attempt)) {
-    callbacks_.onRouterResponseTrailers(trailers);
-  }
-}
-
-void Router::onAttemptComplete(UpstreamRequest& attempt) {
-  if (!isWinner(attempt) || tunnel_) {
-    return;  // (a tunnel: the 101's head is complete; the tunnel runs until a side closes)
-  }
-  // The upstream is done: the route timeout no longer applies, even if a filter still paces the
-  // last bytes out (response_rate_limit).
-  attempt.release(false);
-  finish();
-  callbacks_.onRouterResponseComplete();
-}
-
-void Router::onAttemptTunnelData(UpstreamRequest& attempt, const char* data, size_t len) {
-  if (isWinner(attempt)) {
-    callbacks_.onRouterTunnelData(data, len);
-  }
-}
-
-void Router::onAttemptError(UpstreamRequest& attempt, UpstreamFailure failure,
-                            std::string_view detail) {
-  if (&attempt == timed_attempt_) {
-    stopPerTryTimer();
-  }
-  if (state_ == State::Done) {
-    return;
-  }
-  stats::Shard& shard = callbacks_.routerShard();
-  const upstream::ClusterInfo& info = cluster_.info();
-  if (winner_ == nullptr) {
-    // A reused keep-alive connection that the upstream closed just as we sent on it: the
-    // request never reached the application, so trying once more on a fresh connection is safe.
-    uint32_t retries = action_.retry.has_value() ? action_.retry->attempts : 0;
-    if (failure == UpstreamFailure::Reset && attempt.reused() && !body_sent_ &&
-        attempts_ < 2 + retries) {
-      shard.inc(info.stats.rq_retry);
-      last_host_ = nullptr;
-      startAttempt();
-      return;
-    }
-    attempt.reportOutlier(UpstreamRequest::OutlierResult::Reset);
-    if (scheduleRetry(upstream::AttemptResult::reset())) {
-      return;
-    }
-    shard.inc(info.stats.rq_reset);
-    std::string body = (failure == UpstreamFailure::ProtocolError
-                            ? "upstream protocol error: "
-                            : "upstream reset before response: ") +
-                       std::string(detail);
-    fail({failure == UpstreamFailure::ProtocolError ? uint16_t{502} : uint16_t{503}, body,
-          failure == UpstreamFailure::ProtocolError ? "UPE" : "UR"});
-    return;
-  }
-  if (!isWinner(attempt)) {
-    return;  // a losing attempt's failure changes nothing
-  }
-  releaseAttempts(true);
-  finish();
-  if (tunnel_) {
-    callbacks_.onRouterTunnelClosed();  // one side of the tunnel closed: close the other
-    return;
-  }
-  shard.inc(info.stats.rq_reset);
-  // The response is half out: the only honest signal left is to cut the stream.
-  callbacks_.onRouterResponseReset("UR");
-}
-
-void Router::onAttemptReadBegin(UpstreamRequest& attempt) {
-  if (isWinner(attempt) || winner_ == nullptr) {
-    callbacks_.onRouterReadBegin();
-  }
-}
-
-void Router::onAttemptReadEnd(UpstreamRequest& attempt) {
-  if (isWinner(attempt) || winner_ == nullptr) {
-    callbacks_.onRouterReadEnd();
-  }
-}
-
-void Router::onAttemptWriteBufferHigh(UpstreamRequest&) {
-  callbacks_.routerDownstreamReadDisable(true);
-}
-
-void Router::onAttemptWriteBufferLow(UpstreamRequest&) {
-  callbacks_.routerDownstreamReadDisable(false);
-}
-
-void Router::onDownstreamWriteHigh() {
-  downstream_full_ = true;
-  forEachLive([](UpstreamRequest& attempt) {
-    attempt.setPaused(UpstreamRequest::Pause::DownstreamFull, true);
-  });
-}
-
-void Router::onDownstreamWriteLow() {
-  downstream_full_ = false;
-  forEachLive([](UpstreamRequest& attempt) {
-    attempt.setPaused(UpstreamRequest::Pause::DownstreamFull, false);
-  });
-}
-
-void Router::setFilterPaused(bool paused) {
-  filter_paused_ = paused;
-  forEachLive([&](UpstreamRequest& attempt) {
-    attempt.setPaused(UpstreamRequest::Pause::Filter, paused);
-  });
-}
-
-// ---- the end --------------------------------------------------------------------------------
-
-void Router::stopPerTryTimer() {
-  timed_attempt_ = nullptr;
-  if (per_try_timer_armed_) {
-    per_try_timer_armed_ = false;
-    callbacks_.routerPerTryTimer().disableTimer();
-  }
-}
-
-void Router::stopRouteTimer() {
-  if (route_timer_armed_) {
-    route_timer_armed_ = false;
-    callbacks_.routerRouteTimer().disableTimer();
-  }
-}
-
-void Router::fail(const LocalReply& reply) {
-  releaseAttempts(true);
-  finish();
-  callbacks_.onRouterLocalReply(reply);
-}
-
-void Router::finish() {
-  state_ = State::Done;
-  stopPerTryTimer();
-  stopRouteTimer();
-  if (retry_timer_ != nullptr) {
-    retry_timer_->disableTimer();
-  }
-  releaseRequestSlot();
-  if (retry_.has_value()) {
-    retry_->onRequestDone();
-  }
-  pauseDownstream(false);
-}
-
-void Router::abandon() {
-  route_timer_armed_ = false;
-  per_try_timer_armed_ = false;
-  downstream_paused_ = false;
-  reset();
-}
-
-void Router::reset() {
-  releaseAttempts(true);
-  if (state_ != State::Done) {
-    finish();
-  }
 }
 
 }  // namespace strait::http

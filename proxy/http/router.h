@@ -165,4 +165,16 @@ class Router : public upstream::RequestSlotWaiter {
   std::optional<MonotonicTime> responded_at_;
 };
 
+template <typename F>
+void Router::forEachLive(F&& f) {
+  if (first_.has_value() && first_->live()) {
+    f(*first_);
+  }
+  for (const UpstreamRequestPtr& attempt : more_) {
+    if (attempt->live()) {
+      f(*attempt);
+    }
+  }
+}
+
 }  // namespace strait::http

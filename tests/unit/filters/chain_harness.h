@@ -10,84 +10,14 @@
 #include <vector>
 
 #include "proxy/http/filter_chain.h"
+#include "tests/mocks/fake_dispatcher.h"
 #include "tests/mocks/recording_owner.h"
 #include "tests/mocks/scripted_random.h"
 #include "tests/mocks/simulated_time.h"
 
 namespace strait::filters::testing {
 
-class FakeDispatcher : public event::Dispatcher {
- public:
-  explicit FakeDispatcher(strait::testing::SimulatedTimeSource& time) : time_(time) {}
-
-  class FakeTimer : public event::Timer {
-   public:
-    FakeTimer(FakeDispatcher& d, event::TimerCb cb) : d_(d), cb_(std::move(cb)) {
-      d_.timers_.push_back(this);
-    }
-    ~FakeTimer() override { d_.timers_.erase(std::find(d_.timers_.begin(), d_.timers_.end(), this)); }
-    void enableTimer(std::chrono::milliseconds delay) override {
-      enabled_ = true;
-      due_ = d_.time_.monotonicTime() + delay;
-    }
-    void disableTimer() override { enabled_ = false; }
-    bool enabled() const override { return enabled_; }
-
-    FakeDispatcher& d_;
-    event::TimerCb cb_;
-    bool enabled_ = false;
-    MonotonicTime due_{};
-  };
-
-  void deferredDelete(event::DeferredDeletablePtr) override {}
-  event::TimerPtr createTimer(event::TimerCb cb) override {
-    return std::make_unique<FakeTimer>(*this, std::move(cb));
-  }
-  void post(event::PostCb cb) override { posted_.push_back(std::move(cb)); }
-  MonotonicTime approximateMonotonicTime() const override { return time_.monotonicTime(); }
-  TimeSource& timeSource() override { return time_; }
-  void run() override {}
-  void exit() override {}
-  bool isThreadSafe() const override { return true; }
-
-  // Advances the clock 1 ms at a time, firing due timers.
-  void advance(std::chrono::milliseconds by) {
-    for (int64_t i = 0; i < by.count(); ++i) {
-      time_.advance(std::chrono::milliseconds(1));
-      fireDue();
-    }
-  }
-  void fireDue() {
-    bool fired = true;
-    while (fired) {
-      fired = false;
-      for (FakeTimer* t : timers_) {
-        if (t->enabled_ && t->due_ <= time_.monotonicTime()) {
-          t->enabled_ = false;
-          t->cb_();  // may destroy timers: restart the scan
-          fired = true;
-          break;
-        }
-      }
-    }
-  }
-  size_t runPosted() {
-    std::vector<event::PostCb> run;
-    run.swap(posted_);
-    for (auto& cb : run) {
-      cb();
-    }
-    return run.size();
-  }
-  size_t enabledTimers() const {
-    return std::count_if(timers_.begin(), timers_.end(), [](FakeTimer* t) { return t->enabled_; });
-  }
-
- private:
-  strait::testing::SimulatedTimeSource& time_;
-  std::vector<FakeTimer*> timers_;
-  std::vector<event::PostCb> posted_;
-};
+using FakeDispatcher = strait::testing::FakeDispatcher;
 
 // Logs a local reply with its headers, and response data and a continued head with the
 // simulated time they left at; counts the bytes out and whether the response ended.

@@ -1,0 +1,403 @@
+// The router of one stream over fake pools and a simulated clock: which attempt's response goes
+// downstream, when an attempt is retried, what each timeout does, and what the request body
+// looks like on each attempt.
+
+#include "proxy/http/router.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/mocks/fake_dispatcher.h"
+#include "tests/mocks/fake_upstream.h"
+#include "tests/mocks/scripted_random.h"
+
+namespace strait::http {
+namespace {
+
+using strait::testing::FakeClient;
+using strait::testing::FakeCluster;
+using strait::testing::FakeDispatcher;
+using strait::testing::FakePool;
+using upstream::UpstreamFailure;
+using namespace std::chrono_literals;
+
+class FakeRouteEntry : public router::RouteEntry {
+ public:
+  explicit FakeRouteEntry(config::Route route) : route_(std::move(route)) {}
+  const config::Route& route() const override { return route_; }
+  const config::VirtualHost& virtualHost() const override { return vhost_; }
+  const std::string& pickCluster(uint64_t) const override { return route_.route->cluster; }
+  std::string redirectLocation(const RequestHeaders&) const override { return {}; }
+  std::string rewritePath(std::string_view path) const override { return std::string(path); }
+
+ private:
+  config::Route route_;
+  config::VirtualHost vhost_;
+};
+
+// The stream side: records what the router reports, as one line per event.
+class RecordingStream : public RouterCallbacks {
+ public:
+  explicit RecordingStream(FakeDispatcher& dispatcher) : dispatcher_(dispatcher) {
+    request.method = "GET";
+    request.path = "/items";
+    request.authority = "backend";
+  }
+
+  event::Dispatcher& routerDispatcher() override { return dispatcher_; }
+  RandomGenerator& routerRandom() override { return random; }
+  stats::Shard& routerShard() override { return store.shard(0); }
+  RequestHeaders& routerRequest() override { return request; }
+  const std::string& routerPeerAddress() const override { return peer_; }
+  event::Timer& routerRouteTimer() override { return timer(route_timer_, "route"); }
+  event::Timer& routerPerTryTimer() override { return timer(per_try_timer_, "per_try"); }
+  void routerDownstreamReadDisable(bool disable) override {
+    downstream_read_disables += disable ? 1 : -1;
+  }
+  void onRouterResponseHeaders(ResponseHeaders& headers, const http1::MessageInfo&) override {
+    log.push_back("headers " + std::to_string(headers.status));
+  }
+  void onRouterResponseData(const char* data, size_t len) override {
+    log.push_back("data " + std::string(data, len));
+  }
+  void onRouterResponseTrailers(HeaderMap&) override { log.push_back("trailers"); }
+  void onRouterResponseComplete() override { log.push_back("complete"); }
+  void onRouterTunnelData(const char* data, size_t len) override {
+    log.push_back("tunnel " + std::string(data, len));
+  }
+  void onRouterTunnelClosed() override { log.push_back("tunnel closed"); }
+  void onRouterReadBegin() override {}
+  void onRouterReadEnd() override {}
+  void onRouterLocalReply(const LocalReply& reply) override {
+    log.push_back("reply " + std::to_string(reply.status) + " " + std::string(reply.flag) +
+                  " " + std::string(reply.body));
+  }
+  void onRouterResponseReset(std::string_view flag) override {
+    log.push_back("reset " + std::string(flag));
+  }
+  void onRouterFlag(std::string_view flag) override { log.push_back("flag " + std::string(flag)); }
+
+  // The timers fire the router's handlers, as StreamTimers does.
+  void bind(Router& router) { router_ = &router; }
+
+  std::vector<std::string> log;
+  RequestHeaders request;
+  strait::testing::ScriptedRandom random;
+  stats::Store store{1};
+  int downstream_read_disables = 0;
+
+ private:
+  event::Timer& timer(event::TimerPtr& slot, const char* which) {
+    if (slot == nullptr) {
+      bool route = std::string_view(which) == "route";
+      slot = dispatcher_.createTimer([this, route]() {
+        if (route) {
+          router_->onRouteTimeout();
+        } else {
+          router_->onPerTryTimeout();
+        }
+      });
+    }
+    return *slot;
+  }
+
+  FakeDispatcher& dispatcher_;
+  std::string peer_ = "192.0.2.7";
+  Router* router_ = nullptr;
+  event::TimerPtr route_timer_;
+  event::TimerPtr per_try_timer_;
+};
+
+config::Route routeTo(std::string cluster, std::chrono::milliseconds timeout,
+                      std::optional<config::RetryPolicy> retry = std::nullopt) {
+  config::Route route;
+  route.name = "items";
+  config::RouteAction action;
+  action.cluster = std::move(cluster);
+  action.timeout = timeout;
+  action.retry = std::move(retry);
+  route.route = std::move(action);
+  return route;
+}
+
+config::RetryPolicy retryOn(std::vector<config::RetryOn> on, uint32_t attempts = 1) {
+  config::RetryPolicy policy;
+  policy.on = std::move(on);
+  policy.attempts = attempts;
+  policy.backoff_base = 10ms;
+  policy.backoff_max = 10ms;
+  return policy;
+}
+
+// A router over a cluster of `hosts` fake pools; the test drives it.
+struct Harness {
+  explicit Harness(config::Route route, size_t hosts = 2,
+                   http1::MessageInfo request_info = {})
+      : entry(std::move(route)),
+        info(request_info),
+        stream(dispatcher),
+        cluster(cluster_config, stream.store, hosts),
+        router(stream, entry, cluster, info) {
+    stream.bind(router);
+  }
+
+  void start(bool request_complete = true) {
+    buffer::Buffer early_body;
+    buffer::Buffer early_tunnel;
+    router.start(request_complete, early_body, early_tunnel);
+  }
+  uint64_t counter(const stats::Counter& c) { return stream.store.counterValue(c); }
+  int64_t gauge(const stats::Gauge& g) { return stream.store.gaugeValue(g); }
+  const upstream::ClusterStats& stats() { return router.clusterInfo().stats; }
+
+  strait::testing::SimulatedTimeSource time;
+  FakeDispatcher dispatcher{time};
+  FakeRouteEntry entry;
+  http1::MessageInfo info;
+  config::Cluster cluster_config = [] {
+    config::Cluster c;
+    c.name = "backend";
+    return c;
+  }();
+  RecordingStream stream;
+  FakeCluster cluster;
+  Router router;
+};
+
+TEST(RouterTest, OneAttemptForwardsTheResponseAndCountsItOnce) {
+  Harness h(routeTo("backend", 1000ms));
+  h.start();
+  ASSERT_EQ(h.cluster.pool(0).waiting(), 1u);
+  EXPECT_EQ(h.cluster.streams, 1);  // the router holds its cluster
+  FakeClient& client = h.cluster.pool(0).connect();
+  EXPECT_TRUE(client.headers_sent);
+  EXPECT_EQ(client.request_path, "/items");
+  EXPECT_EQ(h.gauge(h.stats().rq_active), 1);
+  EXPECT_EQ(h.cluster.pool(0).host().activeRequests(), 1u);
+
+  client.respond(200, "hello");
+  EXPECT_EQ(h.stream.log, (std::vector<std::string>{"headers 200", "data hello", "complete"}));
+  EXPECT_EQ(h.router.state(), Router::State::Done);
+  EXPECT_EQ(h.gauge(h.stats().rq_active), 0);
+  EXPECT_EQ(h.cluster.pool(0).host().activeRequests(), 0u);
+  EXPECT_EQ(h.cluster.pool(0).host().requestsTotal(), 1u);
+  EXPECT_EQ(h.counter(h.stats().rq_by_class.by_class[1]), 1u);  // 2xx
+  EXPECT_EQ(h.router.attempts(), 1u);
+  EXPECT_FALSE(client.reset);
+  EXPECT_EQ(h.dispatcher.enabledTimers(), 0u);  // the route timeout was stopped
+}
+
+TEST(RouterTest, A5xxIsRetriedOnTheOtherHostAndTheSecondAttemptAnswers) {
+  Harness h(routeTo("backend", 1000ms, retryOn({config::RetryOn::FiveXx})));
+  h.start();
+  FakeClient& first = h.cluster.pool(0).connect();
+  first.respond(503, "busy");
+  // The 503 is not forwarded: its exchange is reset and a retry waits for its backoff.
+  EXPECT_TRUE(h.stream.log.empty());
+  EXPECT_TRUE(first.reset);
+  EXPECT_EQ(h.router.state(), Router::State::Backoff);
+  EXPECT_EQ(h.counter(h.stats().rq_retry), 1u);
+  EXPECT_EQ(h.counter(h.stats().rq_by_class.by_class[4]), 0u);  // a dropped 5xx is not counted
+  EXPECT_EQ(h.gauge(h.stats().rq_active), 0);
+
+  h.dispatcher.advance(10ms);
+  ASSERT_EQ(h.cluster.pool(1).waiting(), 1u);  // the other host: the previous one is excluded
+  FakeClient& second = h.cluster.pool(1).connect();
+  second.respond(200, "ok");
+  EXPECT_EQ(h.stream.log, (std::vector<std::string>{"headers 200", "data ok", "complete"}));
+  EXPECT_EQ(h.router.attempts(), 2u);
+  EXPECT_EQ(h.router.lastHost(), &h.cluster.pool(1).host());
+  EXPECT_EQ(h.counter(h.stats().rq_by_class.by_class[1]), 1u);
+}
+
+TEST(RouterTest, RetriesStopAtTheirLimitAndTheLastFailureIsForwarded) {
+  Harness h(routeTo("backend", 1000ms, retryOn({config::RetryOn::FiveXx}, 1)));
+  h.start();
+  h.cluster.pool(0).connect().respond(500);
+  h.dispatcher.advance(10ms);
+  h.cluster.pool(1).connect().respond(502, "bad");
+  EXPECT_EQ(h.stream.log,
+            (std::vector<std::string>{"flag URX", "headers 502", "data bad", "complete"}));
+  EXPECT_EQ(h.counter(h.stats().rq_retry), 1u);
+  EXPECT_EQ(h.cluster.pool(1).host().requestErrors(), 1u);
+}
+
+TEST(RouterTest, APerTryTimeoutResetsTheAttemptAndTheNextOneWins) {
+  auto policy = retryOn({config::RetryOn::FiveXx});
+  policy.per_try_timeout = 100ms;
+  Harness h(routeTo("backend", 1000ms, policy));
+  h.start();
+  FakeClient& slow = h.cluster.pool(0).connect();
+  h.dispatcher.advance(99ms);
+  EXPECT_FALSE(slow.reset);
+  h.dispatcher.advance(1ms);
+  EXPECT_TRUE(slow.reset);  // the per-try timeout gave the first attempt up
+  EXPECT_EQ(h.counter(h.stats().rq_timeout), 1u);
+  EXPECT_EQ(h.counter(h.stats().rq_retry), 1u);
+  h.dispatcher.advance(10ms);  // the backoff (the scripted random draws 0: at once)
+  FakeClient& fast = h.cluster.pool(1).connect();
+  fast.respond(200, "fast");
+  EXPECT_EQ(h.stream.log, (std::vector<std::string>{"headers 200", "data fast", "complete"}));
+  EXPECT_EQ(h.router.attempts(), 2u);
+  EXPECT_EQ(h.cluster.pool(0).host().activeRequests(), 0u);
+}
+
+TEST(RouterTest, APerTryTimeoutWithoutRetriesLeftAnswers504) {
+  config::RetryPolicy policy = retryOn({config::RetryOn::FiveXx}, 1);
+  policy.per_try_timeout = 50ms;
+  Harness h(routeTo("backend", 1000ms, policy));
+  h.start();
+  h.cluster.pool(0).connect();
+  h.dispatcher.advance(50ms);
+  h.dispatcher.advance(10ms);  // the backoff
+  h.cluster.pool(1).connect();
+  h.dispatcher.advance(50ms);
+  ASSERT_EQ(h.stream.log.size(), 2u);
+  EXPECT_EQ(h.stream.log[0], "flag URX");
+  EXPECT_EQ(h.stream.log[1], "reply 504 UT upstream per-try timeout");
+  EXPECT_EQ(h.counter(h.stats().rq_timeout), 2u);
+}
+
+TEST(RouterTest, ThePerTryTimeoutNoLongerAppliesOnceTheResponseIsOnItsWay) {
+  config::RetryPolicy policy = retryOn({config::RetryOn::FiveXx});
+  policy.per_try_timeout = 50ms;
+  Harness h(routeTo("backend", 1000ms, policy));
+  h.start();
+  FakeClient& client = h.cluster.pool(0).connect();
+  client.respond(200, "part", /*end=*/false);
+  h.dispatcher.advance(200ms);
+  EXPECT_FALSE(client.reset);
+  EXPECT_EQ(h.stream.log, (std::vector<std::string>{"headers 200", "data part"}));
+}
+
+TEST(RouterTest, TheRouteTimeoutCoversEveryAttempt) {
+  auto policy = retryOn({config::RetryOn::ConnectFailure}, 5);
+  Harness h(routeTo("backend", 300ms, policy));
+  h.start();
+  h.dispatcher.advance(100ms);
+  h.cluster.pool(0).refuse(UpstreamFailure::ConnectFailure);
+  h.dispatcher.advance(10ms);
+  h.dispatcher.advance(100ms);
+  h.cluster.pool(1).refuse(UpstreamFailure::ConnectFailure);
+  h.dispatcher.advance(10ms);
+  ASSERT_EQ(h.cluster.pool(0).waiting(), 1u);  // the third attempt, still connecting
+  EXPECT_TRUE(h.stream.log.empty());
+  h.dispatcher.advance(80ms);  // 300 ms since the start, whatever the attempts
+  EXPECT_EQ(h.stream.log, (std::vector<std::string>{"reply 504 UT upstream request timeout"}));
+  EXPECT_EQ(h.cluster.pool(0).waiting(), 0u);  // the connecting attempt was withdrawn
+  EXPECT_EQ(h.cluster.pool(0).cancelled, 1u);
+  EXPECT_EQ(h.router.attempts(), 3u);
+  EXPECT_EQ(h.counter(h.stats().rq_retry), 2u);
+}
+
+TEST(RouterTest, TheRouteTimeoutAfterTheResponseStartedResetsTheStream) {
+  Harness h(routeTo("backend", 100ms));
+  h.start();
+  FakeClient& client = h.cluster.pool(0).connect();
+  client.respond(200, "part", /*end=*/false);
+  h.dispatcher.advance(100ms);
+  EXPECT_TRUE(client.reset);
+  EXPECT_EQ(h.stream.log, (std::vector<std::string>{"headers 200", "data part", "reset UT"}));
+  EXPECT_EQ(h.cluster.pool(0).host().requestErrors(), 1u);
+}
+
+TEST(RouterTest, EachAttemptSendsTheWholeBodyFromTheOneKeptCopy) {
+  http1::MessageInfo info;
+  info.content_length = 11;
+  auto policy = retryOn({config::RetryOn::Reset});
+  policy.non_idempotent = true;
+  Harness h(routeTo("backend", 1000ms, policy), 2, info);
+  h.stream.request.method = "POST";
+  h.start(/*request_complete=*/false);
+  h.router.decodeData("hello ", 6);  // before any attempt is attached
+  FakeClient& first = h.cluster.pool(0).connect();
+  EXPECT_EQ(first.body, "hello ");
+  h.router.decodeData("world", 5);  // while attached
+  h.router.decodeComplete();
+  EXPECT_EQ(first.body, "hello world");
+  EXPECT_TRUE(first.ended);
+  first.fail(UpstreamFailure::Reset);
+  h.dispatcher.advance(10ms);
+  FakeClient& second = h.cluster.pool(1).connect();
+  EXPECT_EQ(second.body, "hello world");  // replayed whole
+  EXPECT_TRUE(second.ended);
+  EXPECT_EQ(second.request_info.content_length, 11u);
+  second.respond(201);
+  EXPECT_EQ(h.stream.log, (std::vector<std::string>{"headers 201", "complete"}));
+}
+
+TEST(RouterTest, ABodyLargerThanTheReplayLimitIsNotRetriedOnceSent) {
+  http1::MessageInfo info;
+  info.content_length = 20;
+  auto policy = retryOn({config::RetryOn::Reset});
+  policy.non_idempotent = true;
+  policy.max_body_bytes = 8;
+  Harness h(routeTo("backend", 1000ms, policy), 2, info);
+  h.stream.request.method = "PUT";
+  h.start(false);
+  FakeClient& first = h.cluster.pool(0).connect();
+  h.router.decodeData("0123456789", 10);
+  h.router.decodeData("abcdefghij", 10);
+  h.router.decodeComplete();
+  EXPECT_EQ(first.body, "0123456789abcdefghij");
+  first.fail(UpstreamFailure::Reset);
+  EXPECT_EQ(h.stream.log,
+            (std::vector<std::string>{"reply 503 UR upstream reset before response: reset by peer"}));
+  EXPECT_EQ(h.counter(h.stats().rq_retry), 0u);
+}
+
+TEST(RouterTest, AConnectFailureWithoutARetryPolicyAnswers503) {
+  Harness h(routeTo("backend", 1000ms));
+  h.start();
+  h.cluster.pool(0).refuse(UpstreamFailure::ConnectFailure, "connection refused");
+  EXPECT_EQ(h.stream.log,
+            (std::vector<std::string>{"reply 503 UF upstream connect error: connection refused"}));
+  EXPECT_EQ(h.router.state(), Router::State::Done);
+}
+
+TEST(RouterTest, AResetOnAReusedConnectionIsTriedOnceMoreAtOnce) {
+  Harness h(routeTo("backend", 1000ms));
+  h.start();
+  h.cluster.pool(0).connect(/*reused=*/true).fail(UpstreamFailure::Reset);
+  // No retry policy, no backoff: the request never reached the application.
+  EXPECT_EQ(h.router.attempts(), 2u);
+  EXPECT_EQ(h.counter(h.stats().rq_retry), 1u);
+  FakeClient& fresh = h.cluster.pool(1).connect();
+  fresh.respond(200);
+  EXPECT_EQ(h.stream.log, (std::vector<std::string>{"headers 200", "complete"}));
+}
+
+TEST(RouterTest, AClusterWithoutHostsAnswers503NoHealthyUpstream) {
+  Harness h(routeTo("backend", 1000ms), /*hosts=*/0);
+  h.start();
+  EXPECT_EQ(h.stream.log, (std::vector<std::string>{"reply 503 UH no healthy upstream"}));
+}
+
+TEST(RouterTest, ResetWithdrawsTheWaitingAttemptAndGivesTheSlotBack) {
+  Harness h(routeTo("backend", 1000ms));
+  h.start();
+  EXPECT_EQ(h.router.clusterInfo().resources->requests().active(), 1u);
+  h.router.reset();
+  EXPECT_EQ(h.cluster.pool(0).cancelled, 1u);
+  EXPECT_EQ(h.router.clusterInfo().resources->requests().active(), 0u);
+  EXPECT_EQ(h.dispatcher.enabledTimers(), 0u);
+  EXPECT_TRUE(h.stream.log.empty());
+}
+
+TEST(RouterTest, DownstreamBackpressurePausesTheAttemptAndReleasesItOnReturn) {
+  Harness h(routeTo("backend", 1000ms));
+  h.start();
+  FakeClient& client = h.cluster.pool(0).connect();
+  h.router.onDownstreamWriteHigh();
+  h.router.onDownstreamWriteHigh();  // counted once
+  h.router.setFilterPaused(true);
+  EXPECT_EQ(client.read_disables, 2);
+  client.respond(200);
+  // The connection went back to its pool unpaused.
+  EXPECT_EQ(client.read_disables, 0);
+}
+
+}  // namespace
+}  // namespace strait::http
