@@ -133,6 +133,7 @@ bool Server::start() {
   registerAccessLogStats();
   std::string error;
   // No worker runs yet: publish() builds the first snapshot, which the workers start with.
+  process_signals_.setWorkerCount(workers);
   if (!publish(loaded.bootstrap, {ConfigSource::Startup, {}}, error)) {
     std::fprintf(stderr, "%s: %s\n", options_.config_path.c_str(), error.c_str());
     return false;
@@ -199,7 +200,7 @@ bool Server::publish(config::BootstrapSharedPtr config, SnapshotSource source, s
     error = "listeners were added, removed or re-addressed; that needs a restart";
     return refuse();
   }
-  auto snapshot = buildSnapshot(config, snapshot_.get(), *store_, next_version_,
+  auto snapshot = buildSnapshot(config, snapshot_.get(), *store_, process_, next_version_,
                                 std::move(source), error, dns_override);
   if (snapshot == nullptr) {
     return refuse();
@@ -238,6 +239,7 @@ void Server::startDrain(const std::string& trigger) {
     return;
   }
   draining_ = true;
+  process_signals_.setDraining();
   store_->mainShard().set(draining_gauge_, 1);
   const auto& drain = snapshot_->config->drain;
   STRAIT_LOG(Info, "draining (%s): delay %lldms, timeout %lldms", trigger.c_str(),

@@ -13,6 +13,7 @@
 #include "proxy/accesslog/writer.h"
 #include "proxy/admin/admin_server.h"
 #include "proxy/event/dispatcher_impl.h"
+#include "proxy/server/process_signals.h"
 #include "proxy/server/snapshot.h"
 #include "proxy/server/worker.h"
 #include "proxy/upstream/dns_resolver.h"
@@ -138,6 +139,9 @@ class Server {
   // Active health checkers and DNS resolvers by cluster name, main thread only. Declared last so
   // that they go before the dispatcher and the store they use.
   DefaultRandomGenerator random_;
+  // What filter factories see of the process (FilterFactoryContext::process).
+  ProcessSignalsImpl process_signals_;
+  http::ProcessContext process_{dispatcher_, time_source_, random_, process_signals_};
   std::unordered_map<std::string, upstream::HealthCheckerPtr> health_checkers_;
   std::unordered_map<std::string, upstream::DnsResolverPtr> dns_resolvers_;
   struct OutlierTimer {

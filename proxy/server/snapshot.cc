@@ -59,7 +59,7 @@ namespace {
 // entry in the previous snapshot hands its old factory to the builder, so that a process-wide
 // controller (bulkhead queues, fault caps) carries over a reload.
 bool buildFilterFactories(ListenerRuntime& runtime, const Snapshot* previous, stats::Store& store,
-                          std::string& error) {
+                          const http::ProcessContext& process, std::string& error) {
   const ListenerRuntime* old = previous == nullptr ? nullptr
                                                    : previous->findListener(runtime.config.name);
   const auto& filters = runtime.config.http.filters;
@@ -70,7 +70,7 @@ bool buildFilterFactories(ListenerRuntime& runtime, const Snapshot* previous, st
       error = filter.config_path + ": filter " + filter.name + " has no factory";
       return false;
     }
-    http::FilterFactoryContext context{store, runtime.config.name, filter.name, nullptr};
+    http::FilterFactoryContext context{store, runtime.config.name, filter.name, nullptr, process};
     if (old != nullptr && i < old->filter_factories.size() &&
         i < old->config.http.filters.size() && old->config.http.filters[i].name == filter.name &&
         old->config.http.filters[i].canonical == filter.canonical) {
@@ -94,7 +94,9 @@ bool buildFilterFactories(ListenerRuntime& runtime, const Snapshot* previous, st
 std::shared_ptr<ListenerRuntime> buildListenerRuntime(const config::Listener& listener,
                                                       const config::BootstrapSharedPtr& config,
                                                       const Snapshot* previous,
-                                                      stats::Store& store, std::string& error) {
+                                                      stats::Store& store,
+                                                      const http::ProcessContext& process,
+                                                      std::string& error) {
   auto runtime = std::make_shared<ListenerRuntime>(
       ListenerRuntime{listener, config, {}, nullptr, {}, {}, {}, {}, {}, nullptr});
   std::string route_error;
@@ -117,7 +119,7 @@ std::shared_ptr<ListenerRuntime> buildListenerRuntime(const config::Listener& li
       return nullptr;
     }
   }
-  if (!buildFilterFactories(*runtime, previous, store, error)) {
+  if (!buildFilterFactories(*runtime, previous, store, process, error)) {
     return nullptr;
   }
   for (const auto& vhost : listener.virtual_hosts) {
@@ -178,7 +180,7 @@ namespace {
 
 SnapshotSharedPtr buildSnapshotOrThrow(config::BootstrapSharedPtr config,
                                        const Snapshot* previous, stats::Store& store,
-                                       uint64_t version, SnapshotSource source,
+                                       const http::ProcessContext& process, uint64_t version, SnapshotSource source,
                                        std::string& error, const DnsOverride* dns_override) {
   if (auto unbuilt = unbuiltFeatures(*config); !unbuilt.empty()) {
     error = unbuilt.front();
@@ -268,7 +270,7 @@ SnapshotSharedPtr buildSnapshotOrThrow(config::BootstrapSharedPtr config,
       snapshot->listeners.push_back(*it);
       continue;
     }
-    auto runtime = buildListenerRuntime(listener, config, previous, store, error);
+    auto runtime = buildListenerRuntime(listener, config, previous, store, process, error);
     if (runtime == nullptr) {
       return nullptr;
     }
@@ -281,11 +283,12 @@ SnapshotSharedPtr buildSnapshotOrThrow(config::BootstrapSharedPtr config,
 }  // namespace
 
 SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapshot* previous,
-                                stats::Store& store, uint64_t version, SnapshotSource source,
+                                stats::Store& store, const http::ProcessContext& process,
+                                uint64_t version, SnapshotSource source,
                                 std::string& error, const DnsOverride* dns_override) {
   try {
-    return buildSnapshotOrThrow(std::move(config), previous, store, version, std::move(source),
-                                error, dns_override);
+    return buildSnapshotOrThrow(std::move(config), previous, store, process, version,
+                                std::move(source), error, dns_override);
   } catch (const std::logic_error& e) {
     // Stat registration: a metric name taken by another type, or (length_error) a full store.
     // The config is refused like any other; the snapshot in force keeps serving.

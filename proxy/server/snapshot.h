@@ -141,7 +141,8 @@ struct DnsOverride {
   std::vector<sockaddr_storage> addresses;
 };
 SnapshotSharedPtr buildSnapshot(config::BootstrapSharedPtr config, const Snapshot* previous,
-                                stats::Store& store, uint64_t version, SnapshotSource source,
+                                stats::Store& store, const http::ProcessContext& process,
+                                uint64_t version, SnapshotSource source,
                                 std::string& error, const DnsOverride* dns_override = nullptr);
 
 // Main thread, as `snapshot` is published: its host sets take effect (weights of hosts that

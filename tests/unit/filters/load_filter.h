@@ -9,6 +9,7 @@
 #include "config/loader.h"
 #include "filters/builtin.h"
 #include "strait/http/filter.h"
+#include "tests/mocks/test_process.h"
 
 namespace strait::filters::testing {
 
@@ -35,7 +36,8 @@ inline config::BootstrapSharedPtr loadFilter(const std::string& name, const std:
 inline http::FilterFactoryPtr buildFactory(const config::Bootstrap& bootstrap, stats::Store& store,
                                            const http::FilterFactory* previous = nullptr) {
   const config::FilterConfig& entry = bootstrap.listeners[0].http.filters[0];
-  http::FilterFactoryContext context{store, "l", entry.name, previous};
+  static strait::testing::TestProcess process;  // (factories may keep it: it outlives them)
+  http::FilterFactoryContext context{store, "l", entry.name, previous, process.context};
   return (*http::findFilterFactory(entry.name))(*entry.settings, context);
 }
 

@@ -7,6 +7,7 @@
 #include "config/loader.h"
 #include "filters/builtin.h"
 #include "filters/mtls_authz/authz_filter.h"
+#include "tests/mocks/test_process.h"
 
 namespace strait::filters::authz {
 namespace {
@@ -53,12 +54,13 @@ config::BootstrapSharedPtr load(const std::string& filter_config, std::vector<st
 
 class AuthzTest : public ::testing::Test {
  protected:
+  strait::testing::TestProcess process_;
   void build(const std::string& filter_config) {
     config_ = load(filter_config, nullptr);
     ASSERT_NE(config_, nullptr);
     const auto& settings = static_cast<const AuthzSettings&>(
         *config_->listeners[0].http.filters[0].settings);
-    http::FilterFactoryContext context{store_, "l", "mtls_authz", nullptr};
+    http::FilterFactoryContext context{store_, "l", "mtls_authz", nullptr, process_.context};
     factory_ = std::make_unique<AuthzFactory>(settings, context);
   }
   Decision decide(const std::string& method, const std::string& path,

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "config/loader.h"
+#include "tests/mocks/test_process.h"
 
 namespace strait::server {
 namespace {
@@ -42,7 +43,8 @@ class SnapshotTest : public ::testing::Test {
       return nullptr;
     }
     std::string error;
-    SnapshotSharedPtr snapshot = buildSnapshot(loaded.bootstrap, previous, store_, ++version_,
+    SnapshotSharedPtr snapshot = buildSnapshot(loaded.bootstrap, previous, store_, process_.context,
+                                               ++version_,
                                                SnapshotSource{ConfigSource::AdminReload, ""},
                                                error);
     EXPECT_NE(snapshot, nullptr) << error;
@@ -57,6 +59,7 @@ class SnapshotTest : public ::testing::Test {
   }
 
   stats::Store store_{1};
+  strait::testing::TestProcess process_;
   uint64_t version_ = 0;
 };
 
@@ -126,8 +129,8 @@ TEST_F(SnapshotTest, UnresolvableEndpointRefusesTheSnapshotAndChangesNothing) {
       "test.yaml");
   ASSERT_TRUE(loaded.ok());
   std::string error;
-  SnapshotSharedPtr refused = buildSnapshot(loaded.bootstrap, first.get(), store_, 9,
-                                            SnapshotSource{}, error);
+  SnapshotSharedPtr refused = buildSnapshot(loaded.bootstrap, first.get(), store_,
+                                            process_.context, 9, SnapshotSource{}, error);
   EXPECT_EQ(refused, nullptr);
   EXPECT_NE(error.find("no-such-host.invalid"), std::string::npos) << error;
   EXPECT_EQ(host->weight(), 1u);  // the refused set was never activated
@@ -140,8 +143,8 @@ TEST_F(SnapshotTest, StatRegistrationFailureIsAConfigErrorNotAnException) {
   ASSERT_TRUE(loaded.ok());
   std::string error;
   SnapshotSharedPtr snapshot;
-  EXPECT_NO_THROW(snapshot = buildSnapshot(loaded.bootstrap, nullptr, store_, 1,
-                                           SnapshotSource{}, error));
+  EXPECT_NO_THROW(snapshot = buildSnapshot(loaded.bootstrap, nullptr, store_,
+                                           process_.context, 1, SnapshotSource{}, error));
   EXPECT_EQ(snapshot, nullptr);
   EXPECT_EQ(error, "stats: metric registered with two types: strait_dp_upstream_rq_retry_total");
 }
@@ -162,6 +165,40 @@ TEST_F(SnapshotTest, ListenerAndClusterStatsRegisterUnderTheirDeclaredNames) {
   store_.mainShard().inc(snapshot->clusters.at("backend").info->stats.rq_retry);
   EXPECT_NE(store_.renderPrometheus().find("strait_dp_upstream_rq_retry_total{cluster=\"backend\"} 1"),
             std::string::npos);
+}
+
+// A filter whose factory records the process context it was built with.
+class ProbeFactory : public http::FilterFactory {
+ public:
+  http::StreamFilterPtr createFilter() const override { return nullptr; }
+};
+const http::ProcessContext* probe_seen = nullptr;
+uint32_t probe_workers = 0;
+bool probe_draining = true;
+
+TEST_F(SnapshotTest, FilterFactoriesAreBuiltWithTheProcessContext) {
+  config::registerFilterParser("process_probe", [](const config::internal::Value&) {
+    return std::make_shared<config::FilterSettings>();
+  });
+  http::registerFilterFactory(
+      "process_probe", [](const config::FilterSettings&, http::FilterFactoryContext& context) {
+        probe_seen = &context.process;
+        probe_workers = context.process.signals.workerCount();
+        probe_draining = context.process.signals.draining();
+        return std::make_shared<ProbeFactory>();
+      });
+  process_.signals.workers = 3;
+  std::string text = configText(kTwoHosts);
+  text.replace(text.find("    virtual_hosts:"), 0,
+               "    http:\n      filters:\n        - name: process_probe\n");
+  SnapshotSharedPtr snapshot = build(text, nullptr);
+  ASSERT_NE(snapshot, nullptr);
+  EXPECT_EQ(probe_seen, &process_.context);
+  EXPECT_EQ(&probe_seen->main_dispatcher, &process_.dispatcher);
+  EXPECT_EQ(&probe_seen->time, &process_.time);
+  EXPECT_EQ(probe_workers, 3u);
+  EXPECT_FALSE(probe_draining);
+  EXPECT_EQ(snapshot->listeners[0]->filter_factories.size(), 1u);
 }
 
 }  // namespace

@@ -158,14 +158,39 @@ class FilterFactory {
 
 using FilterFactoryPtr = std::shared_ptr<const FilterFactory>;
 
+// What the process tells a filter about itself, from any thread (relaxed reads: they steer
+// decisions, they guard no memory). An adaptive controller or a load shedder reads them.
+class ProcessSignals {
+ public:
+  virtual ~ProcessSignals() = default;
+  // The process is draining (POST /drain, SIGTERM): it finishes what it has and takes nothing
+  // new; a filter may stop probing for more capacity.
+  virtual bool draining() const = 0;
+  // The worker threads serving requests: a per-process limit's share of one worker.
+  virtual uint32_t workerCount() const = 0;
+};
+
+// The process as a filter factory (built on the main thread) sees it: the main thread's
+// dispatcher, where a process-wide controller runs its timers (adaptive concurrency's
+// recalculation, a shedder's window), the clock and the randomness to use there (injected, so
+// tests drive them), and the process's signals. Streams use their worker's dispatcher, clock
+// and randomness (FilterCallbacks), never these.
+struct ProcessContext {
+  event::Dispatcher& main_dispatcher;
+  const TimeSource& time;
+  RandomGenerator& random;
+  const ProcessSignals& signals;
+};
+
 // What a factory builder gets: the stats store (register per-filter stats here), the listener's
-// name (a label), and the factory built for the same entry by the previous snapshot, if its
-// settings were equal (so a process-wide controller can carry over a reload).
+// name (a label), the factory built for the same entry by the previous snapshot, if its
+// settings were equal (so a process-wide controller can carry over a reload), and the process.
 struct FilterFactoryContext {
   stats::Store& store;
   std::string listener;
   std::string filter_name;
-  const FilterFactory* previous = nullptr;
+  const FilterFactory* previous;
+  const ProcessContext& process;
 };
 
 // `settings` are the entry's parsed settings; they belong to the same snapshot as the factory and

@@ -1,0 +1,32 @@
+#pragma once
+
+// A process context for filter factories built in tests (FilterFactoryContext::process): a fake
+// main dispatcher on a simulated clock, scripted randomness, and signals the test sets.
+
+#include <cstdint>
+
+#include "strait/http/filter.h"
+#include "tests/mocks/fake_dispatcher.h"
+#include "tests/mocks/scripted_random.h"
+#include "tests/mocks/simulated_time.h"
+
+namespace strait::testing {
+
+class TestSignals : public http::ProcessSignals {
+ public:
+  bool draining() const override { return is_draining; }
+  uint32_t workerCount() const override { return workers; }
+
+  bool is_draining = false;
+  uint32_t workers = 1;
+};
+
+struct TestProcess {
+  SimulatedTimeSource time;
+  FakeDispatcher dispatcher{time};
+  ScriptedRandom random;
+  TestSignals signals;
+  http::ProcessContext context{dispatcher, time, random, signals};
+};
+
+}  // namespace strait::testing
