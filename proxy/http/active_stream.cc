@@ -129,10 +129,7 @@ ActiveStream::~ActiveStream() {
   if (router_.has_value()) {
     router_->abandon();  // resets what is still in flight upstream
   }
-  if (phase_ != Phase::Finished) {
-    // Torn down without finishing (connection closed under it).
-    worker_.shard.sub(listener_.stats.rq_active, 1);
-  }
+  leaveActive();  // torn down without finishing (the connection closed under it)
 }
 
 void ActiveStream::addFlag(std::string_view flag) {
@@ -300,6 +297,7 @@ void ActiveStream::sendResponse(ResponseHeaders& response, std::string_view body
     bytes_sent_ += body.size();
     buffer::Buffer out;
     downstream_.encodeData(data, true, out);
+    phase_ = Phase::Written;
     writeDownstream(out);
   }
   phase_ = Phase::Written;
@@ -417,10 +415,10 @@ void ActiveStream::writeResponseHeaders(ResponseHeaders& headers, bool end_strea
                (request_info_.upgrade && headers.status != 101);
   buffer::Buffer out;
   downstream_.encodeHeaders(headers, end_stream, close, out);
-  writeDownstream(out);
   if (end_stream) {
     phase_ = Phase::Written;
   }
+  writeDownstream(out);
 }
 
 void ActiveStream::onRouterResponseData(const char* data, size_t len) {
@@ -444,9 +442,11 @@ void ActiveStream::onEncodedData(buffer::Buffer& data, bool end_stream) {
   }
   buffer::Buffer out;
   downstream_.encodeData(data, end_stream, out);
-  writeDownstream(out);
   if (end_stream) {
     phase_ = Phase::Written;
+  }
+  writeDownstream(out);
+  if (end_stream) {
     if (upstreamDone()) {
       onResponseWritten();
     }
@@ -473,7 +473,7 @@ void ActiveStream::onRouterTunnelClosed() {
   // One side of the tunnel closed: close the other.
   phase_ = Phase::Finished;
   flushBatch();
-  worker_.shard.sub(listener_.stats.rq_active, 1);
+  leaveActive();
   downstream_.onStreamComplete(true);
 }
 
@@ -504,6 +504,9 @@ void ActiveStream::writeDownstream(buffer::Buffer& data) {
     batch_pending_ = true;
     return;
   }
+  if (phase_ == Phase::Written) {
+    countCompletion();  // before the last bytes leave: a client that has them sees the count
+  }
   downstream_.writeDownstream(data);
 }
 
@@ -512,6 +515,9 @@ void ActiveStream::flushBatch() {
   // Pending even when empty: HTTP/2 encodes into its own frames and sends on this call.
   if (batch_pending_) {
     batch_pending_ = false;
+    if (phase_ == Phase::Written) {
+      countCompletion();
+    }
     downstream_.writeDownstream(batch_);
   }
 }
@@ -539,7 +545,7 @@ void ActiveStream::onDownstreamProtocolError(uint16_t status, std::string_view r
 void ActiveStream::resetStream(network::CloseType how) {
   releaseUpstream();
   phase_ = Phase::Finished;
-  worker_.shard.sub(listener_.stats.rq_active, 1);
+  leaveActive();
   downstream_.onStreamReset(how);
 }
 
@@ -572,8 +578,8 @@ void ActiveStream::sendLocalReply(uint16_t status, std::string_view body, std::s
   bytes_sent_ += body.size() + 1;
   buffer::Buffer out;
   downstream_.encodeData(data, true, out);
-  writeDownstream(out);
   phase_ = Phase::Written;
+  writeDownstream(out);
   finish();
 }
 
@@ -582,9 +588,25 @@ void ActiveStream::finish() {
     return;
   }
   phase_ = Phase::Finished;
+  countCompletion();
   flushBatch();
   destroyFilters();
   releaseUpstream();
+  downstream_.onStreamComplete(downstream_.closeAfterResponse() || downstream_.remoteClosed());
+}
+
+void ActiveStream::leaveActive() {
+  if (!counted_) {
+    counted_ = true;
+    worker_.shard.sub(listener_.stats.rq_active, 1);
+  }
+}
+
+void ActiveStream::countCompletion() {
+  if (counted_) {
+    return;
+  }
+  counted_ = true;
   uint64_t micros = microsBetween(start_, worker_.dispatcher.approximateMonotonicTime());
   worker_.shard.sub(listener_.stats.rq_active, 1);
   listener_.stats.rq_by_class.inc(worker_.shard, response_status_);
@@ -593,7 +615,6 @@ void ActiveStream::finish() {
     route_stats_->rq_by_class.inc(worker_.shard, response_status_);
     worker_.shard.observeUs(route_stats_->rq_time, micros);
   }
-  downstream_.onStreamComplete(downstream_.closeAfterResponse() || downstream_.remoteClosed());
 }
 
 }  // namespace strait::http

@@ -120,6 +120,11 @@ class ActiveStream : public FilterChainOwner,
   // The head past the filters, to the codec.
   void writeResponseHeaders(ResponseHeaders& headers, bool end_stream);
   void finish();
+  // The stream's request stats (in flight, by class, time), counted once: just before the
+  // response's last bytes are written, so that a client holding its response sees it counted.
+  void countCompletion();
+  // A stream that ends without a counted response (reset, tunnel) leaves the in-flight gauge.
+  void leaveActive();
   // The stream ends without its response written whole: the downstream is reset (`how`).
   void resetStream(network::CloseType how = network::CloseType::NoFlush);
   void releaseUpstream();
@@ -152,6 +157,7 @@ class ActiveStream : public FilterChainOwner,
   Phase phase_ = Phase::Request;
   bool batching_ = false;
   bool batch_pending_ = false;  // writeDownstream() was called while batching
+  bool counted_ = false;        // countCompletion() or leaveActive() ran
   bool request_complete_ = false;
   bool request_has_body_ = false;  // content-length > 0, chunked, or an upgrade
   bool head_request_ = false;
