@@ -1,5 +1,6 @@
 #include "proxy/http/active_stream.h"
 
+#include <array>
 #include <cstdio>
 
 #include "proxy/http/forwarded_client_cert.h"
@@ -14,10 +15,24 @@ namespace {
 constexpr size_t kMaxEarlyRequestBody = 1024 * 1024;
 constexpr size_t kMaxRequestIdLength = 128;
 
+// Header names arrive lower-cased (both codecs); the length picks the one or two candidates.
 bool isHopByHop(std::string_view name) {
-  return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
-         name == "te" || name == "trailer" || name == "transfer-encoding" || name == "upgrade" ||
-         name == "proxy-authenticate";
+  switch (name.size()) {
+    case 2:
+      return name == "te";
+    case 7:
+      return name == "trailer" || name == "upgrade";
+    case 10:
+      return name == "connection" || name == "keep-alive";
+    case 16:
+      return name == "proxy-connection";
+    case 17:
+      return name == "transfer-encoding";
+    case 18:
+      return name == "proxy-authenticate";
+    default:
+      return false;
+  }
 }
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
@@ -62,22 +77,32 @@ void removeConnectionNominated(HeaderMap& headers) {
   }
 }
 
-// A random (version 4, variant 1) UUID in its 36-character text form, without printf.
+// A random (version 4, variant 1) UUID in its 36-character text form, without printf: two hex
+// digits per byte from a table, the dashes at their fixed places.
 void formatRequestId(RandomGenerator& random, char out[36]) {
   static constexpr char kHex[] = "0123456789abcdef";
+  static constexpr auto kPairs = [] {
+    std::array<std::array<char, 2>, 256> pairs{};
+    for (size_t b = 0; b < 256; b++) {
+      pairs[b] = {kHex[b >> 4], kHex[b & 0xf]};
+    }
+    return pairs;
+  }();
+  // Where each byte's two digits go: 8-4-4-4-12 digits.
+  static constexpr uint8_t kAt[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
   uint64_t hi = random.random();
   uint64_t lo = random.random();
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  size_t pos = 0;
-  for (int i = 0; i < 32; i++) {
-    if (i == 8 || i == 12 || i == 16 || i == 20) {
-      out[pos++] = '-';
-    }
-    uint64_t word = i < 16 ? hi : lo;
-    int shift = 60 - 4 * (i % 16);
-    out[pos++] = kHex[(word >> shift) & 0xf];
+  for (int i = 0; i < 8; i++) {
+    const std::array<char, 2>& h = kPairs[(hi >> (56 - 8 * i)) & 0xff];
+    const std::array<char, 2>& l = kPairs[(lo >> (56 - 8 * i)) & 0xff];
+    out[kAt[i]] = h[0];
+    out[kAt[i] + 1] = h[1];
+    out[kAt[i + 8]] = l[0];
+    out[kAt[i + 8] + 1] = l[1];
   }
+  out[8] = out[13] = out[18] = out[23] = '-';
 }
 
 uint64_t microsBetween(MonotonicTime from, MonotonicTime to) {
@@ -242,7 +267,10 @@ void ActiveStream::normaliseRequest(RequestHeaders& headers) {
   } else {
     headers.headers.add("x-forwarded-for", peer);
   }
-  if (http.use_remote_address || headers.headers.get("x-forwarded-proto") == nullptr) {
+  // (add() where the header is known to be absent: set() would scan for it once more.)
+  if (headers.headers.get("x-forwarded-proto") == nullptr) {
+    headers.headers.add("x-forwarded-proto", headers.scheme);
+  } else if (http.use_remote_address) {
     headers.headers.set("x-forwarded-proto", headers.scheme);
   }
   const std::string* id = headers.headers.get("x-request-id");
@@ -250,7 +278,11 @@ void ActiveStream::normaliseRequest(RequestHeaders& headers) {
     if (http.generate_request_id) {
       char buf[36];
       formatRequestId(worker_.random, buf);
-      headers.headers.set("x-request-id", std::string_view(buf, 36));
+      if (id == nullptr) {
+        headers.headers.add("x-request-id", std::string_view(buf, 36));
+      } else {
+        headers.headers.set("x-request-id", std::string_view(buf, 36));
+      }
     }
   }
 }

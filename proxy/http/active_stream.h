@@ -20,9 +20,11 @@
 
 namespace strait::http {
 
-class ActiveStream : public FilterChainOwner,
-                     public RouterCallbacks,
-                     public event::DeferredDeletable {
+// RouterCallbacks is the first base: the router calls it on every request, the filter chain
+// (FilterChainOwner) only when the listener has filters; the first base's calls need no thunk.
+class ActiveStream final : public RouterCallbacks,
+                           public FilterChainOwner,
+                           public event::DeferredDeletable {
  public:
   // Where the stream is. Each step only moves forward.
   enum class Phase : uint8_t {

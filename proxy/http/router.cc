@@ -70,6 +70,9 @@ Router::Router(RouterCallbacks& callbacks, const router::RouteEntry& route,
       route_(route),
       action_(*route.route().route),
       cluster_(cluster),
+      info_(cluster.info()),
+      dispatcher_(callbacks.routerDispatcher()),
+      shard_(callbacks.routerShard()),
       request_info_(info) {
   cluster_.addStream();  // held until the router goes (see ThreadLocalCluster::addStream())
 }
@@ -84,7 +87,9 @@ Router::~Router() {
 void Router::start(bool request_complete, buffer::Buffer& early_body,
                    buffer::Buffer& early_tunnel) {
   request_complete_ = request_complete;
-  body_.move(early_body);
+  if (!early_body.empty()) {
+    body_.move(early_body);
+  }
   if (!early_tunnel.empty()) {
     tunnel_ = true;
     tunnel_pending_.move(early_tunnel);
@@ -102,13 +107,13 @@ void Router::start(bool request_complete, buffer::Buffer& early_body,
   }
   router_detail::applyHeaderValues(request.headers, route_.virtualHost().request_headers_to_add);
   router_detail::applyHeaderValues(request.headers, route.request_headers_to_add);
-  event::Dispatcher& dispatcher = callbacks_.routerDispatcher();
+  event::Dispatcher& dispatcher = dispatcher_;
   if (action_.timeout.count() > 0) {
     callbacks_.routerRouteTimer().enableTimer(action_.timeout);
     route_timer_armed_ = true;
   }
   if (action_.retry.has_value() && action_.retry->attempts > 0) {
-    retry_.emplace(&*action_.retry, request.method, cluster_.info().resources.get(),
+    retry_.emplace(&*action_.retry, request.method, info_.resources.get(),
                    callbacks_.routerRandom(), dispatcher.approximateMonotonicTime(),
                    action_.timeout);
     // Keep the request body for replay while it fits retry.max_body_bytes.
@@ -194,9 +199,9 @@ void Router::pauseDownstream(bool pause) {
 // waits in the cluster's pending queue (within max_pending_requests, up to queue_timeout) for a
 // slot; the route timeout keeps running meanwhile.
 bool Router::admitRequest() {
-  const upstream::ClusterInfo& info = cluster_.info();
-  stats::Shard& shard = callbacks_.routerShard();
-  event::Dispatcher& dispatcher = callbacks_.routerDispatcher();
+  const upstream::ClusterInfo& info = info_;
+  stats::Shard& shard = shard_;
+  event::Dispatcher& dispatcher = dispatcher_;
   using Admission = upstream::ResourceManager::Admission;
   switch (info.resources->admitRequest(dispatcher, *this, slot_ticket_)) {
     case Admission::Admitted:
@@ -238,8 +243,8 @@ void Router::onRequestSlotGranted() {
 }
 
 void Router::onQueueTimeout() {
-  const upstream::ClusterInfo& info = cluster_.info();
-  stats::Shard& shard = callbacks_.routerShard();
+  const upstream::ClusterInfo& info = info_;
+  stats::Shard& shard = shard_;
   leaveQueue();
   shard.inc(info.stats.rq_overflow);
   shard.inc(info.stats.rq_queue_timeout);
@@ -251,7 +256,7 @@ void Router::onQueueTimeout() {
 
 void Router::leaveQueue() {
   if (slot_ticket_ != nullptr) {
-    cluster_.info().resources->cancelWait(slot_ticket_);
+    info_.resources->cancelWait(slot_ticket_);
     slot_ticket_.reset();
     queue_timer_->disableTimer();  // (not destroyed: this may run inside its callback)
   }
@@ -260,7 +265,7 @@ void Router::leaveQueue() {
 void Router::releaseRequestSlot() {
   if (holds_request_slot_) {
     holds_request_slot_ = false;
-    cluster_.info().resources->releaseRequest();
+    info_.resources->releaseRequest();
   }
   leaveQueue();
 }
@@ -299,7 +304,7 @@ void Router::startAttempt() {
   UpstreamRequest& attempt = addAttempt(*pool);
   if (retry_.has_value() && action_.retry->per_try_timeout.has_value()) {
     std::chrono::milliseconds timeout =
-        retry_->attemptTimeout(callbacks_.routerDispatcher().approximateMonotonicTime());
+        retry_->attemptTimeout(dispatcher_.approximateMonotonicTime());
     if (timeout.count() > 0) {
       callbacks_.routerPerTryTimer().enableTimer(timeout);
       per_try_timer_armed_ = true;
@@ -312,24 +317,24 @@ void Router::startAttempt() {
 void Router::onAttemptReady(UpstreamRequest& attempt) {
   http1::MessageInfo info;
   info.upgrade = request_info_.upgrade;
-  buffer::Buffer body;
-  if (replay_) {
-    body.addCopy(body_);  // every attempt sends the whole body so far, from the kept copy
-  } else {
-    body.move(body_);
-  }
   if (request_info_.content_length.has_value()) {
     info.content_length = request_info_.content_length;
   } else if (request_info_.chunked) {
     if (request_complete_) {
       // The whole body is here already: send it with a length instead of chunking.
-      info.content_length = body.length();
+      info.content_length = body_.length();
     } else {
       info.chunked = true;
     }
   }
   attempt.encodeHeaders(callbacks_.routerRequest(), info);
-  if (hasBody(info) && (!body.empty() || request_complete_)) {
+  if (hasBody(info) && (!body_.empty() || request_complete_)) {
+    buffer::Buffer body;
+    if (replay_) {
+      body.addCopy(body_);  // every attempt sends the whole body so far, from the kept copy
+    } else {
+      body.move(body_);
+    }
     body_sent_ = body_sent_ || !body.empty();
     attempt.encodeData(body, request_complete_);
   }
@@ -356,7 +361,7 @@ void Router::onAttemptPoolFailure(UpstreamRequest& attempt, UpstreamFailure fail
   }
   if (failure == UpstreamFailure::Overflow) {
     // (the pool counted which limit)
-    callbacks_.routerShard().inc(cluster_.info().stats.rq_overflow);
+    shard_.inc(info_.stats.rq_overflow);
     std::string body = "upstream overflow: " + std::string(detail);
     fail({503, body, "UO", true, true});
     return;
@@ -374,19 +379,19 @@ bool Router::scheduleRetry(const upstream::AttemptResult& result) {
       (body_sent_ && !replay_)) {
     return false;
   }
-  event::Dispatcher& dispatcher = callbacks_.routerDispatcher();
+  event::Dispatcher& dispatcher = dispatcher_;
   upstream::RetryDecision decision =
       retry_->onAttemptFailed(result, dispatcher.approximateMonotonicTime());
   if (decision.verdict != upstream::RetryVerdict::Retry) {
     if (decision.verdict == upstream::RetryVerdict::BudgetExhausted) {
-      callbacks_.routerShard().inc(cluster_.info().stats.rq_retry_overflow);
+      shard_.inc(info_.stats.rq_retry_overflow);
     }
     if (retry_->retriesDone() > 0) {
       callbacks_.onRouterFlag("URX");  // retried, and the last attempt failed too
     }
     return false;
   }
-  callbacks_.routerShard().inc(cluster_.info().stats.rq_retry);
+  shard_.inc(info_.stats.rq_retry);
   state_ = State::Backoff;
   if (retry_timer_ == nullptr) {
     retry_timer_ = dispatcher.createTimer([this]() { startAttempt(); });
@@ -405,7 +410,7 @@ void Router::onPerTryTimeout() {
   if (attempt->attached()) {
     attempt->reportOutlier(UpstreamRequest::OutlierResult::Timeout);
   }
-  callbacks_.routerShard().inc(cluster_.info().stats.rq_timeout);
+  shard_.inc(info_.stats.rq_timeout);
   attempt->release(true);
   if (scheduleRetry(upstream::AttemptResult::perTryTimeout())) {
     return;
@@ -418,7 +423,7 @@ void Router::onRouteTimeout() {
   if (state_ == State::Done) {
     return;
   }
-  callbacks_.routerShard().inc(cluster_.info().stats.rq_timeout);
+  shard_.inc(info_.stats.rq_timeout);
   forEachLive([](UpstreamRequest& attempt) {
     if (attempt.attached()) {
       attempt.reportOutlier(UpstreamRequest::OutlierResult::Timeout);

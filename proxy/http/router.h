@@ -22,7 +22,7 @@
 
 namespace strait::http {
 
-class Router : public upstream::RequestSlotWaiter {
+class Router final : public upstream::RequestSlotWaiter {
  public:
   enum class State : uint8_t {
     Idle,        // start() not called yet
@@ -67,7 +67,7 @@ class Router : public upstream::RequestSlotWaiter {
   void abandon();
 
   State state() const { return state_; }
-  const upstream::ClusterInfo& clusterInfo() const { return cluster_.info(); }
+  const upstream::ClusterInfo& clusterInfo() const { return info_; }
   // For the access log: attempts started, the host of the latest one, and, for the attempt
   // whose response went downstream, when it started and when its head arrived.
   uint32_t attempts() const { return attempts_; }
@@ -98,6 +98,9 @@ class Router : public upstream::RequestSlotWaiter {
 
   RouterCallbacks& callbacks() { return callbacks_; }
   upstream::ThreadLocalCluster& cluster() { return cluster_; }
+  // The stream's context, asked once (RouterCallbacks::routerDispatcher(), routerShard()).
+  event::Dispatcher& dispatcher() { return dispatcher_; }
+  stats::Shard& shard() { return shard_; }
 
  private:
   // Takes a max_requests slot, queues, or answers 503. False: not now (queued or answered).
@@ -131,6 +134,9 @@ class Router : public upstream::RequestSlotWaiter {
   const router::RouteEntry& route_;
   const config::RouteAction& action_;
   upstream::ThreadLocalCluster& cluster_;
+  const upstream::ClusterInfo& info_;  // cluster_'s, fixed for its life
+  event::Dispatcher& dispatcher_;
+  stats::Shard& shard_;
   const http1::MessageInfo& request_info_;
   State state_ = State::Idle;
   // The request's attempts: the first held in place (no allocation for a request that is not

@@ -98,8 +98,8 @@ void Router::onAttemptError(UpstreamRequest& attempt, UpstreamFailure failure,
   if (state_ == State::Done) {
     return;
   }
-  stats::Shard& shard = callbacks_.routerShard();
-  const upstream::ClusterInfo& info = cluster_.info();
+  stats::Shard& shard = shard_;
+  const upstream::ClusterInfo& info = info_;
   if (winner_ == nullptr) {
     // A reused keep-alive connection that the upstream closed just as we sent on it: the
     // request never reached the application, so trying once more on a fresh connection is safe.
@@ -224,8 +224,10 @@ void Router::abandon() {
 }
 
 void Router::reset() {
-  releaseAttempts(true);
+  // Done: every attempt was released on the way there (fail(), onAttemptComplete() and the
+  // response-time failures release all before finish(); a winner releases the others at once).
   if (state_ != State::Done) {
+    releaseAttempts(true);
     finish();
   }
 }

@@ -20,7 +20,7 @@ UpstreamRequest::UpstreamRequest(Router& router, upstream::ConnPool& pool, uint3
 UpstreamRequest::~UpstreamRequest() { release(true); }
 
 void UpstreamRequest::start() {
-  started_at_ = router_.callbacks().routerDispatcher().approximateMonotonicTime();
+  started_at_ = router_.dispatcher().approximateMonotonicTime();
   // newStream() either calls back now (and returns nullptr: the router may have released this
   // attempt meanwhile) or returns the wait, and calls back later.
   upstream::PendingRequest* pending = pool_.newStream(*this);
@@ -36,7 +36,7 @@ void UpstreamRequest::onPoolReady(upstream::UpstreamClient& client) {
   state_ = State::AwaitingResponse;
   // The one place an attempt is counted in flight (and, in release(), out of it).
   host_.requestStarted();
-  router_.callbacks().routerShard().add(router_.clusterInfo().stats.rq_active, 1);
+  router_.shard().add(router_.clusterInfo().stats.rq_active, 1);
   router_.onAttemptReady(*this);
 }
 
@@ -88,12 +88,12 @@ void UpstreamRequest::release(bool reset) {
   }
   paused_ = 0;
   const upstream::ClusterInfo& info = router_.clusterInfo();
-  stats::Shard& shard = router_.callbacks().routerShard();
+  stats::Shard& shard = router_.shard();
   host_.requestFinished();
   shard.sub(info.stats.rq_active, 1);
   if (status_ != 0) {
     info.stats.rq_by_class.inc(shard, status_);
-    MonotonicTime now = router_.callbacks().routerDispatcher().approximateMonotonicTime();
+    MonotonicTime now = router_.dispatcher().approximateMonotonicTime();
     shard.observeUs(info.stats.rq_time, microsBetween(started_at_, now));
   }
   upstream::UpstreamClient* client = client_;
@@ -115,7 +115,7 @@ void UpstreamRequest::reportOutlier(OutlierResult result, uint16_t status) {
   }
   // A host an endpoint update removed meanwhile is counted but judges nothing (the detector
   // ejects only hosts of the set in force).
-  router_.callbacks().routerShard().inc(info.stats.outlier_reports);
+  router_.shard().inc(info.stats.outlier_reports);
   switch (result) {
     case OutlierResult::Status:
       info.outlier->reportStatus(host_, status);
@@ -137,7 +137,7 @@ void UpstreamRequest::reportOutlier(OutlierResult result, uint16_t status) {
 void UpstreamRequest::onUpstreamHeaders(ResponseHeaders& headers,
                                         const http1::MessageInfo& info) {
   status_ = headers.status;
-  headers_at_ = router_.callbacks().routerDispatcher().approximateMonotonicTime();
+  headers_at_ = router_.dispatcher().approximateMonotonicTime();
   state_ = State::Responding;
   router_.onAttemptHeaders(*this, headers, info);
 }

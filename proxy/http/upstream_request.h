@@ -21,8 +21,10 @@ namespace strait::http {
 
 class Router;
 
-class UpstreamRequest : public upstream::PoolCallbacks,
-                        public upstream::UpstreamStreamCallbacks {
+// UpstreamStreamCallbacks first: an exchange calls it several times per response (head, body,
+// reads), the pool once; the first base's calls need no thunk.
+class UpstreamRequest final : public upstream::UpstreamStreamCallbacks,
+                              public upstream::PoolCallbacks {
  public:
   enum class State : uint8_t {
     Connecting,        // waiting for the pool (a connection, or a stream on one)
