@@ -112,7 +112,9 @@ void Router::start(bool request_complete, buffer::Buffer& early_body,
     callbacks_.routerRouteTimer().enableTimer(action_.timeout);
     route_timer_armed_ = true;
   }
-  if (action_.retry.has_value() && action_.retry->attempts > 0) {
+  // A policy with `attempts: 0` still gives each attempt its per_try_timeout (RetryState never
+  // retries it: enabled() is false, so no body is kept either).
+  if (action_.retry.has_value()) {
     retry_.emplace(&*action_.retry, request.method, info_.resources.get(),
                    callbacks_.routerRandom(), dispatcher.approximateMonotonicTime(),
                    action_.timeout);

@@ -260,6 +260,23 @@ TEST(RouterTest, APerTryTimeoutWithoutRetriesLeftAnswers504) {
   EXPECT_EQ(h.counter(h.stats().rq_timeout), 2u);
 }
 
+// `attempts: 0`: no retry, but the one attempt still has its per-try timeout (as in Envoy).
+TEST(RouterTest, APerTryTimeoutAppliesWithZeroRetryAttempts) {
+  config::RetryPolicy policy = retryOn({config::RetryOn::FiveXx}, 0);
+  policy.per_try_timeout = 50ms;
+  Harness h(routeTo("backend", 1000ms, policy));
+  h.start();
+  FakeClient& client = h.cluster.pool(0).connect();
+  h.dispatcher.advance(49ms);
+  EXPECT_TRUE(h.stream.log.empty());
+  h.dispatcher.advance(1ms);
+  EXPECT_TRUE(client.reset);
+  ASSERT_EQ(h.stream.log.size(), 1u);
+  EXPECT_EQ(h.stream.log[0], "reply 504 UT upstream per-try timeout");
+  EXPECT_EQ(h.counter(h.stats().rq_timeout), 1u);
+  EXPECT_EQ(h.counter(h.stats().rq_retry), 0u);
+}
+
 TEST(RouterTest, ThePerTryTimeoutNoLongerAppliesOnceTheResponseIsOnItsWay) {
   config::RetryPolicy policy = retryOn({config::RetryOn::FiveXx});
   policy.per_try_timeout = 50ms;
