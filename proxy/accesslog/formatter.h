@@ -7,11 +7,10 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/accesslog/entry.h"
+#include "strait/accesslog/entry.h"
+#include "strait/accesslog/sink.h"
 
 namespace strait::accesslog {
-
-enum class Format { Json, Text };
 
 // Appends `in` as the inside of a JSON string: '"' and '\\' escaped, control characters as
 // \n, \r, \t, \b, \f or \u00XX, valid UTF-8 sequences kept as they are, and every byte that is

@@ -11,12 +11,12 @@
 
 namespace strait::accesslog {
 
-class WorkerLog {
+class WorkerLog final : public Sink {
  public:
   explicit WorkerLog(Writer& writer) : writer_(writer) { line_.reserve(1024); }
 
-  // Formats and queues one line; a full queue drops it (counted by the Writer).
-  void log(Format format, const Entry& entry) {
+  // Sink
+  void log(Format format, const Entry& entry) override {
     line_.clear();
     accesslog::format(format, entry, line_);
     writer_.submit(line_);

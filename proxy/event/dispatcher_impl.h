@@ -14,16 +14,6 @@
 
 namespace strait::event {
 
-// Something to be told once at the end of this loop iteration, after every I/O callback of the
-// iteration ran (see DispatcherImpl::flushAtEndOfIteration()).
-class EndOfIterationTarget {
- public:
-  virtual void onEndOfIteration() = 0;
-
- protected:
-  ~EndOfIterationTarget() = default;
-};
-
 class DispatcherImpl : public Dispatcher {
  public:
   explicit DispatcherImpl(TimeSource& time_source);
@@ -43,16 +33,11 @@ class DispatcherImpl : public Dispatcher {
     }
   }
 
-  // Calls target->onEndOfIteration() once at the end of this iteration, before deferred
-  // deletions (several calls in one iteration: once). Lets a connection gather what many
-  // callbacks of one iteration produce into one write. A target that goes away first must
-  // cancel.
-  void flushAtEndOfIteration(EndOfIterationTarget* target);
-  void cancelFlush(EndOfIterationTarget* target);
-
   // Dispatcher
   void deferredDelete(DeferredDeletablePtr object) override;
   TimerPtr createTimer(TimerCb cb) override;
+  void flushAtEndOfIteration(EndOfIterationTarget* target) override;
+  void cancelFlush(EndOfIterationTarget* target) override;
   void post(PostCb cb) override;
   MonotonicTime approximateMonotonicTime() const override;
   TimeSource& timeSource() override { return time_source_; }

@@ -17,7 +17,7 @@ class TimerSet::Member : public Timer {
 
   void enableTimer(std::chrono::milliseconds delay) override {
     uint64_t ms = static_cast<uint64_t>(delay.count() < 0 ? 0 : delay.count());
-    due_ = uv_now(set_.loop_) + ms;
+    due_ = set_.nowMs() + ms;
     enabled_ = true;
     set_.schedule(due_);
   }
@@ -33,8 +33,13 @@ class TimerSet::Member : public Timer {
   std::list<Member*>::iterator self_;
 };
 
-TimerSet::TimerSet(DispatcherImpl& dispatcher)
-    : loop_(dispatcher.loop()), shared_(dispatcher.createTimer([this]() { onFire(); })) {}
+TimerSet::TimerSet(Dispatcher& dispatcher)
+    : dispatcher_(dispatcher), shared_(dispatcher.createTimer([this]() { onFire(); })) {}
+
+uint64_t TimerSet::nowMs() const {
+  auto since = dispatcher_.approximateMonotonicTime().time_since_epoch();
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(since).count());
+}
 
 TimerSet::~TimerSet() = default;
 
@@ -45,12 +50,14 @@ void TimerSet::schedule(uint64_t due) {
     return;  // fires first; onFire() re-arms for what is left
   }
   next_due_ = due;
-  uint64_t now = uv_now(loop_);
-  shared_->enableTimer(std::chrono::milliseconds(due > now ? due - now : 0));
+  uint64_t now = nowMs();
+  // One millisecond more than the difference: the shared timer runs on the loop's clock, which
+  // may lag the dispatcher's time by a fraction of a millisecond; firing early would only re-arm.
+  shared_->enableTimer(std::chrono::milliseconds(due > now ? due - now + 1 : 0));
 }
 
 void TimerSet::onFire() {
-  uint64_t now = uv_now(loop_);
+  uint64_t now = nowMs();
   firing_.clear();
   bool rest = false;
   uint64_t earliest = 0;

@@ -14,13 +14,13 @@
 #include <list>
 #include <vector>
 
-#include "proxy/event/dispatcher_impl.h"
+#include "strait/event/dispatcher.h"
 
 namespace strait::event {
 
 class TimerSet : public TimerFactory {
  public:
-  explicit TimerSet(DispatcherImpl& dispatcher);
+  explicit TimerSet(Dispatcher& dispatcher);
   ~TimerSet();
 
   TimerPtr createTimer(TimerCb cb) override;
@@ -30,8 +30,10 @@ class TimerSet : public TimerFactory {
   class Member;
   void schedule(uint64_t due);
   void onFire();
+  // The dispatcher's monotonic time in milliseconds: what deadlines are kept in.
+  uint64_t nowMs() const;
 
-  uv_loop_t* loop_;
+  Dispatcher& dispatcher_;
   TimerPtr shared_;
   std::list<Member*> members_;
   uint64_t next_due_ = 0;  // what shared_ is armed for, while it is enabled

@@ -5,8 +5,8 @@
 
 namespace strait::http {
 
-network::ConnectionPtr applyAcceptHooks(server::WorkerContext& worker,
-                                        const server::ListenerRuntime& listener,
+network::ConnectionPtr applyAcceptHooks(WorkerContext& worker,
+                                        const ListenerRuntime& listener,
                                         network::ConnectionPtr connection,
                                         ServerConnection::List& owner) {
   for (const AcceptHook* hook : listener.accept_hooks) {
@@ -35,13 +35,13 @@ network::ConnectionPtr applyAcceptHooks(server::WorkerContext& worker,
   return connection;
 }
 
-void BlackHoleConnection::start(server::WorkerContext& worker, network::ConnectionPtr connection,
+void BlackHoleConnection::start(WorkerContext& worker, network::ConnectionPtr connection,
                                 std::vector<stats::Gauge> held, List& owner) {
   adopt(owner, std::unique_ptr<ServerConnection>(
                    new BlackHoleConnection(worker, std::move(connection), std::move(held), owner)));
 }
 
-BlackHoleConnection::BlackHoleConnection(server::WorkerContext& worker,
+BlackHoleConnection::BlackHoleConnection(WorkerContext& worker,
                                          network::ConnectionPtr connection,
                                          std::vector<stats::Gauge> held, List& owner)
     : ServerConnection(owner),

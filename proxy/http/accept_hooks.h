@@ -15,15 +15,15 @@
 
 #include <vector>
 
+#include "proxy/http/listener_runtime.h"
 #include "proxy/http/server_connection.h"
-#include "proxy/server/snapshot.h"
 
 namespace strait::http {
 
 // Runs `listener`'s hooks in order on `connection`. Returns the connection when every hook
 // accepts it; otherwise takes it (reset or black-holed into `owner`) and returns null.
-network::ConnectionPtr applyAcceptHooks(server::WorkerContext& worker,
-                                        const server::ListenerRuntime& listener,
+network::ConnectionPtr applyAcceptHooks(WorkerContext& worker,
+                                        const ListenerRuntime& listener,
                                         network::ConnectionPtr connection,
                                         ServerConnection::List& owner);
 
@@ -32,7 +32,7 @@ class BlackHoleConnection : public ServerConnection, public network::ConnectionC
  public:
   // Adds the connection to `owner`; raises each of `held` by one in the worker's shard until
   // the connection closes.
-  static void start(server::WorkerContext& worker, network::ConnectionPtr connection,
+  static void start(WorkerContext& worker, network::ConnectionPtr connection,
                     std::vector<stats::Gauge> held, List& owner);
   ~BlackHoleConnection() override;
 
@@ -46,12 +46,12 @@ class BlackHoleConnection : public ServerConnection, public network::ConnectionC
   void onEvent(network::ConnectionEvent event) override;
 
  private:
-  BlackHoleConnection(server::WorkerContext& worker, network::ConnectionPtr connection,
+  BlackHoleConnection(WorkerContext& worker, network::ConnectionPtr connection,
                       std::vector<stats::Gauge> held, List& owner);
   void close();
   void releaseGauges();
 
-  server::WorkerContext& worker_;
+  WorkerContext& worker_;
   network::ConnectionPtr connection_;
   std::vector<stats::Gauge> held_;
   MonotonicTime accepted_;

@@ -28,12 +28,11 @@ std::string_view headerValue(const HeaderMap& headers, std::string_view name) {
 // The access log settings in force on the worker, or null when logging is off. The config the
 // worker runs now decides (not the one a stream started with): after a reload, every line
 // written to the new file uses the new format.
-const config::AccessLog* accessLogConfig(const server::WorkerContext& worker) {
-  if (worker.access_log == nullptr || worker.snapshot == nullptr ||
-      !worker.snapshot->config->access_log.has_value()) {
+const config::AccessLog* accessLogConfig(const WorkerContext& worker) {
+  if (worker.access_log == nullptr || worker.snapshot == nullptr) {
     return nullptr;
   }
-  return &*worker.snapshot->config->access_log;
+  return worker.snapshot->accessLog();
 }
 
 accesslog::Format formatOf(const config::AccessLog& config) {
@@ -94,7 +93,7 @@ void ActiveStream::emitAccessLog() {
 namespace {
 
 // A line with no request: what happened to a connection (codec refusal, connection fault).
-void emitConnectionLine(server::WorkerContext& worker, const network::Connection& connection,
+void emitConnectionLine(WorkerContext& worker, const network::Connection& connection,
                         MonotonicTime start, uint16_t status, std::string_view flags,
                         uint64_t bytes_received, uint64_t bytes_sent) {
   const config::AccessLog* config = accessLogConfig(worker);
@@ -116,12 +115,12 @@ void emitConnectionLine(server::WorkerContext& worker, const network::Connection
 
 }  // namespace
 
-void emitCodecErrorAccessLog(server::WorkerContext& worker, const network::Connection& connection,
+void emitCodecErrorAccessLog(WorkerContext& worker, const network::Connection& connection,
                              uint16_t status, MonotonicTime request_start, uint64_t bytes_sent) {
   emitConnectionLine(worker, connection, request_start, status, "DPE", 0, bytes_sent);
 }
 
-void emitConnectionFaultAccessLog(server::WorkerContext& worker,
+void emitConnectionFaultAccessLog(WorkerContext& worker,
                                   const network::Connection& connection, MonotonicTime accepted,
                                   uint64_t bytes_received) {
   emitConnectionLine(worker, connection, accepted, 0, "FI", bytes_received, 0);

@@ -7,19 +7,19 @@
 
 #include <cstdint>
 
-#include "proxy/server/worker_context.h"
 #include "strait/common/time.h"
+#include "strait/http/worker_context.h"
 #include "strait/network/connection.h"
 
 namespace strait::http {
 
-void emitCodecErrorAccessLog(server::WorkerContext& worker, const network::Connection& connection,
+void emitCodecErrorAccessLog(WorkerContext& worker, const network::Connection& connection,
                              uint16_t status, MonotonicTime request_start, uint64_t bytes_sent);
 
 // A connection reset or black-holed at accept by a connection-level fault (accept_hooks.h): no
 // request, status 0, flag FI; `bytes_received` were read and discarded between `accepted` and
 // now (0 for a reset).
-void emitConnectionFaultAccessLog(server::WorkerContext& worker,
+void emitConnectionFaultAccessLog(WorkerContext& worker,
                                   const network::Connection& connection, MonotonicTime accepted,
                                   uint64_t bytes_received);
 

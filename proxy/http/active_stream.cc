@@ -307,7 +307,7 @@ void ActiveStream::applyRoute() {
     return;
   }
   const std::string& cluster_name = route_->pickCluster(worker_.random.random());
-  upstream::WorkerCluster* cluster = worker_.clusters.get(cluster_name);
+  upstream::ThreadLocalCluster* cluster = worker_.clusters.getThreadLocalCluster(cluster_name);
   if (cluster == nullptr) {
     sendLocalReply(503, "cluster not found: " + cluster_name, "NC");
     return;

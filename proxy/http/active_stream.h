@@ -14,9 +14,9 @@
 #include "proxy/http/downstream_stream.h"
 #include "proxy/http/filter_chain.h"
 #include "proxy/http/router.h"
-#include "proxy/server/worker_context.h"
 #include "strait/http/http1_codec.h"
 #include "strait/http/router_callbacks.h"
+#include "strait/http/worker_context.h"
 
 namespace strait::http {
 
@@ -141,13 +141,13 @@ class ActiveStream final : public RouterCallbacks,
   bool upstreamDone() const { return !router_.has_value() || router_->state() == Router::State::Done; }
 
   DownstreamStream& downstream_;
-  server::WorkerContext& worker_;
-  server::SnapshotSharedPtr snapshot_;  // the config this stream started with
-  const server::ListenerRuntime& listener_;
+  WorkerContext& worker_;
+  SnapshotViewSharedPtr snapshot_;  // the config this stream started with
+  const ListenerRuntime& listener_;
   RequestHeaders* request_ = nullptr;   // the codec's; valid until the stream ends
   http1::MessageInfo request_info_;
   const router::RouteEntry* route_ = nullptr;
-  const server::RouteStats* route_stats_ = nullptr;
+  const RouteStats* route_stats_ = nullptr;
   // Held in place (no allocation per request): empty when the listener has no filters.
   std::optional<FilterChain> filters_;
   // The upstream side, once the route picked a cluster.

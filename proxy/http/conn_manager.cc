@@ -12,7 +12,7 @@ constexpr size_t kMaxPendingInput = 64 * 1024;
 
 }  // namespace
 
-ConnectionManager::ConnectionManager(server::WorkerContext& worker,
+ConnectionManager::ConnectionManager(WorkerContext& worker,
                                      const std::string& listener_name,
                                      network::ConnectionPtr connection, List& owner)
     : ServerConnection(owner), worker_(worker), listener_name_(listener_name),
@@ -168,8 +168,8 @@ void ConnectionManager::onRequestError(uint16_t status, std::string_view reason)
   body.add(reason);
   body.add("\n", 1);
   codec_->encodeData(body, true, out);
+  listener_->stats.rq_by_class.inc(worker_.shard, status);  // before the client can have it
   connection_->write(out);
-  listener_->stats.rq_by_class.inc(worker_.shard, status);
   emitCodecErrorAccessLog(worker_, *connection_, status, request_start_, reason.size() + 1);
   close(network::CloseType::FlushWrite);
 }

@@ -11,8 +11,8 @@
 #include "proxy/http/downstream_stream.h"
 #include "proxy/http/server_connection.h"
 #include "proxy/network/connection_impl.h"
-#include "proxy/server/worker_context.h"
 #include "strait/http/http1_codec.h"
+#include "strait/http/worker_context.h"
 
 namespace strait::http {
 
@@ -25,7 +25,7 @@ class ConnectionManager : public network::ConnectionCallbacks,
  public:
   // Takes an accepted connection (startServerConnection() puts it in `owner`); it leaves the
   // list (and is deleted) when the connection closes.
-  ConnectionManager(server::WorkerContext& worker, const std::string& listener_name,
+  ConnectionManager(WorkerContext& worker, const std::string& listener_name,
                     network::ConnectionPtr connection, List& owner);
   ~ConnectionManager() override;
 
@@ -40,9 +40,9 @@ class ConnectionManager : public network::ConnectionCallbacks,
   http1::ServerCodec& codec() { return *codec_; }
 
   // DownstreamStream (for the one ActiveStream at a time)
-  server::WorkerContext& worker() override { return worker_; }
-  const server::ListenerRuntime& listener() const override { return *listener_; }
-  const server::SnapshotSharedPtr& snapshot() const override { return snapshot_; }
+  WorkerContext& worker() override { return worker_; }
+  const ListenerRuntime& listener() const override { return *listener_; }
+  const SnapshotViewSharedPtr& snapshot() const override { return snapshot_; }
   const std::string& remoteAddress() const override { return connection_->remoteAddress(); }
   const network::Connection& connection() const override { return *connection_; }
   void encode100Continue(buffer::Buffer& out) override { codec_->encode100Continue(out); }
@@ -90,10 +90,10 @@ class ConnectionManager : public network::ConnectionCallbacks,
   void close(network::CloseType type);
   void refreshSnapshot();
 
-  server::WorkerContext& worker_;
+  WorkerContext& worker_;
   std::string listener_name_;
-  server::SnapshotSharedPtr snapshot_;
-  const server::ListenerRuntime* listener_ = nullptr;
+  SnapshotViewSharedPtr snapshot_;
+  const ListenerRuntime* listener_ = nullptr;
   network::ConnectionPtr connection_;
   std::unique_ptr<http1::ServerCodec> codec_;
   std::unique_ptr<ActiveStream> stream_;

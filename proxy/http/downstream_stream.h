@@ -11,10 +11,11 @@
 #include <memory>
 #include <string>
 
-#include "proxy/server/worker_context.h"
+#include "proxy/http/listener_runtime.h"
 #include "strait/buffer/buffer.h"
 #include "strait/event/dispatcher.h"
 #include "strait/http/header_map.h"
+#include "strait/http/worker_context.h"
 #include "strait/network/connection.h"
 
 namespace strait::http {
@@ -51,9 +52,9 @@ class DownstreamStream {
   virtual ~DownstreamStream() = default;
 
   // ---- context
-  virtual server::WorkerContext& worker() = 0;
-  virtual const server::ListenerRuntime& listener() const = 0;
-  virtual const server::SnapshotSharedPtr& snapshot() const = 0;
+  virtual WorkerContext& worker() = 0;
+  virtual const ListenerRuntime& listener() const = 0;
+  virtual const SnapshotViewSharedPtr& snapshot() const = 0;
   // The peer's address without the port ("1.2.3.4").
   virtual const std::string& remoteAddress() const = 0;
   // The downstream connection (TLS state, peer certificate, addresses).

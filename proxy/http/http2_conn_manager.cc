@@ -38,9 +38,9 @@ class Http2ConnectionManager::Stream : public DownstreamStream, public event::De
   }
 
   // DownstreamStream
-  server::WorkerContext& worker() override { return parent_.worker_; }
-  const server::ListenerRuntime& listener() const override { return *listener_; }
-  const server::SnapshotSharedPtr& snapshot() const override { return snapshot_; }
+  WorkerContext& worker() override { return parent_.worker_; }
+  const ListenerRuntime& listener() const override { return *listener_; }
+  const SnapshotViewSharedPtr& snapshot() const override { return snapshot_; }
   const std::string& remoteAddress() const override {
     return parent_.connection_->remoteAddress();
   }
@@ -109,8 +109,8 @@ class Http2ConnectionManager::Stream : public DownstreamStream, public event::De
 
   Http2ConnectionManager& parent_;
   const int32_t id_;
-  server::SnapshotSharedPtr snapshot_;
-  const server::ListenerRuntime* listener_;
+  SnapshotViewSharedPtr snapshot_;
+  const ListenerRuntime* listener_;
   RequestHeaders request_;
   std::unique_ptr<ActiveStream> active_;
   StreamTimers timers_{parent_.stream_timer_set_, active_};
@@ -341,7 +341,7 @@ void Http2ConnectionManager::Stream::onClosed() {
 
 // ---- Http2ConnectionManager -----------------------------------------------------------------
 
-Http2ConnectionManager::Http2ConnectionManager(server::WorkerContext& worker,
+Http2ConnectionManager::Http2ConnectionManager(WorkerContext& worker,
                                                const std::string& listener_name,
                                                network::ConnectionPtr connection, List& owner)
     : ServerConnection(owner),

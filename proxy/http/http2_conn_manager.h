@@ -28,9 +28,10 @@
 #include <unordered_map>
 
 #include "proxy/event/timer_set.h"
+#include "proxy/http/listener_runtime.h"
 #include "proxy/http/server_connection.h"
 #include "proxy/network/connection_impl.h"
-#include "proxy/server/worker_context.h"
+#include "strait/http/worker_context.h"
 
 struct nghttp2_session;
 
@@ -40,7 +41,7 @@ class Http2ConnectionManager : public ServerConnection,
                                public network::ConnectionCallbacks,
                                public event::EndOfIterationTarget {
  public:
-  Http2ConnectionManager(server::WorkerContext& worker, const std::string& listener_name,
+  Http2ConnectionManager(WorkerContext& worker, const std::string& listener_name,
                          network::ConnectionPtr connection, List& owner);
   ~Http2ConnectionManager() override;
 
@@ -95,10 +96,10 @@ class Http2ConnectionManager : public ServerConnection,
   Stream* findStream(int32_t stream_id);
   void updateByteStats();
 
-  server::WorkerContext& worker_;
+  WorkerContext& worker_;
   std::string listener_name_;
-  server::SnapshotSharedPtr snapshot_;
-  const server::ListenerRuntime* listener_ = nullptr;
+  SnapshotViewSharedPtr snapshot_;
+  const ListenerRuntime* listener_ = nullptr;
   network::ConnectionPtr connection_;
   std::unique_ptr<nghttp2_session, SessionDeleter> session_;
   // The streams' route and per-try timers, on one libuv timer (declared before streams_: it

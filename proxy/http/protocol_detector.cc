@@ -6,7 +6,7 @@
 
 namespace strait::http {
 
-void acceptConnection(server::WorkerContext& worker, const std::string& listener_name,
+void acceptConnection(WorkerContext& worker, const std::string& listener_name,
                       network::ConnectionPtr connection, ServerConnection::List& owner) {
   owner.push_back(
       std::make_unique<ProtocolDetector>(worker, listener_name, std::move(connection), owner));
@@ -14,7 +14,7 @@ void acceptConnection(server::WorkerContext& worker, const std::string& listener
 }
 
 ServerConnection& startServerConnection(DownstreamProtocol protocol,
-                                        server::WorkerContext& worker,
+                                        WorkerContext& worker,
                                         const std::string& listener_name,
                                         network::ConnectionPtr connection,
                                         ServerConnection::List& owner,
@@ -38,7 +38,7 @@ ServerConnection& startServerConnection(DownstreamProtocol protocol,
   return ref;
 }
 
-ProtocolDetector::ProtocolDetector(server::WorkerContext& worker,
+ProtocolDetector::ProtocolDetector(WorkerContext& worker,
                                    const std::string& listener_name,
                                    network::ConnectionPtr connection, List& owner)
     : ServerConnection(owner),
@@ -46,7 +46,7 @@ ProtocolDetector::ProtocolDetector(server::WorkerContext& worker,
       listener_name_(listener_name),
       connection_(std::move(connection)) {
   connection_->setCallbacks(*this);
-  const server::ListenerRuntime* listener = worker_.snapshot->findListener(listener_name_);
+  const ListenerRuntime* listener = worker_.snapshot->findListener(listener_name_);
   if (listener != nullptr) {
     idle_timer_ = worker_.dispatcher.createTimer([this]() { close(); });
     idle_timer_->enableTimer(listener->config.http.idle_timeout);
@@ -112,7 +112,7 @@ void ProtocolDetector::close() {
     idle_timer_->disableTimer();  // may be running this very callback: not deleted here
   }
   // A connection that never said anything is still counted as accepted.
-  if (const server::ListenerRuntime* listener = worker_.snapshot->findListener(listener_name_)) {
+  if (const ListenerRuntime* listener = worker_.snapshot->findListener(listener_name_)) {
     worker_.shard.inc(listener->stats.cx_total);
   }
   connection_->close(network::CloseType::NoFlush);

@@ -14,7 +14,7 @@ namespace strait::http {
 
 class ProtocolDetector : public ServerConnection, public network::ConnectionCallbacks {
  public:
-  ProtocolDetector(server::WorkerContext& worker, const std::string& listener_name,
+  ProtocolDetector(WorkerContext& worker, const std::string& listener_name,
                    network::ConnectionPtr connection, List& owner);
   ~ProtocolDetector() override;
 
@@ -31,7 +31,7 @@ class ProtocolDetector : public ServerConnection, public network::ConnectionCall
   void select(DownstreamProtocol protocol, const char* data, size_t len);
   void close();
 
-  server::WorkerContext& worker_;
+  WorkerContext& worker_;
   std::string listener_name_;
   network::ConnectionPtr connection_;
   event::TimerPtr idle_timer_;

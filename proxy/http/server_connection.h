@@ -10,8 +10,8 @@
 #include <string>
 
 #include "proxy/http/protocol_select.h"
-#include "proxy/server/worker_context.h"
 #include "strait/event/dispatcher.h"
+#include "strait/http/worker_context.h"
 #include "strait/network/connection.h"
 
 namespace strait::http {
@@ -45,9 +45,9 @@ class ServerConnection : public event::DeferredDeletable {
   List::iterator self_;
 
   friend class ProtocolDetector;
-  friend void acceptConnection(server::WorkerContext&, const std::string&, network::ConnectionPtr,
+  friend void acceptConnection(WorkerContext&, const std::string&, network::ConnectionPtr,
                                List&);
-  friend ServerConnection& startServerConnection(DownstreamProtocol, server::WorkerContext&,
+  friend ServerConnection& startServerConnection(DownstreamProtocol, WorkerContext&,
                                                  const std::string&, network::ConnectionPtr,
                                                  List&, List::iterator);
 };
@@ -57,13 +57,13 @@ class ServerConnection : public event::DeferredDeletable {
 // begins: a new request uses the config in force, one in flight keeps the snapshot it started
 // with. When the current snapshot has no such listener (it is being removed) both stay as they
 // were.
-inline void refreshListener(const server::WorkerContext& worker, const std::string& listener_name,
-                            server::SnapshotSharedPtr& snapshot,
-                            const server::ListenerRuntime*& listener) {
+inline void refreshListener(const WorkerContext& worker, const std::string& listener_name,
+                            SnapshotViewSharedPtr& snapshot,
+                            const ListenerRuntime*& listener) {
   if (snapshot == worker.snapshot && listener != nullptr) {
     return;
   }
-  const server::ListenerRuntime* runtime = worker.snapshot->findListener(listener_name);
+  const ListenerRuntime* runtime = worker.snapshot->findListener(listener_name);
   if (runtime != nullptr) {
     snapshot = worker.snapshot;
     listener = runtime;
@@ -72,14 +72,14 @@ inline void refreshListener(const server::WorkerContext& worker, const std::stri
 
 // A freshly accepted plaintext connection: added to `owner` behind a protocol detector, which
 // hands it to the HTTP/1.1 or HTTP/2 manager once the first bytes show which it speaks.
-void acceptConnection(server::WorkerContext& worker, const std::string& listener_name,
+void acceptConnection(WorkerContext& worker, const std::string& listener_name,
                       network::ConnectionPtr connection, ServerConnection::List& owner);
 
 // Hands a connection whose protocol is known (by the preface, or later by ALPN) to its manager,
 // which takes `slot` in the owner's list (the slot's previous occupant is deferred-deleted).
 // Returns the manager, so that bytes already read can be fed to it.
 ServerConnection& startServerConnection(DownstreamProtocol protocol,
-                                        server::WorkerContext& worker,
+                                        WorkerContext& worker,
                                         const std::string& listener_name,
                                         network::ConnectionPtr connection,
                                         ServerConnection::List& owner,

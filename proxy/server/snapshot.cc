@@ -36,7 +36,7 @@ std::string routeLabel(const config::VirtualHost& vhost, const config::Route& ro
   return (vhost.name.empty() ? std::string("_") : vhost.name) + "/" + name;
 }
 
-void registerListenerStats(ListenerRuntime& runtime, stats::Store& store) {
+void registerListenerStats(http::ListenerRuntime& runtime, stats::Store& store) {
   const stats::Labels labels{{"listener", runtime.config.name}};
   auto& s = runtime.stats;
   STRAIT_STATS_REGISTER(STRAIT_LISTENER_STATS, s, store, labels);
@@ -58,9 +58,9 @@ namespace {
 // The listener's filter factories. An entry whose name and config text are those of the same
 // entry in the previous snapshot hands its old factory to the builder, so that a process-wide
 // controller (bulkhead queues, fault caps) carries over a reload.
-bool buildFilterFactories(ListenerRuntime& runtime, const Snapshot* previous, stats::Store& store,
+bool buildFilterFactories(http::ListenerRuntime& runtime, const Snapshot* previous, stats::Store& store,
                           const http::ProcessContext& process, std::string& error) {
-  const ListenerRuntime* old = previous == nullptr ? nullptr
+  const http::ListenerRuntime* old = previous == nullptr ? nullptr
                                                    : previous->findListener(runtime.config.name);
   const auto& filters = runtime.config.http.filters;
   for (size_t i = 0; i < filters.size(); i++) {
@@ -91,14 +91,14 @@ bool buildFilterFactories(ListenerRuntime& runtime, const Snapshot* previous, st
 
 // A listener's runtime built anew: its route table, codec limits, stats, TLS context (loaded
 // now) and filter factories.
-std::shared_ptr<ListenerRuntime> buildListenerRuntime(const config::Listener& listener,
+std::shared_ptr<http::ListenerRuntime> buildListenerRuntime(const config::Listener& listener,
                                                       const config::BootstrapSharedPtr& config,
                                                       const Snapshot* previous,
                                                       stats::Store& store,
                                                       const http::ProcessContext& process,
                                                       std::string& error) {
-  auto runtime = std::make_shared<ListenerRuntime>(
-      ListenerRuntime{listener, config, {}, nullptr, {}, {}, {}, {}, {}, nullptr});
+  auto runtime = std::make_shared<http::ListenerRuntime>(
+      http::ListenerRuntime{listener, config, {}, nullptr, {}, {}, {}, {}, {}, nullptr});
   std::string route_error;
   runtime->routes = router::createRouteTable(listener, &route_error);
   if (runtime->routes == nullptr) {
@@ -125,7 +125,7 @@ std::shared_ptr<ListenerRuntime> buildListenerRuntime(const config::Listener& li
   for (const auto& vhost : listener.virtual_hosts) {
     for (size_t i = 0; i < vhost.routes.size(); i++) {
       const auto& route = vhost.routes[i];
-      RouteStats rs;
+      http::RouteStats rs;
       const stats::Labels labels{{"listener", listener.name},
                                  {"route", routeLabel(vhost, route, i)}};
       rs.rq_by_class.registerAll(store, "strait_dp_route_rq_total",
@@ -259,7 +259,7 @@ SnapshotSharedPtr buildSnapshotOrThrow(config::BootstrapSharedPtr config,
   for (const auto& listener : config->listeners) {
     const std::string tls_fingerprint =
         listener.tls ? tls::filesFingerprint(base_dir, tls::listenerTlsFiles(*listener.tls)) : "";
-    const ListenerRuntime* old =
+    const http::ListenerRuntime* old =
         previous == nullptr ? nullptr : previous->findListener(listener.name);
     if (old != nullptr && old->config.canonical == listener.canonical &&
         old->tls_fingerprint == tls_fingerprint) {

@@ -33,7 +33,7 @@ void Worker::run(SnapshotSharedPtr snapshot, std::vector<ListenSocket> sockets) 
     std::string name = socket.listener_name;
     auto listener = std::make_unique<network::ListenerImpl>(
         dispatcher_, socket.fd, [this, name](network::ConnectionPtr connection) {
-          const ListenerRuntime* runtime = context_.snapshot->findListener(name);
+          const http::ListenerRuntime* runtime = context_.snapshot->findListener(name);
           // Accept hooks (e.g. the fault filter's connection faults) come first: they act
           // before TLS and before any byte is read, and may take the connection.
           if (runtime != nullptr && !runtime->accept_hooks.empty()) {

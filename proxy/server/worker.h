@@ -10,11 +10,13 @@
 #include <thread>
 #include <vector>
 
+#include "proxy/accesslog/worker_log.h"
 #include "proxy/event/dispatcher_impl.h"
 #include "proxy/http/server_connection.h"
 #include "proxy/network/listener_impl.h"
-#include "proxy/server/worker_context.h"
+#include "proxy/server/snapshot.h"
 #include "proxy/upstream/worker_clusters.h"
+#include "strait/http/worker_context.h"
 
 namespace strait::server {
 
@@ -54,7 +56,7 @@ class Worker {
   DefaultRandomGenerator random_;
   upstream::WorkerClusters clusters_;
   std::unique_ptr<accesslog::WorkerLog> access_log_;
-  WorkerContext context_;
+  http::WorkerContext context_;
   std::vector<std::unique_ptr<network::ListenerImpl>> listeners_;
   http::ServerConnection::List connections_;
   std::function<void()> on_drained_;

@@ -57,7 +57,7 @@ class WorkerCluster : public ThreadLocalCluster {
   std::vector<DrainingPool> draining_pools_;
 };
 
-class WorkerClusters {
+class WorkerClusters final : public ClusterManager {
  public:
   WorkerClusters(event::DispatcherImpl& dispatcher, RandomGenerator& random, stats::Shard& shard)
       : dispatcher_(dispatcher), random_(random), shard_(shard) {}
@@ -67,6 +67,8 @@ class WorkerClusters {
   // clusters drain and are released once idle.
   void update(const ClusterSnapshots& clusters);
   WorkerCluster* get(const std::string& name);
+  // ClusterManager
+  ThreadLocalCluster* getThreadLocalCluster(const std::string& name) override { return get(name); }
   // Releases drained clusters and pools that became idle.
   void collectDrained();
 

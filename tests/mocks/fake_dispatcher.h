@@ -40,6 +40,20 @@ class FakeDispatcher : public event::Dispatcher {
   event::TimerPtr createTimer(event::TimerCb cb) override {
     return std::make_unique<FakeTimer>(*this, std::move(cb));
   }
+  // End-of-iteration targets wait until the test calls endIteration().
+  void flushAtEndOfIteration(event::EndOfIterationTarget* target) override {
+    if (std::find(to_flush_.begin(), to_flush_.end(), target) == to_flush_.end()) {
+      to_flush_.push_back(target);
+    }
+  }
+  void cancelFlush(event::EndOfIterationTarget* target) override { std::erase(to_flush_, target); }
+  void endIteration() {
+    std::vector<event::EndOfIterationTarget*> flushing;
+    flushing.swap(to_flush_);
+    for (event::EndOfIterationTarget* target : flushing) {
+      target->onEndOfIteration();
+    }
+  }
   void post(event::PostCb cb) override { posted_.push_back(std::move(cb)); }
   MonotonicTime approximateMonotonicTime() const override { return time_.monotonicTime(); }
   TimeSource& timeSource() override { return time_; }
@@ -84,6 +98,7 @@ class FakeDispatcher : public event::Dispatcher {
   SimulatedTimeSource& time_;
   std::vector<FakeTimer*> timers_;
   std::vector<event::PostCb> posted_;
+  std::vector<event::EndOfIterationTarget*> to_flush_;
 };
 
 }  // namespace strait::testing

@@ -6,6 +6,7 @@
 // (createClusterInfo), so stats and circuit breakers behave as in the proxy.
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -187,6 +188,21 @@ class FakeCluster : public upstream::ThreadLocalCluster {
  private:
   upstream::ClusterInfoSharedPtr info_;
   size_t next_ = 0;
+};
+
+// A worker's clusters by name: the test adds the fakes it wants a route to find.
+class FakeClusterManager : public upstream::ClusterManager {
+ public:
+  void add(const std::string& name, upstream::ThreadLocalCluster& cluster) {
+    clusters_[name] = &cluster;
+  }
+  upstream::ThreadLocalCluster* getThreadLocalCluster(const std::string& name) override {
+    auto it = clusters_.find(name);
+    return it == clusters_.end() ? nullptr : it->second;
+  }
+
+ private:
+  std::map<std::string, upstream::ThreadLocalCluster*> clusters_;
 };
 
 }  // namespace strait::testing

@@ -2,21 +2,29 @@
 
 #include <gtest/gtest.h>
 
+#include "proxy/event/dispatcher_impl.h"
+
 #include <memory>
 #include <vector>
 
 namespace strait::event {
 namespace {
 
-// The checks are lower bounds on libuv's loop time (uv_now), the clock the timers run on, so a
-// slow machine cannot fail them; a guard timer ends each loop.
+// The checks are lower bounds on the dispatcher's monotonic time in whole milliseconds, the clock
+// the set keeps its deadlines in, so a slow machine cannot fail them; a guard timer ends each
+// loop.
+
+uint64_t millis(MonotonicTime t) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+}
 
 struct Fixture {
   RealTimeSource time;
   DispatcherImpl dispatcher{time};
   TimerSet set{dispatcher};
-  uint64_t start = uv_now(dispatcher.loop());
-  uint64_t elapsed() { return uv_now(dispatcher.loop()) - start; }
+  uint64_t start = millis(dispatcher.approximateMonotonicTime());
+  uint64_t elapsed() { return millis(dispatcher.approximateMonotonicTime()) - start; }
   void runFor(std::chrono::milliseconds limit) {
     TimerPtr guard = dispatcher.createTimer([this] { dispatcher.exit(); });
     guard->enableTimer(limit);

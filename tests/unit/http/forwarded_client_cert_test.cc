@@ -3,34 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/mocks/fake_connection.h"
+
 namespace strait::http {
 namespace {
 
-// A connection that is only what applyForwardedClientCert() looks at: its TLS info.
-class FakeConnection : public network::Connection {
- public:
-  explicit FakeConnection(const network::TlsInfo* info) : info_(info) {}
-  void setCallbacks(network::ConnectionCallbacks&) override {}
-  void write(buffer::Buffer& data) override { data.clear(); }
-  void readDisable(bool) override {}
-  bool readEnabled() const override { return true; }
-  void close(network::CloseType) override {}
-  State state() const override { return State::Open; }
-  size_t bufferedBytes() const override { return 0; }
-  void setWriteBufferLimits(size_t) override {}
-  const std::string& remoteAddress() const override { return empty_; }
-  const std::string& remoteAddressAndPort() const override { return empty_; }
-  const std::string& failureReason() const override { return empty_; }
-  uint64_t id() const override { return 1; }
-  uint64_t bytesReceived() const override { return 0; }
-  uint64_t bytesSent() const override { return 0; }
-  bool secure() const override { return info_ != nullptr; }
-  const network::TlsInfo* tlsInfo() const override { return info_; }
-
- private:
-  const network::TlsInfo* info_;
-  std::string empty_;
-};
+using strait::testing::FakeConnection;
 
 network::TlsInfo mtls() {
   network::TlsInfo info;

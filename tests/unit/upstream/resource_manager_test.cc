@@ -199,6 +199,8 @@ class PostQueue : public event::Dispatcher {
  public:
   void deferredDelete(event::DeferredDeletablePtr) override {}
   event::TimerPtr createTimer(event::TimerCb) override { return nullptr; }
+  void flushAtEndOfIteration(event::EndOfIterationTarget*) override {}
+  void cancelFlush(event::EndOfIterationTarget*) override {}
   void post(event::PostCb cb) override {
     std::lock_guard<std::mutex> lock(mutex_);
     posted_.push_back(std::move(cb));

@@ -37,12 +37,28 @@ using PostCb = std::function<void()>;
 class DeferredDeletable;
 using DeferredDeletablePtr = std::unique_ptr<DeferredDeletable>;
 
+// Something to be told once at the end of this loop iteration, after every I/O callback of the
+// iteration ran (see Dispatcher::flushAtEndOfIteration()).
+class EndOfIterationTarget {
+ public:
+  virtual void onEndOfIteration() = 0;
+
+ protected:
+  ~EndOfIterationTarget() = default;
+};
+
 class Dispatcher : public TimerFactory {
  public:
   virtual ~Dispatcher() = default;
   // Destroys `object` later in this loop iteration, after the running callback returns.
   virtual void deferredDelete(DeferredDeletablePtr object) = 0;
   TimerPtr createTimer(TimerCb cb) override = 0;
+  // Calls target->onEndOfIteration() once at the end of this iteration, before deferred
+  // deletions (several calls in one iteration: once). Lets a connection gather what many
+  // callbacks of one iteration produce into one write. A target that goes away first must
+  // cancel.
+  virtual void flushAtEndOfIteration(EndOfIterationTarget* target) = 0;
+  virtual void cancelFlush(EndOfIterationTarget* target) = 0;
   // Thread-safe: runs `cb` on this dispatcher's thread. Posts coalesce into one wakeup and the
   // queue is drained whole on each wakeup.
   virtual void post(PostCb cb) = 0;

@@ -7,6 +7,7 @@
 // uses only this contract, so its tests run it over fakes (tests/mocks/fake_upstream.h).
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 #include "strait/buffer/buffer.h"
@@ -111,6 +112,17 @@ class ThreadLocalCluster {
   // drained cluster must not be released under it.
   virtual void addStream() = 0;
   virtual void removeStream() = 0;
+};
+
+// A worker's clusters of the config in force, by name (WorkerClusters in
+// proxy/upstream/worker_clusters.h; the fakes in tests/mocks/fake_upstream.h).
+class ClusterManager {
+ public:
+  // The cluster called `name`, or nullptr when the config in force has none.
+  virtual ThreadLocalCluster* getThreadLocalCluster(const std::string& name) = 0;
+
+ protected:
+  ~ClusterManager() = default;
 };
 
 }  // namespace strait::upstream
