@@ -135,6 +135,7 @@ void Router::decodeData(const char* data, size_t len) {
   if (state_ == State::Done) {
     return;
   }
+  const bool kept = replay_;  // the chunk is in body_ already
   if (replay_) {
     body_.add(data, len);
     retry_->onBodyBuffered(body_.length());
@@ -156,8 +157,8 @@ void Router::decodeData(const char* data, size_t len) {
     attached->encodeData(chunk, false);
     return;
   }
-  if (!replay_) {
-    body_.add(data, len);
+  if (!kept) {
+    body_.add(data, len);  // not sent yet: the next attempt to attach sends it
   }
   if (body_.length() > kMaxBufferedRequestBody && !downstream_paused_) {
     pauseDownstream(true);

@@ -365,6 +365,34 @@ TEST(RouterTest, ABodyLargerThanTheReplayLimitIsNotRetriedOnceSent) {
   EXPECT_EQ(h.counter(h.stats().rq_retry), 0u);
 }
 
+// The body outgrows the replay limit while a retry waits out its backoff: the retry still sends
+// the whole body, each byte once (the kept copy plus what came meanwhile), and is the last try.
+TEST(RouterTest, ABodyOutgrowingTheReplayLimitDuringABackoffIsSentOnceByTheRetry) {
+  http1::MessageInfo info;
+  info.content_length = 20;
+  auto policy = retryOn({config::RetryOn::Reset}, 2);
+  policy.non_idempotent = true;
+  policy.max_body_bytes = 8;
+  Harness h(routeTo("backend", 1000ms, policy), 2, info);
+  h.stream.request.method = "PUT";
+  h.start(false);
+  FakeClient& first = h.cluster.pool(0).connect();
+  h.router.decodeData("01234", 5);
+  EXPECT_EQ(first.body, "01234");
+  first.fail(UpstreamFailure::Reset);  // retried after the backoff
+  h.router.decodeData("56789", 5);     // over max_body_bytes: no more replay copy
+  h.router.decodeData("abcdefghij", 10);
+  h.router.decodeComplete();
+  h.dispatcher.advance(10ms);
+  FakeClient& second = h.cluster.pool(1).connect();
+  EXPECT_EQ(second.body, "0123456789abcdefghij");
+  EXPECT_TRUE(second.ended);
+  second.fail(UpstreamFailure::Reset);
+  ASSERT_FALSE(h.stream.log.empty());
+  EXPECT_EQ(h.stream.log.back(), "reply 503 UR upstream reset before response: reset by peer");
+  EXPECT_EQ(h.counter(h.stats().rq_retry), 1u);
+}
+
 TEST(RouterTest, AConnectFailureWithoutARetryPolicyAnswers503) {
   Harness h(routeTo("backend", 1000ms));
   h.start();
