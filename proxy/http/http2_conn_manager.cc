@@ -57,8 +57,8 @@ class Http2ConnectionManager::Stream : public DownstreamStream, public event::De
   void encodeTrailers(const HeaderMap& trailers) override { trailers_ = trailers; }
   void writeDownstream(buffer::Buffer& data) override {
     if (!data.empty()) {
-      out_.move(data);  // nothing produces raw bytes on HTTP/2; kept as body if it ever does
-      resumeData();
+      out_.add(data, false);  // nothing produces raw bytes on HTTP/2; kept as body if it ever does
+      out_.resume(session(), id_);
     }
     parent_.scheduleSend();
   }
@@ -96,7 +96,6 @@ class Http2ConnectionManager::Stream : public DownstreamStream, public event::De
  private:
   nghttp2_session* session() { return parent_.session_.get(); }
   void submitResponse(const ResponseHeaders& headers, bool end_stream);
-  void resumeData();
   void sendHeadersTooLarge();
   void submitTrailers(uint32_t* flags);
   void dropActive() {
@@ -114,16 +113,13 @@ class Http2ConnectionManager::Stream : public DownstreamStream, public event::De
   RequestHeaders request_;
   std::unique_ptr<ActiveStream> active_;
   StreamTimers timers_{parent_.stream_timer_set_, active_};
-  buffer::Buffer out_;          // response body waiting for window
+  http2::OutboundBody out_{kStreamBufferLimit};  // response body waiting for window
   HeaderMap trailers_;          // sent after the body (gRPC's grpc-status)
   size_t header_bytes_ = 0;
   http2::InboundFlowControl inbound_;  // the request body's window
   bool headers_too_large_ = false;
   bool request_ended_ = false;
   bool response_submitted_ = false;
-  bool out_end_ = false;
-  bool data_deferred_ = false;
-  bool above_limit_ = false;
 };
 
 void Http2ConnectionManager::Stream::onHeader(std::string_view name, std::string_view value) {
@@ -212,7 +208,7 @@ void Http2ConnectionManager::Stream::submitResponse(const ResponseHeaders& heade
                   name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
   }
   response_submitted_ = true;
-  out_end_ = end_stream;
+  out_.setEnded(end_stream);
   if (end_stream) {
     nghttp2_submit_response(session(), id_, nv.data(), nv.size(), nullptr);
     return;
@@ -228,50 +224,23 @@ void Http2ConnectionManager::Stream::submitResponse(const ResponseHeaders& heade
 
 void Http2ConnectionManager::Stream::encodeData(buffer::Buffer& data, bool end_stream,
                                                 buffer::Buffer&) {
-  out_.move(data);
-  if (end_stream) {
-    out_end_ = true;
-  }
-  resumeData();
-  if (!above_limit_ && out_.length() > kStreamBufferLimit) {
-    above_limit_ = true;
-    if (active_ != nullptr) {
-      active_->onDownstreamWriteHigh();  // pauses the upstream
-    }
-  }
-}
-
-void Http2ConnectionManager::Stream::resumeData() {
-  if (data_deferred_) {
-    data_deferred_ = false;
-    nghttp2_session_resume_data(session(), id_);
+  http2::OutboundBody::Mark mark = out_.add(data, end_stream);
+  out_.resume(session(), id_);
+  if (mark == http2::OutboundBody::Mark::High && active_ != nullptr) {
+    active_->onDownstreamWriteHigh();  // pauses the upstream
   }
 }
 
 ssize_t Http2ConnectionManager::Stream::readBody(uint8_t* buf, size_t length, uint32_t* flags) {
-  size_t n = std::min(length, out_.length());
-  if (n > 0) {
-    out_.copyOut(n, buf);
-    out_.drain(n);
+  http2::OutboundBody::Mark mark;
+  ssize_t n = out_.read(buf, length, flags, mark);
+  if ((*flags & NGHTTP2_DATA_FLAG_EOF) != 0 && !trailers_.empty()) {
+    submitTrailers(flags);
   }
-  if (out_.empty()) {
-    if (out_end_) {
-      *flags |= NGHTTP2_DATA_FLAG_EOF;
-      if (!trailers_.empty()) {
-        submitTrailers(flags);
-      }
-    } else if (n == 0) {
-      data_deferred_ = true;
-      return NGHTTP2_ERR_DEFERRED;
-    }
+  if (mark == http2::OutboundBody::Mark::Low && active_ != nullptr) {
+    active_->onDownstreamWriteLow();
   }
-  if (above_limit_ && out_.length() <= kStreamBufferLimit / 2) {
-    above_limit_ = false;
-    if (active_ != nullptr) {
-      active_->onDownstreamWriteLow();
-    }
-  }
-  return static_cast<ssize_t>(n);
+  return n;
 }
 
 void Http2ConnectionManager::Stream::submitTrailers(uint32_t* flags) {
@@ -327,8 +296,7 @@ void Http2ConnectionManager::Stream::sendHeadersTooLarge() {
   response.headers.add("content-type", "text/plain");
   response.headers.add("content-length", std::to_string(kHeadersTooLarge.size()));
   submitResponse(response, false);
-  out_.add(kHeadersTooLarge);
-  out_end_ = true;
+  out_.add(kHeadersTooLarge, true);
 }
 
 void Http2ConnectionManager::Stream::onClosed() {

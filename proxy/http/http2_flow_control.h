@@ -2,19 +2,89 @@
 
 // Flow control through an nghttp2 session, shared by the downstream connection manager and the
 // upstream pool: the DATA a stream receives (request bodies, response bodies), and the frames a
-// connection takes out of its session to write. Both sessions run with nghttp2's automatic
+// connection takes out of its session to write; and the body a stream sends. Both sessions run with nghttp2's automatic
 // WINDOW_UPDATEs off, so a received byte is given back to the windows only when it is consumed
 // here.
 
 #include <nghttp2/nghttp2.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 #include <utility>
 
 #include "strait/buffer/buffer.h"
 
 namespace strait::http::http2 {
+
+// The send side of one stream's body: bytes queued until the peer's window lets nghttp2 take
+// them (through the stream's data provider, which calls read()), whether the body has ended,
+// and the marks that pause and resume whoever produces it: above `limit` queued bytes the queue
+// is High, and Low again once nghttp2 has taken it down to half.
+class OutboundBody {
+ public:
+  enum class Mark : uint8_t { None, High, Low };
+
+  explicit OutboundBody(size_t limit) : limit_(limit) {}
+
+  // Queues `data` (moved from); `end`: the body ends with it. High when the queue just went
+  // over the limit.
+  Mark add(buffer::Buffer& data, bool end) {
+    queue_.move(data);
+    end_ = end_ || end;
+    if (!above_ && queue_.length() > limit_) {
+      above_ = true;
+      return Mark::High;
+    }
+    return Mark::None;
+  }
+  void add(std::string_view bytes, bool end) {
+    queue_.add(bytes);
+    end_ = end_ || end;
+  }
+  void setEnded(bool ended) { end_ = ended; }
+  bool ended() const { return end_; }
+  // Lets nghttp2 ask read() again for stream `id` (once it exists) after read() deferred.
+  void resume(nghttp2_session* session, int32_t id) {
+    if (deferred_ && id > 0) {
+      deferred_ = false;
+      nghttp2_session_resume_data(session, id);
+    }
+  }
+  // The data provider's read callback: up to `length` queued bytes into `buf`, with
+  // NGHTTP2_DATA_FLAG_EOF in `flags` once the queue is empty and the body ended; with nothing
+  // to give and the body not ended, NGHTTP2_ERR_DEFERRED (resume() when more comes). `mark`:
+  // Low when the queue just fell to half the limit.
+  ssize_t read(uint8_t* buf, size_t length, uint32_t* flags, Mark& mark) {
+    mark = Mark::None;
+    size_t n = std::min(length, queue_.length());
+    if (n > 0) {
+      queue_.copyOut(n, buf);
+      queue_.drain(n);
+    }
+    if (queue_.empty()) {
+      if (end_) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+      } else if (n == 0) {
+        deferred_ = true;
+        return NGHTTP2_ERR_DEFERRED;
+      }
+    }
+    if (above_ && queue_.length() <= limit_ / 2) {
+      above_ = false;
+      mark = Mark::Low;
+    }
+    return static_cast<ssize_t>(n);
+  }
+
+ private:
+  buffer::Buffer queue_;
+  const size_t limit_;
+  bool end_ = false;
+  bool deferred_ = false;
+  bool above_ = false;
+};
 
 // Gives received DATA back to the stream's and the connection's windows as it is handed on,
 // except while the stream's reader has paused: then the bytes are held against the window and

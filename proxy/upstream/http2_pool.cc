@@ -13,9 +13,6 @@ namespace strait::upstream {
 
 namespace {
 
-// Request body bytes one stream queues before the downstream is paused.
-constexpr size_t kStreamBufferLimit = 256 * 1024;
-
 nghttp2_nv makeNv(std::string_view name, std::string_view value) {
   return {const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(name.data())),
           const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(value.data())), name.size(),
@@ -52,7 +49,7 @@ void Http2Pool::Stream::encodeHeaders(const http::RequestHeaders& headers,
     nv.push_back(makeNv("te", "trailers"));
   }
   bool has_body = info.chunked || (info.content_length.has_value() && *info.content_length > 0);
-  out_end_ = !has_body;
+  out_.setEnded(!has_body);
   nghttp2_data_provider provider;
   provider.source.ptr = this;
   provider.read_callback = [](nghttp2_session*, int32_t, uint8_t* buf, size_t length,
@@ -69,44 +66,21 @@ void Http2Pool::Stream::encodeHeaders(const http::RequestHeaders& headers,
 }
 
 void Http2Pool::Stream::encodeData(buffer::Buffer& data, bool end_stream) {
-  out_.move(data);
-  out_end_ = out_end_ || end_stream;
-  resumeData();
-  if (!above_limit_ && out_.length() > kStreamBufferLimit && callbacks_ != nullptr) {
-    above_limit_ = true;
+  http::http2::OutboundBody::Mark mark = out_.add(data, end_stream);
+  out_.resume(session(), id_);
+  if (mark == http::http2::OutboundBody::Mark::High && callbacks_ != nullptr) {
     callbacks_->onUpstreamWriteBufferHigh();
   }
   connection_.sendPending();
 }
 
-void Http2Pool::Stream::resumeData() {
-  if (data_deferred_ && id_ > 0) {
-    data_deferred_ = false;
-    nghttp2_session_resume_data(session(), id_);
-  }
-}
-
 ssize_t Http2Pool::Stream::readBody(uint8_t* buf, size_t length, uint32_t* flags) {
-  size_t n = std::min(length, out_.length());
-  if (n > 0) {
-    out_.copyOut(n, buf);
-    out_.drain(n);
+  http::http2::OutboundBody::Mark mark;
+  ssize_t n = out_.read(buf, length, flags, mark);
+  if (mark == http::http2::OutboundBody::Mark::Low && callbacks_ != nullptr) {
+    callbacks_->onUpstreamWriteBufferLow();
   }
-  if (out_.empty()) {
-    if (out_end_) {
-      *flags |= NGHTTP2_DATA_FLAG_EOF;
-    } else if (n == 0) {
-      data_deferred_ = true;
-      return NGHTTP2_ERR_DEFERRED;
-    }
-  }
-  if (above_limit_ && out_.length() <= kStreamBufferLimit / 2) {
-    above_limit_ = false;
-    if (callbacks_ != nullptr) {
-      callbacks_->onUpstreamWriteBufferLow();
-    }
-  }
-  return static_cast<ssize_t>(n);
+  return n;
 }
 
 void Http2Pool::Stream::readDisable(bool disable) {
@@ -173,7 +147,7 @@ void Http2Pool::Stream::onEndStream() {
   complete_ = true;
   UpstreamStreamCallbacks* callbacks = callbacks_;
   callbacks_ = nullptr;
-  if (!out_end_ && id_ > 0) {
+  if (!out_.ended() && id_ > 0) {
     // The upstream answered before the request body ended: it wants no more of it.
     nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_NO_ERROR);
   }

@@ -21,6 +21,9 @@ namespace strait::upstream {
 
 // ---- Stream ---------------------------------------------------------------------------------
 
+// Request body bytes one stream queues before the downstream is paused.
+constexpr size_t kStreamBufferLimit = 256 * 1024;
+
 // One request on an upstream HTTP/2 connection.
 class Http2Pool::Stream : public UpstreamClient, public event::DeferredDeletable {
  public:
@@ -52,17 +55,13 @@ class Http2Pool::Stream : public UpstreamClient, public event::DeferredDeletable
 
  private:
   nghttp2_session* session();
-  void resumeData();
 
   Connection& connection_;
   UpstreamStreamCallbacks* callbacks_ = nullptr;
   http::ResponseHeaders response_;
   http::HeaderMap trailers_;
-  buffer::Buffer out_;
+  http::http2::OutboundBody out_{kStreamBufferLimit};  // the request body waiting for window
   http::http2::InboundFlowControl inbound_;  // the response body's window
-  bool out_end_ = false;
-  bool data_deferred_ = false;
-  bool above_limit_ = false;
   bool complete_ = false;
 };
 
