@@ -141,20 +141,20 @@ void Router::decodeData(const char* data, size_t len) {
     retry_->onBodyBuffered(body_.length());
     replay_ = retry_->enabled();
   }
-  UpstreamRequest* attached = nullptr;
+  bool sent = false;
   forEachLive([&](UpstreamRequest& attempt) {
     if (attempt.attached()) {
-      attached = &attempt;
+      buffer::Buffer chunk;
+      chunk.add(data, len);
+      body_sent_ = true;
+      sent = true;
+      attempt.encodeData(chunk, false);
     }
   });
-  if (attached != nullptr) {
-    buffer::Buffer chunk;
-    chunk.add(data, len);
-    body_sent_ = true;
+  if (sent) {
     if (!replay_) {
       body_.clear();  // (the replay copy, when this chunk outgrew it)
     }
-    attached->encodeData(chunk, false);
     return;
   }
   if (!kept) {
@@ -317,6 +317,31 @@ void Router::startAttempt() {
   attempt.start();  // (may call back at once: onAttemptReady() or onAttemptPoolFailure())
 }
 
+bool Router::startParallelAttempt() {
+  if (state_ != State::Attempting || tunnel_ || request_info_.upgrade ||
+      (hasBody(request_info_) && !replay_)) {
+    return false;
+  }
+  upstream::LbContext context;
+  context.excluded = last_host_;
+  context.has_hash = requestHash(action_.hash_policy, callbacks_.routerRequest().headers,
+                                 callbacks_.routerPeerAddress(), context.hash);
+  upstream::ConnPool* pool = cluster_.choosePool(context);
+  if (pool == nullptr) {
+    return false;
+  }
+  attempts_++;
+  last_host_ = &pool->host();
+  addAttempt(*pool).start();
+  return true;
+}
+
+bool Router::othersLive(const UpstreamRequest& attempt) {
+  bool others = false;
+  forEachLive([&](UpstreamRequest& other) { others = others || &other != &attempt; });
+  return others;
+}
+
 void Router::onAttemptReady(UpstreamRequest& attempt) {
   http1::MessageInfo info;
   info.upgrade = request_info_.upgrade;
@@ -356,6 +381,9 @@ void Router::onAttemptPoolFailure(UpstreamRequest& attempt, UpstreamFailure fail
   }
   if (failure == UpstreamFailure::ConnectFailure || failure == UpstreamFailure::ConnectTimeout) {
     attempt.reportOutlier(UpstreamRequest::OutlierResult::ConnectFailure);
+  }
+  if (othersLive(attempt)) {
+    return;  // another attempt is in flight: it may still answer
   }
   if (failure != UpstreamFailure::Overflow &&
       scheduleRetry(failure == UpstreamFailure::Reset ? upstream::AttemptResult::reset()
@@ -415,6 +443,9 @@ void Router::onPerTryTimeout() {
   }
   shard_.inc(info_.stats.rq_timeout);
   attempt->release(true);
+  if (othersLive(*attempt)) {
+    return;  // another attempt is in flight: it may still answer
+  }
   if (scheduleRetry(upstream::AttemptResult::perTryTimeout())) {
     return;
   }

@@ -51,6 +51,13 @@ class Router final : public upstream::RequestSlotWaiter {
   void decodeComplete();
   void decodeTunnelData(const char* data, size_t len);
 
+  // Starts one more attempt (on another host when there is one) while those already started
+  // are still waiting for a response head: the first head to arrive wins and the others are
+  // reset; a failure of one attempt while another is in flight only ends that one. The
+  // mechanism request hedging builds on; no route setting drives it yet. False (nothing
+  // started) unless the router is attempting, a host could be picked, and the request has no
+  // body or keeps it for replay (each attempt sends the whole body from the kept copy).
+  bool startParallelAttempt();
   // The stream's timers (RouterCallbacks::routerRouteTimer(), routerPerTryTimer()) fired.
   void onRouteTimeout();
   void onPerTryTimeout();
@@ -115,6 +122,8 @@ class Router final : public upstream::RequestSlotWaiter {
   // A new attempt on `pool`, kept until the router goes (an attempt may be released inside
   // its own callbacks, so none is destroyed before its stream is).
   UpstreamRequest& addAttempt(upstream::ConnPool& pool);
+  // Another attempt than `attempt` is not released yet.
+  bool othersLive(const UpstreamRequest& attempt);
   // Calls `f` on every attempt not released yet.
   template <typename F>
   void forEachLive(F&& f);
@@ -140,8 +149,8 @@ class Router final : public upstream::RequestSlotWaiter {
   const http1::MessageInfo& request_info_;
   State state_ = State::Idle;
   // The request's attempts: the first held in place (no allocation for a request that is not
-  // retried), later ones on the heap. One is in flight at a time today; a hedge would run two,
-  // and the first response head wins (winner_), the others are reset.
+  // retried), later ones on the heap. Retries run one after another; startParallelAttempt()
+  // runs several at once, and the first response head wins (winner_), the others are reset.
   std::optional<UpstreamRequest> first_;
   std::vector<UpstreamRequestPtr> more_;
   UpstreamRequest* winner_ = nullptr;
@@ -176,9 +185,10 @@ void Router::forEachLive(F&& f) {
   if (first_.has_value() && first_->live()) {
     f(*first_);
   }
-  for (const UpstreamRequestPtr& attempt : more_) {
-    if (attempt->live()) {
-      f(*attempt);
+  // By index: `f` may start an attempt (a push_back) or release one.
+  for (size_t i = 0; i < more_.size(); i++) {
+    if (more_[i]->live()) {
+      f(*more_[i]);
     }
   }
 }

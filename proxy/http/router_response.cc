@@ -20,7 +20,7 @@ void Router::onAttemptHeaders(UpstreamRequest& attempt, ResponseHeaders& headers
     attempt.release(true);  // another attempt answered first
     return;
   }
-  if (retry_.has_value() && headers.status >= 500 && request_complete_ &&
+  if (retry_.has_value() && headers.status >= 500 && request_complete_ && !othersLive(attempt) &&
       scheduleRetry(upstream::AttemptResult::response(headers.status))) {
     // Drop this response: the exchange is reset (its body is not read), the next attempt starts
     // after the backoff.
@@ -112,6 +112,9 @@ void Router::onAttemptError(UpstreamRequest& attempt, UpstreamFailure failure,
       return;
     }
     attempt.reportOutlier(UpstreamRequest::OutlierResult::Reset);
+    if (othersLive(attempt)) {
+      return;  // another attempt is in flight: it may still answer
+    }
     if (scheduleRetry(upstream::AttemptResult::reset())) {
       return;
     }

@@ -212,6 +212,52 @@ TEST(RouterTest, A5xxIsRetriedOnTheOtherHostAndTheSecondAttemptAnswers) {
   EXPECT_EQ(h.counter(h.stats().rq_by_class.by_class[1]), 1u);
 }
 
+// Two attempts in flight at once (the hedging mechanism): the second's head arrives first, so it
+// wins and the first is reset; each was counted in flight once and both have left.
+TEST(RouterTest, TwoAttemptsInFlightTheSecondAnswersFirstAndTheFirstIsReset) {
+  Harness h(routeTo("backend", 1000ms));
+  h.start();
+  FakeClient& first = h.cluster.pool(0).connect();
+  ASSERT_TRUE(h.router.startParallelAttempt());
+  ASSERT_EQ(h.cluster.pool(1).waiting(), 1u);  // on the other host
+  FakeClient& second = h.cluster.pool(1).connect();
+  EXPECT_EQ(h.gauge(h.stats().rq_active), 2);
+  EXPECT_EQ(h.router.attempts(), 2u);
+  second.respond(200, "from two");
+  EXPECT_TRUE(first.reset);
+  EXPECT_FALSE(second.reset);
+  EXPECT_EQ(h.stream.log, (std::vector<std::string>{"headers 200", "data from two", "complete"}));
+  EXPECT_EQ(h.gauge(h.stats().rq_active), 0);
+  EXPECT_EQ(h.counter(h.stats().rq_by_class.by_class[1]), 1u);  // only the winner's response
+  EXPECT_EQ(h.router.lastHost(), &h.cluster.pool(1).host());
+}
+
+TEST(RouterTest, AnAttemptFailingWhileAnotherIsInFlightEndsOnlyItself) {
+  Harness h(routeTo("backend", 1000ms));
+  h.start();
+  FakeClient& first = h.cluster.pool(0).connect();
+  ASSERT_TRUE(h.router.startParallelAttempt());
+  h.cluster.pool(1).refuse(UpstreamFailure::ConnectFailure);
+  EXPECT_TRUE(h.stream.log.empty());  // no 503: the first attempt may still answer
+  EXPECT_EQ(h.router.state(), Router::State::Attempting);
+  first.respond(200, "ok");
+  EXPECT_EQ(h.stream.log, (std::vector<std::string>{"headers 200", "data ok", "complete"}));
+}
+
+TEST(RouterTest, NoParallelAttemptForABodyThatIsNotKeptOrOnceResponding) {
+  http1::MessageInfo info;
+  info.content_length = 4;
+  Harness with_body(routeTo("backend", 1000ms), 2, info);
+  with_body.start(false);
+  EXPECT_FALSE(with_body.router.startParallelAttempt());  // no retry policy: no kept copy
+
+  Harness h(routeTo("backend", 1000ms));
+  h.start();
+  h.cluster.pool(0).connect().respond(200, "part", /*end=*/false);
+  EXPECT_FALSE(h.router.startParallelAttempt());
+  EXPECT_EQ(h.cluster.pool(1).requests, 0u);
+}
+
 TEST(RouterTest, RetriesStopAtTheirLimitAndTheLastFailureIsForwarded) {
   Harness h(routeTo("backend", 1000ms, retryOn({config::RetryOn::FiveXx}, 1)));
   h.start();
