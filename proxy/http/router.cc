@@ -305,16 +305,43 @@ void Router::startAttempt() {
   }
   last_host_ = &pool->host();
   UpstreamRequest& attempt = addAttempt(*pool);
-  if (retry_.has_value() && action_.retry->per_try_timeout.has_value()) {
-    std::chrono::milliseconds timeout =
-        retry_->attemptTimeout(dispatcher_.approximateMonotonicTime());
-    if (timeout.count() > 0) {
-      callbacks_.routerPerTryTimer().enableTimer(timeout);
-      per_try_timer_armed_ = true;
-      timed_attempt_ = &attempt;
-    }
-  }
+  startPerTry(attempt);
   attempt.start();  // (may call back at once: onAttemptReady() or onAttemptPoolFailure())
+}
+
+void Router::startPerTry(UpstreamRequest& attempt) {
+  if (!retry_.has_value() || !action_.retry->per_try_timeout.has_value()) {
+    return;
+  }
+  MonotonicTime now = dispatcher_.approximateMonotonicTime();
+  std::chrono::milliseconds timeout = retry_->attemptTimeout(now);
+  if (timeout.count() > 0) {
+    attempt.setPerTryDeadline(now + timeout);
+    armPerTryTimer();
+  }
+}
+
+void Router::armPerTryTimer() {
+  bool any = false;
+  MonotonicTime earliest{};
+  forEachLive([&](UpstreamRequest& attempt) {
+    if (attempt.hasPerTryDeadline() && (!any || attempt.perTryDeadline() < earliest)) {
+      any = true;
+      earliest = attempt.perTryDeadline();
+    }
+  });
+  if (!any) {
+    if (per_try_timer_armed_) {
+      per_try_timer_armed_ = false;
+      callbacks_.routerPerTryTimer().disableTimer();
+    }
+    return;
+  }
+  MonotonicTime now = dispatcher_.approximateMonotonicTime();
+  auto delay = earliest > now ? std::chrono::ceil<std::chrono::milliseconds>(earliest - now)
+                              : std::chrono::milliseconds(0);
+  callbacks_.routerPerTryTimer().enableTimer(delay);
+  per_try_timer_armed_ = true;
 }
 
 bool Router::startParallelAttempt() {
@@ -332,7 +359,9 @@ bool Router::startParallelAttempt() {
   }
   attempts_++;
   last_host_ = &pool->host();
-  addAttempt(*pool).start();
+  UpstreamRequest& attempt = addAttempt(*pool);
+  startPerTry(attempt);  // its own per-try deadline
+  attempt.start();
   return true;
 }
 
@@ -376,9 +405,7 @@ void Router::onAttemptReady(UpstreamRequest& attempt) {
 
 void Router::onAttemptPoolFailure(UpstreamRequest& attempt, UpstreamFailure failure,
                                   std::string_view detail) {
-  if (&attempt == timed_attempt_) {
-    stopPerTryTimer();
-  }
+  armPerTryTimer();  // (the attempt is released: its deadline no longer counts)
   if (failure == UpstreamFailure::ConnectFailure || failure == UpstreamFailure::ConnectTimeout) {
     attempt.reportOutlier(UpstreamRequest::OutlierResult::ConnectFailure);
   }
@@ -431,20 +458,33 @@ bool Router::scheduleRetry(const upstream::AttemptResult& result) {
   return true;
 }
 
+// The earliest per-try deadline of the live attempts passed: every attempt whose deadline is
+// due is reset; with none left in flight the request is retried or answered 504.
 void Router::onPerTryTimeout() {
   per_try_timer_armed_ = false;
-  UpstreamRequest* attempt = timed_attempt_;
-  timed_attempt_ = nullptr;
-  if (attempt == nullptr || !attempt->live() || state_ == State::Responding) {
+  if (state_ == State::Responding || state_ == State::Done) {
     return;  // once a response is on its way, only the route timeout bounds it
   }
-  if (attempt->attached()) {
-    attempt->reportOutlier(UpstreamRequest::OutlierResult::Timeout);
+  MonotonicTime now = dispatcher_.approximateMonotonicTime();
+  bool expired = false;
+  forEachLive([&](UpstreamRequest& attempt) {
+    if (attempt.hasPerTryDeadline() && attempt.perTryDeadline() <= now) {
+      if (attempt.attached()) {
+        attempt.reportOutlier(UpstreamRequest::OutlierResult::Timeout);
+      }
+      shard_.inc(info_.stats.rq_timeout);
+      attempt.release(true);
+      expired = true;
+    }
+  });
+  bool live = false;
+  forEachLive([&](UpstreamRequest&) { live = true; });
+  if (live) {
+    armPerTryTimer();  // another attempt is in flight: it may still answer
+    return;
   }
-  shard_.inc(info_.stats.rq_timeout);
-  attempt->release(true);
-  if (othersLive(*attempt)) {
-    return;  // another attempt is in flight: it may still answer
+  if (!expired) {
+    return;
   }
   if (scheduleRetry(upstream::AttemptResult::perTryTimeout())) {
     return;

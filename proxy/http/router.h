@@ -131,6 +131,11 @@ class Router final : public upstream::RequestSlotWaiter {
   void releaseAttempts(bool reset);
   // The response attempt's: the one whose response goes downstream.
   bool isWinner(const UpstreamRequest& attempt) const { return winner_ == &attempt; }
+  // A new attempt's per_try_timeout deadline (when the route has one), and the stream's one
+  // per-try timer armed for the earliest deadline of the live attempts (or stopped).
+  void startPerTry(UpstreamRequest& attempt);
+  void armPerTryTimer();
+  // No attempt's per-try deadline counts any more (a response is on its way, or none is live).
   void stopPerTryTimer();
   void stopRouteTimer();
   // Gives up before any response: every attempt reset, the stream answers `reply`.
@@ -154,8 +159,6 @@ class Router final : public upstream::RequestSlotWaiter {
   std::optional<UpstreamRequest> first_;
   std::vector<UpstreamRequestPtr> more_;
   UpstreamRequest* winner_ = nullptr;
-  // The attempt the per-try timer runs for.
-  UpstreamRequest* timed_attempt_ = nullptr;
   const upstream::Host* last_host_ = nullptr;
   uint32_t attempts_ = 0;
   std::optional<upstream::RetryState> retry_;  // routes with a retry policy only

@@ -24,10 +24,8 @@ void Router::onAttemptHeaders(UpstreamRequest& attempt, ResponseHeaders& headers
       scheduleRetry(upstream::AttemptResult::response(headers.status))) {
     // Drop this response: the exchange is reset (its body is not read), the next attempt starts
     // after the backoff.
-    if (&attempt == timed_attempt_) {
-      stopPerTryTimer();
-    }
     attempt.discardResponse();
+    armPerTryTimer();
     return;
   }
   if (headers.status >= 500) {
@@ -92,12 +90,10 @@ void Router::onAttemptTunnelData(UpstreamRequest& attempt, const char* data, siz
 
 void Router::onAttemptError(UpstreamRequest& attempt, UpstreamFailure failure,
                             std::string_view detail) {
-  if (&attempt == timed_attempt_) {
-    stopPerTryTimer();
-  }
   if (state_ == State::Done) {
     return;
   }
+  armPerTryTimer();  // (the attempt is released: its deadline no longer counts)
   stats::Shard& shard = shard_;
   const upstream::ClusterInfo& info = info_;
   if (winner_ == nullptr) {
@@ -185,7 +181,7 @@ void Router::setFilterPaused(bool paused) {
 // ---- the end --------------------------------------------------------------------------------
 
 void Router::stopPerTryTimer() {
-  timed_attempt_ = nullptr;
+  forEachLive([](UpstreamRequest& attempt) { attempt.clearPerTryDeadline(); });
   if (per_try_timer_armed_) {
     per_try_timer_armed_ = false;
     callbacks_.routerPerTryTimer().disableTimer();

@@ -52,6 +52,7 @@ void UpstreamRequest::encodeHeaders(const RequestHeaders& headers,
 }
 
 void UpstreamRequest::encodeData(buffer::Buffer& data, bool end_stream) {
+  bytes_sent_ += data.length();
   client_->encodeData(data, end_stream);
 }
 
@@ -143,6 +144,7 @@ void UpstreamRequest::onUpstreamHeaders(ResponseHeaders& headers,
 }
 
 void UpstreamRequest::onUpstreamData(const char* data, size_t len) {
+  bytes_received_ += len;
   router_.onAttemptData(*this, data, len);
 }
 

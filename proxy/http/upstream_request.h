@@ -52,6 +52,18 @@ class UpstreamRequest final : public upstream::UpstreamStreamCallbacks,
   const upstream::Host& host() const { return host_; }
   MonotonicTime startedAt() const { return started_at_; }
   MonotonicTime headersAt() const { return headers_at_; }
+  // Request body bytes handed to the exchange, response body bytes it delivered.
+  uint64_t bytesSent() const { return bytes_sent_; }
+  uint64_t bytesReceived() const { return bytes_received_; }
+  // The attempt's per_try_timeout deadline; the router runs one timer for the earliest deadline
+  // of its live attempts.
+  void setPerTryDeadline(MonotonicTime at) {
+    per_try_deadline_ = at;
+    has_per_try_deadline_ = true;
+  }
+  void clearPerTryDeadline() { has_per_try_deadline_ = false; }
+  bool hasPerTryDeadline() const { return has_per_try_deadline_ && live(); }
+  MonotonicTime perTryDeadline() const { return per_try_deadline_; }
   // The exchange is on a kept-alive connection that carried requests before (see
   // UpstreamClient::reused()).
   bool reused() const { return reused_; }
@@ -101,9 +113,13 @@ class UpstreamRequest final : public upstream::UpstreamStreamCallbacks,
   State state_ = State::Connecting;
   uint8_t paused_ = 0;  // Pause bits set
   bool reused_ = false;
+  bool has_per_try_deadline_ = false;
   uint16_t status_ = 0;  // the response's, once its head arrived
   MonotonicTime started_at_{};
   MonotonicTime headers_at_{};
+  MonotonicTime per_try_deadline_{};
+  uint64_t bytes_sent_ = 0;
+  uint64_t bytes_received_ = 0;
 };
 
 using UpstreamRequestPtr = std::unique_ptr<UpstreamRequest>;
