@@ -365,6 +365,22 @@ bool Router::startParallelAttempt() {
   return true;
 }
 
+uint64_t Router::upstreamBytesSent() const {
+  uint64_t total = first_.has_value() ? first_->bytesSent() : 0;
+  for (const UpstreamRequestPtr& attempt : more_) {
+    total += attempt->bytesSent();
+  }
+  return total;
+}
+
+uint64_t Router::upstreamBytesReceived() const {
+  uint64_t total = first_.has_value() ? first_->bytesReceived() : 0;
+  for (const UpstreamRequestPtr& attempt : more_) {
+    total += attempt->bytesReceived();
+  }
+  return total;
+}
+
 bool Router::othersLive(const UpstreamRequest& attempt) {
   bool others = false;
   forEachLive([&](UpstreamRequest& other) { others = others || &other != &attempt; });

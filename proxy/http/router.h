@@ -82,6 +82,11 @@ class Router final : public upstream::RequestSlotWaiter {
   bool upstreamResponded() const { return responded_at_.has_value(); }
   MonotonicTime attemptStartedAt() const { return winner_started_at_; }
   MonotonicTime responseHeadersAt() const { return responded_at_.value_or(MonotonicTime{}); }
+  // What every attempt together cost: request body bytes handed to the exchanges (a replayed
+  // body counts once per attempt) and response body bytes they delivered (a discarded response
+  // is not read). What a hedge or a retry adds to the upstream's load.
+  uint64_t upstreamBytesSent() const;
+  uint64_t upstreamBytesReceived() const;
 
   // upstream::RequestSlotWaiter: a max_requests slot came free while this request was queued.
   void onRequestSlotGranted() override;

@@ -323,6 +323,73 @@ TEST(RouterTest, APerTryTimeoutAppliesWithZeroRetryAttempts) {
   EXPECT_EQ(h.counter(h.stats().rq_retry), 0u);
 }
 
+// Each attempt has its own per-try deadline: a parallel attempt started 30 ms after the first
+// outlives the first one's deadline, and the first timing out alone neither retries nor answers.
+TEST(RouterTest, EachParallelAttemptHasItsOwnPerTryDeadline) {
+  config::RetryPolicy policy = retryOn({config::RetryOn::FiveXx}, 1);
+  policy.per_try_timeout = 50ms;
+  Harness h(routeTo("backend", 1000ms, policy));
+  h.start();
+  FakeClient& first = h.cluster.pool(0).connect();
+  h.dispatcher.advance(30ms);
+  ASSERT_TRUE(h.router.startParallelAttempt());
+  FakeClient& second = h.cluster.pool(1).connect();
+  h.dispatcher.advance(20ms);  // the first attempt's deadline
+  EXPECT_TRUE(first.reset);
+  EXPECT_FALSE(second.reset);
+  EXPECT_EQ(h.counter(h.stats().rq_timeout), 1u);
+  EXPECT_EQ(h.counter(h.stats().rq_retry), 0u);  // the second one is still in flight
+  EXPECT_EQ(h.router.state(), Router::State::Attempting);
+  EXPECT_TRUE(h.stream.log.empty());
+  h.dispatcher.advance(29ms);  // 1 ms before the second one's deadline
+  EXPECT_FALSE(second.reset);
+  second.respond(200, "second");
+  EXPECT_EQ(h.stream.log, (std::vector<std::string>{"headers 200", "data second", "complete"}));
+  EXPECT_EQ(h.dispatcher.enabledTimers(), 0u);  // no per-try timer left armed
+}
+
+// When the last attempt in flight reaches its deadline the request is retried (here: no retry
+// left, so 504), once, however many attempts timed out.
+TEST(RouterTest, ParallelAttemptsAllTimingOutAnswer504Once) {
+  config::RetryPolicy policy = retryOn({config::RetryOn::FiveXx}, 0);
+  policy.per_try_timeout = 50ms;
+  Harness h(routeTo("backend", 1000ms, policy));
+  h.start();
+  FakeClient& first = h.cluster.pool(0).connect();
+  h.dispatcher.advance(10ms);
+  ASSERT_TRUE(h.router.startParallelAttempt());
+  FakeClient& second = h.cluster.pool(1).connect();
+  h.dispatcher.advance(40ms);
+  EXPECT_TRUE(first.reset);
+  EXPECT_TRUE(h.stream.log.empty());
+  h.dispatcher.advance(10ms);
+  EXPECT_TRUE(second.reset);
+  EXPECT_EQ(h.stream.log, (std::vector<std::string>{"reply 504 UT upstream per-try timeout"}));
+  EXPECT_EQ(h.counter(h.stats().rq_timeout), 2u);
+}
+
+// What the attempts cost upstream: the replayed body counts once per attempt; the discarded 5xx
+// is not read, the winner's body is.
+TEST(RouterTest, UpstreamBytesCountEveryAttempt) {
+  http1::MessageInfo info;
+  info.content_length = 4;
+  auto policy = retryOn({config::RetryOn::FiveXx});
+  policy.non_idempotent = true;
+  Harness h(routeTo("backend", 1000ms, policy), 2, info);
+  h.stream.request.method = "POST";
+  h.start(false);
+  FakeClient& first = h.cluster.pool(0).connect();
+  h.router.decodeData("abcd", 4);
+  h.router.decodeComplete();
+  first.respond(503, "busy");
+  h.dispatcher.advance(10ms);
+  FakeClient& second = h.cluster.pool(1).connect();
+  second.respond(200, "ok");
+  EXPECT_EQ(second.body, "abcd");
+  EXPECT_EQ(h.router.upstreamBytesSent(), 8u);
+  EXPECT_EQ(h.router.upstreamBytesReceived(), 2u);
+}
+
 TEST(RouterTest, ThePerTryTimeoutNoLongerAppliesOnceTheResponseIsOnItsWay) {
   config::RetryPolicy policy = retryOn({config::RetryOn::FiveXx});
   policy.per_try_timeout = 50ms;
