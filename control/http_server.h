@@ -1,0 +1,99 @@
+#pragma once
+
+// strait-cp's HTTP server: HTTP/1.1 (llhttp) and HTTP/2 (nghttp2: h2c with prior knowledge, and
+// h2 by ALPN over TLS) on one libuv loop, with optional TLS and client-certificate verification
+// (OpenSSL). It carries the discovery protocol (docs/discovery-protocol.md: one long-lived
+// HTTP/2 stream per proxy, HTTP/1.1 long-polls) and the admin endpoints. It is strait-cp's own
+// code: the control plane shares only config and protocol types with the proxy.
+//
+// One Exchange per request (an HTTP/1.1 request on a connection, an HTTP/2 stream). The handler
+// is called when the request head is complete; the request body arrives later through the
+// exchange's callbacks, and the response may be written at any time after, in pieces, until
+// finish(). An exchange outlives its connection safely: once the peer is gone, closed() is true,
+// on_close has been called once, and writes are dropped.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+struct uv_loop_s;
+
+namespace strait::cp {
+
+struct HttpRequest {
+  std::string method;
+  std::string path;  // as sent, with the query string
+  // Names lower-cased, in arrival order (HTTP/2 pseudo-headers are not included).
+  std::vector<std::pair<std::string, std::string>> headers;
+  int http_major = 1;  // 1 or 2
+  // With TLS and a verified client certificate: its first URI SAN ("spiffe://..."), else empty.
+  std::string peer_uri_san;
+  std::string peer_address;  // "ip:port"
+
+  std::optional<std::string_view> header(std::string_view name) const;
+};
+
+class Exchange {
+ public:
+  struct Callbacks {
+    std::function<void(std::string_view)> on_data;  // a piece of the request body
+    std::function<void()> on_end;                   // the request body is complete
+    // The peer went away (connection closed, stream reset) before finish(); called once.
+    std::function<void()> on_close;
+  };
+
+  virtual ~Exchange() = default;
+  virtual const HttpRequest& request() const = 0;
+  // Body pieces that arrived before the callbacks were set are delivered at once.
+  virtual void setCallbacks(Callbacks callbacks) = 0;
+
+  // The response head; `headers` names lower-case. content-length is added by respond(); a
+  // streamed response is chunked on HTTP/1.1.
+  virtual void start(int status, std::vector<std::pair<std::string, std::string>> headers) = 0;
+  virtual void write(std::string_view data) = 0;
+  virtual void finish() = 0;
+  // start + write + finish, with content-length.
+  virtual void respond(int status, std::string_view content_type, std::string_view body) = 0;
+
+  virtual bool closed() const = 0;
+  // Response bytes queued and not yet written to the socket (for back-pressure).
+  virtual size_t pendingBytes() const = 0;
+};
+
+using ExchangePtr = std::shared_ptr<Exchange>;
+using Handler = std::function<void(const ExchangePtr&)>;
+
+struct HttpServerOptions {
+  size_t max_request_header_bytes = 64 * 1024;  // over it: 431
+  // TLS: all three files set, or none (plaintext). With `ca_file`, a client certificate that
+  // chains to it is required.
+  std::string cert_file;
+  std::string key_file;
+  std::string ca_file;
+};
+
+class HttpServer {
+ public:
+  HttpServer(uv_loop_s* loop, HttpServerOptions options, Handler handler);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and listens ("127.0.0.1", port 0 for any). False with `error` set.
+  bool listen(const std::string& address, uint16_t port, std::string& error);
+  uint16_t port() const;
+  // Stops accepting and closes every connection (their exchanges see on_close).
+  void close();
+  size_t connections() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace strait::cp
