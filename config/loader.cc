@@ -210,10 +210,9 @@ LoadResult failed(ErrorList& errors) {
 
 }  // namespace
 
-LoadResult loadString(const std::string& yaml, const std::string& file) {
+LoadResult loadDocument(const YAML::Node& document, const std::string& file) {
   ErrorList errors(file);
   try {
-    YAML::Node document = YAML::Load(yaml);
     if (!document.IsDefined() || document.IsNull()) {
       errors.add(YAML::Mark::null_mark(), "",
                  "the file is empty (expected a map with listeners, clusters, ...)");
@@ -227,14 +226,24 @@ LoadResult loadString(const std::string& yaml, const std::string& file) {
     LoadResult result;
     result.bootstrap = std::make_shared<const Bootstrap>(std::move(bootstrap));
     return result;
-  } catch (const YAML::Exception& e) {
-    // Syntax errors; yaml-cpp's `msg` is the bare reason, without the position it prepends to
-    // what().
-    errors.add(e.mark, "", "invalid YAML: " + e.msg);
   } catch (const std::exception& e) {
     errors.add(YAML::Mark::null_mark(), "", std::string("internal error: ") + e.what());
   }
   return failed(errors);
+}
+
+LoadResult loadString(const std::string& yaml, const std::string& file) {
+  YAML::Node document;
+  try {
+    document = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    // Syntax errors; yaml-cpp's `msg` is the bare reason, without the position it prepends to
+    // what().
+    ErrorList errors(file);
+    errors.add(e.mark, "", "invalid YAML: " + e.msg);
+    return failed(errors);
+  }
+  return loadDocument(document, file);
 }
 
 LoadResult loadFile(const std::string& path) {

@@ -7,6 +7,10 @@
 
 #include "config/types.h"
 
+namespace YAML {
+class Node;
+}  // namespace YAML
+
 namespace strait::config {
 
 struct ConfigError {
@@ -33,5 +37,8 @@ LoadResult loadFile(const std::string& path);
 LoadResult loadFileText(const std::string& text, const std::string& path);
 // Parses and validates YAML text; `file` is only used in error messages.
 LoadResult loadString(const std::string& yaml, const std::string& file);
+// Validates a document already parsed (strait-cp merges a group's files into one); error
+// positions are the nodes' own marks.
+LoadResult loadDocument(const YAML::Node& document, const std::string& file);
 
 }  // namespace strait::config

@@ -1,0 +1,293 @@
+#include "control/source.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "config/canonical.h"
+
+namespace strait::cp {
+
+namespace {
+
+namespace fs = std::filesystem;
+using config::ConfigError;
+using config::Resource;
+using config::ResourceType;
+
+constexpr const char* kSections[] = {"listeners", "clusters"};
+
+// Where an item of the merged document came from.
+struct Origin {
+  size_t file = 0;
+  size_t index = 0;  // in that file's list
+};
+
+ConfigError errorAt(const std::string& file, const YAML::Mark& mark, std::string path,
+                    std::string message) {
+  ConfigError error;
+  error.file = file;
+  if (!mark.is_null()) {
+    error.line = mark.line + 1;
+    error.column = mark.column + 1;
+  }
+  error.path = std::move(path);
+  error.message = std::move(message);
+  return error;
+}
+
+// "clusters[3].endpoints[0]" -> section "clusters", index 3, rest ".endpoints[0]".
+bool splitPath(const std::string& path, std::string& section, size_t& index, std::string& rest) {
+  size_t open = path.find('[');
+  size_t close = path.find(']');
+  if (open == std::string::npos || close == std::string::npos || close < open) {
+    return false;
+  }
+  section = path.substr(0, open);
+  auto [ptr, ec] = std::from_chars(path.data() + open + 1, path.data() + close, index);
+  if (ec != std::errc() || ptr != path.data() + close) {
+    return false;
+  }
+  rest = path.substr(close + 1);
+  return true;
+}
+
+bool isSourceFile(const fs::path& path) {
+  std::string ext = path.extension().string();
+  return ext == ".yaml" || ext == ".yml" || ext == ".json";
+}
+
+std::vector<fs::path> filesOf(const fs::path& folder) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    if (entry.is_regular_file() && isSourceFile(entry.path())) {
+      out.push_back(entry.path());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool readFile(const fs::path& path, std::string& text) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return false;
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  text = buffer.str();
+  return !in.bad();
+}
+
+}  // namespace
+
+std::string GroupSnapshot::fingerprint() const {
+  std::string out;
+  for (const std::string& version : versions) {
+    out += version;
+    out.push_back('.');
+  }
+  return out;
+}
+
+GroupSnapshot cutResources(const std::string& group, const config::Bootstrap& config) {
+  GroupSnapshot out;
+  out.group = group;
+  nlohmann::json doc = nlohmann::json::parse(config.canonical, nullptr, false);
+  auto add = [&](ResourceType type, const std::string& name, const nlohmann::json& body) {
+    out.resources[static_cast<size_t>(type)].push_back(Resource{name, body.dump()});
+  };
+  if (doc.is_object()) {
+    for (const nlohmann::json& cluster : doc.value("clusters", nlohmann::json::array())) {
+      std::string name = cluster.value("name", "");
+      nlohmann::json shape = cluster;
+      shape.erase("endpoints");
+      add(ResourceType::Clusters, name, shape);
+      if (cluster.contains("endpoints")) {
+        add(ResourceType::Endpoints, name,
+            nlohmann::json{{"endpoints", cluster["endpoints"]}});
+        out.endpoints += cluster["endpoints"].size();
+      }
+      out.clusters++;
+    }
+    for (const nlohmann::json& listener : doc.value("listeners", nlohmann::json::array())) {
+      std::string name = listener.value("name", "");
+      nlohmann::json shape = listener;
+      shape.erase("virtual_hosts");
+      add(ResourceType::Listeners, name, shape);
+      add(ResourceType::Routes, name,
+          nlohmann::json{{"virtual_hosts", listener.value("virtual_hosts", nlohmann::json::array())}});
+      out.listeners++;
+    }
+  }
+  for (size_t i = 0; i < config::kResourceTypes; i++) {
+    std::sort(out.resources[i].begin(), out.resources[i].end(),
+              [](const Resource& a, const Resource& b) { return a.name < b.name; });
+    out.versions[i] = config::resourcesVersion(out.resources[i]);
+  }
+  return out;
+}
+
+GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& files) {
+  GroupResult result;
+  YAML::Node merged(YAML::NodeType::Map);
+  std::map<std::string, std::vector<Origin>> origins;
+  // name -> where it was first defined, per section
+  std::map<std::string, std::map<std::string, ConfigError>> defined;
+  for (const char* section : kSections) {
+    merged[section] = YAML::Node(YAML::NodeType::Sequence);
+  }
+  for (size_t f = 0; f < files.size(); f++) {
+    const SourceFile& file = files[f];
+    YAML::Node doc;
+    try {
+      doc = YAML::Load(file.text);
+    } catch (const YAML::Exception& e) {
+      result.errors.push_back(errorAt(file.path, e.mark, "", "invalid YAML: " + e.msg));
+      continue;
+    }
+    if (!doc.IsDefined() || doc.IsNull()) {
+      continue;  // an empty file adds nothing
+    }
+    if (!doc.IsMap()) {
+      result.errors.push_back(
+          errorAt(file.path, doc.Mark(), "", "expected a map with listeners and clusters"));
+      continue;
+    }
+    for (const auto& entry : doc) {
+      std::string key = entry.first.as<std::string>("");
+      bool known = std::find_if(std::begin(kSections), std::end(kSections), [&](const char* s) {
+                     return key == s;
+                   }) != std::end(kSections);
+      if (!known) {
+        result.errors.push_back(errorAt(file.path, entry.first.Mark(), key,
+                                        "unknown key in a strait-cp source file (expected " +
+                                            std::string("listeners or clusters)")));
+        continue;
+      }
+      if (!entry.second.IsSequence()) {
+        result.errors.push_back(errorAt(file.path, entry.second.Mark(), key, "expected a list"));
+        continue;
+      }
+      for (size_t i = 0; i < entry.second.size(); i++) {
+        YAML::Node item = entry.second[i];
+        std::string path = key + "[" + std::to_string(i) + "]";
+        std::string name;
+        if (item.IsMap() && item["name"] && item["name"].IsScalar()) {
+          name = item["name"].Scalar();
+        }
+        if (!name.empty()) {
+          auto [it, inserted] = defined[key].emplace(
+              name, errorAt(file.path, item.Mark(), path, ""));
+          if (!inserted) {
+            const ConfigError& first = it->second;
+            result.errors.push_back(errorAt(
+                file.path, item.Mark(), path,
+                std::string(key == "clusters" ? "cluster" : "listener") + " \"" + name +
+                    "\" is defined twice (first at " + first.file + ":" +
+                    std::to_string(first.line) + ":" + std::to_string(first.column) + ", " +
+                    first.path + ")"));
+            continue;
+          }
+        }
+        merged[key].push_back(item);
+        origins[key].push_back(Origin{f, i});
+      }
+    }
+  }
+  if (!result.errors.empty()) {
+    return result;
+  }
+  config::LoadResult loaded = config::loadDocument(merged, group);
+  for (ConfigError& error : loaded.errors) {
+    // Point the error at the file and list index the item came from.
+    std::string section;
+    std::string rest;
+    size_t index = 0;
+    if (splitPath(error.path, section, index, rest) && origins.count(section) != 0 &&
+        index < origins[section].size()) {
+      const Origin& origin = origins[section][index];
+      error.file = files[origin.file].path;
+      error.path = section + "[" + std::to_string(origin.index) + "]" + rest;
+    } else {
+      error.file = group;
+    }
+    result.errors.push_back(std::move(error));
+  }
+  if (!result.errors.empty()) {
+    return result;
+  }
+  result.snapshot = cutResources(group, *loaded.bootstrap);
+  return result;
+}
+
+SourceResult loadSource(const std::string& dir) {
+  SourceResult result;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    result.errors["_shared"].push_back(
+        errorAt(dir, YAML::Mark::null_mark(), "", "not a directory"));
+    return result;
+  }
+  auto read = [&](const std::string& group, const std::vector<fs::path>& paths,
+                  std::vector<SourceFile>& out) {
+    for (const fs::path& path : paths) {
+      SourceFile file{path.string(), ""};
+      if (!readFile(path, file.text)) {
+        result.errors[group].push_back(
+            errorAt(file.path, YAML::Mark::null_mark(), "", "cannot read the file"));
+        continue;
+      }
+      out.push_back(std::move(file));
+    }
+  };
+  std::vector<SourceFile> shared;
+  read("_shared", filesOf(fs::path(dir) / "_shared"), shared);
+  std::vector<std::string> groups;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (entry.is_directory() && name != "_shared" && !name.starts_with('.')) {
+      groups.push_back(name);
+    }
+  }
+  std::sort(groups.begin(), groups.end());
+  for (const std::string& group : groups) {
+    std::vector<SourceFile> files = shared;
+    read(group, filesOf(fs::path(dir) / group), files);
+    GroupResult built = buildGroup(group, files);
+    if (!built.errors.empty()) {
+      auto& errors = result.errors[group];
+      errors.insert(errors.end(), built.errors.begin(), built.errors.end());
+    } else if (result.errors.count(group) == 0) {
+      result.groups.emplace(group, std::move(built.snapshot));
+    }
+  }
+  return result;
+}
+
+std::string sourceFingerprint(const std::string& dir) {
+  std::string all;
+  std::error_code ec;
+  std::vector<fs::path> paths;
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file() && isSourceFile(it->path())) {
+      paths.push_back(it->path());
+    }
+  }
+  std::sort(paths.begin(), paths.end());
+  for (const fs::path& path : paths) {
+    std::string text;
+    readFile(path, text);
+    all += path.string() + "\n" + std::to_string(text.size()) + "\n" + text;
+  }
+  return config::contentHash(all);
+}
+
+}  // namespace strait::cp

@@ -1,0 +1,69 @@
+#pragma once
+
+// strait-cp's source of truth: a directory with one folder per proxy group (named as the
+// proxies' `node.cluster`) of YAML files using the `listeners` and `clusters` keys of
+// strait.yaml, plus `_shared/` whose files apply to every group. Each group's files are merged
+// (a name defined twice is an error), validated by the proxy's own config loader, and cut into
+// discovery resources (docs/discovery-protocol.md, "Resources").
+
+#include <array>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/discovery.h"
+#include "config/loader.h"
+
+namespace strait::cp {
+
+// One group's intended config as resources, with a version per type.
+struct GroupSnapshot {
+  std::string group;
+  std::array<std::vector<config::Resource>, config::kResourceTypes> resources;  // sorted by name
+  std::array<std::string, config::kResourceTypes> versions;
+  size_t clusters = 0;
+  size_t endpoints = 0;  // static endpoints over every cluster
+  size_t listeners = 0;
+
+  const std::vector<config::Resource>& of(config::ResourceType type) const {
+    return resources[static_cast<size_t>(type)];
+  }
+  const std::string& version(config::ResourceType type) const {
+    return versions[static_cast<size_t>(type)];
+  }
+  // The versions of every type, joined: tells two snapshots apart.
+  std::string fingerprint() const;
+};
+
+struct SourceResult {
+  std::map<std::string, GroupSnapshot> groups;  // the groups whose files are all valid
+  // Per group (or "_shared"): why it could not be read; such a group keeps its last snapshot.
+  std::map<std::string, std::vector<config::ConfigError>> errors;
+  bool ok() const { return errors.empty(); }
+};
+
+// Reads every group of `dir`. Files are *.yaml, *.yml and *.json, read in name order.
+SourceResult loadSource(const std::string& dir);
+
+// One group from the texts of its files ({path, text}, `_shared/` ones first): what
+// loadSource() does per group, without the file system (unit tests use it directly).
+struct SourceFile {
+  std::string path;
+  std::string text;
+};
+struct GroupResult {
+  GroupSnapshot snapshot;
+  std::vector<config::ConfigError> errors;
+};
+GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& files);
+
+// The snapshot's resources from a validated config's canonical form: a cluster without its
+// endpoints (clusters), each cluster's `endpoints` list (endpoints, named by the cluster), a
+// listener without its virtual hosts (listeners), each listener's `virtual_hosts` (routes,
+// named by the listener).
+GroupSnapshot cutResources(const std::string& group, const config::Bootstrap& config);
+
+// A content hash of every file's path, size and text under `dir`: the watch compares it.
+std::string sourceFingerprint(const std::string& dir);
+
+}  // namespace strait::cp

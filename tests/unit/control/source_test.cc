@@ -1,0 +1,145 @@
+// strait-cp's source: a group's files merged, validated by the proxy's loader with errors
+// pointing into the file they came from, and cut into discovery resources.
+
+#include "control/source.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace strait::cp {
+namespace {
+
+using config::ResourceType;
+
+const char* kClusters = R"(clusters:
+  - name: api
+    endpoints:
+      - {address: 127.0.0.1, port: 8081}
+      - {address: 127.0.0.1, port: 8082}
+  - name: search
+    endpoints: [{address: 127.0.0.1, port: 8083}]
+)";
+
+const char* kListeners = R"(listeners:
+  - name: edge
+    port: 8080
+    virtual_hosts:
+      - name: all
+        domains: ["*"]
+        routes:
+          - match: {prefix: /}
+            route: {cluster: api}
+)";
+
+TEST(SourceTest, AGroupIsCutIntoResourcesPerType) {
+  GroupResult result = buildGroup("edge", {{"shared/clusters.yaml", kClusters},
+                                           {"edge/listeners.yaml", kListeners}});
+  ASSERT_TRUE(result.errors.empty()) << result.errors[0].toString();
+  const GroupSnapshot& s = result.snapshot;
+  EXPECT_EQ(s.clusters, 2u);
+  EXPECT_EQ(s.endpoints, 3u);
+  EXPECT_EQ(s.listeners, 1u);
+  ASSERT_EQ(s.of(ResourceType::Clusters).size(), 2u);
+  EXPECT_EQ(s.of(ResourceType::Clusters)[0].name, "api");
+  EXPECT_EQ(s.of(ResourceType::Clusters)[0].body.find("endpoints"), std::string::npos);
+  ASSERT_EQ(s.of(ResourceType::Endpoints).size(), 2u);
+  EXPECT_EQ(s.of(ResourceType::Endpoints)[1].body,
+            R"({"endpoints":[{"address":"127.0.0.1","port":8083}]})");
+  ASSERT_EQ(s.of(ResourceType::Routes).size(), 1u);
+  EXPECT_EQ(s.of(ResourceType::Routes)[0].name, "edge");
+  EXPECT_NE(s.of(ResourceType::Routes)[0].body.find("\"cluster\":\"api\""), std::string::npos);
+  EXPECT_EQ(s.of(ResourceType::Listeners)[0].body.find("virtual_hosts"), std::string::npos);
+}
+
+// The same config in another layout, order and quoting has the same versions: two replicas
+// reading the same source agree.
+TEST(SourceTest, VersionsDependOnContentNotLayout) {
+  const char* reordered = R"(clusters:
+  - endpoints: [{port: 8083, address: "127.0.0.1"}]
+    name: search
+  - name: api
+    endpoints: [{address: 127.0.0.1, port: 8081}, {address: 127.0.0.1, port: 8082}]
+)";
+  GroupResult a = buildGroup("g", {{"a.yaml", kClusters}, {"b.yaml", kListeners}});
+  GroupResult b = buildGroup("g", {{"b.yaml", kListeners}, {"a.yaml", reordered}});
+  ASSERT_TRUE(a.errors.empty() && b.errors.empty());
+  EXPECT_EQ(a.snapshot.fingerprint(), b.snapshot.fingerprint());
+  // An endpoint-only change moves only the endpoints version.
+  std::string moved = kClusters;
+  moved.replace(moved.find("8082"), 4, "8092");
+  GroupResult c = buildGroup("g", {{"a.yaml", moved}, {"b.yaml", kListeners}});
+  ASSERT_TRUE(c.errors.empty());
+  for (ResourceType type : config::kPushOrder) {
+    EXPECT_EQ(a.snapshot.version(type) == c.snapshot.version(type),
+              type != ResourceType::Endpoints)
+        << config::typeName(type);
+  }
+}
+
+TEST(SourceTest, ErrorsPointIntoTheFileTheyCameFrom) {
+  const char* bad = R"(clusters:
+  - name: extra
+    endpoints: [{address: 127.0.0.1, port: 8084}]
+    lb: fastest
+)";
+  GroupResult result =
+      buildGroup("edge", {{"clusters.yaml", kClusters}, {"more.yaml", bad}, {"l.yaml", kListeners}});
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].file, "more.yaml");
+  EXPECT_EQ(result.errors[0].line, 4);
+  EXPECT_EQ(result.errors[0].path, "clusters[0].lb");
+  EXPECT_NE(result.errors[0].message.find("round_robin"), std::string::npos);
+}
+
+TEST(SourceTest, AReferenceToAMissingClusterIsAnError) {
+  std::string listeners = kListeners;
+  listeners.replace(listeners.find("cluster: api"), 12, "cluster: apx");
+  GroupResult result = buildGroup("edge", {{"c.yaml", kClusters}, {"l.yaml", listeners}});
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].file, "l.yaml");
+  EXPECT_EQ(result.errors[0].path, "listeners[0].virtual_hosts[0].routes[0].route.cluster");
+  EXPECT_NE(result.errors[0].message.find("did you mean \"api\""), std::string::npos);
+}
+
+TEST(SourceTest, ANameDefinedInTwoFilesIsAnError) {
+  GroupResult result = buildGroup("edge", {{"a.yaml", kClusters}, {"b.yaml", kClusters}});
+  ASSERT_EQ(result.errors.size(), 2u);
+  EXPECT_EQ(result.errors[0].toString(),
+            "b.yaml:2:5: clusters[0]: cluster \"api\" is defined twice (first at a.yaml:2:5, "
+            "clusters[0])");
+}
+
+TEST(SourceTest, UnknownKeysAndBadYamlAreErrors) {
+  GroupResult result = buildGroup("edge", {{"a.yaml", "listners: []\n"}, {"b.yaml", "[: x"}});
+  ASSERT_EQ(result.errors.size(), 2u);
+  EXPECT_EQ(result.errors[0].path, "listners");
+  EXPECT_EQ(result.errors[1].file, "b.yaml");
+  EXPECT_EQ(result.errors[1].message.rfind("invalid YAML", 0), 0u);
+}
+
+TEST(SourceTest, ADirectoryHasOneSnapshotPerGroupAndSharedFilesApplyToAll) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("strait-cp-source-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "_shared");
+  fs::create_directories(dir / "edge");
+  fs::create_directories(dir / "mesh");
+  std::ofstream(dir / "_shared" / "clusters.yaml") << kClusters;
+  std::ofstream(dir / "edge" / "listeners.yaml") << kListeners;
+  std::ofstream(dir / "mesh" / "broken.yaml") << "clusters: {}\n";
+  std::ofstream(dir / "edge" / "notes.txt") << "not a source file";
+  std::string before = sourceFingerprint(dir.string());
+  SourceResult result = loadSource(dir.string());
+  ASSERT_EQ(result.groups.size(), 1u);
+  EXPECT_EQ(result.groups.at("edge").clusters, 2u);
+  ASSERT_EQ(result.errors.count("mesh"), 1u);
+  EXPECT_EQ(result.errors.at("mesh")[0].path, "clusters");
+  std::ofstream(dir / "mesh" / "broken.yaml") << "listeners: []\n";
+  EXPECT_NE(sourceFingerprint(dir.string()), before);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace strait::cp
