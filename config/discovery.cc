@@ -60,8 +60,11 @@ class Fields {
     }
     return &*it;
   }
-  std::optional<ResourceType> type() {
+  std::optional<ResourceType> type(std::optional<ResourceType> default_type = std::nullopt) {
     auto it = object_.find("type_url");
+    if ((it == object_.end() || it->is_null()) && default_type.has_value()) {
+      return default_type;
+    }
     if (it == object_.end() || !it->is_string()) {
       fail("type_url", "required, a string such as \"type.strait.dev/clusters\"");
       return std::nullopt;
@@ -155,7 +158,8 @@ std::string serialize(const DiscoveryResponse& response) {
   return out;
 }
 
-std::optional<DiscoveryRequest> parseRequest(std::string_view line, std::string& error) {
+std::optional<DiscoveryRequest> parseRequest(std::string_view line, std::string& error,
+                                             std::optional<ResourceType> default_type) {
   error.clear();
   std::optional<json> doc = parseObject(line, error);
   if (!doc.has_value()) {
@@ -163,7 +167,7 @@ std::optional<DiscoveryRequest> parseRequest(std::string_view line, std::string&
   }
   DiscoveryRequest request;
   Fields fields(*doc, error);
-  std::optional<ResourceType> type = fields.type();
+  std::optional<ResourceType> type = fields.type(default_type);
   if (type.has_value()) {
     request.type = *type;
   }

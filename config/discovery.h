@@ -81,7 +81,10 @@ inline constexpr size_t kMaxMessageBytes = 64 * 1024 * 1024;
 std::string serialize(const DiscoveryRequest& request);
 std::string serialize(const DiscoveryResponse& response);
 // Nullopt with `error` set ("node.cluster: expected a string") when `line` is not a message.
-std::optional<DiscoveryRequest> parseRequest(std::string_view line, std::string& error);
+// `default_type`: the type of a request without type_url (a long-poll's path names it).
+std::optional<DiscoveryRequest> parseRequest(
+    std::string_view line, std::string& error,
+    std::optional<ResourceType> default_type = std::nullopt);
 std::optional<DiscoveryResponse> parseResponse(std::string_view line, std::string& error);
 
 // A type's version: the content hash of its resources' canonical serialization (each

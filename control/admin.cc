@@ -1,0 +1,197 @@
+#include "control/admin.h"
+
+#include <nlohmann/json.hpp>
+
+namespace strait::cp {
+
+namespace {
+
+using config::ResourceType;
+using nlohmann::json;
+
+std::string label(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\' || c == '"') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+void family(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += " ";
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += " ";
+  out += type;
+  out += "\n";
+}
+
+json typeJson(const TypeState& state) {
+  json out = json::object();
+  out["subscribed"] = state.subscribed;
+  out["awaiting_answer"] = state.awaiting;
+  if (state.sent.has_value()) {
+    out["sent"] = {{"version", state.sent->version}, {"nonce", state.sent->nonce}};
+  }
+  if (state.acked.has_value()) {
+    out["acked"] = {{"version", state.acked->version}};
+  }
+  if (state.nack.has_value()) {
+    out["nacked"] = {{"version", state.nack->version},
+                     {"code", state.nack->error.code},
+                     {"message", state.nack->error.message}};
+  }
+  out["acks"] = state.acks;
+  out["nacks"] = state.nacks;
+  out["stale_nonces"] = state.stale;
+  return out;
+}
+
+}  // namespace
+
+std::string metricsText(const ControlPlaneState& state) {
+  std::string out;
+  const DiscoveryServer& discovery = state.discovery;
+  family(out, "strait_cp_connected_proxies", "gauge", "Discovery streams open now.");
+  out += "strait_cp_connected_proxies " + std::to_string(discovery.connectedStreams()) + "\n";
+  struct Counter {
+    const char* name;
+    const char* help;
+    uint64_t TypeCounters::*field;
+  };
+  for (const Counter& c :
+       {Counter{"strait_cp_pushes_total", "DiscoveryResponses sent, per resource type.",
+                &TypeCounters::pushes},
+        Counter{"strait_cp_acks_total", "ACKs received, per resource type.", &TypeCounters::acks},
+        Counter{"strait_cp_nacks_total", "NACKs received, per resource type.",
+                &TypeCounters::nacks},
+        Counter{"strait_cp_stale_nonces_total",
+                "Requests ignored because they answered a superseded nonce.",
+                &TypeCounters::stale}}) {
+    family(out, c.name, "counter", c.help);
+    for (ResourceType type : config::kPushOrder) {
+      out += std::string(c.name) + "{type=\"" + std::string(config::typeName(type)) + "\"} " +
+             std::to_string(discovery.counters(type).*c.field) + "\n";
+    }
+  }
+  family(out, "strait_cp_rejected_identities_total", "counter",
+         "Discovery requests refused because the client identity may not claim its node.");
+  out += "strait_cp_rejected_identities_total " + std::to_string(discovery.rejectedIdentities()) +
+         "\n";
+  family(out, "strait_cp_bad_requests_total", "counter",
+         "Discovery requests that were not valid protocol messages.");
+  out += "strait_cp_bad_requests_total " + std::to_string(discovery.badRequests()) + "\n";
+  family(out, "strait_cp_snapshots_published_total", "counter",
+         "Group snapshots published (changed and accepted).");
+  out += "strait_cp_snapshots_published_total " + std::to_string(state.store.publishedTotal()) +
+         "\n";
+  family(out, "strait_cp_snapshots_refused_total", "counter",
+         "Group snapshots refused by the guard (empty, or shrunk over --max-shrink).");
+  out += "strait_cp_snapshots_refused_total " + std::to_string(state.store.refusedTotal()) + "\n";
+  family(out, "strait_cp_source_reads_total", "counter", "Reads of the source directory.");
+  out += "strait_cp_source_reads_total " + std::to_string(state.source_reads) + "\n";
+  family(out, "strait_cp_source_errors_total", "counter",
+         "Source reads in which some group had an invalid file.");
+  out += "strait_cp_source_errors_total " + std::to_string(state.source_errors_total) + "\n";
+  family(out, "strait_cp_snapshot_info", "gauge",
+         "The version in force per group and resource type (always 1).");
+  for (const std::string& group : state.store.groups()) {
+    GroupSnapshotPtr snapshot = state.store.find(group);
+    for (ResourceType type : config::kPushOrder) {
+      out += "strait_cp_snapshot_info{group=\"" + label(group) + "\",type=\"" +
+             std::string(config::typeName(type)) + "\",version=\"" + snapshot->version(type) +
+             "\"} 1\n";
+    }
+  }
+  return out;
+}
+
+std::string statusJson(const ControlPlaneState& state) {
+  json out = json::object();
+  json groups = json::object();
+  for (const std::string& group : state.store.groups()) {
+    GroupSnapshotPtr snapshot = state.store.find(group);
+    json versions = json::object();
+    for (ResourceType type : config::kPushOrder) {
+      versions[std::string(config::typeName(type))] = snapshot->version(type);
+    }
+    groups[group] = {{"versions", versions},
+                     {"clusters", snapshot->clusters},
+                     {"endpoints", snapshot->endpoints},
+                     {"listeners", snapshot->listeners}};
+  }
+  for (const auto& [group, refusal] : state.store.refused()) {
+    groups[group]["refused"] = refusal.reason;
+  }
+  for (const auto& [group, errors] : state.source_errors) {
+    json list = json::array();
+    for (const config::ConfigError& error : errors) {
+      list.push_back(error.toString());
+    }
+    groups[group]["source_errors"] = list;
+  }
+  out["groups"] = groups;
+  json nodes = json::array();
+  for (const NodeView& view : state.discovery.nodes()) {
+    json node = {{"id", view.node.id},
+                 {"cluster", view.node.cluster},
+                 {"connected", view.connected},
+                 {"transport", view.transport}};
+    if (view.session != nullptr) {
+      json types = json::object();
+      for (ResourceType type : config::kPushOrder) {
+        const TypeState& ts = view.session->state(type);
+        if (ts.subscribed) {
+          types[std::string(config::typeName(type))] = typeJson(ts);
+        }
+      }
+      node["types"] = types;
+    }
+    nodes.push_back(node);
+  }
+  out["nodes"] = nodes;
+  return out.dump(2) + "\n";
+}
+
+void serveAdmin(const ExchangePtr& exchange, ControlPlaneState& state) {
+  const HttpRequest& request = exchange->request();
+  std::string path = request.path.substr(0, request.path.find('?'));
+  bool get = request.method == "GET" || request.method == "HEAD";
+  if (path == "/live" && get) {
+    exchange->respond(200, "text/plain", "OK\n");
+  } else if (path == "/ready" && get) {
+    if (state.source_read) {
+      exchange->respond(200, "text/plain", "READY\n");
+    } else {
+      exchange->respond(503, "text/plain", "NOT READY: the source was not read yet\n");
+    }
+  } else if (path == "/metrics" && get) {
+    exchange->respond(200, "text/plain; version=0.0.4", metricsText(state));
+  } else if (path == "/status" && get) {
+    exchange->respond(200, "application/json", statusJson(state));
+  } else if (path.rfind("/force/", 0) == 0 && request.method == "POST") {
+    std::string group = path.substr(7);
+    if (state.store.publishRefused(group)) {
+      exchange->respond(200, "text/plain", "published the refused snapshot of " + group + "\n");
+    } else {
+      exchange->respond(404, "text/plain", "no refused snapshot for group " + group + "\n");
+    }
+  } else if (path == "/" && get) {
+    exchange->respond(200, "text/plain",
+                      "GET /ready /live /metrics /status; POST /force/<group>\n");
+  } else {
+    exchange->respond(404, "text/plain", "unknown admin path " + path + "\n");
+  }
+}
+
+}  // namespace strait::cp

@@ -1,0 +1,35 @@
+#pragma once
+
+// strait-cp's admin endpoints, on their own port: /ready, /live, /metrics (strait_cp_*,
+// Prometheus text), /status (JSON: groups, their versions and refusals, source errors, and per
+// node and type what was sent, ACKed and NACKed), POST /force/<group> (publish a refused
+// snapshot).
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/loader.h"
+#include "control/discovery_server.h"
+#include "control/http_server.h"
+#include "control/snapshot_store.h"
+
+namespace strait::cp {
+
+struct ControlPlaneState {
+  SnapshotStore& store;
+  DiscoveryServer& discovery;
+  // The source errors of the last read, per group; empty when every file is valid.
+  const std::map<std::string, std::vector<config::ConfigError>>& source_errors;
+  bool source_read = false;  // /ready: the source was read once
+  uint64_t source_reads = 0;
+  uint64_t source_errors_total = 0;
+};
+
+void serveAdmin(const ExchangePtr& exchange, ControlPlaneState& state);
+
+// The bodies, apart from the transport (unit tests check them).
+std::string metricsText(const ControlPlaneState& state);
+std::string statusJson(const ControlPlaneState& state);
+
+}  // namespace strait::cp
