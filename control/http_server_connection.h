@@ -1,0 +1,107 @@
+#pragma once
+
+// One accepted TCP connection of the HTTP server: reads and writes on the libuv stream, picks
+// the protocol (HTTP/2 by ALPN or by the client preface, else HTTP/1.1), and hands plaintext to
+// the protocol's session. Its memory is released in the libuv close callback, never earlier, so
+// a session or a write callback may still refer to a connection that is closing.
+
+#include <uv.h>
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "control/http_server.h"
+
+namespace strait::cp::http {
+
+class Connection;
+
+// What a connection needs from the server that accepted it.
+class ConnectionOwner {
+ public:
+  virtual ~ConnectionOwner() = default;
+  virtual void dispatch(const ExchangePtr& exchange) = 0;
+  // The connection's handle is closed; it deletes itself after this.
+  virtual void onConnectionClosed(Connection& connection) = 0;
+};
+
+// A protocol spoken on a connection: HTTP/1.1 or HTTP/2.
+class Session {
+ public:
+  virtual ~Session() = default;
+  // Plaintext from the peer.
+  virtual void receive(std::string_view data) = 0;
+  // The server is closing: say so to the peer if the protocol can (HTTP/2 GOAWAY).
+  virtual void goAway() = 0;
+  // The connection is closing: every exchange still open sees on_close.
+  virtual void detachExchanges() = 0;
+};
+
+class Connection {
+ public:
+  Connection(uv_loop_t* loop, ConnectionOwner& owner, const HttpServerOptions& options);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  // After uv_accept succeeded on stream(). False if the connection could not start; it is then
+  // closing.
+  bool start();
+
+  // Plaintext to the peer (encrypted first on TLS).
+  void send(std::string_view data);
+  // Closes once the bytes already sent have left; nothing more is read or dispatched.
+  void closeAfterWrites();
+  // Closes now; unsent bytes are dropped.
+  void close();
+  // The server's close(): a GOAWAY where the protocol has one, then closeAfterWrites().
+  void shutdown();
+  // The server is gone: nothing may call back into it.
+  void orphan() { owner_ = nullptr; }
+
+  void dispatch(const ExchangePtr& exchange);
+  // HTTP/1.1 back-pressure: stop reading while requests wait behind an unfinished response.
+  void pauseReading();
+  void resumeReading();
+
+  bool closing() const { return state_ != State::Open; }
+  size_t pendingWriteBytes() const { return pending_write_bytes_; }
+  const HttpServerOptions& options() const { return options_; }
+  // peer_address and peer_uri_san for every request on this connection.
+  const HttpRequest& peer() const { return peer_; }
+
+ private:
+  enum class State { Open, Draining, Closed };
+  struct WriteRequest;
+
+  ~Connection();
+  static void onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void onWrite(uv_write_t* req, int status);
+  static void onClosed(uv_handle_t* handle);
+
+  void receivePlaintext(std::string_view data);
+  // Picks the session from the first bytes; false while they are a prefix of the preface.
+  bool chooseSession();
+  void sendRaw(std::string data);
+  void endSession();
+
+  uv_tcp_t tcp_;
+  ConnectionOwner* owner_;
+  HttpServerOptions options_;
+  State state_ = State::Open;
+  bool reading_ = false;
+  HttpRequest peer_;
+  std::unique_ptr<Session> session_;
+  bool session_detached_ = false;
+  // Bytes read before the protocol is known.
+  std::string first_bytes_;
+  size_t pending_write_bytes_ = 0;
+  size_t writes_in_flight_ = 0;
+  std::array<char, 64 * 1024> read_buffer_;
+};
+
+}  // namespace strait::cp::http

@@ -1,0 +1,306 @@
+// strait-cp's HTTP server driven by real clients: curl for HTTP/1.1 and HTTP/2, a raw socket for
+// what curl will not send, python's h2 for an HTTP/2 stream read and written line by line, and
+// certificates made by the openssl CLI for TLS.
+
+#include "control/http_server.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "tests/unit/control/test_clients.h"
+#include "tests/unit/control/test_loop.h"
+
+namespace strait::cp {
+namespace {
+
+using test::LoopThread;
+using test::RawClient;
+using test::runCommand;
+using test::RunningCommand;
+
+constexpr size_t kMaxHeaderBytes = 4096;
+const std::string kCurl = "curl -s --max-time 20 ";
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(start(HttpServerOptions{})); }
+
+  void TearDown() override {
+    loop_.run([this] {
+      parked_.clear();
+      server_.reset();
+      handler_ = nullptr;
+    });
+    EXPECT_EQ(loop_.stop(), 0) << "a libuv handle was left open";
+  }
+
+  bool start(HttpServerOptions options) {
+    options.max_request_header_bytes = kMaxHeaderBytes;
+    return loop_.run([&] {
+      auto handler = [this](const ExchangePtr& exchange) {
+        ++dispatched_;
+        if (handler_) {
+          handler_(exchange);
+        }
+      };
+      server_ = std::make_unique<HttpServer>(loop_.loop(), options, handler);
+      std::string error;
+      bool ok = server_->listen("127.0.0.1", 0, error);
+      EXPECT_TRUE(ok) << error;
+      port_ = server_->port();
+      return ok;
+    });
+  }
+
+  // The handler runs on the loop thread, like everything it touches.
+  void handle(Handler handler) {
+    loop_.run([&] { handler_ = std::move(handler); });
+  }
+
+  // Keeps each exchange for the test to answer later, counting on_close calls.
+  void park() {
+    handle([this](const ExchangePtr& exchange) {
+      parked_.push_back(exchange);
+      exchange->setCallbacks(
+          {.on_data = nullptr, .on_end = nullptr, .on_close = [this] { ++closes_; }});
+    });
+  }
+
+  size_t parkedCount() {
+    return loop_.run([this] { return parked_.size(); });
+  }
+
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+
+  LoopThread loop_;
+  std::unique_ptr<HttpServer> server_;
+  Handler handler_;
+  std::vector<ExchangePtr> parked_;
+  int dispatched_ = 0;
+  int closes_ = 0;
+  uint16_t port_ = 0;
+};
+
+std::string get(const std::string& path, const std::string& extra_headers = "") {
+  return "GET " + path + " HTTP/1.1\r\nhost: test\r\n" + extra_headers + "\r\n";
+}
+
+// --- HTTP/1.1 ------------------------------------------------------------------------------
+
+TEST_F(HttpServerTest, RespondSendsStatusHeadersAndSizedBody) {
+  HttpRequest seen;
+  handle([&](const ExchangePtr& exchange) {
+    seen = exchange->request();
+    exchange->respond(201, "text/plain", "hello " + exchange->request().path);
+  });
+
+  auto result = runCommand(kCurl + "-i -H 'X-Test: abc' '" + url("/a/b?c=d") + "'");
+
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_NE(result.output.find("HTTP/1.1 201 Created\r\n"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("content-length: 14\r\n"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("content-type: text/plain\r\n"), std::string::npos);
+  EXPECT_EQ(result.output.find("transfer-encoding"), std::string::npos);
+  EXPECT_NE(result.output.find("\r\n\r\nhello /a/b?c=d"), std::string::npos);
+  loop_.run([&] {
+    EXPECT_EQ(seen.method, "GET");
+    EXPECT_EQ(seen.path, "/a/b?c=d");
+    EXPECT_EQ(seen.http_major, 1);
+    EXPECT_EQ(seen.header("x-test"), "abc");
+    EXPECT_EQ(seen.header("X-TEST"), "abc");
+    EXPECT_EQ(seen.peer_address.rfind("127.0.0.1:", 0), 0u) << seen.peer_address;
+    EXPECT_TRUE(seen.peer_uri_san.empty());
+  });
+}
+
+TEST_F(HttpServerTest, KeepAliveServesRequestsOnOneConnection) {
+  std::set<std::string> peers;
+  handle([&](const ExchangePtr& exchange) {
+    peers.insert(exchange->request().peer_address);
+    exchange->respond(200, "text/plain", exchange->request().path + "\n");
+  });
+
+  auto result = runCommand(kCurl + url("/one") + " " + url("/two") + " " + url("/three"));
+
+  EXPECT_EQ(result.output, "/one\n/two\n/three\n");
+  EXPECT_EQ(loop_.run([&] { return peers.size(); }), 1u);
+}
+
+TEST_F(HttpServerTest, RequestBodyArrivesInPiecesThenEnds) {
+  handle([](const ExchangePtr& exchange) {
+    auto body = std::make_shared<std::string>();
+    std::weak_ptr<Exchange> weak = exchange;
+    exchange->setCallbacks({.on_data = [body](std::string_view piece) { body->append(piece); },
+                            .on_end =
+                                [body, weak] {
+                                  if (auto exchange = weak.lock()) {
+                                    exchange->respond(200, "text/plain",
+                                                      std::to_string(body->size()) + ":" + *body);
+                                  }
+                                },
+                            .on_close = nullptr});
+  });
+
+  auto sized = runCommand(kCurl + "--data-binary 'abc=def' " + url("/sized"));
+  auto chunked =
+      runCommand(kCurl + "-H 'Transfer-Encoding: chunked' --data-binary 'xyz' " + url("/chunked"));
+
+  EXPECT_EQ(sized.output, "7:abc=def");
+  EXPECT_EQ(chunked.output, "3:xyz");
+}
+
+TEST_F(HttpServerTest, StreamedResponseIsChunkedAndWrittenWhenTheServerWrites) {
+  park();
+  // The response's transfer-encoding is printed after the body.
+  RunningCommand curl(kCurl + "-N -w '%header{transfer-encoding}\\n' " + url("/stream"));
+  ASSERT_TRUE(loop_.waitFor([&] { return parked_.size() == 1; }));
+  loop_.run([&] { parked_[0]->start(200, {{"content-type", "application/json"}}); });
+
+  // Each line is read before the next is written: the body leaves as it is written.
+  for (int i = 0; i < 3; ++i) {
+    std::string line = "{\"n\":" + std::to_string(i) + "}";
+    loop_.run([&] { parked_[0]->write(line + "\n"); });
+    EXPECT_EQ(curl.readLine(), line);
+  }
+  loop_.run([&] { parked_[0]->finish(); });
+  EXPECT_EQ(curl.readLine(), "chunked");
+  EXPECT_EQ(curl.wait(), 0);
+  EXPECT_EQ(loop_.run([&] { return closes_; }), 0);
+}
+
+TEST_F(HttpServerTest, MalformedRequestGets400AndClose) {
+  RawClient client(port_);
+  ASSERT_TRUE(client.connected());
+  client.send("NOT AN HTTP REQUEST\r\n\r\n");
+
+  ASSERT_TRUE(client.readUntilClosed());
+  EXPECT_EQ(client.received().rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << client.received();
+  EXPECT_EQ(loop_.run([&] { return dispatched_; }), 0);
+}
+
+TEST_F(HttpServerTest, MalformedChunkedBodyClosesTheExchange) {
+  park();
+  RawClient client(port_);
+  client.send("POST /x HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\nZZZ\r\n");
+
+  ASSERT_TRUE(client.readUntilClosed());
+  EXPECT_EQ(client.received().rfind("HTTP/1.1 400", 0), 0u) << client.received();
+  EXPECT_TRUE(loop_.waitFor([&] { return closes_ == 1 && parked_[0]->closed(); }));
+}
+
+TEST_F(HttpServerTest, OversizedHeaderBlockGets431AndClose) {
+  RawClient client(port_);
+  client.send(get("/", "x-big: " + std::string(kMaxHeaderBytes, 'a') + "\r\n"));
+
+  ASSERT_TRUE(client.readUntilClosed());
+  EXPECT_EQ(client.received().rfind("HTTP/1.1 431 ", 0), 0u) << client.received();
+  EXPECT_EQ(loop_.run([&] { return dispatched_; }), 0);
+}
+
+TEST_F(HttpServerTest, HeaderBlockJustUnderTheLimitIsServed) {
+  handle([](const ExchangePtr& exchange) { exchange->respond(204, "text/plain", ""); });
+  RawClient client(port_);
+  client.send(get("/", "x-big: " + std::string(kMaxHeaderBytes / 2, 'a') + "\r\n"));
+
+  EXPECT_EQ(client.readUntil("\r\n\r\n").rfind("HTTP/1.1 204 ", 0), 0u) << client.received();
+}
+
+TEST_F(HttpServerTest, ConnectionCloseIsHonoured) {
+  handle([](const ExchangePtr& exchange) { exchange->respond(200, "text/plain", "bye"); });
+  RawClient client(port_);
+  client.send(get("/", "connection: close\r\n"));
+
+  ASSERT_TRUE(client.readUntilClosed());
+  EXPECT_NE(client.received().find("\r\nconnection: close\r\n"), std::string::npos);
+  EXPECT_NE(client.received().find("\r\n\r\nbye"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, PipelinedRequestWaitsForTheResponseBeforeIt) {
+  park();
+  RawClient client(port_);
+  client.send(get("/first") + get("/second"));
+  ASSERT_TRUE(loop_.waitFor([&] { return parked_.size() == 1; }));
+  // The second request is in the server's buffer, not yet handed to the handler.
+  EXPECT_EQ(parkedCount(), 1u);
+
+  loop_.run([&] { parked_[0]->respond(200, "text/plain", "first-body"); });
+  ASSERT_TRUE(loop_.waitFor([&] { return parked_.size() == 2; }));
+  loop_.run([&] {
+    EXPECT_EQ(parked_[1]->request().path, "/second");
+    parked_[1]->respond(200, "text/plain", "second-body");
+  });
+
+  std::string received = client.readUntil("second-body");
+  ASSERT_NE(received.find("second-body"), std::string::npos) << received;
+  EXPECT_LT(received.find("first-body"), received.find("second-body"));
+}
+
+TEST_F(HttpServerTest, OnCloseWhenTheClientLeavesALongPoll) {
+  park();
+  RawClient client(port_);
+  client.send(get("/poll"));
+  ASSERT_TRUE(loop_.waitFor([&] { return parked_.size() == 1; }));
+
+  client.close();
+
+  ASSERT_TRUE(loop_.waitFor([&] { return closes_ == 1; }));
+  loop_.run([&] {
+    EXPECT_TRUE(parked_[0]->closed());
+    // Answers to a departed client go nowhere.
+    parked_[0]->respond(200, "text/plain", "too late");
+    parked_[0]->write("more");
+    parked_[0]->finish();
+    EXPECT_EQ(parked_[0]->pendingBytes(), 0u);
+  });
+  EXPECT_TRUE(loop_.waitFor([&] { return server_->connections() == 0; }));
+  EXPECT_EQ(loop_.run([&] { return closes_; }), 1);
+}
+
+TEST_F(HttpServerTest, DroppedExchangeLeavesTheConnectionUntilThePeerCloses) {
+  handle([](const ExchangePtr&) {});
+  RawClient client(port_);
+  client.send(get("/ignored"));
+  ASSERT_TRUE(loop_.waitFor([&] { return dispatched_ == 1; }));
+  EXPECT_EQ(loop_.run([&] { return server_->connections(); }), 1u);
+
+  client.close();
+
+  EXPECT_TRUE(loop_.waitFor([&] { return server_->connections() == 0; }));
+}
+
+TEST_F(HttpServerTest, CloseEndsLongPollsAndConnections) {
+  park();
+  RawClient client(port_);
+  client.send(get("/poll"));
+  ASSERT_TRUE(loop_.waitFor([&] { return parked_.size() == 1; }));
+
+  loop_.run([&] { server_->close(); });
+
+  EXPECT_EQ(loop_.run([&] { return closes_; }), 1);
+  EXPECT_TRUE(client.readUntilClosed());
+  EXPECT_TRUE(loop_.waitFor([&] { return server_->connections() == 0; }));
+}
+
+TEST_F(HttpServerTest, ExchangeOutlivesTheServer) {
+  park();
+  RawClient client(port_);
+  client.send(get("/poll"));
+  ASSERT_TRUE(loop_.waitFor([&] { return parked_.size() == 1; }));
+
+  loop_.run([&] {
+    server_.reset();
+    EXPECT_EQ(closes_, 1);
+    EXPECT_TRUE(parked_[0]->closed());
+    parked_[0]->respond(200, "text/plain", "nobody listens");
+  });
+  EXPECT_TRUE(client.readUntilClosed());
+}
+
+}  // namespace
+}  // namespace strait::cp
