@@ -172,15 +172,71 @@ bool Server::start() {
   return true;
 }
 
-// Listeners are bound at start; changing them needs a restart (for now).
-bool Server::sameListenerAddresses(const config::Bootstrap& config) const {
-  const auto& next = config.listeners;
-  bool same = next.size() == bound_.size();
-  for (size_t i = 0; same && i < next.size(); i++) {
-    same = next[i].name == bound_[i].name && next[i].address == bound_[i].address &&
-           (next[i].port == 0 || next[i].port == bound_[i].port);
+bool Server::bindChangedListeners(const config::Bootstrap& config, ListenerChanges& changes,
+                                  std::string& error) {
+  auto sameAddress = [](const config::Listener& listener, const BoundListener& bound) {
+    return listener.address == bound.address &&
+           (listener.port == 0 || listener.port == bound.port);
+  };
+  for (const auto& bound : bound_) {
+    auto it = std::find_if(config.listeners.begin(), config.listeners.end(),
+                           [&](const config::Listener& l) { return l.name == bound.name; });
+    if (it == config.listeners.end() || !sameAddress(*it, bound)) {
+      changes.removed.push_back(bound.name);
+    }
   }
-  return same;
+  for (const auto& listener : config.listeners) {
+    auto it = std::find_if(bound_.begin(), bound_.end(),
+                           [&](const BoundListener& b) { return b.name == listener.name; });
+    if (it != bound_.end() && sameAddress(listener, *it)) {
+      continue;
+    }
+    BoundListener added{listener.name, listener.address, listener.port, {}};
+    for (size_t i = 0; i < workers_.size(); i++) {
+      uint16_t port = 0;
+      int fd = network::bindListenSocket(listener.address, added.port, 1024, port, error);
+      if (fd < 0) {
+        error = "listener " + listener.name + ": " + error;
+        for (int open : added.fds) {
+          ::close(open);
+        }
+        closeListeners(changes);
+        return false;
+      }
+      added.port = port;
+      added.fds.push_back(fd);
+    }
+    changes.added.push_back(std::move(added));
+  }
+  return true;
+}
+
+void Server::closeListeners(ListenerChanges& changes) {
+  for (auto& added : changes.added) {
+    for (int fd : added.fds) {
+      ::close(fd);
+    }
+  }
+  changes.added.clear();
+}
+
+void Server::applyListenerChanges(ListenerChanges& changes) {
+  for (const std::string& name : changes.removed) {
+    for (auto& worker : workers_) {
+      worker->removeListener(name);
+    }
+    std::erase_if(bound_, [&](const BoundListener& b) { return b.name == name; });
+    STRAIT_LOG(Info, "listener %s removed", name.c_str());
+  }
+  for (auto& added : changes.added) {
+    for (size_t i = 0; i < workers_.size(); i++) {
+      workers_[i]->addListeners({ListenSocket{added.name, added.fds[i]}});
+      added.fds[i] = -1;  // owned by the worker's listener now
+    }
+    STRAIT_LOG(Info, "listener %s on %s:%u (%zu workers)", added.name.c_str(),
+               added.address.c_str(), added.port, workers_.size());
+    bound_.push_back(std::move(added));
+  }
 }
 
 bool Server::publish(config::BootstrapSharedPtr config, SnapshotSource source, std::string& error,
@@ -196,17 +252,21 @@ bool Server::publish(config::BootstrapSharedPtr config, SnapshotSource source, s
     return false;
   };
   auto started = std::chrono::steady_clock::now();
-  if (snapshot_ != nullptr && !sameListenerAddresses(*config)) {
-    error = "listeners were added, removed or re-addressed; that needs a restart";
+  // Listeners a reload adds (or moves) are bound first: a port that cannot be bound refuses
+  // the config. (At startup bindListeners() binds them once the workers exist.)
+  ListenerChanges listener_changes;
+  if (snapshot_ != nullptr && !bindChangedListeners(*config, listener_changes, error)) {
     return refuse();
   }
   auto snapshot = buildSnapshot(config, snapshot_.get(), *store_, process_, next_version_,
                                 std::move(source), error, dns_override);
   if (snapshot == nullptr) {
+    closeListeners(listener_changes);
     return refuse();
   }
   if (!applyAccessLogConfig(*config, error)) {
     error = "access_log: " + error;
+    closeListeners(listener_changes);
     return refuse();
   }
   next_version_++;
@@ -215,6 +275,7 @@ bool Server::publish(config::BootstrapSharedPtr config, SnapshotSource source, s
   for (auto& worker : workers_) {
     worker->updateSnapshot(snapshot_);
   }
+  applyListenerChanges(listener_changes);  // after the snapshot that names them
   syncUpstreamWatchers();
   syncTlsWatches();
   stats::Shard& main = store_->mainShard();

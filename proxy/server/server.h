@@ -48,7 +48,13 @@ class Server {
   // config cannot be applied; the snapshot in force keeps serving.
   bool publish(config::BootstrapSharedPtr config, SnapshotSource source, std::string& error,
                const DnsOverride* dns_override = nullptr);
-  bool sameListenerAddresses(const config::Bootstrap& config) const;
+  // The listeners a new config adds, moves (remove + add) or removes against those bound.
+  struct BoundListener;
+  struct ListenerChanges;
+  bool bindChangedListeners(const config::Bootstrap& config, ListenerChanges& changes,
+                            std::string& error);
+  void closeListeners(ListenerChanges& changes);
+  void applyListenerChanges(ListenerChanges& changes);
   void startDrain(const std::string& trigger);
   void shutdown(int exit_code);
 
@@ -94,12 +100,17 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   SnapshotSharedPtr snapshot_;
   uint64_t next_version_ = 1;
-  // Listening sockets per listener, one per worker, plus the port that was actually bound.
+  // Listening sockets per listener, one per worker (-1 once a worker owns it), plus the port
+  // that was actually bound.
   struct BoundListener {
     std::string name;
     std::string address;
     uint16_t port;
     std::vector<int> fds;
+  };
+  struct ListenerChanges {
+    std::vector<BoundListener> added;
+    std::vector<std::string> removed;
   };
   std::vector<BoundListener> bound_;
   std::vector<uv_signal_t*> signals_;

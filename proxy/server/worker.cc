@@ -1,5 +1,7 @@
 #include "proxy/server/worker.h"
 
+#include <unistd.h>
+
 #include "proxy/http/accept_hooks.h"
 #include "proxy/tls/tls_connection.h"
 #include "strait/common/log.h"
@@ -30,36 +32,7 @@ void Worker::run(SnapshotSharedPtr snapshot, std::vector<ListenSocket> sockets) 
   context_.snapshot = snapshot;
   clusters_.update(snapshot->clusters);
   for (auto& socket : sockets) {
-    std::string name = socket.listener_name;
-    auto listener = std::make_unique<network::ListenerImpl>(
-        dispatcher_, socket.fd, [this, name](network::ConnectionPtr connection) {
-          const http::ListenerRuntime* runtime = context_.snapshot->findListener(name);
-          // Accept hooks (e.g. the fault filter's connection faults) come first: they act
-          // before TLS and before any byte is read, and may take the connection.
-          if (runtime != nullptr && !runtime->accept_hooks.empty()) {
-            connection =
-                http::applyAcceptHooks(context_, *runtime, std::move(connection), connections_);
-            if (connection == nullptr) {
-              connection_count_.store(connections_.size(), std::memory_order_relaxed);
-              return;
-            }
-          }
-          // TLS sits between the TCP connection and HTTP: the connection manager sees plaintext.
-          if (runtime != nullptr && runtime->tls != nullptr) {
-            // The handshake gets the time a request head gets (http.request_headers_timeout).
-            connection = tls::TlsConnection::server(
-                runtime->tls, std::move(connection), dispatcher_, context_.shard,
-                runtime->config.http.request_headers_timeout);
-          }
-          http::acceptConnection(context_, name, std::move(connection), connections_);
-          connection_count_.store(connections_.size(), std::memory_order_relaxed);
-        });
-    if (!listener->ok()) {
-      STRAIT_LOG(Error, "worker %u: listener %s: %s", index_, name.c_str(),
-                 listener->error().c_str());
-      continue;
-    }
-    listeners_.push_back(std::move(listener));
+    listen(std::move(socket));
   }
   // Periodic housekeeping: release drained cluster pools, publish the connection count.
   drain_check_ = dispatcher_.createTimer([this]() { checkDrained(); });
@@ -80,6 +53,64 @@ void Worker::run(SnapshotSharedPtr snapshot, std::vector<ListenSocket> sockets) 
   clusters_.update({});
   context_.snapshot.reset();
   dispatcher_.clearDeferred();
+}
+
+void Worker::listen(ListenSocket socket) {
+  std::string name = socket.listener_name;
+  auto listener = std::make_unique<network::ListenerImpl>(
+      dispatcher_, socket.fd, [this, name](network::ConnectionPtr connection) {
+        const http::ListenerRuntime* runtime = context_.snapshot->findListener(name);
+        if (runtime == nullptr) {
+          // The config in force no longer has this listener (its removal is on its way).
+          connection->close(network::CloseType::NoFlush);
+          return;
+        }
+        // Accept hooks (e.g. the fault filter's connection faults) come first: they act
+        // before TLS and before any byte is read, and may take the connection.
+        if (!runtime->accept_hooks.empty()) {
+          connection =
+              http::applyAcceptHooks(context_, *runtime, std::move(connection), connections_);
+          if (connection == nullptr) {
+            connection_count_.store(connections_.size(), std::memory_order_relaxed);
+            return;
+          }
+        }
+        // TLS sits between the TCP connection and HTTP: the connection manager sees plaintext.
+        if (runtime->tls != nullptr) {
+          // The handshake gets the time a request head gets (http.request_headers_timeout).
+          connection = tls::TlsConnection::server(
+              runtime->tls, std::move(connection), dispatcher_, context_.shard,
+              runtime->config.http.request_headers_timeout);
+        }
+        http::acceptConnection(context_, name, std::move(connection), connections_);
+        connection_count_.store(connections_.size(), std::memory_order_relaxed);
+      });
+  if (!listener->ok()) {
+    STRAIT_LOG(Error, "worker %u: listener %s: %s", index_, name.c_str(),
+               listener->error().c_str());
+    return;
+  }
+  listeners_.push_back(NamedListener{name, std::move(listener)});
+}
+
+void Worker::addListeners(std::vector<ListenSocket> sockets) {
+  dispatcher_.post([this, sockets = std::move(sockets)]() mutable {
+    if (context_.draining) {
+      for (auto& socket : sockets) {
+        ::close(socket.fd);
+      }
+      return;
+    }
+    for (auto& socket : sockets) {
+      listen(std::move(socket));
+    }
+  });
+}
+
+void Worker::removeListener(const std::string& name) {
+  dispatcher_.post([this, name]() {
+    std::erase_if(listeners_, [&](const NamedListener& l) { return l.name == name; });
+  });
 }
 
 void Worker::checkDrained() {

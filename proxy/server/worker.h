@@ -37,6 +37,10 @@ class Worker {
   void start(SnapshotSharedPtr snapshot, std::vector<ListenSocket> sockets);
   // Adopts a new snapshot; streams in flight keep theirs.
   void updateSnapshot(SnapshotSharedPtr snapshot);
+  // Listeners a new config added (posted after the snapshot that names them) and removed: a
+  // removed listener stops accepting; its connections finish on the snapshot they hold.
+  void addListeners(std::vector<ListenSocket> sockets);
+  void removeListener(const std::string& name);
   // Stops accepting, closes idle connections and marks busy ones to close after their
   // response. `on_idle` runs (on the worker thread) once no connection is left.
   void startDrain(std::function<void()> on_idle);
@@ -48,6 +52,7 @@ class Worker {
 
  private:
   void run(SnapshotSharedPtr snapshot, std::vector<ListenSocket> sockets);
+  void listen(ListenSocket socket);
   void checkDrained();
 
   const uint32_t index_;
@@ -57,7 +62,11 @@ class Worker {
   upstream::WorkerClusters clusters_;
   std::unique_ptr<accesslog::WorkerLog> access_log_;
   http::WorkerContext context_;
-  std::vector<std::unique_ptr<network::ListenerImpl>> listeners_;
+  struct NamedListener {
+    std::string name;
+    std::unique_ptr<network::ListenerImpl> listener;
+  };
+  std::vector<NamedListener> listeners_;
   http::ServerConnection::List connections_;
   std::function<void()> on_drained_;
   event::TimerPtr drain_check_;

@@ -109,6 +109,65 @@ class ReloadTest(harness.ProcessTestCase):
         os.kill(self.proxy.pid, signal.SIGHUP)
         harness.wait_for(lambda: echo_tag(self.proxy) == "v3", timeout=10, what="v3 applied")
 
+    def test_a_reload_adds_and_removes_listeners_without_a_restart(self):
+        second = """
+  - name: second
+    address: 127.0.0.1
+    port: 0
+    virtual_hosts:
+      - name: all
+        domains: ["*"]
+        routes: [{match: {prefix: /}, direct_response: {status: 200, body: "second\\n"}}]
+"""
+        text = config(self.upstream.port, "v2")
+        with_second = text.replace("clusters:", second.lstrip("\n") + "clusters:", 1)
+        replace_file(self.proxy.config_path, with_second)
+
+        def second_port():
+            listeners = json.loads(harness.http_request(
+                "GET", self.proxy.admin_url("/listeners"))[2])["listeners"]
+            ports = [l["port"] for l in listeners if l["name"] == "second"]
+            return ports[0] if ports else None
+
+        port = harness.wait_for(second_port, timeout=10, what="listener second bound")
+
+        def answers():
+            try:
+                status, _, body = harness.http_request("GET", "http://127.0.0.1:%d/" % port)
+            except OSError:
+                return None
+            return (status, body)
+
+        self.assertEqual(harness.wait_for(answers, timeout=10, what="second serves"),
+                         (200, b"second\n"))
+        self.assertEqual(echo_tag(self.proxy), "v2")  # the first listener kept serving
+        # Removed again: the port stops accepting, the other listener serves on.
+        replace_file(self.proxy.config_path, config(self.upstream.port, "v3"))
+        harness.wait_for(lambda: echo_tag(self.proxy) == "v3", timeout=10, what="v3 applied")
+
+        def refused():
+            try:
+                harness.http_request("GET", "http://127.0.0.1:%d/" % port, timeout=2)
+            except OSError:
+                return True
+            return None
+
+        harness.wait_for(refused, timeout=10, what="second's port closed")
+        self.assertIsNone(second_port())
+
+    def test_a_listener_on_a_port_in_use_is_rejected_and_the_old_config_serves(self):
+        busy = self.upstream.port  # bound by the upstream
+        text = config(self.upstream.port, "v2").replace(
+            "clusters:", """  - name: clash
+    address: 127.0.0.1
+    port: %d
+    virtual_hosts: [{name: all, domains: ["*"], routes: [{match: {prefix: /}, direct_response: {status: 200}}]}]
+clusters:""" % busy, 1)
+        replace_file(self.proxy.config_path, text)
+        self.proxy.wait_counter("strait_dp_config_reload_rejected_total", at_least=1)
+        self.assertIn("listener clash", self.proxy.log())
+        self.assertEqual(echo_tag(self.proxy), "v1")
+
     def test_fifty_reloads_under_load_drop_nothing(self):
         configs = [config(self.upstream.port, "a"), config(self.upstream.port, "b"), INVALID]
         result = {}
