@@ -13,6 +13,8 @@
 #include "config/sections.h"
 #include "config/yaml_reader.h"
 
+#include <nlohmann/json.hpp>
+
 namespace strait::config {
 
 std::string ConfigError::toString() const {
@@ -103,7 +105,12 @@ bool isHostPort(std::string_view text) {
 
 ControlPlane parseControlPlane(const Value& value) {
   ControlPlane control_plane;
-  MapReader map(value, {"address", "tls"});
+  MapReader map(value, {"address", "tls", "persist"});
+  map.readString("persist", control_plane.persist);
+  if (control_plane.persist.empty()) {
+    map.error("persist: expected a file name (default last-good.json)");
+    control_plane.persist = "last-good.json";
+  }
   if (std::optional<Value> address = map.require("address")) {
     if (std::optional<std::string> text = address->string()) {
       if (isHostPort(*text)) {
@@ -230,6 +237,51 @@ LoadResult loadDocument(const YAML::Node& document, const std::string& file) {
     errors.add(YAML::Mark::null_mark(), "", std::string("internal error: ") + e.what());
   }
   return failed(errors);
+}
+
+namespace {
+
+// JSON to the YAML tree the section parsers read: numbers and booleans become plain scalars
+// (as an unquoted YAML value would be), strings quoted scalars.
+YAML::Node yamlOf(const nlohmann::json& value) {
+  switch (value.type()) {
+    case nlohmann::json::value_t::object: {
+      YAML::Node out(YAML::NodeType::Map);
+      for (const auto& [key, item] : value.items()) {
+        out[key] = yamlOf(item);
+      }
+      return out;
+    }
+    case nlohmann::json::value_t::array: {
+      YAML::Node out(YAML::NodeType::Sequence);
+      for (const auto& item : value) {
+        out.push_back(yamlOf(item));
+      }
+      return out;
+    }
+    case nlohmann::json::value_t::string: {
+      YAML::Node out(value.get<std::string>());
+      out.SetTag("!");  // quoted: never read back as a number or a boolean
+      return out;
+    }
+    case nlohmann::json::value_t::null:
+    case nlohmann::json::value_t::discarded:
+      return YAML::Node(YAML::NodeType::Null);
+    default:
+      return YAML::Node(value.dump());  // numbers, booleans: their JSON text
+  }
+}
+
+}  // namespace
+
+LoadResult loadJson(const std::string& json, const std::string& file) {
+  nlohmann::json doc = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) {
+    ErrorList errors(file);
+    errors.add(YAML::Mark::null_mark(), "", "not valid JSON");
+    return failed(errors);
+  }
+  return loadDocument(yamlOf(doc), file);
 }
 
 LoadResult loadString(const std::string& yaml, const std::string& file) {

@@ -40,5 +40,8 @@ LoadResult loadString(const std::string& yaml, const std::string& file);
 // Validates a document already parsed (strait-cp merges a group's files into one); error
 // positions are the nodes' own marks.
 LoadResult loadDocument(const YAML::Node& document, const std::string& file);
+// Validates a config given as JSON text (the proxy's discovery client assembles one from the
+// pushed resources): the same loader, the same checks; errors have no line, only the path.
+LoadResult loadJson(const std::string& json, const std::string& file);
 
 }  // namespace strait::config

@@ -54,6 +54,9 @@ struct TlsFiles {
 struct ControlPlane {
   std::string address;  // host:port
   std::optional<TlsFiles> tls;
+  // The last config applied from the control plane, written atomically after each update;
+  // relative to the config file's folder.
+  std::string persist = "last-good.json";
 };
 
 // ---- listeners ------------------------------------------------------------------------------

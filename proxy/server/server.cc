@@ -24,6 +24,7 @@ bool isFileSource(ConfigSource source) {
 constexpr ConfigSource kAllSources[] = {
     ConfigSource::Startup,     ConfigSource::FileChange,          ConfigSource::Signal,
     ConfigSource::AdminReload, ConfigSource::CertificateRotation, ConfigSource::DnsRefresh,
+    ConfigSource::ControlPlane, ConfigSource::Persisted,
 };
 
 }  // namespace
@@ -103,7 +104,21 @@ bool Server::start() {
     }
     return false;
   }
-  const auto& config = *loaded.bootstrap;
+  // With a control plane, the file gives the static part; the persisted state of the last run
+  // (if any) is served until strait-cp answers.
+  config::BootstrapSharedPtr file_config = loaded.bootstrap;
+  config::BootstrapSharedPtr first = file_config;
+  ConfigSource first_source = ConfigSource::Startup;
+  if (file_config->control_plane) {
+    static_canonical_ = file_config->canonical;
+    if (config::BootstrapSharedPtr persisted = restorePersisted(*file_config)) {
+      first = std::move(persisted);
+      first_source = ConfigSource::Persisted;
+    } else {
+      config_ready_ = false;
+    }
+  }
+  const auto& config = *first;
   uint32_t workers = options_.concurrency > 0 ? options_.concurrency : config.workers;
   if (workers == 0) {
     workers = std::max(1u, std::thread::hardware_concurrency());
@@ -134,7 +149,7 @@ bool Server::start() {
   std::string error;
   // No worker runs yet: publish() builds the first snapshot, which the workers start with.
   process_signals_.setWorkerCount(workers);
-  if (!publish(loaded.bootstrap, {ConfigSource::Startup, {}}, error)) {
+  if (!publish(first, {first_source, {}}, error)) {
     std::fprintf(stderr, "%s: %s\n", options_.config_path.c_str(), error.c_str());
     return false;
   }
@@ -162,6 +177,9 @@ bool Server::start() {
   }
   installSignals();
   startConfigWatch();
+  if (file_config->control_plane) {
+    startDiscovery(*file_config);
+  }
   STRAIT_LOG(Info, "admin on %s:%u; %u workers; config version %llu", admin_->address().c_str(),
              admin_->port(), workers, static_cast<unsigned long long>(snapshot_->version));
   if (!options_.admin_address_path.empty()) {
@@ -332,6 +350,9 @@ void Server::shutdown(int exit_code) {
   }
   stopping_ = true;
   exit_code_ = exit_code;
+  if (discovery_ != nullptr) {
+    discovery_->stop();
+  }
   dispatcher_.exit();
 }
 

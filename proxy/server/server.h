@@ -3,7 +3,10 @@
 // The proxy process: loads the config, builds snapshots, runs the workers, the admin server and
 // signal handling on the main thread, reloads on SIGHUP, drains on SIGTERM / POST /drain.
 
+#include <unistd.h>
 #include <uv.h>
+
+#include <array>
 
 #include <memory>
 #include <string>
@@ -12,6 +15,8 @@
 
 #include "proxy/accesslog/writer.h"
 #include "proxy/admin/admin_server.h"
+#include "proxy/discovery/discovery_client.h"
+#include "proxy/discovery/resource_state.h"
 #include "proxy/event/dispatcher_impl.h"
 #include "proxy/server/process_signals.h"
 #include "proxy/server/snapshot.h"
@@ -80,6 +85,19 @@ class Server {
   void publishResilienceStats();
   void syncOutlierTimers();
 
+  // ---- server_discovery.cc: the control plane ----------------------------------------------------
+  // The persisted state of an earlier run, assembled with the file's config; null when there is
+  // none or it does not load (then /ready waits for strait-cp).
+  config::BootstrapSharedPtr restorePersisted(const config::Bootstrap& file_config);
+  void startDiscovery(const config::Bootstrap& file_config);
+  // A batch of responses from strait-cp: one error per response (empty: applied).
+  std::vector<std::string> applyDiscovered(const std::vector<config::DiscoveryResponse>& responses);
+  // Applies every response of the set at once: empty, or why not.
+  std::string applyDiscoveredSet(const std::vector<config::DiscoveryResponse>& responses);
+  void persistDiscovered();
+  std::string persistPath(const config::Bootstrap& config) const;
+  config::BootstrapSharedPtr withSourcePath(config::BootstrapSharedPtr config) const;
+
   // ---- server_tls_watch.cc: certificate rotation -----------------------------------------------
   void syncTlsWatches();
   void onTlsFilesChanged();
@@ -128,6 +146,18 @@ class Server {
   event::TimerPtr drain_deadline_timer_;
   uint32_t drained_workers_ = 0;
   bool draining_ = false;
+  // /ready: false while the proxy waits for its first config from strait-cp.
+  bool config_ready_ = true;
+  // With control_plane: the file's own part (canonical), what strait-cp gave, the client.
+  std::string static_canonical_;
+  discovery::ResourceSets discovered_;
+  DefaultRandomGenerator discovery_random_{0x5eed5eedULL ^ static_cast<uint64_t>(::getpid())};
+  std::unique_ptr<discovery::DiscoveryClient> discovery_;
+  event::TimerPtr discovery_status_;
+  stats::Gauge discovery_connected_;
+  std::array<stats::Counter, config::kResourceTypes> discovery_updates_;
+  std::array<stats::Counter, config::kResourceTypes> discovery_applied_;
+  std::array<stats::Counter, config::kResourceTypes> discovery_rejected_;
   bool stopping_ = false;
   int exit_code_ = 0;
 

@@ -53,6 +53,11 @@ void Server::registerAdminHandlers() {
                          return admin::AdminResponse{503, "text/plain; charset=utf-8",
                                                      "DRAINING\n"};
                        }
+                       if (!config_ready_) {
+                         return admin::AdminResponse{
+                             503, "text/plain; charset=utf-8",
+                             "NO CONFIG: waiting for the first config from strait-cp\n"};
+                       }
                        return admin::AdminResponse{200, "text/plain; charset=utf-8", "LIVE\n"};
                      });
   admin_->addHandler("GET", "/live", "200 while the process runs",
@@ -159,6 +164,23 @@ std::string Server::configDumpJson() const {
                               {"routes", v.routes},
                               {"clusters", v.clusters},
                               {"endpoints", v.endpoints}};
+  if (discovery_ != nullptr) {
+    // Whether strait-cp is there, and the versions it gave that are in force.
+    nlohmann::json versions = nlohmann::json::object();
+    for (config::ResourceType type : config::kPushOrder) {
+      if (!discovered_.version(type).empty()) {
+        versions[std::string(config::typeName(type))] = discovered_.version(type);
+      }
+    }
+    out["control_plane"] = {
+        {"address", snapshot_->config->control_plane->address},
+        {"connected", discovery_->connected()},
+        {"last_error", discovery_->lastError()},
+        {"serving", !config_ready_             ? "no config yet"
+                    : discovery_->connected() ? "the control plane's config"
+                                              : "the last good config (strait-cp is away)"},
+        {"versions", versions}};
+  }
   nlohmann::json config = nlohmann::json::parse(snapshot_->config->canonical, nullptr, false);
   out["config"] = config.is_discarded() ? nlohmann::json(nullptr) : redacted(std::move(config));
   return out.dump(2) + "\n";

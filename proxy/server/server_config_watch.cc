@@ -22,10 +22,26 @@ bool Server::reloadFile(ConfigSource source) {
     store_->mainShard().inc(reload_rejected_);
     return false;
   }
+  config::BootstrapSharedPtr config = loaded.bootstrap;
+  if (discovery_ != nullptr) {
+    // The file gives the static part; what strait-cp pushed stays.
+    discovery::Assembled assembled = discovery::assemble(loaded.bootstrap->canonical, discovered_);
+    if (!assembled.loaded.ok()) {
+      STRAIT_LOG(Error, "reload (%s) rejected: with the control plane's resources: %s",
+                 configSourceName(source), assembled.error.c_str());
+      store_->mainShard().inc(publish_rejected_[source]);
+      store_->mainShard().inc(reload_rejected_);
+      return false;
+    }
+    config = withSourcePath(assembled.loaded.bootstrap);
+  }
   std::string error;
-  if (!publish(loaded.bootstrap, {source, {}}, error)) {
+  if (!publish(config, {source, {}}, error)) {
     STRAIT_LOG(Error, "reload (%s) rejected: %s", configSourceName(source), error.c_str());
     return false;
+  }
+  if (discovery_ != nullptr) {
+    static_canonical_ = loaded.bootstrap->canonical;
   }
   applied_file_hash_ = config::contentHash(text);
   return true;

@@ -142,8 +142,9 @@ std::shared_ptr<http::ListenerRuntime> buildListenerRuntime(const config::Listen
 
 std::vector<std::string> unbuiltFeatures(const config::Bootstrap& config) {
   std::vector<std::string> out;
-  if (config.control_plane) {
-    out.push_back("control_plane: the discovery client is not built yet; use a static file");
+  if (config.control_plane && config.control_plane->tls) {
+    out.push_back("control_plane.tls: mTLS to strait-cp is not built yet (plaintext on loopback "
+                  "only for now)");
   }
   for (size_t i = 0; i < config.listeners.size(); i++) {
     const auto& listener = config.listeners[i];
@@ -172,6 +173,10 @@ const char* configSourceName(ConfigSource source) {
       return "certificate_rotation";
     case ConfigSource::DnsRefresh:
       return "dns_refresh";
+    case ConfigSource::ControlPlane:
+      return "control_plane";
+    case ConfigSource::Persisted:
+      return "persisted";
   }
   return "unknown";
 }

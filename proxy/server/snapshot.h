@@ -29,6 +29,8 @@ enum class ConfigSource {
   AdminReload,          // POST /reload
   CertificateRotation,  // a TLS file in force changed
   DnsRefresh,           // a DNS cluster's addresses changed
+  ControlPlane,         // strait-cp pushed resources (proxy/discovery/)
+  Persisted,            // at startup: the last config applied from strait-cp, read from disk
 };
 // "startup", "file_change", ...: the `source` label of the publish counters and /config_dump.
 const char* configSourceName(ConfigSource source);

@@ -1,0 +1,180 @@
+// The control plane as a source of snapshots (docs/discovery-protocol.md): the discovery client
+// hands over what strait-cp pushed, it is assembled with the config file's own part, validated
+// by the file loader and published like a reload; the result is persisted so that a restart
+// while strait-cp is away serves it.
+
+#include <cstdio>
+#include <fstream>
+
+#include "proxy/server/files.h"
+#include "proxy/server/server.h"
+#include "strait/common/log.h"
+
+namespace strait::server {
+
+namespace {
+
+// "clusters 07b4cebf, endpoints 9663..." for the log and the publish's detail.
+std::string versionsText(const discovery::ResourceSets& sets,
+                         const std::vector<config::DiscoveryResponse>& responses) {
+  std::string out;
+  for (const auto& response : responses) {
+    if (!out.empty()) {
+      out += ", ";
+    }
+    out += std::string(config::typeName(response.type)) + " " +
+           sets.version(response.type).substr(0, 8);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Server::persistPath(const config::Bootstrap& config) const {
+  const std::string& file = config.control_plane->persist;
+  if (!file.empty() && file[0] == '/') {
+    return file;
+  }
+  size_t slash = options_.config_path.find_last_of('/');
+  return slash == std::string::npos ? file : options_.config_path.substr(0, slash + 1) + file;
+}
+
+config::BootstrapSharedPtr Server::withSourcePath(config::BootstrapSharedPtr config) const {
+  auto copy = std::make_shared<config::Bootstrap>(*config);
+  copy->source_path = options_.config_path;
+  return copy;
+}
+
+config::BootstrapSharedPtr Server::restorePersisted(const config::Bootstrap& file_config) {
+  std::string path = persistPath(file_config);
+  std::string text = readFile(path);
+  if (text.empty()) {
+    STRAIT_LOG(Info, "discovery: no persisted config at %s; /ready waits for strait-cp",
+               path.c_str());
+    return nullptr;
+  }
+  std::string error;
+  std::optional<discovery::ResourceSets> sets = discovery::parsePersisted(text, error);
+  if (!sets.has_value()) {
+    STRAIT_LOG(Warn, "discovery: ignoring %s: %s", path.c_str(), error.c_str());
+    return nullptr;
+  }
+  discovery::Assembled assembled = discovery::assemble(file_config.canonical, *sets);
+  if (!assembled.loaded.ok()) {
+    STRAIT_LOG(Warn, "discovery: ignoring %s: %s", path.c_str(), assembled.error.c_str());
+    return nullptr;
+  }
+  discovered_ = std::move(*sets);
+  STRAIT_LOG(Info, "discovery: serving the config last applied from strait-cp (%s) until it "
+                   "answers", path.c_str());
+  return withSourcePath(assembled.loaded.bootstrap);
+}
+
+void Server::persistDiscovered() {
+  std::string path = persistPath(*snapshot_->config);
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << discovery::persistText(discovered_);
+    out.flush();
+    if (!out) {
+      STRAIT_LOG(Warn, "discovery: cannot write %s", tmp.c_str());
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    STRAIT_LOG(Warn, "discovery: cannot rename %s to %s", tmp.c_str(), path.c_str());
+  }
+}
+
+void Server::startDiscovery(const config::Bootstrap& file_config) {
+  const config::ControlPlane& cp = *file_config.control_plane;
+  discovery::ClientOptions options;
+  size_t colon = cp.address.rfind(':');
+  options.host = cp.address.substr(0, colon);
+  if (options.host.size() >= 2 && options.host.front() == '[') {
+    options.host = options.host.substr(1, options.host.size() - 2);
+  }
+  options.port = static_cast<uint16_t>(std::stoi(cp.address.substr(colon + 1)));
+  options.node = {file_config.node.id, file_config.node.cluster, file_config.node.locality.region,
+                  file_config.node.locality.zone};
+  discovery_connected_ =
+      store_->gauge("strait_dp_discovery_connected", "1 while the discovery stream is up.");
+  for (config::ResourceType type : config::kPushOrder) {
+    const stats::Labels labels{{"type", std::string(config::typeName(type))}};
+    size_t i = static_cast<size_t>(type);
+    discovery_updates_[i] = store_->counter(
+        "strait_dp_discovery_update_attempts_total", "Responses from strait-cp, per type.", labels);
+    discovery_applied_[i] = store_->counter("strait_dp_discovery_update_successes_total",
+                                            "Responses applied and ACKed, per type.", labels);
+    discovery_rejected_[i] = store_->counter("strait_dp_discovery_update_rejections_total",
+                                             "Responses rejected and NACKed, per type.", labels);
+  }
+  discovery_ = std::make_unique<discovery::DiscoveryClient>(
+      dispatcher_.loop(), std::move(options), discovery_random_,
+      [this](const std::vector<config::DiscoveryResponse>& responses) {
+        return applyDiscovered(responses);
+      },
+      [this](config::ResourceType type) { return discovered_.version(type); });
+  discovery_->start();
+  discovery_status_ = dispatcher_.createTimer([this]() {
+    store_->mainShard().set(discovery_connected_, discovery_->connected() ? 1 : 0);
+    discovery_status_->enableTimer(std::chrono::milliseconds(200));
+  });
+  discovery_status_->enableTimer(std::chrono::milliseconds(0));
+}
+
+std::vector<std::string> Server::applyDiscovered(
+    const std::vector<config::DiscoveryResponse>& responses) {
+  stats::Shard& main = store_->mainShard();
+  for (const auto& response : responses) {
+    main.inc(discovery_updates_[static_cast<size_t>(response.type)]);
+  }
+  std::vector<std::string> errors(responses.size());
+  std::string error = applyDiscoveredSet(responses);
+  if (!error.empty() && responses.size() > 1) {
+    // One of them may be the bad one: try them one by one, in push order, so that the good
+    // ones are applied and only the bad one is NACKed.
+    for (size_t i = 0; i < responses.size(); i++) {
+      errors[i] = applyDiscoveredSet({responses[i]});
+    }
+  } else {
+    errors.assign(responses.size(), error);
+  }
+  for (size_t i = 0; i < responses.size(); i++) {
+    size_t type = static_cast<size_t>(responses[i].type);
+    if (errors[i].empty()) {
+      main.inc(discovery_applied_[type]);
+    } else {
+      main.inc(discovery_rejected_[type]);
+      STRAIT_LOG(Error, "discovery: %s update rejected (the config in force keeps serving): %s",
+                 std::string(config::typeName(responses[i].type)).c_str(), errors[i].c_str());
+    }
+  }
+  return errors;
+}
+
+std::string Server::applyDiscoveredSet(const std::vector<config::DiscoveryResponse>& responses) {
+  if (draining_) {
+    return "the proxy is draining";
+  }
+  discovery::ResourceSets candidate = discovered_;
+  for (const auto& response : responses) {
+    candidate = candidate.with(response);
+  }
+  discovery::Assembled assembled = discovery::assemble(static_canonical_, candidate);
+  if (!assembled.loaded.ok()) {
+    return assembled.error;
+  }
+  std::string error;
+  if (!publish(withSourcePath(assembled.loaded.bootstrap),
+               {ConfigSource::ControlPlane, versionsText(candidate, responses)}, error)) {
+    return error;
+  }
+  discovered_ = std::move(candidate);
+  config_ready_ = true;
+  persistDiscovered();
+  return "";
+}
+
+}  // namespace strait::server
