@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "control/http_server_h1.h"
+#include "control/http_server_h2.h"
 
 namespace strait::cp::http {
 namespace {
@@ -110,7 +111,7 @@ bool Connection::chooseSession() {
   if (n < kHttp2Preface.size()) {
     return false;
   }
-  session_ = std::make_unique<Http1Session>(*this);
+  session_ = std::make_unique<Http2Session>(*this);
   return true;
 }
 

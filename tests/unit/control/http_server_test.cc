@@ -24,6 +24,8 @@ using test::RunningCommand;
 
 constexpr size_t kMaxHeaderBytes = 4096;
 const std::string kCurl = "curl -s --max-time 20 ";
+const std::string kCurlH2 = kCurl + "--http2-prior-knowledge ";
+const std::string kH2Client = std::string("/usr/bin/python3 ") + STRAIT_H2_CLIENT + " ";
 
 class HttpServerTest : public ::testing::Test {
  protected:
@@ -132,20 +134,23 @@ TEST_F(HttpServerTest, KeepAliveServesRequestsOnOneConnection) {
   EXPECT_EQ(loop_.run([&] { return peers.size(); }), 1u);
 }
 
+// Answers "<size>:<body>" once the request body has arrived.
+void answerWithBody(const ExchangePtr& exchange) {
+  auto body = std::make_shared<std::string>();
+  std::weak_ptr<Exchange> weak = exchange;
+  exchange->setCallbacks({.on_data = [body](std::string_view piece) { body->append(piece); },
+                          .on_end =
+                              [body, weak] {
+                                if (auto exchange = weak.lock()) {
+                                  exchange->respond(200, "text/plain",
+                                                    std::to_string(body->size()) + ":" + *body);
+                                }
+                              },
+                          .on_close = nullptr});
+}
+
 TEST_F(HttpServerTest, RequestBodyArrivesInPiecesThenEnds) {
-  handle([](const ExchangePtr& exchange) {
-    auto body = std::make_shared<std::string>();
-    std::weak_ptr<Exchange> weak = exchange;
-    exchange->setCallbacks({.on_data = [body](std::string_view piece) { body->append(piece); },
-                            .on_end =
-                                [body, weak] {
-                                  if (auto exchange = weak.lock()) {
-                                    exchange->respond(200, "text/plain",
-                                                      std::to_string(body->size()) + ":" + *body);
-                                  }
-                                },
-                            .on_close = nullptr});
-  });
+  handle(answerWithBody);
 
   auto sized = runCommand(kCurl + "--data-binary 'abc=def' " + url("/sized"));
   auto chunked =
@@ -300,6 +305,153 @@ TEST_F(HttpServerTest, ExchangeOutlivesTheServer) {
     parked_[0]->respond(200, "text/plain", "nobody listens");
   });
   EXPECT_TRUE(client.readUntilClosed());
+}
+
+// --- HTTP/2 --------------------------------------------------------------------------------
+
+TEST_F(HttpServerTest, Http2PriorKnowledgeRequestAndResponse) {
+  HttpRequest seen;
+  handle([&](const ExchangePtr& exchange) {
+    seen = exchange->request();
+    exchange->respond(200, "text/plain", "hello " + exchange->request().path);
+  });
+
+  auto result =
+      runCommand(kCurlH2 + "-H 'X-Test: abc' -w '|%{http_code}|%{http_version}' " + url("/h2?x=1"));
+
+  EXPECT_EQ(result.output, "hello /h2?x=1|200|2");
+  loop_.run([&] {
+    EXPECT_EQ(seen.http_major, 2);
+    EXPECT_EQ(seen.method, "GET");
+    EXPECT_EQ(seen.path, "/h2?x=1");
+    EXPECT_EQ(seen.header("x-test"), "abc");
+    for (const auto& [name, value] : seen.headers) {
+      EXPECT_NE(name[0], ':') << name;
+    }
+  });
+}
+
+TEST_F(HttpServerTest, Http2RequestBodyArrivesThenEnds) {
+  handle(answerWithBody);
+
+  auto result = runCommand(kCurlH2 + "--data-binary 'abc=def' " + url("/body"));
+
+  EXPECT_EQ(result.output, "7:abc=def");
+}
+
+TEST_F(HttpServerTest, Http2StreamedResponseIsWrittenWhenTheServerWrites) {
+  park();
+  RunningCommand curl(kCurlH2 + "-N -w '%{http_version}\\n' " + url("/stream"));
+  ASSERT_TRUE(loop_.waitFor([&] { return parked_.size() == 1; }));
+  loop_.run([&] { parked_[0]->start(200, {{"content-type", "application/json"}}); });
+
+  for (int i = 0; i < 3; ++i) {
+    std::string line = "{\"n\":" + std::to_string(i) + "}";
+    loop_.run([&] { parked_[0]->write(line + "\n"); });
+    EXPECT_EQ(curl.readLine(), line);
+  }
+  loop_.run([&] { parked_[0]->finish(); });
+  EXPECT_EQ(curl.readLine(), "2");
+  EXPECT_EQ(curl.wait(), 0);
+  EXPECT_EQ(loop_.run([&] { return closes_; }), 0);
+}
+
+// The discovery stream's shape: the response is written a line at a time, each in answer to a
+// request-body line, on one stream that stays open in between.
+TEST_F(HttpServerTest, Http2StreamAnswersEachRequestLine) {
+  handle([](const ExchangePtr& exchange) {
+    exchange->start(200, {{"content-type", "application/x-ndjson"}});
+    auto partial = std::make_shared<std::string>();
+    std::weak_ptr<Exchange> weak = exchange;
+    exchange->setCallbacks({.on_data =
+                                [partial, weak](std::string_view piece) {
+                                  partial->append(piece);
+                                  size_t end;
+                                  while ((end = partial->find('\n')) != std::string::npos) {
+                                    if (auto exchange = weak.lock()) {
+                                      exchange->write("echo: " + partial->substr(0, end + 1));
+                                    }
+                                    partial->erase(0, end + 1);
+                                  }
+                                },
+                            .on_end =
+                                [weak] {
+                                  if (auto exchange = weak.lock()) {
+                                    exchange->finish();
+                                  }
+                                },
+                            .on_close = nullptr});
+  });
+
+  auto result = runCommand(kH2Client + std::to_string(port_) + " echo");
+
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(result.output, "echo: line 0\necho: line 1\necho: line 2\nstatus 200\n");
+}
+
+TEST_F(HttpServerTest, Http2StreamResetCallsOnCloseAndTheConnectionGoesOn) {
+  handle([this](const ExchangePtr& exchange) {
+    if (exchange->request().path == "/poll") {
+      parked_.push_back(exchange);
+      exchange->setCallbacks(
+          {.on_data = nullptr, .on_end = nullptr, .on_close = [this] { ++closes_; }});
+      exchange->start(200, {});
+    } else {
+      exchange->respond(200, "text/plain", "hello");
+    }
+  });
+
+  auto result = runCommand(kH2Client + std::to_string(port_) + " reset");
+
+  EXPECT_EQ(result.output, "hello\n");
+  ASSERT_TRUE(loop_.waitFor([&] { return closes_ == 1; }));
+  loop_.run([&] {
+    EXPECT_TRUE(parked_[0]->closed());
+    parked_[0]->write("after the reset");
+    parked_[0]->finish();
+  });
+  EXPECT_EQ(loop_.run([&] { return closes_; }), 1);
+}
+
+TEST_F(HttpServerTest, Http2ClientGoawayClosesOnceItsStreamsAreDone) {
+  park();
+  RunningCommand client(kH2Client + std::to_string(port_) + " goaway");
+  EXPECT_EQ(client.readLine(), "sent goaway");
+  ASSERT_TRUE(loop_.waitFor([&] { return parked_.size() == 1; }));
+
+  loop_.run([&] { parked_[0]->respond(200, "text/plain", "last answer"); });
+
+  EXPECT_EQ(client.readLine(), "closed");
+  EXPECT_EQ(client.wait(), 0);
+  EXPECT_TRUE(loop_.waitFor([&] { return server_->connections() == 0; }));
+}
+
+TEST_F(HttpServerTest, Http2ServerCloseSendsGoaway) {
+  park();
+  RunningCommand client(kH2Client + std::to_string(port_) + " server-goaway");
+  EXPECT_EQ(client.readLine(), "waiting");
+  ASSERT_TRUE(loop_.waitFor([&] { return parked_.size() == 1; }));
+
+  loop_.run([&] { server_->close(); });
+
+  EXPECT_EQ(client.readLine(), "goaway 0");
+  EXPECT_EQ(client.readLine(), "closed");
+  EXPECT_EQ(loop_.run([&] { return closes_; }), 1);
+}
+
+TEST_F(HttpServerTest, Http2OversizedHeaderBlockGets431) {
+  auto result = runCommand(kH2Client + std::to_string(port_) + " big-header");
+
+  EXPECT_EQ(result.output, "431\n");
+  EXPECT_EQ(loop_.run([&] { return dispatched_; }), 0);
+}
+
+TEST_F(HttpServerTest, Http2GarbageAfterThePrefaceClosesTheConnection) {
+  RawClient client(port_);
+  client.send(std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + std::string(64, '\xff'));
+
+  EXPECT_TRUE(client.readUntilClosed());
+  EXPECT_EQ(loop_.run([&] { return dispatched_; }), 0);
 }
 
 }  // namespace
