@@ -1,10 +1,10 @@
 """Reusable pieces for Strait integration tests (Python 3 standard library only).
 
 Tests start real binaries on port 0 and discover the ports from files the binaries write:
-`Upstream` runs `strait-test-upstream`, `Strait` runs the proxy. Both are context managers that
-always kill their process, and keep its stdout/stderr in files that are printed when a test
-fails (see `ProcessTestCase`). Nothing here sleeps to wait for a condition: every wait polls
-with a deadline.
+`Upstream` runs `strait-test-upstream`, `Strait` runs the proxy, `ControlPlane` runs strait-cp.
+All are context managers that always kill their process, and keep its stdout/stderr in files
+that are printed when a test fails (see `ProcessTestCase`). Nothing here sleeps to wait for a
+condition: every wait polls with a deadline.
 """
 
 import http.client
@@ -323,6 +323,130 @@ class Strait:
         shutil.rmtree(self.workdir, ignore_errors=True)
         if report:
             raise AssertionError("strait reported a sanitizer error:\n" + report)
+        return False
+
+
+def wait_for_binary(name, timeout=60):
+    """find_binary, waiting while the binary is briefly missing (another build replacing it)."""
+    def found():
+        try:
+            return find_binary(name)
+        except FileNotFoundError:
+            return None
+
+    return wait_for(found, timeout=timeout, interval=0.2, what="binary %s" % name)
+
+
+def replace_file(path, text):
+    """Writes path whole under a temporary name in the same folder and renames it over path, so a
+    process watching the folder never reads half a file. The temporary name ends in .tmp, which
+    strait-cp's source watch ignores."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
+                                suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+def write_tree(root, files):
+    """Writes {relative path: text} under root (folders created, each file replaced whole)."""
+    for relative, text in files.items():
+        replace_file(os.path.join(root, relative), text)
+
+
+class ControlPlane:
+    """Runs strait-cp on port 0 over a source directory; finds its ports through --ports-file.
+
+    files: {relative path: YAML text} written into the source directory before the start
+    ("edge/clusters.yaml" is a file of group edge, "_shared/x.yaml" applies to every group).
+    """
+
+    def __init__(self, files=None, extra_args=(), start_timeout=20, source_dir=None):
+        self.workdir = tempfile.mkdtemp(prefix="strait-cp-")
+        self.source_dir = source_dir or os.path.join(self.workdir, "source")
+        os.makedirs(self.source_dir, exist_ok=True)
+        write_tree(self.source_dir, files or {})
+        ports_file = os.path.join(self.workdir, "ports")
+        argv = [wait_for_binary("strait-cp"), "--source", self.source_dir,
+                "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+                "--ports-file", ports_file] + list(extra_args)
+        self.process = _Process("strait-cp", argv, self.workdir)
+        self.exit_code = None
+        try:
+            # strait-cp writes the file under a temporary name and renames it: never half of it.
+            text = _wait_for_file(self.process, ports_file, start_timeout)
+            ports = dict(line.split() for line in text.splitlines() if line.strip())
+            self.discovery_port = int(ports["discovery"])
+            self.admin_port = int(ports["admin"])
+        except Exception:
+            self.process.kill()
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def source_path(self, relative):
+        return os.path.join(self.source_dir, relative)
+
+    def write_source(self, files):
+        """Writes {relative path: text} into the source directory, each file replaced whole."""
+        write_tree(self.source_dir, files)
+
+    def discovery_url(self, path="/"):
+        return "http://127.0.0.1:%d%s" % (self.discovery_port, path)
+
+    def admin_url(self, path="/"):
+        return "http://127.0.0.1:%d%s" % (self.admin_port, path)
+
+    def status(self):
+        """The parsed /status JSON."""
+        code, _, body = http_request("GET", self.admin_url("/status"))
+        if code != 200:
+            raise RuntimeError("/status answered %d: %r" % (code, body[:200]))
+        return json.loads(body)
+
+    def metrics_text(self):
+        code, _, body = http_request("GET", self.admin_url("/metrics"))
+        if code != 200:
+            raise RuntimeError("/metrics answered %d" % code)
+        return body.decode("utf-8", errors="replace")
+
+    def counter(self, name, labels=None):
+        """Value of one strait_cp_* sample (summed if several match), or 0.0 if absent."""
+        return prometheus_value(self.metrics_text(), name, labels)
+
+    def wait_counter(self, name, labels=None, at_least=1.0, timeout=20):
+        """Polls until a counter reaches at_least; returns its value."""
+        return wait_for(lambda: (lambda v: v if v >= at_least else None)(self.counter(name, labels)),
+                        timeout=timeout, what="%s%s >= %s" % (name, labels or "", at_least))
+
+    def log(self):
+        return self.process.stderr()
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        """Stops the process (SIGTERM, then SIGKILL after timeout); returns its exit code."""
+        self.exit_code = self.process.stop(sig, timeout)
+        return self.exit_code
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        # A graceful stop lets a sanitizer build run its exit-time checks (LeakSanitizer).
+        self.stop()
+        report = sanitizer_report(self.process.stderr() or "")
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        if report:
+            raise AssertionError("strait-cp reported a sanitizer error:\n" + report)
         return False
 
 
