@@ -389,6 +389,9 @@ void DiscoveryClient::onStreaming() {
   last_error_.clear();
   STRAIT_LOG(Info, "discovery: streaming from strait-cp at %s:%u", options_.host.c_str(),
              options_.port);
+  if (options_.on_connected) {
+    options_.on_connected(true);
+  }
 }
 
 void DiscoveryClient::scheduleReconnect(const std::string& why) {
@@ -396,6 +399,9 @@ void DiscoveryClient::scheduleReconnect(const std::string& why) {
     stats_.disconnects++;
     STRAIT_LOG(Warn, "discovery: lost strait-cp (%s); serving the last applied config",
                why.c_str());
+    if (options_.on_connected) {
+      options_.on_connected(false);
+    }
   } else if (failures_ == 0) {
     STRAIT_LOG(Warn, "discovery: cannot reach strait-cp at %s:%u (%s); retrying",
                options_.host.c_str(), options_.port, why.c_str());

@@ -31,6 +31,8 @@ struct ClientOptions {
                                              config::ResourceType::Routes};
   uint64_t backoff_base_ms = 250;
   uint64_t backoff_max_ms = 30000;
+  // Called when the stream comes up (true) and when it is lost (false).
+  std::function<void(bool)> on_connected;
 };
 
 struct ClientStats {

@@ -153,7 +153,6 @@ class Server {
   discovery::ResourceSets discovered_;
   DefaultRandomGenerator discovery_random_{0x5eed5eedULL ^ static_cast<uint64_t>(::getpid())};
   std::unique_ptr<discovery::DiscoveryClient> discovery_;
-  event::TimerPtr discovery_status_;
   stats::Gauge discovery_connected_;
   std::array<stats::Counter, config::kResourceTypes> discovery_updates_;
   std::array<stats::Counter, config::kResourceTypes> discovery_applied_;

@@ -110,6 +110,9 @@ void Server::startDiscovery(const config::Bootstrap& file_config) {
     discovery_rejected_[i] = store_->counter("strait_dp_discovery_update_rejections_total",
                                              "Responses rejected and NACKed, per type.", labels);
   }
+  options.on_connected = [this](bool up) {
+    store_->mainShard().set(discovery_connected_, up ? 1 : 0);
+  };
   discovery_ = std::make_unique<discovery::DiscoveryClient>(
       dispatcher_.loop(), std::move(options), discovery_random_,
       [this](const std::vector<config::DiscoveryResponse>& responses) {
@@ -117,11 +120,6 @@ void Server::startDiscovery(const config::Bootstrap& file_config) {
       },
       [this](config::ResourceType type) { return discovered_.version(type); });
   discovery_->start();
-  discovery_status_ = dispatcher_.createTimer([this]() {
-    store_->mainShard().set(discovery_connected_, discovery_->connected() ? 1 : 0);
-    discovery_status_->enableTimer(std::chrono::milliseconds(200));
-  });
-  discovery_status_->enableTimer(std::chrono::milliseconds(0));
 }
 
 std::vector<std::string> Server::applyDiscovered(

@@ -1,0 +1,247 @@
+"""The proxy driven by strait-cp (docs/discovery-protocol.md): the real strait-cp and real
+proxies on port 0. A push is ACKed and serves; a resource the proxy cannot apply is NACKed with
+its reason while the old config serves; endpoints change under load without a failed request;
+strait-cp killed under load costs no request, and the proxy reconverges when it is back; a proxy
+restarted while strait-cp is down serves its persisted config."""
+
+import json
+import os
+import threading
+import unittest
+
+import harness
+
+
+def mesh(upstream_ports, body="from the mesh", listener_port=0):
+    endpoints = ", ".join("{address: 127.0.0.1, port: %d}" % p for p in upstream_ports)
+    return {
+        "edge/clusters.yaml": """clusters:
+  - name: api
+    endpoints: [%s]
+    connect_timeout: 1s
+""" % endpoints,
+        "edge/listeners.yaml": """listeners:
+  - name: edge
+    address: 127.0.0.1
+    port: %d
+    virtual_hosts:
+      - name: all
+        domains: ["*"]
+        routes:
+          - match: {path: /hello}
+            direct_response: {status: 200, body: "%s"}
+          - match: {prefix: /}
+            route: {cluster: api, timeout: 10s}
+""" % (listener_port, body),
+    }
+
+
+def proxy_config(cp, node_id="edge-1", workers=1):
+    return """
+node: {id: %s, cluster: edge}
+admin: {address: 127.0.0.1, port: 0}
+workers: %d
+control_plane: {address: 127.0.0.1:%d}
+""" % (node_id, workers, cp.discovery_port)
+
+
+def ready(proxy):
+    status, _, _ = harness.http_request("GET", proxy.admin_url("/ready"))
+    return status == 200
+
+
+def edge_url(proxy, path):
+    """The URL on listener edge, which arrives from strait-cp after the proxy started."""
+    proxy.listener_port("edge")  # (refetches /listeners when it is not known yet)
+    return proxy.url(path, listener="edge")
+
+
+def hello(proxy):
+    try:
+        status, _, body = harness.http_request("GET", edge_url(proxy, "/hello"))
+    except (OSError, KeyError, RuntimeError):
+        return None
+    return body.decode() if status == 200 else None
+
+
+def node_state(cp, node_id, type_name):
+    for node in cp.status()["nodes"]:
+        if node["id"] == node_id:
+            return node.get("types", {}).get(type_name)
+    return None
+
+
+def acked(cp, node_id, type_name):
+    """The version the node ACKed of that type, once it is the group's current one."""
+    state = node_state(cp, node_id, type_name)
+    current = cp.status()["groups"]["edge"]["versions"][type_name]
+    if state and state.get("acked", {}).get("version") == current:
+        return current
+    return None
+
+
+class DiscoveryTest(harness.ProcessTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.a = self.start(harness.Upstream(name="a"))
+        self.b = self.start(harness.Upstream(name="b"))
+
+    def start_proxy(self, cp, **kwargs):
+        proxy = self.start(harness.Strait(proxy_config(cp, **kwargs)))
+        harness.wait_for(lambda: ready(proxy), timeout=20, what="proxy /ready")
+        return proxy
+
+    def test_a_push_is_acked_and_serves(self):
+        cp = self.start(harness.ControlPlane(mesh([self.a.port]), ["--watch-interval", "100ms"]))
+        proxy = self.start(harness.Strait(proxy_config(cp)))
+        harness.wait_for(lambda: ready(proxy), timeout=20, what="first config applied")
+        self.assertEqual(harness.wait_for(lambda: hello(proxy), timeout=10), "from the mesh")
+        status, headers, _ = harness.http_request("GET", edge_url(proxy, "/items"))
+        self.assertEqual(status, 200)
+        self.assertEqual(headers.get("x-upstream-name"), "a")
+        for type_name in ("clusters", "endpoints", "listeners", "routes"):
+            harness.wait_for(lambda: acked(cp, "edge-1", type_name), timeout=10,
+                             what="%s ACKed" % type_name)
+        self.assertEqual(cp.counter("strait_cp_connected_proxies"), 1)
+        self.assertEqual(proxy.counter("strait_dp_discovery_connected"), 1)
+        dump = json.loads(harness.http_request("GET", proxy.admin_url("/config_dump"))[2])
+        self.assertEqual(dump["applied_by"], "control_plane")
+        self.assertTrue(dump["control_plane"]["connected"])
+        self.assertEqual(dump["control_plane"]["versions"]["routes"],
+                         cp.status()["groups"]["edge"]["versions"]["routes"])
+        # A change in the source reaches the proxy.
+        cp.write_source(mesh([self.a.port], body="second version"))
+        harness.wait_for(lambda: hello(proxy) == "second version", timeout=20,
+                         what="the new route body served")
+        self.assertGreaterEqual(
+            proxy.counter("strait_dp_discovery_update_successes_total", {"type": "routes"}), 2)
+
+    def test_a_resource_the_proxy_cannot_apply_is_nacked_and_the_old_config_serves(self):
+        cp = self.start(harness.ControlPlane(mesh([self.a.port]), ["--watch-interval", "100ms"]))
+        proxy = self.start_proxy(cp)
+        harness.wait_for(lambda: hello(proxy), timeout=10)
+        # Valid to strait-cp, but the port is taken on the proxy's machine (by upstream b).
+        cp.write_source(mesh([self.a.port], listener_port=self.b.port))
+
+        def nacked():
+            state = node_state(cp, "edge-1", "listeners")
+            return state.get("nacked") if state else None
+
+        nack = harness.wait_for(nacked, timeout=20, what="listeners NACKed")
+        self.assertEqual(nack["code"], 3)
+        self.assertIn("listener edge", nack["message"])
+        self.assertEqual(nack["version"], cp.status()["groups"]["edge"]["versions"]["listeners"])
+        self.assertEqual(hello(proxy), "from the mesh")  # the old listener serves on
+        self.assertGreaterEqual(cp.counter("strait_cp_nacks_total", {"type": "listeners"}), 1)
+        self.assertGreaterEqual(
+            proxy.counter("strait_dp_discovery_update_rejections_total", {"type": "listeners"}), 1)
+
+    def test_endpoints_change_under_load_without_a_failed_request(self):
+        cp = self.start(harness.ControlPlane(mesh([self.a.port]), ["--watch-interval", "100ms"]))
+        proxy = self.start_proxy(cp, workers=2)
+        harness.wait_for(lambda: hello(proxy), timeout=10)
+        url = edge_url(proxy, "/items")
+        result = {}
+        load = threading.Thread(target=lambda: result.update(harness.wrk(url, 8, 4)))
+        load.start()
+        # Add b, then remove a, while wrk runs: each an endpoint-only push.
+        cp.write_source(mesh([self.a.port, self.b.port]))
+        harness.wait_for(lambda: self.b.stats()["requests"] > 0, timeout=20, what="b gets traffic")
+        cp.write_source(mesh([self.b.port]))
+        harness.wait_for(lambda: acked(cp, "edge-1", "endpoints"), timeout=20,
+                         what="a's removal ACKed")
+        load.join()
+        self.assertGreater(result["requests"], 0)
+        self.assertEqual(result["non_2xx_3xx"], 0, result["raw"])
+        self.assertEqual(result["socket_errors"], 0, result["raw"])
+        # Endpoint-only changes: the listeners and clusters were pushed once.
+        self.assertEqual(
+            proxy.counter("strait_dp_discovery_update_successes_total", {"type": "clusters"}), 1)
+        self.assertGreaterEqual(
+            proxy.counter("strait_dp_discovery_update_successes_total", {"type": "endpoints"}), 3)
+
+    def test_strait_cp_killed_under_load_costs_nothing_and_the_proxy_reconverges(self):
+        cp = self.start(harness.ControlPlane(mesh([self.a.port]), ["--watch-interval", "100ms"]))
+        port = cp.discovery_port
+        proxy = self.start_proxy(cp, workers=2)
+        harness.wait_for(lambda: hello(proxy), timeout=10)
+        url = edge_url(proxy, "/items")
+        result = {}
+        load = threading.Thread(target=lambda: result.update(harness.wrk(url, 8, 3)))
+        load.start()
+        cp.stop(sig=9)
+        harness.wait_for(lambda: proxy.counter("strait_dp_discovery_connected") == 0 or None,
+                         timeout=20, what="the proxy sees strait-cp gone")
+        load.join()
+        self.assertGreater(result["requests"], 0)
+        self.assertEqual(result["non_2xx_3xx"], 0, result["raw"])
+        self.assertEqual(result["socket_errors"], 0, result["raw"])
+        dump = json.loads(harness.http_request("GET", proxy.admin_url("/config_dump"))[2])
+        self.assertFalse(dump["control_plane"]["connected"])
+        self.assertIn("strait-cp is away", dump["control_plane"]["serving"])
+        self.assertTrue(ready(proxy))  # serving the last good config: still ready
+        # Back on the same port, with a changed source: the proxy reconnects and applies it.
+        source = dict(mesh([self.a.port], body="after the restart"))
+        again = self.start(harness.ControlPlane(source, ["--watch-interval", "100ms",
+                                                         "--listen", "127.0.0.1:%d" % port]))
+        self.assertEqual(again.discovery_port, port)
+        harness.wait_for(lambda: hello(proxy) == "after the restart", timeout=60,
+                         what="reconverged on the restarted strait-cp")
+        harness.wait_for(lambda: acked(again, "edge-1", "routes"), timeout=20)
+        proxy.wait_counter("strait_dp_discovery_connected", at_least=1, timeout=20)
+
+    def test_a_proxy_restarted_while_strait_cp_is_down_serves_its_persisted_config(self):
+        cp = self.start(harness.ControlPlane(mesh([self.a.port]), ["--watch-interval", "100ms"]))
+        first = self.start_proxy(cp)
+        harness.wait_for(lambda: hello(first), timeout=10)
+        persisted = os.path.join(first.workdir, "last-good.json")
+        harness.wait_for(lambda: os.path.exists(persisted), timeout=10, what=persisted)
+        state = open(persisted, encoding="utf-8").read()
+        cp.stop()
+        first.stop()
+        # A new proxy process whose config folder holds that state; strait-cp is gone.
+        proxy = self.start(PersistedStrait(proxy_config(cp), state))
+        harness.wait_for(lambda: ready(proxy), timeout=20, what="ready from the persisted config")
+        self.assertEqual(harness.wait_for(lambda: hello(proxy), timeout=10), "from the mesh")
+        dump = json.loads(harness.http_request("GET", proxy.admin_url("/config_dump"))[2])
+        self.assertEqual(dump["applied_by"], "persisted")
+        self.assertFalse(dump["control_plane"]["connected"])
+
+    def test_without_strait_cp_or_a_persisted_config_the_proxy_is_not_ready(self):
+        cp = self.start(harness.ControlPlane(mesh([self.a.port])))
+        port = cp.discovery_port
+        cp.stop()
+        proxy = self.start(harness.Strait(proxy_config(cp)))
+        status, _, body = harness.http_request("GET", proxy.admin_url("/ready"))
+        self.assertEqual(status, 503)
+        self.assertIn(b"waiting for the first config from strait-cp", body)
+        again = self.start(harness.ControlPlane(mesh([self.a.port]),
+                                                ["--listen", "127.0.0.1:%d" % port]))
+        harness.wait_for(lambda: ready(proxy), timeout=60, what="ready once strait-cp is up")
+        self.assertEqual(harness.wait_for(lambda: hello(proxy), timeout=10), "from the mesh")
+        self.assertIsNotNone(again)
+
+
+class PersistedStrait(harness.Strait):
+    """A proxy whose config folder already holds a persisted discovery state."""
+
+    def __init__(self, config_text, persisted_text):
+        import tempfile
+        original = tempfile.mkdtemp
+
+        def mkdtemp(*args, **kwargs):
+            folder = original(*args, **kwargs)
+            with open(os.path.join(folder, "last-good.json"), "w", encoding="utf-8") as f:
+                f.write(persisted_text)
+            return folder
+
+        tempfile.mkdtemp = mkdtemp
+        try:
+            super().__init__(config_text)
+        finally:
+            tempfile.mkdtemp = original
+
+
+if __name__ == "__main__":
+    unittest.main()
