@@ -426,8 +426,12 @@ class ControlPlane:
 
     def wait_counter(self, name, labels=None, at_least=1.0, timeout=20):
         """Polls until a counter reaches at_least; returns its value."""
-        return wait_for(lambda: (lambda v: v if v >= at_least else None)(self.counter(name, labels)),
-                        timeout=timeout, what="%s%s >= %s" % (name, labels or "", at_least))
+        def reached():
+            value = self.counter(name, labels)
+            return value if value >= at_least else None
+
+        return wait_for(reached, timeout=timeout,
+                        what="%s%s >= %s" % (name, labels or "", at_least))
 
     def log(self):
         return self.process.stderr()
