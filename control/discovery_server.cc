@@ -83,9 +83,6 @@ bool DiscoveryServer::handle(const ExchangePtr& exchange) {
 
 std::optional<std::string> DiscoveryServer::checkIdentity(const HttpRequest& http,
                                                           const config::DiscoveryNode& node) {
-  if (node.id.empty() || node.cluster.empty()) {
-    return std::string("node.id and node.cluster are required");
-  }
   if (!options_.require_identity) {
     return std::nullopt;
   }
@@ -180,6 +177,11 @@ void DiscoveryServer::openStream(const ExchangePtr& exchange) {
 void DiscoveryServer::onStreamLine(const std::shared_ptr<Stream>& stream, std::string_view line) {
   std::string error;
   std::optional<DiscoveryRequest> request = config::parseRequest(line, error);
+  if (request.has_value() && stream->session == nullptr &&
+      (request->node.id.empty() || request->node.cluster.empty())) {
+    error = "node.id and node.cluster are required in the first request";
+    request.reset();
+  }
   if (request.has_value() && stream->session != nullptr && !request->node.id.empty() &&
       request->node.id != stream->node_id) {
     error = "node.id: a stream serves one node (\"" + stream->node_id + "\")";
@@ -296,6 +298,10 @@ void DiscoveryServer::onPollRequest(const std::shared_ptr<Poll>& poll, std::stri
             config::typeUrl(poll->type) + ")";
     request.reset();
   }
+  if (request.has_value() && (request->node.id.empty() || request->node.cluster.empty())) {
+    error = "node.id and node.cluster are required";
+    request.reset();
+  }
   if (!request.has_value()) {
     bad_requests_++;
     poll->exchange->respond(400, "text/plain", "bad DiscoveryRequest: " + error + "\n");
@@ -320,6 +326,14 @@ void DiscoveryServer::onPollRequest(const std::shared_ptr<Poll>& poll, std::stri
   poll->session = entry.session;
   poll->group = request->node.cluster;
   countRequest(request->type, poll->session->onRequest(*request, now()));
+  // An answer to one type may release another parked poll of this node (a removal waits until
+  // every addition was answered).
+  for (const auto& other : std::list<std::shared_ptr<Poll>>(polls_)) {
+    if (other != poll && other->session == poll->session && !other->done &&
+        other->timer != nullptr) {
+      answerPoll(other);
+    }
+  }
   if (answerPoll(poll)) {
     return;
   }

@@ -102,11 +102,12 @@ std::vector<DiscoveryResponse> DiscoverySession::pending(const GroupSnapshot* sn
     }
     return !(state.nack.has_value() && state.nack->version == version);  // refused: not again
   };
-  // Additions and changes first, in push order.
+  // Additions and changes first, in push order. Every subscribed type counts for whether they
+  // are all answered, also those another long-poll of this node will carry.
   bool settled = true;
   for (ResourceType type : config::kPushOrder) {
     TypeState& state = stateOf(type);
-    if (!state.subscribed || (only.has_value() && *only != type)) {
+    if (!state.subscribed) {
       continue;
     }
     if (state.awaiting) {
@@ -119,8 +120,10 @@ std::vector<DiscoveryResponse> DiscoverySession::pending(const GroupSnapshot* sn
     std::string version =
         removes ? config::resourcesVersion(*staged) : snapshot->version(type);
     if (due(state, version)) {
-      out.push_back(respond(type, std::move(staged), std::move(version), now));
       settled = false;
+      if (!only.has_value() || *only == type) {
+        out.push_back(respond(type, std::move(staged), std::move(version), now));
+      }
     }
   }
   if (!settled) {

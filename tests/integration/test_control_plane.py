@@ -452,14 +452,9 @@ class AckNackTest(DiscoveryTestCase):
 
 
 class PushOrderTest(DiscoveryTestCase):
-    # BUG (strait-cp): the doc's "removals go last ... so a route never points to a cluster the
-    # proxy has already dropped" does not hold on the long-poll transport. DiscoveryServer
-    # answers a parked poll with DiscoverySession::pending(snapshot, now, poll->type), and
-    # pending() computes `settled` only over the `only` type, so a parked clusters poll is sent
-    # the final set (the dropped cluster gone) at once, while the routes change that still
-    # points at that cluster is unanswered. Nor does an ACK of one type re-evaluate the node's
-    # other parked polls, which holding the removal back would need.
-    @unittest.expectedFailure
+    # Removals go last on long-polls too: a parked clusters poll is not sent the set without
+    # the dropped cluster while the routes change that stopped using it is unanswered, and the
+    # routes ACK releases it.
     def test_a_dropped_cluster_goes_out_after_the_routes_that_used_it(self):
         cp = self.control_plane(edge_source(), LONG_HOLD + FAST_WATCH + ["--max-shrink", "100%"])
         clusters = self.first_poll(cp, "clusters", "edge-1")
@@ -527,18 +522,17 @@ class BadRequestTest(DiscoveryTestCase):
         self.assertEqual(cp.counter("strait_cp_rejected_identities_total"), 0)
         self.assertEqual(cp.status()["nodes"], [])
 
-    def test_a_request_without_node_id_and_cluster_is_refused(self):
-        # checkIdentity() requires node.id and node.cluster and answers 403 (counted as a
-        # rejected identity), not 400; this asserts what the code does (see the report).
+    def test_a_request_without_node_id_and_cluster_is_a_bad_request(self):
         cp = self.control_plane(edge_source())
         for body in ("{}", json.dumps({"node": {"id": "edge-1"}}),
                      json.dumps({"node": {"cluster": "edge"}})):
             with self.subTest(body=body):
                 code, raw = poll(cp, "clusters", body)
-                self.assertEqual(code, 403)
-                self.assertEqual(raw, b"node.id and node.cluster are required\n")
-        self.assertEqual(cp.counter("strait_cp_rejected_identities_total"), 3)
-        self.assertEqual(cp.counter("strait_cp_bad_requests_total"), 0)
+                self.assertEqual(code, 400)
+                self.assertEqual(
+                    raw, b"bad DiscoveryRequest: node.id and node.cluster are required\n")
+        self.assertEqual(cp.counter("strait_cp_bad_requests_total"), 3)
+        self.assertEqual(cp.counter("strait_cp_rejected_identities_total"), 0)
 
 
 class SourceTest(DiscoveryTestCase):

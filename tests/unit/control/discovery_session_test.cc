@@ -154,6 +154,35 @@ TEST(DiscoverySessionTest, RemovalsGoOutAfterTheAdditionsWereAnswered) {
   EXPECT_EQ(removals[1].type, ResourceType::Endpoints);
 }
 
+// Long-polls ask for one type at a time: a removal of that type still waits for every other
+// subscribed type's additions to be sent and answered.
+TEST(DiscoverySessionTest, ARemovalForOneTypeWaitsForTheOtherTypesAdditions) {
+  GroupSnapshot before = group(kTwo);
+  GroupSnapshot after = group(kSwapped);
+  Proxy proxy;
+  proxy.subscribe(ResourceType::Clusters);
+  proxy.subscribe(ResourceType::Endpoints);
+  for (const DiscoveryResponse& response : proxy.session.pending(&before, proxy.now)) {
+    proxy.answer(response);
+  }
+  std::vector<DiscoveryResponse> clusters =
+      proxy.session.pending(&after, proxy.now, ResourceType::Clusters);
+  ASSERT_EQ(clusters.size(), 1u);  // the addition (search still in it)
+  EXPECT_EQ(names(clusters[0]), (std::vector<std::string>{"api", "fresh", "search"}));
+  proxy.answer(clusters[0]);
+  // Endpoints have not been sent their addition yet: no removal for clusters.
+  EXPECT_TRUE(proxy.session.pending(&after, proxy.now, ResourceType::Clusters).empty());
+  std::vector<DiscoveryResponse> endpoints =
+      proxy.session.pending(&after, proxy.now, ResourceType::Endpoints);
+  ASSERT_EQ(endpoints.size(), 1u);
+  EXPECT_TRUE(proxy.session.pending(&after, proxy.now, ResourceType::Clusters).empty());
+  proxy.answer(endpoints[0]);
+  std::vector<DiscoveryResponse> removal =
+      proxy.session.pending(&after, proxy.now, ResourceType::Clusters);
+  ASSERT_EQ(removal.size(), 1u);
+  EXPECT_EQ(names(removal[0]), (std::vector<std::string>{"api", "fresh"}));
+}
+
 // A proxy that moved from another replica says which version it runs: the same content hash
 // here, so nothing is resent.
 TEST(DiscoverySessionTest, AResumedStreamAtTheCurrentVersionIsNotResent) {
