@@ -150,6 +150,15 @@ class DiscoveryClient::Connection {
     nghttp2_session_callbacks_set_on_frame_recv_callback(
         callbacks, [](nghttp2_session*, const nghttp2_frame* frame, void* user) {
           auto* self = static_cast<Connection*>(user);
+          if (frame->hd.stream_id == self->stream_id_ &&
+              (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 &&
+              (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS)) {
+            // strait-cp ended its side: this stream brings nothing more.
+            self->stream_closed_ = true;
+            if (self->error_.empty() && self->status_ == "200") {
+              self->error_ = "strait-cp ended the stream";
+            }
+          }
           if (frame->hd.type == NGHTTP2_HEADERS && frame->hd.stream_id == self->stream_id_ &&
               frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
             if (self->status_ == "200") {
@@ -359,6 +368,9 @@ void DiscoveryClient::start() {
   retry_timer_ = new uv_timer_t;
   uv_timer_init(loop_, retry_timer_);
   retry_timer_->data = this;
+  settle_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, settle_timer_);
+  settle_timer_->data = this;
   connect();
 }
 
@@ -368,10 +380,12 @@ void DiscoveryClient::stop() {
     connection_->abandon();
     connection_.reset();
   }
-  if (retry_timer_ != nullptr) {
-    uv_timer_stop(retry_timer_);
-    closeAndDelete(retry_timer_);
-    retry_timer_ = nullptr;
+  for (uv_timer_t** timer : {&retry_timer_, &settle_timer_}) {
+    if (*timer != nullptr) {
+      uv_timer_stop(*timer);
+      closeAndDelete(*timer);
+      *timer = nullptr;
+    }
   }
   streaming_ = false;
 }
@@ -408,9 +422,13 @@ void DiscoveryClient::scheduleReconnect(const std::string& why) {
   }
   streaming_ = false;
   last_error_ = why;
+  // A new stream starts a fresh session: what waited here is sent again if still current.
+  waiting_.clear();
+  waiting_errors_.clear();
   if (stopped_) {
     return;
   }
+  uv_timer_stop(settle_timer_);
   // base · 2^failures, capped, then a random point in [50%, 100%] of it (jitter: proxies that
   // lost the same control plane do not come back in step).
   uint64_t delay = options_.backoff_base_ms << std::min<uint32_t>(failures_, 16);
@@ -432,22 +450,61 @@ void DiscoveryClient::scheduleReconnect(const std::string& why) {
 
 void DiscoveryClient::onResponses(std::vector<config::DiscoveryResponse> responses) {
   stats_.responses += responses.size();
-  std::vector<std::string> errors = apply_(responses);
-  for (size_t i = 0; i < responses.size(); i++) {
-    const config::DiscoveryResponse& response = responses[i];
-    config::DiscoveryRequest request;
-    request.node = options_.node;
-    request.type = response.type;
-    request.response_nonce = response.nonce;
+  // What waits from earlier reads is tried again with what just came, in arrival order (push
+  // order: clusters before their endpoints, listeners before their routes).
+  std::vector<config::DiscoveryResponse> batch = std::move(waiting_);
+  waiting_.clear();
+  waiting_errors_.clear();
+  for (auto& response : responses) {
+    batch.push_back(std::move(response));
+  }
+  std::vector<std::string> errors = apply_(batch);
+  for (size_t i = 0; i < batch.size(); i++) {
     if (i < errors.size() && !errors[i].empty()) {
-      request.version_info = version_(response.type);  // the last good one
-      request.error_detail = config::ErrorDetail{3, errors[i]};
+      waiting_.push_back(std::move(batch[i]));
+      waiting_errors_.push_back(errors[i]);
     } else {
-      request.version_info = response.version_info;
+      answer(batch[i], "");
     }
-    if (connection_ != nullptr) {
-      connection_->send(request);
-    }
+  }
+  if (!waiting_.empty()) {
+    uv_timer_start(
+        settle_timer_,
+        [](uv_timer_t* timer) { static_cast<DiscoveryClient*>(timer->data)->nackWaiting(); },
+        options_.settle_ms, 0);
+  } else {
+    uv_timer_stop(settle_timer_);
+  }
+}
+
+void DiscoveryClient::nackWaiting() {
+  std::vector<config::DiscoveryResponse> waiting = std::move(waiting_);
+  std::vector<std::string> errors = std::move(waiting_errors_);
+  waiting_.clear();
+  waiting_errors_.clear();
+  // The rest of the push did not come: each is tried alone one last time, then answered.
+  for (size_t i = 0; i < waiting.size(); i++) {
+    std::vector<std::string> last = apply_({waiting[i]});
+    answer(waiting[i], last.empty() ? errors[i] : last[0]);
+  }
+}
+
+void DiscoveryClient::answer(const config::DiscoveryResponse& response, const std::string& error) {
+  config::DiscoveryRequest request;
+  request.node = options_.node;
+  request.type = response.type;
+  request.response_nonce = response.nonce;
+  if (!error.empty()) {
+    request.version_info = version_(response.type);  // the last good one
+    request.error_detail = config::ErrorDetail{3, error};
+  } else {
+    request.version_info = response.version_info;
+  }
+  if (options_.on_answered) {
+    options_.on_answered(response.type, error);
+  }
+  if (connection_ != nullptr) {
+    connection_->send(request);
   }
 }
 

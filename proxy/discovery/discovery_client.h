@@ -33,6 +33,11 @@ struct ClientOptions {
   uint64_t backoff_max_ms = 30000;
   // Called when the stream comes up (true) and when it is lost (false).
   std::function<void(bool)> on_connected;
+  // Called once per response when it is answered: an empty error for an ACK, else the NACK's.
+  std::function<void(config::ResourceType, const std::string&)> on_answered;
+  // A response that does not apply yet waits this long for the rest of a push (its endpoints,
+  // its routes) before it is NACKed: the types of one push may arrive in separate reads.
+  uint64_t settle_ms = 500;
 };
 
 struct ClientStats {
@@ -45,8 +50,8 @@ struct ClientStats {
 
 class DiscoveryClient {
  public:
-  // Applies a batch of responses (those that arrived together), in order; returns one error
-  // per response: empty = applied (ACK), else the NACK's message.
+  // Tries to apply responses together, in order; returns one error per response: empty =
+  // applied, else why not (the client may try it again with the next arrivals before it NACKs).
   using ApplyFn =
       std::function<std::vector<std::string>(const std::vector<config::DiscoveryResponse>&)>;
   // The version of a type the proxy runs now (sent in each first request).
@@ -75,6 +80,8 @@ class DiscoveryClient {
   void scheduleReconnect(const std::string& why);
   void onStreaming();
   void onResponses(std::vector<config::DiscoveryResponse> responses);
+  void answer(const config::DiscoveryResponse& response, const std::string& error);
+  void nackWaiting();
 
   uv_loop_t* loop_;
   ClientOptions options_;
@@ -82,6 +89,10 @@ class DiscoveryClient {
   ApplyFn apply_;
   VersionFn version_;
   uv_timer_t* retry_timer_ = nullptr;
+  uv_timer_t* settle_timer_ = nullptr;
+  // Responses of this stream that did not apply yet, with their last error.
+  std::vector<config::DiscoveryResponse> waiting_;
+  std::vector<std::string> waiting_errors_;
   std::unique_ptr<Connection> connection_;
   uint32_t failures_ = 0;
   bool streaming_ = false;

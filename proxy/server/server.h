@@ -90,8 +90,11 @@ class Server {
   // none or it does not load (then /ready waits for strait-cp).
   config::BootstrapSharedPtr restorePersisted(const config::Bootstrap& file_config);
   void startDiscovery(const config::Bootstrap& file_config);
-  // A batch of responses from strait-cp: one error per response (empty: applied).
+  // Responses from strait-cp, tried together, then one by one: one error per response
+  // (empty: applied).
   std::vector<std::string> applyDiscovered(const std::vector<config::DiscoveryResponse>& responses);
+  // Counts (and logs a NACK of) a response the client answered.
+  void onDiscoveryAnswered(config::ResourceType type, const std::string& error);
   // Applies every response of the set at once: empty, or why not.
   std::string applyDiscoveredSet(const std::vector<config::DiscoveryResponse>& responses);
   void persistDiscovered();

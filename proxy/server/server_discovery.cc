@@ -110,6 +110,9 @@ void Server::startDiscovery(const config::Bootstrap& file_config) {
     discovery_rejected_[i] = store_->counter("strait_dp_discovery_update_rejections_total",
                                              "Responses rejected and NACKed, per type.", labels);
   }
+  options.on_answered = [this](config::ResourceType type, const std::string& error) {
+    onDiscoveryAnswered(type, error);
+  };
   options.on_connected = [this](bool up) {
     store_->mainShard().set(discovery_connected_, up ? 1 : 0);
   };
@@ -124,32 +127,49 @@ void Server::startDiscovery(const config::Bootstrap& file_config) {
 
 std::vector<std::string> Server::applyDiscovered(
     const std::vector<config::DiscoveryResponse>& responses) {
-  stats::Shard& main = store_->mainShard();
-  for (const auto& response : responses) {
-    main.inc(discovery_updates_[static_cast<size_t>(response.type)]);
-  }
   std::vector<std::string> errors(responses.size());
   std::string error = applyDiscoveredSet(responses);
-  if (!error.empty() && responses.size() > 1) {
-    // One of them may be the bad one: try them one by one, in push order, so that the good
-    // ones are applied and only the bad one is NACKed.
-    for (size_t i = 0; i < responses.size(); i++) {
-      errors[i] = applyDiscoveredSet({responses[i]});
-    }
-  } else {
+  if (error.empty() || responses.size() == 1) {
     errors.assign(responses.size(), error);
+    return errors;
   }
+  // Greedy, in push order: a response that does not apply alone (a cluster before its
+  // endpoints) waits and is tried again with the next one; a bad one stays behind alone while
+  // the ones after it that do not need it apply.
+  std::vector<size_t> waiting;
   for (size_t i = 0; i < responses.size(); i++) {
-    size_t type = static_cast<size_t>(responses[i].type);
-    if (errors[i].empty()) {
-      main.inc(discovery_applied_[type]);
-    } else {
-      main.inc(discovery_rejected_[type]);
-      STRAIT_LOG(Error, "discovery: %s update rejected (the config in force keeps serving): %s",
-                 std::string(config::typeName(responses[i].type)).c_str(), errors[i].c_str());
+    std::vector<config::DiscoveryResponse> set;
+    for (size_t w : waiting) {
+      set.push_back(responses[w]);
     }
+    set.push_back(responses[i]);
+    error = applyDiscoveredSet(set);
+    if (error.empty()) {
+      waiting.clear();
+    } else if (applyDiscoveredSet({responses[i]}).empty()) {
+      continue;  // it applies alone: the waiting ones stay waiting
+    } else {
+      waiting.push_back(i);
+    }
+  }
+  // What the later ones brought may have made a waiting one apply alone now.
+  for (size_t w : waiting) {
+    errors[w] = applyDiscoveredSet({responses[w]});
   }
   return errors;
+}
+
+void Server::onDiscoveryAnswered(config::ResourceType type, const std::string& error) {
+  stats::Shard& main = store_->mainShard();
+  size_t i = static_cast<size_t>(type);
+  main.inc(discovery_updates_[i]);
+  if (error.empty()) {
+    main.inc(discovery_applied_[i]);
+    return;
+  }
+  main.inc(discovery_rejected_[i]);
+  STRAIT_LOG(Error, "discovery: %s update rejected (the config in force keeps serving): %s",
+             std::string(config::typeName(type)).c_str(), error.c_str());
 }
 
 std::string Server::applyDiscoveredSet(const std::vector<config::DiscoveryResponse>& responses) {
