@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and starts the Strait edge gateway on
-# config/examples/edge.yaml in front of a small demo upstream. Ctrl-C stops both.
+# config/examples/edge.yaml in front of a small demo upstream, and the mesh: strait-cp on
+# config/examples/mesh and two proxies it configures. Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 ./scripts/install-deps.sh --build-only
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target strait strait-test-upstream
+cmake --build build -j"$(nproc)" --target strait strait-cp strait-test-upstream
 
 CONFIG=config/examples/edge.yaml
 RUNDIR=$(mktemp -d)
 UPSTREAM_PID=""
 STRAIT_PID=""
+MESH_PIDS=()
 cleanup() {
   trap - INT TERM EXIT
+  for pid in "${MESH_PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  done
   [ -n "$STRAIT_PID" ] && kill -TERM "$STRAIT_PID" 2>/dev/null && wait "$STRAIT_PID" 2>/dev/null || true
   [ -n "$UPSTREAM_PID" ] && kill -TERM "$UPSTREAM_PID" 2>/dev/null && wait "$UPSTREAM_PID" 2>/dev/null || true
   rm -rf "$RUNDIR"
@@ -37,6 +42,39 @@ done
 ADMIN=$(cat "$RUNDIR/admin.addr")
 PORT=$(curl -s "http://$ADMIN/listeners" | python3 -c 'import json,sys; print(json.load(sys.stdin)["listeners"][0]["port"])')
 
+# The mesh: strait-cp serves config/examples/mesh; two proxies of group "mesh" take their
+# listeners and clusters from it.
+build/bin/strait-cp --source config/examples/mesh --listen 127.0.0.1:0 --admin 127.0.0.1:0 \
+  --ports-file "$RUNDIR/cp.ports" >"$RUNDIR/strait-cp.log" 2>&1 &
+MESH_PIDS+=($!)
+for _ in $(seq 1 100); do [ -s "$RUNDIR/cp.ports" ] && break; sleep 0.1; done
+CP_DISCOVERY=$(awk '/discovery/ {print $2}' "$RUNDIR/cp.ports")
+CP_ADMIN=127.0.0.1:$(awk '/admin/ {print $2}' "$RUNDIR/cp.ports")
+MESH_ADMINS=()
+MESH_PORTS=()
+for n in 1 2; do
+  mkdir -p "$RUNDIR/mesh-$n"
+  cat >"$RUNDIR/mesh-$n/strait.yaml" <<YAML
+node: {id: mesh-$n, cluster: mesh}
+admin: {address: 127.0.0.1, port: 0}
+workers: 1
+control_plane: {address: 127.0.0.1:$CP_DISCOVERY}
+YAML
+  build/bin/strait --config "$RUNDIR/mesh-$n/strait.yaml" \
+    --admin-address-path "$RUNDIR/mesh-$n/admin.addr" >"$RUNDIR/mesh-$n/strait.log" 2>&1 &
+  MESH_PIDS+=($!)
+done
+for n in 1 2; do
+  for _ in $(seq 1 100); do
+    [ -s "$RUNDIR/mesh-$n/admin.addr" ] &&
+      curl -sf "http://$(cat "$RUNDIR/mesh-$n/admin.addr")/ready" >/dev/null && break
+    sleep 0.1
+  done
+  A=$(cat "$RUNDIR/mesh-$n/admin.addr")
+  MESH_ADMINS+=("$A")
+  MESH_PORTS+=("$(curl -s "http://$A/listeners" | python3 -c 'import json,sys; l=json.load(sys.stdin)["listeners"]; print(l[0]["port"] if l else "?")')")
+done
+
 cat <<MSG
 
 Strait is running ($CONFIG), in front of a demo upstream on 127.0.0.1:18080.
@@ -47,6 +85,16 @@ Strait is running ($CONFIG), in front of a demo upstream on 127.0.0.1:18080.
   curl -s http://$ADMIN/stats | head         # Prometheus metrics (admin port)
   curl -s http://$ADMIN/clusters             # endpoints, health, counters
 
-Ctrl-C to stop.
+The mesh: strait-cp (source config/examples/mesh, discovery on 127.0.0.1:$CP_DISCOVERY) and two
+proxies of group "mesh" configured by it.
+
+  curl -s http://$CP_ADMIN/status            # each proxy: what it was sent, ACKed, NACKed
+  curl -s http://$CP_ADMIN/metrics           # strait_cp_* (control-plane telemetry)
+  curl -i http://127.0.0.1:${MESH_PORTS[0]}/echo        # through proxy mesh-1
+  curl -i http://127.0.0.1:${MESH_PORTS[1]}/healthz     # through proxy mesh-2
+  curl -s http://${MESH_ADMINS[0]}/config_dump | head -30   # mesh-1: applied by control_plane
+
+Edit config/examples/mesh/mesh/*.yaml while this runs: strait-cp pushes the change. Logs are in
+$RUNDIR. Ctrl-C to stop.
 MSG
 wait "$STRAIT_PID"
