@@ -121,6 +121,75 @@ class DiscoveryClient::Connection {
       fail(std::string("connect: ") + uv_strerror(status));
       return;
     }
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(tcp_),
+        [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
+          buf->base = new char[suggested];
+          buf->len = suggested;
+        },
+        [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+          auto* self = static_cast<Connection*>(stream->data);
+          if (self != nullptr) {
+            self->onRead(nread, buf);
+          }
+          delete[] buf->base;
+        });
+    if (client_.options_.tls == nullptr) {
+      startSession();
+      return;
+    }
+    ssl_ = client_.options_.tls->newSsl(client_.options_.host);
+    if (ssl_ == nullptr) {
+      fail("TLS: " + tls::drainErrors());
+      return;
+    }
+    // Memory BIOs: the loop moves the bytes, OpenSSL only transforms them.
+    rbio_ = BIO_new(BIO_s_mem());
+    wbio_ = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl_.get(), rbio_, wbio_);
+    SSL_set_connect_state(ssl_.get());
+    handshake();
+  }
+
+  // Advances the TLS handshake; once done (h2 negotiated), the HTTP/2 session starts.
+  void handshake() {
+    int rc = SSL_do_handshake(ssl_.get());
+    writeTls();
+    if (rc == 1) {
+      const unsigned char* alpn = nullptr;
+      unsigned int alpn_len = 0;
+      SSL_get0_alpn_selected(ssl_.get(), &alpn, &alpn_len);
+      if (std::string_view(reinterpret_cast<const char*>(alpn), alpn_len) != "h2") {
+        fail("TLS: strait-cp did not negotiate h2 (ALPN)");
+        return;
+      }
+      handshaken_ = true;
+      startSession();
+      return;
+    }
+    int error = SSL_get_error(ssl_.get(), rc);
+    if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
+      std::string why = tls::drainErrors();
+      long verify = SSL_get_verify_result(ssl_.get());
+      if (verify != X509_V_OK) {
+        why = X509_verify_cert_error_string(verify);
+      }
+      fail("TLS handshake: " + (why.empty() ? std::string("failed") : why));
+    }
+  }
+
+  // Sends what OpenSSL produced.
+  void writeTls() {
+    std::string out;
+    char chunk[16384];
+    int n;
+    while ((n = BIO_read(wbio_, chunk, sizeof(chunk))) > 0) {
+      out.append(chunk, static_cast<size_t>(n));
+    }
+    writeRaw(std::move(out));
+  }
+
+  void startSession() {
     nghttp2_session_callbacks* callbacks = nullptr;
     nghttp2_session_callbacks_new(&callbacks);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
@@ -231,19 +300,6 @@ class DiscoveryClient::Connection {
       request.version_info = client_.version_(type);
       send(request);
     }
-    uv_read_start(
-        reinterpret_cast<uv_stream_t*>(tcp_),
-        [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
-          buf->base = new char[suggested];
-          buf->len = suggested;
-        },
-        [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-          auto* self = static_cast<Connection*>(stream->data);
-          if (self != nullptr) {
-            self->onRead(nread, buf);
-          }
-          delete[] buf->base;
-        });
     flush();
   }
 
@@ -256,8 +312,43 @@ class DiscoveryClient::Connection {
                            : std::string("read: ") + uv_strerror(static_cast<int>(nread)));
       return;
     }
-    ssize_t rc = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(buf->base),
-                                          static_cast<size_t>(nread));
+    if (ssl_ == nullptr) {
+      onPlaintext(buf->base, static_cast<size_t>(nread));
+      return;
+    }
+    BIO_write(rbio_, buf->base, static_cast<int>(nread));
+    if (!handshaken_) {
+      handshake();
+      if (failed_ || !handshaken_) {
+        return;
+      }
+    }
+    std::string plain;
+    char chunk[16384];
+    int n;
+    while ((n = SSL_read(ssl_.get(), chunk, sizeof(chunk))) > 0) {
+      plain.append(chunk, static_cast<size_t>(n));
+    }
+    int error = SSL_get_error(ssl_.get(), n);
+    if (error == SSL_ERROR_ZERO_RETURN) {
+      fail("strait-cp closed the TLS session");
+      return;
+    }
+    if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
+      fail("TLS: " + tls::drainErrors());
+      return;
+    }
+    writeTls();  // (a TLS 1.3 key update or ticket may want an answer)
+    if (!plain.empty()) {
+      onPlaintext(plain.data(), plain.size());
+    }
+  }
+
+  void onPlaintext(const char* data, size_t len) {
+    if (session_ == nullptr) {
+      return;
+    }
+    ssize_t rc = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data), len);
     if (rc < 0) {
       fail(std::string("HTTP/2: ") + nghttp2_strerror(static_cast<int>(rc)));
       return;
@@ -316,6 +407,21 @@ class DiscoveryClient::Connection {
     if (out.empty()) {
       return;
     }
+    if (ssl_ != nullptr) {
+      if (SSL_write(ssl_.get(), out.data(), static_cast<int>(out.size())) <= 0) {
+        fail("TLS write: " + tls::drainErrors());
+        return;
+      }
+      writeTls();
+      return;
+    }
+    writeRaw(std::move(out));
+  }
+
+  void writeRaw(std::string out) {
+    if (out.empty() || failed_) {
+      return;
+    }
     struct Write {
       uv_write_t request;
       std::string data;
@@ -343,6 +449,10 @@ class DiscoveryClient::Connection {
   uv_getaddrinfo_t* resolving_ = nullptr;
   uv_tcp_t* tcp_ = nullptr;
   nghttp2_session* session_ = nullptr;
+  tls::SslPtr ssl_;
+  BIO* rbio_ = nullptr;  // owned by ssl_
+  BIO* wbio_ = nullptr;  // owned by ssl_
+  bool handshaken_ = false;
   int32_t stream_id_ = -1;
   std::string status_;
   std::string error_;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "config/discovery.h"
+#include "proxy/tls/context.h"
 #include "strait/common/random.h"
 
 namespace strait::discovery {
@@ -24,6 +25,9 @@ namespace strait::discovery {
 struct ClientOptions {
   std::string host;  // an IP address or a name (resolved with uv_getaddrinfo)
   uint16_t port = 0;
+  // mTLS to strait-cp (control_plane.tls): ALPN h2, the server verified against the CA, this
+  // proxy's certificate presented. Null: plaintext h2c.
+  tls::ClientContextSharedPtr tls;
   config::DiscoveryNode node;
   std::vector<config::ResourceType> types = {config::ResourceType::Clusters,
                                              config::ResourceType::Endpoints,

@@ -177,8 +177,9 @@ bool Server::start() {
   }
   installSignals();
   startConfigWatch();
-  if (file_config->control_plane) {
-    startDiscovery(*file_config);
+  if (file_config->control_plane && !startDiscovery(*file_config, error)) {
+    std::fprintf(stderr, "%s: %s\n", options_.config_path.c_str(), error.c_str());
+    return false;
   }
   STRAIT_LOG(Info, "admin on %s:%u; %u workers; config version %llu", admin_->address().c_str(),
              admin_->port(), workers, static_cast<unsigned long long>(snapshot_->version));

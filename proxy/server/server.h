@@ -89,7 +89,8 @@ class Server {
   // The persisted state of an earlier run, assembled with the file's config; null when there is
   // none or it does not load (then /ready waits for strait-cp).
   config::BootstrapSharedPtr restorePersisted(const config::Bootstrap& file_config);
-  void startDiscovery(const config::Bootstrap& file_config);
+  // False with `error` when the client cannot be made (control_plane.tls files).
+  bool startDiscovery(const config::Bootstrap& file_config, std::string& error);
   // Responses from strait-cp, tried together, then one by one: one error per response
   // (empty: applied).
   std::vector<std::string> applyDiscovered(const std::vector<config::DiscoveryResponse>& responses);

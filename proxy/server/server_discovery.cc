@@ -87,9 +87,22 @@ void Server::persistDiscovered() {
   }
 }
 
-void Server::startDiscovery(const config::Bootstrap& file_config) {
+bool Server::startDiscovery(const config::Bootstrap& file_config, std::string& error) {
   const config::ControlPlane& cp = *file_config.control_plane;
   discovery::ClientOptions options;
+  if (cp.tls.has_value()) {
+    config::ClusterTls tls;
+    tls.ca = cp.tls->ca;
+    tls.cert = cp.tls->cert;
+    tls.key = cp.tls->key;
+    tls.alpn = {"h2"};
+    options.tls = tls::ClientContext::create(tls, tls::directoryOf(options_.config_path), error,
+                                             /*http2=*/true);
+    if (options.tls == nullptr) {
+      error = "control_plane.tls: " + error;
+      return false;
+    }
+  }
   size_t colon = cp.address.rfind(':');
   options.host = cp.address.substr(0, colon);
   if (options.host.size() >= 2 && options.host.front() == '[') {
@@ -123,6 +136,7 @@ void Server::startDiscovery(const config::Bootstrap& file_config) {
       },
       [this](config::ResourceType type) { return discovered_.version(type); });
   discovery_->start();
+  return true;
 }
 
 std::vector<std::string> Server::applyDiscovered(

@@ -142,10 +142,6 @@ std::shared_ptr<http::ListenerRuntime> buildListenerRuntime(const config::Listen
 
 std::vector<std::string> unbuiltFeatures(const config::Bootstrap& config) {
   std::vector<std::string> out;
-  if (config.control_plane && config.control_plane->tls) {
-    out.push_back("control_plane.tls: mTLS to strait-cp is not built yet (plaintext on loopback "
-                  "only for now)");
-  }
   for (size_t i = 0; i < config.listeners.size(); i++) {
     const auto& listener = config.listeners[i];
     const std::string path = "listeners[" + std::to_string(i) + "]";
