@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "control/http_server_connection.h"
+#include "control/http_server_tls.h"
 
 namespace strait::cp {
 
@@ -40,6 +41,7 @@ class HttpServer::Impl : public http::ConnectionOwner {
  private:
   static void onConnection(uv_stream_t* listener, int status);
   static void onListenerClosed(uv_handle_t* handle);
+  bool loadTls(std::string& error);
   void accept();
   void closeListener();
 
@@ -49,6 +51,8 @@ class HttpServer::Impl : public http::ConnectionOwner {
   // Heap-allocated: it is freed in its close callback, which may run after the server is gone.
   uv_tcp_t* listener_ = nullptr;
   uint16_t port_ = 0;
+  // Null for plaintext.
+  http::SslCtxPtr tls_;
   std::unordered_set<http::Connection*> connections_;
 };
 
@@ -73,6 +77,9 @@ bool HttpServer::Impl::listen(const std::string& address, uint16_t port, std::st
     error = "not an IP address: " + address;
     return false;
   }
+  if (!loadTls(error)) {
+    return false;
+  }
   listener_ = new uv_tcp_t;
   uv_tcp_init(loop_, listener_);
   listener_->data = this;
@@ -93,6 +100,20 @@ bool HttpServer::Impl::listen(const std::string& address, uint16_t port, std::st
   return true;
 }
 
+bool HttpServer::Impl::loadTls(std::string& error) {
+  bool cert = !options_.cert_file.empty();
+  bool key = !options_.key_file.empty();
+  if (!cert && !key && options_.ca_file.empty()) {
+    return true;
+  }
+  if (!cert || !key) {
+    error = "TLS needs both cert_file and key_file";
+    return false;
+  }
+  tls_ = http::makeServerContext(options_, error);
+  return tls_ != nullptr;
+}
+
 void HttpServer::Impl::onConnection(uv_stream_t* listener, int status) {
   if (status == 0) {
     static_cast<Impl*>(listener->data)->accept();
@@ -100,7 +121,7 @@ void HttpServer::Impl::onConnection(uv_stream_t* listener, int status) {
 }
 
 void HttpServer::Impl::accept() {
-  auto* connection = new http::Connection(loop_, *this, options_);
+  auto* connection = new http::Connection(loop_, *this, options_, tls_.get());
   connections_.insert(connection);
   if (uv_accept(reinterpret_cast<uv_stream_t*>(listener_), connection->stream()) != 0) {
     connection->close();

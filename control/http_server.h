@@ -70,8 +70,9 @@ using Handler = std::function<void(const ExchangePtr&)>;
 
 struct HttpServerOptions {
   size_t max_request_header_bytes = 64 * 1024;  // over it: 431
-  // TLS: all three files set, or none (plaintext). With `ca_file`, a client certificate that
-  // chains to it is required.
+  // TLS: cert_file (PEM chain) and key_file both set, or neither (plaintext); listen() fails if
+  // only one is, or if a file does not load. With `ca_file` as well, every client must present
+  // a certificate that chains to it, or its handshake fails.
   std::string cert_file;
   std::string key_file;
   std::string ca_file;

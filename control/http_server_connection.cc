@@ -5,6 +5,7 @@
 
 #include "control/http_server_h1.h"
 #include "control/http_server_h2.h"
+#include "control/http_server_tls.h"
 
 namespace strait::cp::http {
 namespace {
@@ -37,8 +38,11 @@ struct Connection::WriteRequest {
   std::string data;
 };
 
-Connection::Connection(uv_loop_t* loop, ConnectionOwner& owner, const HttpServerOptions& options)
-    : owner_(&owner), options_(options) {
+Connection::Connection(uv_loop_t* loop, ConnectionOwner& owner, const HttpServerOptions& options,
+                       ssl_ctx_st* tls)
+    : owner_(&owner),
+      options_(options),
+      tls_(tls != nullptr ? std::make_unique<TlsSession>(tls) : nullptr) {
   uv_tcp_init(loop, &tcp_);
   tcp_.data = this;
 }
@@ -85,7 +89,43 @@ void Connection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf)
   if (nread == 0 || self->state_ != State::Open) {
     return;
   }
-  self->receivePlaintext(std::string_view(buf->base, static_cast<size_t>(nread)));
+  std::string_view data(buf->base, static_cast<size_t>(nread));
+  if (self->tls_) {
+    self->receiveCiphertext(data);
+  } else {
+    self->receivePlaintext(data);
+  }
+}
+
+void Connection::receiveCiphertext(std::string_view data) {
+  std::string plain;
+  std::string out;
+  bool was_done = tls_->handshakeDone();
+  bool ok = tls_->receive(data, plain, out);
+  if (!out.empty()) {
+    sendRaw(std::move(out));
+  }
+  if (!was_done && tls_->handshakeDone()) {
+    onHandshake();
+  }
+  if (!plain.empty()) {
+    receivePlaintext(plain);
+  }
+  if (!ok) {
+    // A failed handshake's alert, if any, is on its way; the handler never saw this connection.
+    closeAfterWrites();
+  }
+}
+
+void Connection::onHandshake() {
+  peer_.peer_uri_san = tls_->peerUriSan();
+  std::string protocol = tls_->alpn();
+  if (protocol == "h2") {
+    session_ = std::make_unique<Http2Session>(*this);
+  } else if (protocol == "http/1.1") {
+    session_ = std::make_unique<Http1Session>(*this);
+  }
+  // Without ALPN the first bytes decide, as on plaintext.
 }
 
 void Connection::receivePlaintext(std::string_view data) {
@@ -119,7 +159,16 @@ void Connection::send(std::string_view data) {
   if (state_ == State::Closed || data.empty()) {
     return;
   }
-  sendRaw(std::string(data));
+  if (!tls_) {
+    sendRaw(std::string(data));
+    return;
+  }
+  std::string out;
+  if (!tls_->encrypt(data, out)) {
+    close();
+    return;
+  }
+  sendRaw(std::move(out));
 }
 
 void Connection::sendRaw(std::string data) {
@@ -170,6 +219,13 @@ void Connection::closeAfterWrites() {
   state_ = State::Draining;
   pauseReading();
   endSession();
+  if (tls_) {
+    std::string out;
+    tls_->closeNotify(out);
+    if (!out.empty()) {
+      sendRaw(std::move(out));
+    }
+  }
   if (writes_in_flight_ == 0) {
     close();
   }

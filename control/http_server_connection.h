@@ -1,9 +1,10 @@
 #pragma once
 
-// One accepted TCP connection of the HTTP server: reads and writes on the libuv stream, picks
-// the protocol (HTTP/2 by ALPN or by the client preface, else HTTP/1.1), and hands plaintext to
-// the protocol's session. Its memory is released in the libuv close callback, never earlier, so
-// a session or a write callback may still refer to a connection that is closing.
+// One accepted TCP connection of the HTTP server: reads and writes on the libuv stream, runs
+// TLS when the server has a context, picks the protocol (HTTP/2 by ALPN or by the client
+// preface, else HTTP/1.1), and hands plaintext to the protocol's session. Its memory is released in
+// the libuv close callback, never earlier, so a session or a write callback may still refer to a
+// connection that is closing.
 
 #include <uv.h>
 
@@ -15,9 +16,12 @@
 
 #include "control/http_server.h"
 
+struct ssl_ctx_st;
+
 namespace strait::cp::http {
 
 class Connection;
+class TlsSession;
 
 // What a connection needs from the server that accepted it.
 class ConnectionOwner {
@@ -42,7 +46,9 @@ class Session {
 
 class Connection {
  public:
-  Connection(uv_loop_t* loop, ConnectionOwner& owner, const HttpServerOptions& options);
+  // `tls` null: plaintext.
+  Connection(uv_loop_t* loop, ConnectionOwner& owner, const HttpServerOptions& options,
+             ssl_ctx_st* tls);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -83,6 +89,8 @@ class Connection {
   static void onWrite(uv_write_t* req, int status);
   static void onClosed(uv_handle_t* handle);
 
+  void receiveCiphertext(std::string_view data);
+  void onHandshake();
   void receivePlaintext(std::string_view data);
   // Picks the session from the first bytes; false while they are a prefix of the preface.
   bool chooseSession();
@@ -95,6 +103,7 @@ class Connection {
   State state_ = State::Open;
   bool reading_ = false;
   HttpRequest peer_;
+  std::unique_ptr<TlsSession> tls_;
   std::unique_ptr<Session> session_;
   bool session_detached_ = false;
   // Bytes read before the protocol is known.

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <memory>
 #include <set>
 #include <string>
@@ -29,7 +31,8 @@ const std::string kH2Client = std::string("/usr/bin/python3 ") + STRAIT_H2_CLIEN
 
 class HttpServerTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(start(HttpServerOptions{})); }
+  void SetUp() override { ASSERT_TRUE(start(options())); }
+  virtual HttpServerOptions options() const { return {}; }
 
   void TearDown() override {
     loop_.run([this] {
@@ -43,6 +46,7 @@ class HttpServerTest : public ::testing::Test {
   bool start(HttpServerOptions options) {
     options.max_request_header_bytes = kMaxHeaderBytes;
     return loop_.run([&] {
+      server_.reset();
       auto handler = [this](const ExchangePtr& exchange) {
         ++dispatched_;
         if (handler_) {
@@ -452,6 +456,149 @@ TEST_F(HttpServerTest, Http2GarbageAfterThePrefaceClosesTheConnection) {
 
   EXPECT_TRUE(client.readUntilClosed());
   EXPECT_EQ(loop_.run([&] { return dispatched_; }), 0);
+}
+
+// --- TLS ---------------------------------------------------------------------------------
+
+constexpr std::string_view kClientSan = "spiffe://example.org/ns/default/sa/edge";
+
+// A throwaway CA, a server certificate for 127.0.0.1 and a client certificate whose URI SAN is
+// kClientSan, made once for the suite by the openssl CLI.
+class HttpServerTlsTest : public HttpServerTest {
+ protected:
+  static void SetUpTestSuite() {
+    char dir_template[] = "/tmp/strait-http-tls-XXXXXX";
+    ASSERT_NE(mkdtemp(dir_template), nullptr);
+    dir_ = dir_template;
+    std::string script = "set -e; cd " + dir_ + R"(
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=test-ca -keyout ca.key -out ca.pem \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign
+      issue() {
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+          -subj /CN=$1 -keyout $1.key -out $1.csr
+        printf "$2" > $1.ext
+        openssl x509 -req -in $1.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+          -extfile $1.ext -out $1.pem
+      }
+      issue server 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n'
+      issue client 'subjectAltName=URI:)" +
+                         std::string(kClientSan) + R"(\nextendedKeyUsage=clientAuth\n'
+    )";
+    auto result = runCommand("(" + script + ") >/dev/null 2>&1; echo $?");
+    ASSERT_EQ(result.output, "0\n") << "openssl could not make the test certificates";
+  }
+
+  static void TearDownTestSuite() { runCommand("rm -rf " + dir_); }
+
+  HttpServerOptions options() const override {
+    HttpServerOptions options;
+    options.cert_file = file("server.pem");
+    options.key_file = file("server.key");
+    options.ca_file = file("ca.pem");
+    return options;
+  }
+
+  static std::string file(const std::string& name) { return dir_ + "/" + name; }
+
+  std::string curlTls(const std::string& flags) const {
+    return kCurl + "--cacert " + file("ca.pem") + " " + flags +
+           " https://127.0.0.1:" + std::to_string(port_) + "/whoami";
+  }
+
+  static std::string withClientCert() {
+    return "--cert " + file("client.pem") + " --key " + file("client.key") + " ";
+  }
+
+  // Answers with the client's URI SAN and the HTTP version.
+  void answerWithPeer() {
+    handle([](const ExchangePtr& exchange) {
+      const HttpRequest& request = exchange->request();
+      exchange->respond(200, "text/plain",
+                        request.peer_uri_san + " " + std::to_string(request.http_major));
+    });
+  }
+
+  static std::string dir_;
+};
+
+std::string HttpServerTlsTest::dir_;
+
+TEST_F(HttpServerTlsTest, ClientCertificateUriSanReachesTheRequestOverH2) {
+  answerWithPeer();
+
+  auto result = runCommand(curlTls(withClientCert() + "-w '|%{http_version}'"));
+
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(result.output, std::string(kClientSan) + " 2|2");
+}
+
+TEST_F(HttpServerTlsTest, AlpnHttp11ServesHttp1) {
+  answerWithPeer();
+
+  auto result = runCommand(curlTls(withClientCert() + "--http1.1 -w '|%{http_version}'"));
+
+  EXPECT_EQ(result.output, std::string(kClientSan) + " 1|1.1");
+}
+
+TEST_F(HttpServerTlsTest, StreamedHttp2ResponseOverTls) {
+  park();
+  RunningCommand curl(curlTls(withClientCert() + "-N"));
+  ASSERT_TRUE(loop_.waitFor([&] { return parked_.size() == 1; }));
+  loop_.run([&] { parked_[0]->start(200, {}); });
+
+  for (int i = 0; i < 3; ++i) {
+    std::string line = "line " + std::to_string(i);
+    loop_.run([&] { parked_[0]->write(line + "\n"); });
+    EXPECT_EQ(curl.readLine(), line);
+  }
+  loop_.run([&] { parked_[0]->finish(); });
+  EXPECT_EQ(curl.wait(), 0);
+}
+
+TEST_F(HttpServerTlsTest, NoClientCertificateFailsTheHandshake) {
+  answerWithPeer();
+
+  auto result = runCommand(curlTls(""));
+
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_EQ(loop_.run([&] { return dispatched_; }), 0);
+  EXPECT_TRUE(loop_.waitFor([&] { return server_->connections() == 0; }));
+}
+
+TEST_F(HttpServerTlsTest, PlaintextOnTheTlsPortIsClosed) {
+  RawClient client(port_);
+  client.send(get("/"));
+
+  EXPECT_TRUE(client.readUntilClosed());
+  EXPECT_EQ(loop_.run([&] { return dispatched_; }), 0);
+}
+
+TEST_F(HttpServerTlsTest, WithoutACaFileNoClientCertificateIsAsked) {
+  HttpServerOptions no_ca = options();
+  no_ca.ca_file.clear();
+  ASSERT_TRUE(start(no_ca));
+  answerWithPeer();
+
+  auto result = runCommand(curlTls("--http1.1"));
+
+  EXPECT_EQ(result.output, " 1");
+}
+
+TEST_F(HttpServerTlsTest, ListenFailsOnAMissingCertificate) {
+  loop_.run([&] {
+    HttpServerOptions bad = options();
+    bad.cert_file = file("absent.pem");
+    HttpServer server(loop_.loop(), bad, [](const ExchangePtr&) {});
+    std::string error;
+    EXPECT_FALSE(server.listen("127.0.0.1", 0, error));
+    EXPECT_NE(error.find("absent.pem"), std::string::npos) << error;
+
+    HttpServerOptions half = options();
+    half.key_file.clear();
+    HttpServer half_server(loop_.loop(), half, [](const ExchangePtr&) {});
+    EXPECT_FALSE(half_server.listen("127.0.0.1", 0, error));
+  });
 }
 
 }  // namespace
