@@ -222,11 +222,8 @@ class DiscoveryClient::Connection {
           if (frame->hd.stream_id == self->stream_id_ &&
               (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 &&
               (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS)) {
-            // strait-cp ended its side: this stream brings nothing more.
-            self->stream_closed_ = true;
-            if (self->error_.empty() && self->status_ == "200") {
-              self->error_ = "strait-cp ended the stream";
-            }
+            self->ended(0);  // strait-cp ended its side: this stream brings nothing more
+
           }
           if (frame->hd.type == NGHTTP2_HEADERS && frame->hd.stream_id == self->stream_id_ &&
               frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
@@ -242,19 +239,7 @@ class DiscoveryClient::Connection {
         callbacks, [](nghttp2_session*, int32_t stream_id, uint32_t error_code, void* user) {
           auto* self = static_cast<Connection*>(user);
           if (stream_id == self->stream_id_) {
-            self->stream_closed_ = true;
-            if (!self->refusal_.empty()) {
-              while (!self->refusal_.empty() && self->refusal_.back() == '\n') {
-                self->refusal_.pop_back();
-              }
-              self->error_ += ": " + self->refusal_;
-              self->refusal_.clear();
-            }
-            if (self->error_.empty()) {
-              self->error_ = error_code == 0 ? "strait-cp ended the stream"
-                                             : std::string("stream reset: ") +
-                                                   nghttp2_http2_strerror(error_code);
-            }
+            self->ended(error_code);
           }
           return 0;
         });
@@ -301,6 +286,26 @@ class DiscoveryClient::Connection {
       send(request);
     }
     flush();
+  }
+
+  // The stream is over (`error_code` 0: strait-cp ended it): why, with a refusal's reason.
+  void ended(uint32_t error_code) {
+    if (stream_closed_) {
+      return;
+    }
+    stream_closed_ = true;
+    if (!refusal_.empty()) {
+      while (!refusal_.empty() && refusal_.back() == '\n') {
+        refusal_.pop_back();
+      }
+      error_ += ": " + refusal_;
+      refusal_.clear();
+    }
+    if (error_.empty()) {
+      error_ = error_code == 0
+                   ? "strait-cp ended the stream"
+                   : std::string("stream reset: ") + nghttp2_http2_strerror(error_code);
+    }
   }
 
   void onRead(ssize_t nread, const uv_buf_t* buf) {
@@ -383,7 +388,7 @@ class DiscoveryClient::Connection {
     if (failed_) {
       return;
     }
-    if (stream_closed_ || !error_.empty()) {
+    if (stream_closed_) {  // (a refusal's reason is its body: read until the stream ends)
       fail(error_);
       return;
     }

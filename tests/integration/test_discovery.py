@@ -10,6 +10,7 @@ import threading
 import unittest
 
 import harness
+import tls_fixtures
 
 
 def mesh(upstream_ports, body="from the mesh", listener_port=0):
@@ -221,6 +222,73 @@ class DiscoveryTest(harness.ProcessTestCase):
         harness.wait_for(lambda: ready(proxy), timeout=60, what="ready once strait-cp is up")
         self.assertEqual(harness.wait_for(lambda: hello(proxy), timeout=10), "from the mesh")
         self.assertIsNotNone(again)
+
+
+class DiscoveryTlsTest(harness.ProcessTestCase):
+    """mTLS between the proxies and strait-cp: a proxy's certificate names the group it may
+    claim (client.pem is spiffe://example.org/ns/default/sa/web)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.certs = tls_fixtures.make_certs()
+
+    @classmethod
+    def tearDownClass(cls):
+        tls_fixtures.remove_tree(cls.certs)
+
+    def cert(self, name):
+        return os.path.join(self.certs, name)
+
+    def proxy_config(self, cp, group, cert="client"):
+        return """
+node: {id: %s-1, cluster: %s}
+admin: {address: 127.0.0.1, port: 0}
+workers: 1
+control_plane:
+  address: 127.0.0.1:%d
+  tls: {ca: %s, cert: %s, key: %s}
+""" % (group, group, cp.discovery_port, self.cert("ca-example.org.pem"),
+       self.cert(cert + ".pem"), self.cert(cert + ".key"))
+
+    def test_a_proxy_may_claim_only_the_group_its_certificate_names(self):
+        upstream = self.start(harness.Upstream(name="a"))
+        source = {}
+        for group in ("web", "edge"):
+            for name, text in mesh([upstream.port]).items():
+                source[name.replace("edge/", group + "/")] = text
+        cp = self.start(harness.ControlPlane(source, [
+            "--tls-cert", self.cert("server.pem"), "--tls-key", self.cert("server.key"),
+            "--tls-ca", self.cert("ca-example.org.pem")]))
+        web = self.start(harness.Strait(self.proxy_config(cp, "web")))
+        harness.wait_for(lambda: ready(web), timeout=20, what="web proxy ready over mTLS")
+        self.assertEqual(harness.wait_for(lambda: hello(web), timeout=10), "from the mesh")
+        # The same certificate claiming group edge: refused, counted, and said why.
+        edge = self.start(harness.Strait(self.proxy_config(cp, "edge")))
+        cp.wait_counter("strait_cp_rejected_identities_total", at_least=1)
+
+        def refusal():
+            dump = json.loads(harness.http_request("GET", edge.admin_url("/config_dump"))[2])
+            return dump["control_plane"]["last_error"] or None
+
+        reason = harness.wait_for(refusal, timeout=20, what="the refusal's reason")
+        self.assertIn("403", reason)
+        self.assertIn("may not claim node.cluster \"edge\"", reason)
+        self.assertFalse(ready(edge))
+        self.assertNotIn("edge-1", [n["id"] for n in cp.status()["nodes"]])
+
+    def test_a_certificate_from_another_ca_fails_the_handshake(self):
+        cp = self.start(harness.ControlPlane(mesh([1]), [
+            "--tls-cert", self.cert("server.pem"), "--tls-key", self.cert("server.key"),
+            "--tls-ca", self.cert("ca-example.org.pem")]))
+        proxy = self.start(harness.Strait(self.proxy_config(cp, "edge", cert="client-other")))
+
+        def failed():
+            dump = json.loads(harness.http_request("GET", proxy.admin_url("/config_dump"))[2])
+            return dump["control_plane"]["last_error"] or None
+
+        self.assertTrue(harness.wait_for(failed, timeout=20, what="handshake failure"))
+        self.assertFalse(ready(proxy))
+        self.assertEqual(cp.status()["nodes"], [])
 
 
 class PersistedStrait(harness.Strait):
