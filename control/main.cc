@@ -4,6 +4,7 @@
 
 #include <uv.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -157,8 +158,13 @@ struct Watch {
 };
 
 void readSource(Watch& watch) {
+  auto started = std::chrono::steady_clock::now();
   std::string fingerprint = sourceFingerprint(watch.options->source);
   SourceResult result = loadSource(watch.options->source);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                  .count();
+  std::fprintf(stderr, "strait-cp: source read in %.1f ms (%zu groups valid, %zu with errors)\n",
+               ms, result.groups.size(), result.errors.size());
   watch.read_fingerprint = fingerprint;
   watch.state->source_reads++;
   *watch.errors = result.errors;

@@ -194,10 +194,14 @@ std::string Server::applyDiscoveredSet(const std::vector<config::DiscoveryRespon
   for (const auto& response : responses) {
     candidate = candidate.with(response);
   }
+  auto started = std::chrono::steady_clock::now();
   discovery::Assembled assembled = discovery::assemble(static_canonical_, candidate);
   if (!assembled.loaded.ok()) {
     return assembled.error;
   }
+  STRAIT_LOG(Info, "discovery: assembled and validated in %.1f ms",
+             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                 .count());
   std::string error;
   if (!publish(withSourcePath(assembled.loaded.bootstrap),
                {ConfigSource::ControlPlane, versionsText(candidate, responses)}, error)) {
