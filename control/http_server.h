@@ -10,7 +10,11 @@
 // is called when the request head is complete; the request body arrives later through the
 // exchange's callbacks, and the response may be written at any time after, in pieces, until
 // finish(). An exchange outlives its connection safely: once the peer is gone, closed() is true,
-// on_close has been called once, and writes are dropped.
+// on_close has been called once, and writes are dropped. An exchange the handler drops before
+// finish() is kept by the server: an HTTP/1.1 connection then stays open, idle, until the peer
+// closes it, and an HTTP/2 stream until the peer resets it or closes the connection.
+//
+// Everything runs on the loop's thread: the handler, the callbacks, and every call made here.
 
 #include <cstdint>
 #include <functional>
@@ -78,6 +82,9 @@ struct HttpServerOptions {
   std::string ca_file;
 };
 
+// The server may be closed from inside its handler or an exchange callback, but destroyed only
+// from outside them. Its handles are closed in the destructor; the loop must then run once more
+// for their close callbacks, which free them.
 class HttpServer {
  public:
   HttpServer(uv_loop_s* loop, HttpServerOptions options, Handler handler);
