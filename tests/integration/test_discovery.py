@@ -118,6 +118,32 @@ class DiscoveryTest(harness.ProcessTestCase):
         self.assertGreaterEqual(
             proxy.counter("strait_dp_discovery_update_successes_total", {"type": "routes"}), 2)
 
+    def test_a_file_reload_keeps_what_strait_cp_pushed(self):
+        cp = self.start(harness.ControlPlane(mesh([self.a.port]), ["--watch-interval", "100ms"]))
+        proxy = self.start_proxy(cp)
+        harness.wait_for(lambda: hello(proxy), timeout=10)
+        # The file's own part changes (a static cluster and a drain setting); the pushed
+        # listener and routes stay.
+        text = proxy_config(cp) + """drain: {delay: 0s, timeout: 5s}
+clusters:
+  - name: bootstrap
+    endpoints: [{address: 127.0.0.1, port: %d}]
+""" % self.b.port
+        with open(proxy.config_path + ".tmp", "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(proxy.config_path + ".tmp", proxy.config_path)
+
+        def reloaded():
+            dump = json.loads(harness.http_request("GET", proxy.admin_url("/config_dump"))[2])
+            return dump if dump["applied_by"] == "file_change" else None
+
+        dump = harness.wait_for(reloaded, timeout=20, what="the file change applied")
+        names = sorted(c["name"] for c in dump["config"]["clusters"])
+        self.assertEqual(names, ["api", "bootstrap"])
+        self.assertEqual(hello(proxy), "from the mesh")
+        self.assertEqual(dump["control_plane"]["versions"]["routes"],
+                         cp.status()["groups"]["edge"]["versions"]["routes"])
+
     def test_a_resource_the_proxy_cannot_apply_is_nacked_and_the_old_config_serves(self):
         cp = self.start(harness.ControlPlane(mesh([self.a.port]), ["--watch-interval", "100ms"]))
         proxy = self.start_proxy(cp)
