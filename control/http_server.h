@@ -10,7 +10,11 @@
 // is called when the request head is complete; the request body arrives later through the
 // exchange's callbacks, and the response may be written at any time after, in pieces, until
 // finish(). An exchange outlives its connection safely: once the peer is gone, closed() is true,
-// on_close has been called once, and writes are dropped.
+// on_close has been called once, and writes are dropped. An exchange the handler drops before
+// finish() is kept by the server: an HTTP/1.1 connection then stays open, idle, until the peer
+// closes it, and an HTTP/2 stream until the peer resets it or closes the connection.
+//
+// Everything runs on the loop's thread: the handler, the callbacks, and every call made here.
 
 #include <cstdint>
 #include <functional>
@@ -55,13 +59,16 @@ class Exchange {
   // The response head; `headers` names lower-case. content-length is added by respond(); a
   // streamed response is chunked on HTTP/1.1.
   virtual void start(int status, std::vector<std::pair<std::string, std::string>> headers) = 0;
+  // Without start() first, write() and finish() start a 200 response.
   virtual void write(std::string_view data) = 0;
   virtual void finish() = 0;
   // start + write + finish, with content-length.
   virtual void respond(int status, std::string_view content_type, std::string_view body) = 0;
 
+  // The peer is gone, or the server is done with the exchange (response sent, request read).
   virtual bool closed() const = 0;
-  // Response bytes queued and not yet written to the socket (for back-pressure).
+  // Response bytes queued and not yet written to the socket (for back-pressure). On HTTP/1.1,
+  // the connection's; on HTTP/2, the stream's queue and the connection's.
   virtual size_t pendingBytes() const = 0;
 };
 
@@ -78,6 +85,9 @@ struct HttpServerOptions {
   std::string ca_file;
 };
 
+// The server may be closed from inside its handler or an exchange callback, but destroyed only
+// from outside them. Its handles are closed in the destructor; the loop must then run once more
+// for their close callbacks, which free them.
 class HttpServer {
  public:
   HttpServer(uv_loop_s* loop, HttpServerOptions options, Handler handler);
