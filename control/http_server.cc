@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <signal.h>
 #include <strings.h>
 
 #include <unordered_set>
@@ -10,6 +11,20 @@
 #include "control/http_server_tls.h"
 
 namespace strait::cp {
+
+namespace {
+
+// libuv writes with write(2), which cannot be given MSG_NOSIGNAL: a peer that closes while a
+// response is on its way would otherwise kill the process with SIGPIPE. A handler the
+// application installed itself is left alone.
+void ignoreSigpipe() {
+  struct sigaction current {};
+  if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+    signal(SIGPIPE, SIG_IGN);
+  }
+}
+
+}  // namespace
 
 std::optional<std::string_view> HttpRequest::header(std::string_view name) const {
   for (const auto& [key, value] : headers) {
@@ -80,6 +95,7 @@ bool HttpServer::Impl::listen(const std::string& address, uint16_t port, std::st
   if (!loadTls(error)) {
     return false;
   }
+  ignoreSigpipe();
   listener_ = new uv_tcp_t;
   uv_tcp_init(loop_, listener_);
   listener_->data = this;

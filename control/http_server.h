@@ -59,13 +59,16 @@ class Exchange {
   // The response head; `headers` names lower-case. content-length is added by respond(); a
   // streamed response is chunked on HTTP/1.1.
   virtual void start(int status, std::vector<std::pair<std::string, std::string>> headers) = 0;
+  // Without start() first, write() and finish() start a 200 response.
   virtual void write(std::string_view data) = 0;
   virtual void finish() = 0;
   // start + write + finish, with content-length.
   virtual void respond(int status, std::string_view content_type, std::string_view body) = 0;
 
+  // The peer is gone, or the server is done with the exchange (response sent, request read).
   virtual bool closed() const = 0;
-  // Response bytes queued and not yet written to the socket (for back-pressure).
+  // Response bytes queued and not yet written to the socket (for back-pressure). On HTTP/1.1,
+  // the connection's; on HTTP/2, the stream's queue and the connection's.
   virtual size_t pendingBytes() const = 0;
 };
 

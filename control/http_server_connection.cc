@@ -1,6 +1,6 @@
 #include "control/http_server_connection.h"
 
-#include <cstring>
+#include <algorithm>
 #include <utility>
 
 #include "control/http_server_h1.h"

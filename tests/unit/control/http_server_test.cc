@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <stdlib.h>
 
 #include <memory>
@@ -269,6 +270,22 @@ TEST_F(HttpServerTest, OnCloseWhenTheClientLeavesALongPoll) {
   });
   EXPECT_TRUE(loop_.waitFor([&] { return server_->connections() == 0; }));
   EXPECT_EQ(loop_.run([&] { return closes_; }), 1);
+}
+
+// A peer that resets the connection between the server's read and its answer makes that
+// write raise SIGPIPE; the server must have it ignored or the process dies. (The race itself
+// cannot be staged reliably, so the disposition is checked.)
+TEST_F(HttpServerTest, ListenIgnoresSigpipeUnlessTheApplicationHandlesIt) {
+  struct sigaction current {};
+  ASSERT_EQ(sigaction(SIGPIPE, nullptr, &current), 0);
+  EXPECT_EQ(current.sa_handler, SIG_IGN);
+
+  static void (*const kOwnHandler)(int) = [](int) {};
+  signal(SIGPIPE, kOwnHandler);
+  ASSERT_TRUE(start(options()));
+  ASSERT_EQ(sigaction(SIGPIPE, nullptr, &current), 0);
+  EXPECT_EQ(current.sa_handler, kOwnHandler);
+  signal(SIGPIPE, SIG_IGN);
 }
 
 TEST_F(HttpServerTest, DroppedExchangeLeavesTheConnectionUntilThePeerCloses) {
