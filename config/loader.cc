@@ -30,6 +30,22 @@ std::string ConfigError::toString() const {
   return out;
 }
 
+std::optional<ListPath> splitListPath(const std::string& path) {
+  size_t open = path.find('[');
+  size_t close = path.find(']');
+  if (open == std::string::npos || close == std::string::npos || close < open) {
+    return std::nullopt;
+  }
+  ListPath out;
+  out.list = path.substr(0, open);
+  auto [ptr, ec] = std::from_chars(path.data() + open + 1, path.data() + close, out.index);
+  if (ec != std::errc() || ptr != path.data() + close) {
+    return std::nullopt;
+  }
+  out.rest = path.substr(close + 1);
+  return out;
+}
+
 namespace {
 
 using internal::ErrorList;

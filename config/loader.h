@@ -2,6 +2,7 @@
 
 // Parses and validates strait.yaml into an immutable Bootstrap, or a list of precise errors.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,16 @@ struct ConfigError {
   // "FILE:LINE:COL: path: message"
   std::string toString() const;
 };
+
+// An error path that starts in a top-level list, taken apart: "clusters[3].endpoints[0].port"
+// is list "clusters", index 3, rest ".endpoints[0].port". Those who merge or assemble lists
+// (strait-cp's groups, the proxy's pushed resources) map the index back to where it came from.
+struct ListPath {
+  std::string list;
+  size_t index = 0;
+  std::string rest;
+};
+std::optional<ListPath> splitListPath(const std::string& path);
 
 struct LoadResult {
   BootstrapSharedPtr bootstrap;  // null when errors is not empty

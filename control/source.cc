@@ -3,7 +3,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -39,22 +38,6 @@ ConfigError errorAt(const std::string& file, const YAML::Mark& mark, std::string
   error.path = std::move(path);
   error.message = std::move(message);
   return error;
-}
-
-// "clusters[3].endpoints[0]" -> section "clusters", index 3, rest ".endpoints[0]".
-bool splitPath(const std::string& path, std::string& section, size_t& index, std::string& rest) {
-  size_t open = path.find('[');
-  size_t close = path.find(']');
-  if (open == std::string::npos || close == std::string::npos || close < open) {
-    return false;
-  }
-  section = path.substr(0, open);
-  auto [ptr, ec] = std::from_chars(path.data() + open + 1, path.data() + close, index);
-  if (ec != std::errc() || ptr != path.data() + close) {
-    return false;
-  }
-  rest = path.substr(close + 1);
-  return true;
 }
 
 bool isSourceFile(const fs::path& path) {
@@ -207,14 +190,11 @@ GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& 
   config::LoadResult loaded = config::loadDocument(merged, group);
   for (ConfigError& error : loaded.errors) {
     // Point the error at the file and list index the item came from.
-    std::string section;
-    std::string rest;
-    size_t index = 0;
-    if (splitPath(error.path, section, index, rest) && origins.count(section) != 0 &&
-        index < origins[section].size()) {
-      const Origin& origin = origins[section][index];
+    std::optional<config::ListPath> at = config::splitListPath(error.path);
+    if (at.has_value() && origins.count(at->list) != 0 && at->index < origins[at->list].size()) {
+      const Origin& origin = origins[at->list][at->index];
       error.file = files[origin.file].path;
-      error.path = section + "[" + std::to_string(origin.index) + "]" + rest;
+      error.path = at->list + "[" + std::to_string(origin.index) + "]" + at->rest;
     } else {
       error.file = group;
     }

@@ -1,6 +1,5 @@
 #include "proxy/discovery/resource_state.h"
 
-#include <charconv>
 #include <nlohmann/json.hpp>
 
 namespace strait::discovery {
@@ -11,25 +10,6 @@ using config::ResourceType;
 using nlohmann::json;
 
 constexpr size_t index(ResourceType type) { return static_cast<size_t>(type); }
-
-// "clusters[3].endpoints[0].port" -> list "clusters", item 3, rest ".endpoints[0].port".
-bool splitPath(const std::string& path, std::string& list, size_t& item, std::string& rest) {
-  size_t open = path.find('[');
-  size_t close = path.find(']');
-  if (open == std::string::npos || close == std::string::npos || close < open) {
-    return false;
-  }
-  list = path.substr(0, open);
-  auto [ptr, ec] = std::from_chars(path.data() + open + 1, path.data() + close, item);
-  if (ec != std::errc() || ptr != path.data() + close) {
-    return false;
-  }
-  rest = path.substr(close + 1);
-  if (!rest.empty() && rest[0] == '.') {
-    rest.erase(0, 1);
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -105,21 +85,19 @@ Assembled assemble(const std::string& static_canonical, const ResourceSets& sets
   out.loaded = config::loadJson(doc.dump(), "control_plane");
   std::string message;
   for (const config::ConfigError& error : out.loaded.errors) {
-    std::string list;
-    std::string rest;
-    size_t item = 0;
     std::string where;
-    if (splitPath(error.path, list, item, rest)) {
-      const std::vector<std::string>* names = list == "clusters"    ? &cluster_names
-                                              : list == "listeners" ? &listener_names
-                                                                    : nullptr;
-      if (names != nullptr && item < names->size() && !(*names)[item].empty()) {
-        bool second_half = list == "clusters" ? rest.rfind("endpoints", 0) == 0
-                                              : rest.rfind("virtual_hosts", 0) == 0;
-        const char* type = list == "clusters" ? (second_half ? "endpoints" : "clusters")
-                                              : (second_half ? "routes" : "listeners");
-        where = std::string(type) + "/" + (*names)[item] + (rest.empty() ? "" : ": " + rest);
-      } else if (names != nullptr && item < names->size()) {
+    if (std::optional<config::ListPath> at = config::splitListPath(error.path)) {
+      std::string rest = !at->rest.empty() && at->rest[0] == '.' ? at->rest.substr(1) : at->rest;
+      const std::vector<std::string>* names = at->list == "clusters"    ? &cluster_names
+                                              : at->list == "listeners" ? &listener_names
+                                                                        : nullptr;
+      if (names != nullptr && at->index < names->size() && !(*names)[at->index].empty()) {
+        bool second_half = at->list == "clusters" ? rest.rfind("endpoints", 0) == 0
+                                                  : rest.rfind("virtual_hosts", 0) == 0;
+        const char* type = at->list == "clusters" ? (second_half ? "endpoints" : "clusters")
+                                                  : (second_half ? "routes" : "listeners");
+        where = std::string(type) + "/" + (*names)[at->index] + (rest.empty() ? "" : ": " + rest);
+      } else if (names != nullptr && at->index < names->size()) {
         where = "static file: " + error.path;
       }
     }

@@ -933,3 +933,19 @@ TEST(ConfigLoaderTest, ListenerHttp2Settings) {
 
 }  // namespace
 }  // namespace strait::config
+
+namespace strait::config {
+namespace {
+
+TEST(ListPathTest, SplitsTheTopLevelListAndItsIndex) {
+  std::optional<ListPath> at = splitListPath("clusters[3].endpoints[0].port");
+  ASSERT_TRUE(at.has_value());
+  EXPECT_EQ(at->list, "clusters");
+  EXPECT_EQ(at->index, 3u);
+  EXPECT_EQ(at->rest, ".endpoints[0].port");
+  EXPECT_FALSE(splitListPath("admin.port").has_value());
+  EXPECT_FALSE(splitListPath("clusters[x].lb").has_value());
+}
+
+}  // namespace
+}  // namespace strait::config
