@@ -1,36 +1,35 @@
 #include "config/canonical.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "config/tree.h"
 #include "config/types.h"
 
 namespace strait::config {
 
 namespace {
 
-nlohmann::json toJson(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map: {
+nlohmann::json toJson(const TreeNode& node) {
+  switch (node.kind()) {
+    case TreeNode::Kind::Map: {
       nlohmann::json out = nlohmann::json::object();  // std::map underneath: sorted keys
-      for (const auto& entry : node) {
-        out[entry.first.as<std::string>("")] = toJson(entry.second);
+      for (const TreeEntry& entry : node.entries()) {
+        out[entry.key] = toJson(entry.value);
       }
       return out;
     }
-    case YAML::NodeType::Sequence: {
+    case TreeNode::Kind::List: {
       nlohmann::json out = nlohmann::json::array();
-      for (const auto& item : node) {
+      for (const TreeNode& item : node.items()) {
         out.push_back(toJson(item));
       }
       return out;
     }
-    case YAML::NodeType::Scalar: {
-      const std::string& text = node.Scalar();
-      if (node.Tag() != "!") {  // unquoted: keep integers and booleans typed
+    case TreeNode::Kind::Scalar: {
+      const std::string& text = node.text();
+      if (!node.quoted()) {  // keep integers and booleans typed
         if (text == "true" || text == "false") {
           return text == "true";
         }
@@ -72,7 +71,7 @@ std::string hashEach(const nlohmann::json& items, const char* key, bool keep_onl
 
 }  // namespace
 
-std::string canonicalJson(const YAML::Node& node) { return toJson(node).dump(); }
+std::string canonicalJson(const TreeNode& node) { return toJson(node).dump(); }
 
 std::string contentHash(std::string_view text) {
   uint64_t h = 14695981039346656037ULL;  // the FNV-1a 64 offset basis

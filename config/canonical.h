@@ -9,16 +9,13 @@
 #include <string>
 #include <string_view>
 
-namespace YAML {
-class Node;
-}  // namespace YAML
-
 namespace strait::config {
 
 struct Bootstrap;
+class TreeNode;
 
-// The canonical JSON text of a parsed YAML node (compact, no whitespace).
-std::string canonicalJson(const YAML::Node& node);
+// The canonical JSON text of a parsed node (compact, no whitespace).
+std::string canonicalJson(const TreeNode& node);
 
 // A 64-bit FNV-1a content hash as 16 hex digits: a fingerprint that tells versions apart, not a
 // security boundary.

@@ -56,7 +56,7 @@ HealthCheck parseHealthCheck(const Value& value) {
   MapReader map(value, {"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold"});
   if (std::optional<Value> path = map.get("path")) {
     check.path = path->string().value_or(check.path);
-    if (path->node().IsScalar() && !check.path.starts_with('/')) {
+    if (path->node().isScalar() && !check.path.starts_with('/')) {
       path->error("expected a path starting with \"/\", got " + quote(check.path));
     }
   }
@@ -180,7 +180,7 @@ Cluster parseCluster(const Value& value, ParseContext& context) {
   }
   if (std::optional<Value> endpoints = map.get("endpoints")) {
     std::vector<Value> items = endpoints->items();
-    if (items.empty() && endpoints->node().IsSequence()) {
+    if (items.empty() && endpoints->node().isList()) {
       endpoints->error("expected at least one endpoint (or use dns instead)");
     }
     for (const Value& item : items) {

@@ -33,7 +33,7 @@ ClientValidation parseClientValidation(const Value& value) {
   map.readBool("require_client_certificate", validation.require_client_certificate);
   if (std::optional<Value> bundles = map.require("trust_bundles")) {
     std::vector<Value> items = bundles->items();
-    if (items.empty() && bundles->node().IsSequence()) {
+    if (items.empty() && bundles->node().isList()) {
       bundles->error("expected at least one trust bundle (a {trust_domain, ca} map)");
     }
     for (const Value& item : items) {
@@ -56,7 +56,7 @@ ListenerTls parseListenerTls(const Value& value) {
   MapReader map(value, {"certificates", "alpn", "client_validation"});
   if (std::optional<Value> certificates = map.require("certificates")) {
     std::vector<Value> items = certificates->items();
-    if (items.empty() && certificates->node().IsSequence()) {
+    if (items.empty() && certificates->node().isList()) {
       certificates->error("expected at least one certificate (a {cert, key} map)");
     }
     for (const Value& item : items) {
@@ -72,7 +72,7 @@ ListenerTls parseListenerTls(const Value& value) {
         protocols.push_back(std::move(*protocol));
       }
     }
-    if (protocols.empty() && alpn->node().IsSequence()) {
+    if (protocols.empty() && alpn->node().isList()) {
       alpn->error("expected at least one protocol (h2, http/1.1)");
     }
     tls.alpn = std::move(protocols);
@@ -94,9 +94,9 @@ FilterConfig parseFilter(const Value& value) {
   std::optional<Value> config = map.get("config");
   // An entry without `config` gets an undefined node, as a parser sees it.
   filter.raw = std::make_shared<const RawConfig>(
-      RawConfig{config.has_value() ? config->node() : YAML::Node(YAML::NodeType::Undefined)});
+      RawConfig{config.has_value() ? config->node() : TreeNode()});
   if (config.has_value()) {
-    filter.canonical = YAML::Dump(config->node());
+    filter.canonical = canonicalJson(config->node());
   }
   if (filter.name.empty()) {
     return filter;
@@ -113,9 +113,8 @@ FilterConfig parseFilter(const Value& value) {
     return filter;
   }
   // Each filter validates its own block; a missing block reads as an empty map.
-  Value block = config.has_value() ? *config
-                                   : Value(YAML::Node(YAML::NodeType::Map), filter.config_path,
-                                           value.errors());
+  static const TreeNode kEmptyMap(TreeNode::Kind::Map);
+  Value block = config.has_value() ? *config : Value(kEmptyMap, filter.config_path, value.errors());
   filter.settings = (*parser)(block);
   return filter;
 }

@@ -4,15 +4,14 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/types.h"
 
-namespace YAML {
-class Node;
-}  // namespace YAML
-
 namespace strait::config {
+
+class TreeNode;
 
 struct ConfigError {
   std::string file;
@@ -48,11 +47,12 @@ LoadResult loadFile(const std::string& path);
 LoadResult loadFileText(const std::string& text, const std::string& path);
 // Parses and validates YAML text; `file` is only used in error messages.
 LoadResult loadString(const std::string& yaml, const std::string& file);
-// Validates a document already parsed (strait-cp merges a group's files into one); error
-// positions are the nodes' own marks.
-LoadResult loadDocument(const YAML::Node& document, const std::string& file);
-// Validates a config given as JSON text (the proxy's discovery client assembles one from the
-// pushed resources): the same loader, the same checks; errors have no line, only the path.
-LoadResult loadJson(const std::string& json, const std::string& file);
+// Validates a document already parsed (config/tree.h; strait-cp merges a group's files into
+// one, the proxy assembles the pushed resources into one); error positions are the nodes' own
+// marks.
+LoadResult loadTree(const TreeNode& document, const std::string& file);
+// Parses and validates JSON text: the same loader, the same checks, without yaml-cpp; errors
+// have no line, only the path (a syntax error has its line and column).
+LoadResult loadJson(std::string_view json, const std::string& file);
 
 }  // namespace strait::config

@@ -193,7 +193,7 @@ RouteMatch parseMatch(const Value& value) {
       match.value = text->string().value_or("/");
       if (kind == PathMatchKind::Regex) {
         checkRegex(*text, match.value, match.case_sensitive);
-      } else if (text->node().IsScalar() && !match.value.starts_with('/')) {
+      } else if (text->node().isScalar() && !match.value.starts_with('/')) {
         text->error("expected a path starting with \"/\", got " + quote(match.value));
       }
     }
@@ -273,7 +273,7 @@ std::vector<WeightedCluster> parseWeightedClusters(const Value& value, ParseCont
     total += weighted.weight;
     clusters.push_back(std::move(weighted));
   }
-  if (value.node().IsSequence() && total == 0) {
+  if (value.isList() && total == 0) {
     value.error("weights must add up to more than 0");
   }
   return clusters;
@@ -374,7 +374,7 @@ Redirect parseRedirect(const Value& value) {
   }
   if (std::optional<Value> path = map.get("path")) {
     redirect.path = path->string().value_or("");
-    if (path->node().IsScalar() && !redirect.path.starts_with('/')) {
+    if (path->node().isScalar() && !redirect.path.starts_with('/')) {
       path->error("expected a path starting with \"/\", got " + quote(redirect.path));
     }
   }
@@ -416,7 +416,7 @@ VirtualHost parseVirtualHost(const Value& value, ParseContext& context,
   map.readString("name", host.name);
   if (std::optional<Value> domains = map.require("domains")) {
     std::vector<Value> items = domains->items();
-    if (items.empty() && domains->node().IsSequence()) {
+    if (items.empty() && domains->node().isList()) {
       domains->error("expected at least one domain (\"*\" matches every host)");
     }
     for (const Value& item : items) {

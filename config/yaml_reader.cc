@@ -39,10 +39,10 @@ std::string integerExpectation(uint64_t min, uint64_t max) {
 
 // ---- ErrorList --------------------------------------------------------------------------------
 
-void ErrorList::add(const YAML::Mark& mark, std::string path, std::string message) {
+void ErrorList::add(const Mark& mark, std::string path, std::string message) {
   ConfigError error;
   error.file = file_;
-  if (!mark.is_null() && mark.line >= 0 && mark.column >= 0) {
+  if (mark.known()) {
     error.line = mark.line + 1;
     error.column = mark.column + 1;
   }
@@ -90,17 +90,17 @@ std::string quote(std::string_view text) {
   return out;
 }
 
-std::string describe(const YAML::Node& node) {
-  if (!node.IsDefined() || node.IsNull()) {
-    return "nothing";
+std::string describe(const TreeNode& node) {
+  switch (node.kind()) {
+    case TreeNode::Kind::List:
+      return "a list";
+    case TreeNode::Kind::Map:
+      return "a map";
+    case TreeNode::Kind::Scalar:
+      return quote(node.text());
+    default:
+      return "nothing";
   }
-  if (node.IsSequence()) {
-    return "a list";
-  }
-  if (node.IsMap()) {
-    return "a map";
-  }
-  return quote(node.Scalar());
 }
 
 std::string childPath(const std::string& parent, std::string_view key) {
@@ -163,20 +163,13 @@ std::string joinNames(const std::vector<std::string_view>& names) {
 
 // ---- Value ------------------------------------------------------------------------------------
 
-YAML::Mark Value::mark() const {
-  if (!node_.IsDefined()) {
-    return YAML::Mark::null_mark();
-  }
-  return node_.Mark();
-}
-
 void Value::error(std::string message) const {
   errors_->add(mark(), path_, std::move(message));
 }
 
 std::optional<std::string> Value::scalarText() const {
-  if (node_.IsDefined() && node_.IsScalar()) {
-    return node_.Scalar();
+  if (node_->isScalar()) {
+    return node_->text();
   }
   return std::nullopt;
 }
@@ -184,7 +177,7 @@ std::optional<std::string> Value::scalarText() const {
 std::optional<std::string> Value::string() const {
   std::optional<std::string> text = scalarText();
   if (!text.has_value()) {
-    error("expected a string, got " + describe(node_));
+    error("expected a string, got " + describe(*node_));
   }
   return text;
 }
@@ -192,7 +185,7 @@ std::optional<std::string> Value::string() const {
 std::optional<std::string> Value::nonEmptyString() const {
   std::optional<std::string> text = scalarText();
   if (!text.has_value() || text->empty()) {
-    error("expected a non-empty string, got " + describe(node_));
+    error("expected a non-empty string, got " + describe(*node_));
     return std::nullopt;
   }
   return text;
@@ -207,7 +200,7 @@ std::optional<bool> Value::boolean() const {
   if (text == "false") {
     return false;
   }
-  error("expected true or false, got " + describe(node_));
+  error("expected true or false, got " + describe(*node_));
   return std::nullopt;
 }
 
@@ -222,7 +215,7 @@ std::optional<uint64_t> Value::integer(uint64_t min, uint64_t max) const {
     parsed = ec == std::errc() && ptr == end;
   }
   if (!parsed || value < min || value > max) {
-    error(integerExpectation(min, max) + ", got " + describe(node_));
+    error(integerExpectation(min, max) + ", got " + describe(*node_));
     return std::nullopt;
   }
   return value;
@@ -241,7 +234,7 @@ std::optional<double> Value::number(double min, double max) const {
   }
   if (!parsed || value < min || value > max) {
     error("expected a number from " + formatNumber(min) + " to " + formatNumber(max) + ", got " +
-          describe(node_));
+          describe(*node_));
     return std::nullopt;
   }
   return value;
@@ -250,27 +243,27 @@ std::optional<double> Value::number(double min, double max) const {
 std::optional<Duration> Value::duration(bool allow_zero) const {
   std::optional<std::string> text = scalarText();
   if (!text.has_value()) {
-    error("expected a duration, got " + describe(node_) +
+    error("expected a duration, got " + describe(*node_) +
           " (a number with a unit: ms, s, m or h, e.g. 250ms or 5s)");
     return std::nullopt;
   }
   DurationParse parsed = parseDuration(*text);
   if (!parsed.ok()) {
-    error(parsed.error + ", got " + describe(node_) + " (" + parsed.allowed + ")");
+    error(parsed.error + ", got " + describe(*node_) + " (" + parsed.allowed + ")");
     return std::nullopt;
   }
   if (!allow_zero && parsed.value.count() == 0) {
-    error("expected a duration greater than zero, got " + describe(node_));
+    error("expected a duration greater than zero, got " + describe(*node_));
     return std::nullopt;
   }
   return parsed.value;
 }
 
 bool Value::expectList() const {
-  if (node_.IsDefined() && node_.IsSequence()) {
+  if (node_->isList()) {
     return true;
   }
-  error("expected a list, got " + describe(node_));
+  error("expected a list, got " + describe(*node_));
   return false;
 }
 
@@ -279,9 +272,9 @@ std::vector<Value> Value::items() const {
   if (!expectList()) {
     return out;
   }
-  out.reserve(node_.size());
+  out.reserve(node_->size());
   size_t index = 0;
-  for (const YAML::Node& item : node_) {
+  for (const TreeNode& item : node_->items()) {
     out.emplace_back(item, indexPath(path_, index), *errors_);
     ++index;
   }
@@ -312,23 +305,21 @@ std::optional<std::vector<std::string>> Value::stringList() const {
 
 MapReader::MapReader(const Value& value, std::initializer_list<std::string_view> known_keys)
     : self_(value) {
-  const YAML::Node& node = value.node();
-  if (!node.IsDefined() || !node.IsMap()) {
+  const TreeNode& node = value.node();
+  if (!node.isMap()) {
     value.error("expected a map, got " + describe(node));
     return;
   }
   is_map_ = true;
   std::vector<std::string_view> known(known_keys);
-  // A range-for over value copies: `it->first` on yaml-cpp's proxy iterator trips GCC 12's
-  // -Wdangling-pointer.
-  for (const auto& pair : node) {
-    const YAML::Node key_node = pair.first;
-    if (!key_node.IsScalar()) {
-      value.errors().add(key_node.Mark(), value.path(),
-                         "keys must be strings, got " + describe(key_node));
+  entries_.reserve(node.size());
+  for (const TreeEntry& pair : node.entries()) {
+    if (pair.key_kind != TreeNode::Kind::Scalar) {
+      value.errors().add(pair.key_mark, value.path(),
+                         "keys must be strings, got " + describe(TreeNode(pair.key_kind)));
       continue;
     }
-    const std::string& key = key_node.Scalar();
+    const std::string& key = pair.key;
     std::string path = childPath(value.path(), key);
     if (std::find(known.begin(), known.end(), key) == known.end()) {
       std::optional<std::string_view> suggestion = nearestKey(key, known);
@@ -338,15 +329,15 @@ MapReader::MapReader(const Value& value, std::initializer_list<std::string_view>
       } else {
         message += " (allowed: " + joinNames(known) + ")";
       }
-      value.errors().add(key_node.Mark(), std::move(path), std::move(message));
+      value.errors().add(pair.key_mark, std::move(path), std::move(message));
       continue;
     }
     if (find(key) != nullptr) {
-      // yaml-cpp keeps both entries of a repeated key; silently taking one would hide a mistake.
-      value.errors().add(key_node.Mark(), std::move(path), "duplicate key " + quote(key));
+      // The tree keeps both entries of a repeated key; silently taking one would hide a mistake.
+      value.errors().add(pair.key_mark, std::move(path), "duplicate key " + quote(key));
       continue;
     }
-    entries_.push_back(Entry{key, pair.second});
+    entries_.push_back(Entry{key, &pair.value});
   }
 }
 
@@ -364,7 +355,7 @@ std::optional<Value> MapReader::get(std::string_view key) const {
   if (entry == nullptr) {
     return std::nullopt;
   }
-  return Value(entry->value, childPath(self_.path(), key), self_.errors());
+  return Value(*entry->value, childPath(self_.path(), key), self_.errors());
 }
 
 std::optional<Value> MapReader::require(std::string_view key) const {

@@ -1,7 +1,8 @@
 #pragma once
 
-// Small helpers that walk a parsed YAML tree and turn every problem into a ConfigError with a
-// position and a path, so that the section parsers read as plain lists of keys.
+// Small helpers that walk a parsed config tree (config/tree.h: from YAML or from JSON) and turn
+// every problem into a ConfigError with a position and a path, so that the section parsers read
+// as plain lists of keys.
 
 #include <cstdint>
 #include <initializer_list>
@@ -11,9 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
-
 #include "config/loader.h"
+#include "config/tree.h"
 #include "config/types.h"
 
 namespace strait::config::internal {
@@ -23,8 +23,8 @@ class ErrorList {
  public:
   explicit ErrorList(std::string file) : file_(std::move(file)) {}
 
-  // `mark` is yaml-cpp's 0-based position; a null mark gives line and column 0.
-  void add(const YAML::Mark& mark, std::string path, std::string message);
+  // `mark` is 0-based; an unknown mark gives line and column 0.
+  void add(const Mark& mark, std::string path, std::string message);
   bool empty() const { return errors_.empty(); }
   const std::string& file() const { return file_; }
   // The errors in file order (stable for errors at the same position).
@@ -36,7 +36,7 @@ class ErrorList {
 };
 
 // "\"abc\"" for a scalar, "a list", "a map" or "nothing": the "got ..." part of a message.
-std::string describe(const YAML::Node& node);
+std::string describe(const TreeNode& node);
 // Double-quotes `text`, escaping quotes, backslashes and control characters.
 std::string quote(std::string_view text);
 // "parent.key", or "key" at the top level.
@@ -52,16 +52,19 @@ std::optional<std::string_view> nearestKey(std::string_view word,
 std::string joinNames(const std::vector<std::string_view>& names);
 
 // One node of the tree together with its config path. Conversions report a precise error and
-// return nullopt when the node does not hold what the key needs.
+// return nullopt when the node does not hold what the key needs. A Value points into the tree:
+// the tree must outlive it (the loader's parse of one document).
 class Value {
  public:
-  Value(YAML::Node node, std::string path, ErrorList& errors)
-      : node_(std::move(node)), path_(std::move(path)), errors_(&errors) {}
+  Value(const TreeNode& node, std::string path, ErrorList& errors)
+      : node_(&node), path_(std::move(path)), errors_(&errors) {}
 
-  const YAML::Node& node() const { return node_; }
+  const TreeNode& node() const { return *node_; }
+  bool isMap() const { return node_->isMap(); }
+  bool isList() const { return node_->isList(); }
   const std::string& path() const { return path_; }
   ErrorList& errors() const { return *errors_; }
-  YAML::Mark mark() const;
+  Mark mark() const { return node_->mark(); }
 
   // Reports `message` at this node.
   void error(std::string message) const;
@@ -97,7 +100,7 @@ class Value {
     for (const auto& entry : table) {
       names.push_back(entry.first);
     }
-    error("expected one of " + joinNames(names) + ", got " + describe(node_));
+    error("expected one of " + joinNames(names) + ", got " + describe(*node_));
     return std::nullopt;
   }
 
@@ -105,7 +108,7 @@ class Value {
   // The text of a non-null scalar, or nullopt (not reported).
   std::optional<std::string> scalarText() const;
 
-  YAML::Node node_;
+  const TreeNode* node_;
   std::string path_;
   ErrorList* errors_;
 };
@@ -136,8 +139,8 @@ class MapReader {
 
  private:
   struct Entry {
-    std::string key;
-    YAML::Node value;
+    std::string_view key;  // in the tree
+    const TreeNode* value;
   };
   const Entry* find(std::string_view key) const;
 

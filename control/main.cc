@@ -154,13 +154,14 @@ struct Watch {
   std::map<std::string, std::vector<strait::config::ConfigError>>* errors = nullptr;
   std::string read_fingerprint;  // of the last read
   std::string seen_fingerprint;  // of the last tick
+  ParsedFiles parsed;            // so that a change re-parses only the files it touched
   uv_timer_t timer;
 };
 
 void readSource(Watch& watch) {
   auto started = std::chrono::steady_clock::now();
   std::string fingerprint = sourceFingerprint(watch.options->source);
-  SourceResult result = loadSource(watch.options->source);
+  SourceResult result = loadSource(watch.options->source, &watch.parsed);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
                   .count();
   std::fprintf(stderr, "strait-cp: source read in %.1f ms (%zu groups valid, %zu with errors)\n",

@@ -1,7 +1,5 @@
 #include "control/source.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +7,7 @@
 #include <sstream>
 
 #include "config/canonical.h"
+#include "config/tree.h"
 
 namespace strait::cp {
 
@@ -27,11 +26,11 @@ struct Origin {
   size_t index = 0;  // in that file's list
 };
 
-ConfigError errorAt(const std::string& file, const YAML::Mark& mark, std::string path,
+ConfigError errorAt(const std::string& file, const config::Mark& mark, std::string path,
                     std::string message) {
   ConfigError error;
   error.file = file;
-  if (!mark.is_null()) {
+  if (mark.known()) {
     error.line = mark.line + 1;
     error.column = mark.column + 1;
   }
@@ -117,61 +116,102 @@ GroupSnapshot cutResources(const std::string& group, const config::Bootstrap& co
   return out;
 }
 
-GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& files) {
+const ParsedFiles::Parsed& ParsedFiles::parse(const SourceFile& file) {
+  Entry& entry = entries_[file.path];
+  entry.used = true;
+  if (entry.parsed.has_value() && entry.text == file.text) {
+    hits_++;
+    return *entry.parsed;
+  }
+  entry.text = file.text;
+  entry.parsed = parseFile(file);
+  return *entry.parsed;
+}
+
+void ParsedFiles::prune() {
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (!it->second.used) {
+      it = entries_.erase(it);
+    } else {
+      it->second.used = false;
+      ++it;
+    }
+  }
+}
+
+ParsedFiles::Parsed ParsedFiles::parseFile(const SourceFile& file) {
+  Parsed out;
+  config::SyntaxError syntax;
+  bool json = fs::path(file.path).extension() == ".json";
+  out.tree = json ? config::parseJson(file.text, syntax) : config::parseYaml(file.text, syntax);
+  if (!out.tree.has_value()) {
+    out.error = errorAt(file.path, syntax.mark, "",
+                        std::string(json ? "invalid JSON: " : "invalid YAML: ") + syntax.message);
+  }
+  return out;
+}
+
+GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& files,
+                       ParsedFiles* cache) {
+  using config::TreeNode;
   GroupResult result;
-  YAML::Node merged(YAML::NodeType::Map);
+  ParsedFiles local;
+  ParsedFiles& parsed_files = cache != nullptr ? *cache : local;
+  TreeNode merged(TreeNode::Kind::Map);
+  for (const char* section : kSections) {
+    merged.add(section, TreeNode(TreeNode::Kind::List));
+  }
   std::map<std::string, std::vector<Origin>> origins;
   // name -> where it was first defined, per section
   std::map<std::string, std::map<std::string, ConfigError>> defined;
-  for (const char* section : kSections) {
-    merged[section] = YAML::Node(YAML::NodeType::Sequence);
-  }
   for (size_t f = 0; f < files.size(); f++) {
     const SourceFile& file = files[f];
-    YAML::Node doc;
-    try {
-      doc = YAML::Load(file.text);
-    } catch (const YAML::Exception& e) {
-      result.errors.push_back(errorAt(file.path, e.mark, "", "invalid YAML: " + e.msg));
+    const ParsedFiles::Parsed& parsed = parsed_files.parse(file);
+    if (!parsed.tree.has_value()) {
+      result.errors.push_back(parsed.error);
       continue;
     }
-    if (!doc.IsDefined() || doc.IsNull()) {
+    const TreeNode& doc = *parsed.tree;
+    if (!doc.isDefined() || doc.isNull()) {
       continue;  // an empty file adds nothing
     }
-    if (!doc.IsMap()) {
+    if (!doc.isMap()) {
       result.errors.push_back(
-          errorAt(file.path, doc.Mark(), "", "expected a map with listeners and clusters"));
+          errorAt(file.path, doc.mark(), "", "expected a map with listeners and clusters"));
       continue;
     }
-    for (const auto& entry : doc) {
-      std::string key = entry.first.as<std::string>("");
+    for (const config::TreeEntry& entry : doc.entries()) {
+      const std::string& key = entry.key;
       bool known = std::find_if(std::begin(kSections), std::end(kSections), [&](const char* s) {
                      return key == s;
                    }) != std::end(kSections);
       if (!known) {
-        result.errors.push_back(errorAt(file.path, entry.first.Mark(), key,
+        result.errors.push_back(errorAt(file.path, entry.key_mark, key,
                                         "unknown key in a strait-cp source file (expected " +
                                             std::string("listeners or clusters)")));
         continue;
       }
-      if (!entry.second.IsSequence()) {
-        result.errors.push_back(errorAt(file.path, entry.second.Mark(), key, "expected a list"));
+      if (!entry.value.isList()) {
+        result.errors.push_back(errorAt(file.path, entry.value.mark(), key, "expected a list"));
         continue;
       }
-      for (size_t i = 0; i < entry.second.size(); i++) {
-        YAML::Node item = entry.second[i];
+      TreeNode& section = *merged.findMutable(key);
+      const std::vector<TreeNode>& items = entry.value.items();
+      for (size_t i = 0; i < items.size(); i++) {
+        const TreeNode& item = items[i];
         std::string path = key + "[" + std::to_string(i) + "]";
         std::string name;
-        if (item.IsMap() && item["name"] && item["name"].IsScalar()) {
-          name = item["name"].Scalar();
+        if (const TreeNode* name_node = item.isMap() ? item.find("name") : nullptr;
+            name_node != nullptr && name_node->isScalar()) {
+          name = name_node->text();
         }
         if (!name.empty()) {
           auto [it, inserted] = defined[key].emplace(
-              name, errorAt(file.path, item.Mark(), path, ""));
+              name, errorAt(file.path, item.mark(), path, ""));
           if (!inserted) {
             const ConfigError& first = it->second;
             result.errors.push_back(errorAt(
-                file.path, item.Mark(), path,
+                file.path, item.mark(), path,
                 std::string(key == "clusters" ? "cluster" : "listener") + " \"" + name +
                     "\" is defined twice (first at " + first.file + ":" +
                     std::to_string(first.line) + ":" + std::to_string(first.column) + ", " +
@@ -179,7 +219,7 @@ GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& 
             continue;
           }
         }
-        merged[key].push_back(item);
+        section.push(item);
         origins[key].push_back(Origin{f, i});
       }
     }
@@ -187,7 +227,7 @@ GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& 
   if (!result.errors.empty()) {
     return result;
   }
-  config::LoadResult loaded = config::loadDocument(merged, group);
+  config::LoadResult loaded = config::loadTree(merged, group);
   for (ConfigError& error : loaded.errors) {
     // Point the error at the file and list index the item came from.
     std::optional<config::ListPath> at = config::splitListPath(error.path);
@@ -207,12 +247,12 @@ GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& 
   return result;
 }
 
-SourceResult loadSource(const std::string& dir) {
+SourceResult loadSource(const std::string& dir, ParsedFiles* cache) {
   SourceResult result;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     result.errors["_shared"].push_back(
-        errorAt(dir, YAML::Mark::null_mark(), "", "not a directory"));
+        errorAt(dir, config::Mark{}, "", "not a directory"));
     return result;
   }
   auto read = [&](const std::string& group, const std::vector<fs::path>& paths,
@@ -221,7 +261,7 @@ SourceResult loadSource(const std::string& dir) {
       SourceFile file{path.string(), ""};
       if (!readFile(path, file.text)) {
         result.errors[group].push_back(
-            errorAt(file.path, YAML::Mark::null_mark(), "", "cannot read the file"));
+            errorAt(file.path, config::Mark{}, "", "cannot read the file"));
         continue;
       }
       out.push_back(std::move(file));
@@ -240,13 +280,16 @@ SourceResult loadSource(const std::string& dir) {
   for (const std::string& group : groups) {
     std::vector<SourceFile> files = shared;
     read(group, filesOf(fs::path(dir) / group), files);
-    GroupResult built = buildGroup(group, files);
+    GroupResult built = buildGroup(group, files, cache);
     if (!built.errors.empty()) {
       auto& errors = result.errors[group];
       errors.insert(errors.end(), built.errors.begin(), built.errors.end());
     } else if (result.errors.count(group) == 0) {
       result.groups.emplace(group, std::move(built.snapshot));
     }
+  }
+  if (cache != nullptr) {
+    cache->prune();
   }
   return result;
 }

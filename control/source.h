@@ -8,11 +8,13 @@
 
 #include <array>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "config/discovery.h"
 #include "config/loader.h"
+#include "config/tree.h"
 
 namespace strait::cp {
 
@@ -42,20 +44,49 @@ struct SourceResult {
   bool ok() const { return errors.empty(); }
 };
 
-// Reads every group of `dir`. Files are *.yaml, *.yml and *.json, read in name order.
-SourceResult loadSource(const std::string& dir);
-
-// One group from the texts of its files ({path, text}, `_shared/` ones first): what
-// loadSource() does per group, without the file system (unit tests use it directly).
 struct SourceFile {
   std::string path;
   std::string text;
 };
+
+// The parsed trees of the source files, kept between reads so that a change re-parses only the
+// files whose text changed (a 2 MB YAML file costs yaml-cpp about half a second). *.json files
+// are parsed as JSON (no yaml-cpp), the others as YAML.
+class ParsedFiles {
+ public:
+  struct Parsed {
+    std::optional<config::TreeNode> tree;  // nullopt: a syntax error
+    config::ConfigError error;             // FILE:LINE:COL of the syntax error
+  };
+  const Parsed& parse(const SourceFile& file);
+  // Forgets the files not parsed since the last prune (deleted ones).
+  void prune();
+  // Parses served from the cache, for tests.
+  size_t hits() const { return hits_; }
+
+ private:
+  static Parsed parseFile(const SourceFile& file);
+  struct Entry {
+    std::string text;
+    std::optional<Parsed> parsed;
+    bool used = false;
+  };
+  std::map<std::string, Entry> entries_;
+  size_t hits_ = 0;
+};
+
+// Reads every group of `dir`. Files are *.yaml, *.yml and *.json, read in name order. With
+// `cache`, unchanged files are not parsed again.
+SourceResult loadSource(const std::string& dir, ParsedFiles* cache = nullptr);
+
+// One group from the texts of its files ({path, text}, `_shared/` ones first): what
+// loadSource() does per group, without the file system (unit tests use it directly).
 struct GroupResult {
   GroupSnapshot snapshot;
   std::vector<config::ConfigError> errors;
 };
-GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& files);
+GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& files,
+                       ParsedFiles* cache = nullptr);
 
 // The snapshot's resources from a validated config's canonical form: a cluster without its
 // endpoints (clusters), each cluster's `endpoints` list (endpoints, named by the cluster), a

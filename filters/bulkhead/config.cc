@@ -36,7 +36,7 @@ std::shared_ptr<BulkheadSettings> parseBulkheadConfig(const Value& root) {
   bulkhead.mode = settings->mode;
   if (std::optional<Value> list = map.require("compartments")) {
     std::vector<Value> items = list->items();
-    if (items.empty() && list->node().IsSequence()) {
+    if (items.empty() && list->node().isList()) {
       list->error("expected at least one compartment");
     }
     std::vector<std::string> names;

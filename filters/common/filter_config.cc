@@ -10,7 +10,7 @@ RequestMatchConfig parseRequestMatch(const Value& value) {
   MapReader map(value, {"prefix", "headers", "principals"});
   if (std::optional<Value> prefix = map.get("prefix")) {
     match.prefix = prefix->string().value_or("");
-    if (prefix->node().IsScalar() && !match.prefix.starts_with('/')) {
+    if (prefix->node().isScalar() && !match.prefix.starts_with('/')) {
       prefix->error("expected a path prefix starting with \"/\", got " +
                     config::internal::quote(match.prefix));
     }

@@ -38,7 +38,7 @@ AbortFault parseAbort(const Value& value) {
   map.readUint16("status", abort.status, 200, 599);
   if (std::optional<Value> reset = map.get("reset")) {
     abort.reset = reset->boolean().value_or(false);
-    if (reset->node().IsScalar() && !abort.reset && !map.has("status")) {
+    if (reset->node().isScalar() && !abort.reset && !map.has("status")) {
       reset->error("reset: false injects nothing; remove the abort block or give a status");
     }
   }
@@ -60,7 +60,7 @@ RateLimitFault parseRateLimit(const Value& value) {
 
 // `reset: 5` or `reset: {percent: 5}` (the percent is required in the map form).
 uint32_t parseConnectionPercent(const Value& value) {
-  if (value.node().IsMap()) {
+  if (value.isMap()) {
     MapReader map(value, {"percent"});
     std::optional<Value> percent = map.require("percent");
     return percent ? percentFromDouble(percent->number(0, 100).value_or(0)) : 0;

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/tree.h"
+
 namespace strait::discovery {
 
 namespace {
@@ -10,6 +12,27 @@ using config::ResourceType;
 using nlohmann::json;
 
 constexpr size_t index(ResourceType type) { return static_cast<size_t>(type); }
+
+// A resource's body as a tree; a body that is not a JSON object reads as an empty map (the
+// discovery client accepts only objects, so this is a persisted file edited by hand).
+config::TreeNode bodyOf(const std::string& body) {
+  config::SyntaxError syntax;
+  std::optional<config::TreeNode> tree = config::parseJson(body, syntax);
+  if (!tree.has_value() || !tree->isMap()) {
+    return config::TreeNode(config::TreeNode::Kind::Map);
+  }
+  return std::move(*tree);
+}
+
+// The list under `key` of the document map, made a list if it is missing or something else.
+config::TreeNode& listIn(config::TreeNode& doc, const char* key) {
+  config::TreeNode* list = doc.findMutable(key);
+  if (list == nullptr || !list->isList()) {
+    doc.set(key, config::TreeNode(config::TreeNode::Kind::List));
+    list = doc.findMutable(key);
+  }
+  return *list;
+}
 
 }  // namespace
 
@@ -34,55 +57,48 @@ bool ResourceSets::empty() const {
 }
 
 Assembled assemble(const std::string& static_canonical, const ResourceSets& sets) {
-  json doc = json::parse(static_canonical, nullptr, false);
-  if (!doc.is_object()) {
-    doc = json::object();
+  using config::TreeNode;
+  config::SyntaxError syntax;
+  TreeNode doc = config::parseJson(static_canonical, syntax).value_or(TreeNode());
+  if (!doc.isMap()) {
+    doc = TreeNode(TreeNode::Kind::Map);
   }
+  // Both lists exist before either is held: adding one may move the other.
+  listIn(doc, "clusters");
+  listIn(doc, "listeners");
+  TreeNode& clusters = listIn(doc, "clusters");
+  TreeNode& listeners = listIn(doc, "listeners");
   // Where each item of the assembled lists came from: "" for the static file's own.
-  std::vector<std::string> cluster_names(doc.value("clusters", json::array()).size());
-  std::vector<std::string> listener_names(doc.value("listeners", json::array()).size());
-  json& clusters = doc["clusters"];
-  if (!clusters.is_array()) {
-    clusters = json::array();
-  }
-  json& listeners = doc["listeners"];
-  if (!listeners.is_array()) {
-    listeners = json::array();
-  }
+  std::vector<std::string> cluster_names(clusters.size());
+  std::vector<std::string> listener_names(listeners.size());
   const auto& endpoints = sets.resources[index(ResourceType::Endpoints)];
   for (const auto& [name, body] : sets.resources[index(ResourceType::Clusters)]) {
-    json cluster = json::parse(body, nullptr, false);
-    if (!cluster.is_object()) {
-      cluster = json::object();
-    }
-    cluster["name"] = name;
+    TreeNode cluster = bodyOf(body);
+    cluster.set("name", TreeNode::scalar(name, true));
     if (auto it = endpoints.find(name); it != endpoints.end()) {
-      json assignment = json::parse(it->second, nullptr, false);
-      if (assignment.is_object() && assignment.contains("endpoints")) {
-        cluster["endpoints"] = assignment["endpoints"];
+      TreeNode assignment = bodyOf(it->second);
+      if (TreeNode* list = assignment.findMutable("endpoints")) {
+        cluster.set("endpoints", std::move(*list));
       }
     }
-    clusters.push_back(std::move(cluster));
+    clusters.push(std::move(cluster));
     cluster_names.push_back(name);
   }
   const auto& routes = sets.resources[index(ResourceType::Routes)];
   for (const auto& [name, body] : sets.resources[index(ResourceType::Listeners)]) {
-    json listener = json::parse(body, nullptr, false);
-    if (!listener.is_object()) {
-      listener = json::object();
-    }
-    listener["name"] = name;
+    TreeNode listener = bodyOf(body);
+    listener.set("name", TreeNode::scalar(name, true));
     if (auto it = routes.find(name); it != routes.end()) {
-      json route_config = json::parse(it->second, nullptr, false);
-      if (route_config.is_object() && route_config.contains("virtual_hosts")) {
-        listener["virtual_hosts"] = route_config["virtual_hosts"];
+      TreeNode route_config = bodyOf(it->second);
+      if (TreeNode* hosts = route_config.findMutable("virtual_hosts")) {
+        listener.set("virtual_hosts", std::move(*hosts));
       }
     }
-    listeners.push_back(std::move(listener));
+    listeners.push(std::move(listener));
     listener_names.push_back(name);
   }
   Assembled out;
-  out.loaded = config::loadJson(doc.dump(), "control_plane");
+  out.loaded = config::loadTree(doc, "control_plane");
   std::string message;
   for (const config::ConfigError& error : out.loaded.errors) {
     std::string where;

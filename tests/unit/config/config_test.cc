@@ -214,8 +214,8 @@ TEST(ConfigLoaderTest, ConfigMdExampleLoadsIntoTheRightFields) {
   ASSERT_EQ(http.filters.size(), 1u);
   EXPECT_EQ(http.filters[0].name, "fault");
   EXPECT_EQ(http.filters[0].config_path, "listeners[0].http.filters[0].config");
-  EXPECT_EQ(http.filters[0].raw->node["abort"]["status"].as<int>(), 503);
-  EXPECT_EQ(http.filters[0].raw->node["abort"]["percent"].as<int>(), 1);
+  EXPECT_EQ(http.filters[0].raw->node.find("abort")->find("status")->text(), "503");
+  EXPECT_EQ(http.filters[0].raw->node.find("abort")->find("percent")->text(), "1");
 
   ASSERT_EQ(listener.virtual_hosts.size(), 1u);
   const VirtualHost& host = listener.virtual_hosts[0];
@@ -562,13 +562,13 @@ TEST(ConfigLoaderTest, FiltersKeepTheirRawConfig) {
   EXPECT_FALSE(http.generate_request_id);
   ASSERT_EQ(http.filters.size(), 2u);
   EXPECT_EQ(http.filters[0].name, "bulkhead");
-  EXPECT_FALSE(http.filters[0].raw->node.IsDefined() && !http.filters[0].raw->node.IsNull());
+  EXPECT_FALSE(http.filters[0].raw->node.isDefined());
   EXPECT_NE(http.filters[0].settings, nullptr);  // parsed from an empty block
   EXPECT_EQ(http.filters[1].config_path, "listeners[0].http.filters[1].config");
-  EXPECT_EQ(http.filters[1].raw->node["delay"]["fixed"].as<std::string>(), "100ms");
-  EXPECT_EQ(http.filters[1].raw->node["anything"].size(), 2u);
+  EXPECT_EQ(http.filters[1].raw->node.find("delay")->find("fixed")->text(), "100ms");
+  EXPECT_EQ(http.filters[1].raw->node.find("anything")->size(), 2u);
   // The raw node keeps its position, so filter factories can report line and column too.
-  EXPECT_EQ(http.filters[1].raw->node.Mark().line + 1, 8);
+  EXPECT_EQ(http.filters[1].raw->node.mark().line + 1, 8);
 
   EXPECT_THAT(
       errorsOf("listeners:\n  - name: l\n    http: {filters: [{name: \"\"}, {config: {}}]}\n"),

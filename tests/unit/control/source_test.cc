@@ -119,6 +119,43 @@ TEST(SourceTest, UnknownKeysAndBadYamlAreErrors) {
   EXPECT_EQ(result.errors[1].message.rfind("invalid YAML", 0), 0u);
 }
 
+TEST(SourceTest, JsonFilesAreReadAsJsonWithTheSameResult) {
+  const char* clusters_json = R"({"clusters": [
+    {"name": "api", "endpoints": [{"address": "127.0.0.1", "port": 8081},
+                                  {"address": "127.0.0.1", "port": 8082}]},
+    {"name": "search", "endpoints": [{"address": "127.0.0.1", "port": 8083}]}]})";
+  GroupResult yaml = buildGroup("g", {{"c.yaml", kClusters}, {"l.yaml", kListeners}});
+  GroupResult json = buildGroup("g", {{"c.json", clusters_json}, {"l.yaml", kListeners}});
+  ASSERT_TRUE(json.errors.empty()) << json.errors[0].toString();
+  EXPECT_EQ(json.snapshot.fingerprint(), yaml.snapshot.fingerprint());
+
+  GroupResult bad = buildGroup("g", {{"c.json", "{\"clusters\": [\n  {\"name\": }]}"}});
+  ASSERT_EQ(bad.errors.size(), 1u);
+  EXPECT_EQ(bad.errors[0].file, "c.json");
+  EXPECT_EQ(bad.errors[0].line, 2);
+  EXPECT_EQ(bad.errors[0].message.rfind("invalid JSON: ", 0), 0u) << bad.errors[0].message;
+}
+
+// A change re-parses only the file it touched; the result is that of a fresh read.
+TEST(SourceTest, UnchangedFilesAreNotParsedAgain) {
+  ParsedFiles cache;
+  GroupResult first = buildGroup("g", {{"c.yaml", kClusters}, {"l.yaml", kListeners}}, &cache);
+  ASSERT_TRUE(first.errors.empty());
+  EXPECT_EQ(cache.hits(), 0u);
+  std::string listeners = kListeners;
+  listeners.replace(listeners.find("prefix: /"), 9, "prefix: /v2");
+  GroupResult second = buildGroup("g", {{"c.yaml", kClusters}, {"l.yaml", listeners}}, &cache);
+  EXPECT_EQ(cache.hits(), 1u);  // c.yaml only
+  GroupResult fresh = buildGroup("g", {{"c.yaml", kClusters}, {"l.yaml", listeners}});
+  EXPECT_EQ(second.snapshot.fingerprint(), fresh.snapshot.fingerprint());
+  EXPECT_NE(second.snapshot.fingerprint(), first.snapshot.fingerprint());
+  // A cached syntax error is reported again, not forgotten.
+  buildGroup("g", {{"b.yaml", "[: x"}}, &cache);
+  GroupResult again = buildGroup("g", {{"b.yaml", "[: x"}}, &cache);
+  ASSERT_EQ(again.errors.size(), 1u);
+  EXPECT_EQ(again.errors[0].file, "b.yaml");
+}
+
 TEST(SourceTest, ADirectoryHasOneSnapshotPerGroupAndSharedFilesApplyToAll) {
   namespace fs = std::filesystem;
   fs::path dir = fs::temp_directory_path() / ("strait-cp-source-" + std::to_string(::getpid()));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/loader.h"
+#include "config/tree.h"
 #include "config/yaml_reader.h"
 
 namespace strait::filters::testing {
@@ -23,9 +24,19 @@ struct ParseResult {
 template <class Config, class Parser, class Get>
 ParseResult<Config> parseBlock(const std::string& yaml, const std::string& path, Parser parser,
                                Get get) {
-  YAML::Node root = YAML::Load(yaml);
+  config::SyntaxError syntax;
+  std::optional<config::TreeNode> root = config::parseYaml(yaml, syntax);
+  if (!root.has_value()) {
+    ParseResult<Config> result;
+    result.errors.push_back(config::ConfigError{"s.yaml", syntax.mark.line + 1,
+                                                syntax.mark.column + 1, "", syntax.message});
+    return result;
+  }
+  const config::TreeNode& block = root->find("filters")->items()[0];
+  static const config::TreeNode kUndefined;
+  const config::TreeNode* found = block.find("config");
   config::internal::ErrorList errors("s.yaml");
-  config::internal::Value value(root["filters"][0]["config"], path, errors);
+  config::internal::Value value(found != nullptr ? *found : kUndefined, path, errors);
   auto settings = parser(value);
   ParseResult<Config> result;
   if (errors.empty()) {
