@@ -1,9 +1,17 @@
 #!/usr/bin/python3
 """A large push into one real proxy: strait-cp serves a group of --clusters clusters and
---routes routes; one strait takes it over the discovery stream. Reports, side by side, the time
-from a change of the source (every route's body) to the proxy running it, and the time the same
-config takes as a file reload of that proxy's static file (SIGHUP), with the proxy's own
-"applied in X ms" for each, over --rounds rounds.
+--routes routes (a clusters file and a routes file); one strait takes it over the discovery
+stream. Each round changes every route (a header value) in the routes file. Reports, side by
+side, over --rounds rounds:
+
+  - push: from strait-cp logging "published" to the proxy logging the version applied (the
+    JSON path: the wire, the proxy assembling and validating the resources, its publish);
+  - end to end: from the write of the source file to the proxy running it, which adds
+    strait-cp's watch (debounce) and its read of the changed file;
+  - the same config as a file reload of a proxy's static file (SIGHUP).
+
+The source is written as YAML and, in a second pass, as JSON (strait-cp reads *.json files with
+the JSON parser), so that the cost of yaml-cpp on the source side shows apart.
 
   perf/cp_large_push.py [--clusters 1000] [--routes 10000] [--rounds 3]
 """
@@ -17,29 +25,103 @@ import signal
 import subprocess
 import tempfile
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "build", "bin")
 
 
-def source_text(clusters, routes, tag):
-    out = ["clusters:"]
-    for c in range(clusters):
-        out.append("  - {name: c%d, endpoints: [{address: 127.0.0.1, port: %d}]}" % (c, 20000 + c))
-    out += ["listeners:", "  - name: inbound", "    address: 127.0.0.1", "    port: 0",
-            "    virtual_hosts:", "      - name: all", "        domains: [\"*\"]",
-            "        routes:"]
-    for r in range(routes):
-        out.append("          - {match: {path: /r%d}, route: {cluster: c%d}, "
-                   "request_headers_to_add: [{name: x-tag, value: \"%s\"}]}"
-                   % (r, r % clusters, tag))
+def clusters_doc(clusters):
+    return {"clusters": [{"name": "c%d" % c,
+                          "endpoints": [{"address": "127.0.0.1", "port": 20000 + c}]}
+                         for c in range(clusters)]}
+
+
+def routes_doc(clusters, routes, tag):
+    return {"listeners": [{
+        "name": "inbound", "address": "127.0.0.1", "port": 0,
+        "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+            {"match": {"path": "/r%d" % r}, "route": {"cluster": "c%d" % (r % clusters)},
+             "request_headers_to_add": [{"name": "x-tag", "value": tag}]}
+            for r in range(routes)]}]}]}
+
+
+def yaml_text(doc):
+    """Block YAML with one flow-style map per list item, as a person would write it."""
+    out = []
+    for key, items in doc.items():
+        out.append(key + ":")
+        for item in items:
+            if key == "listeners":
+                hosts = item["virtual_hosts"]
+                out += ["  - name: %s" % item["name"], "    address: %s" % item["address"],
+                        "    port: %d" % item["port"], "    virtual_hosts:"]
+                for host in hosts:
+                    out += ["      - name: %s" % host["name"], "        domains: [\"*\"]",
+                            "        routes:"]
+                    out += ["          - " + json.dumps(route) for route in host["routes"]]
+            else:
+                out.append("  - " + json.dumps(item))
     return "\n".join(out) + "\n"
 
 
-def get(url):
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return response.read()
+def source_text(clusters, routes, tag):
+    """The whole config as one YAML text (the static file of the reload side)."""
+    return yaml_text(clusters_doc(clusters)) + yaml_text(routes_doc(clusters, routes, tag))
+
+
+def write_source(group, fmt, clusters, routes, tag):
+    """Writes the routes file (atomically); the clusters file too on the first call."""
+    dump = (lambda d: json.dumps(d) + "\n") if fmt == "json" else yaml_text
+    cpath = os.path.join(group, "clusters." + fmt)
+    if not os.path.exists(cpath):
+        with open(cpath, "w") as f:
+            f.write(dump(clusters_doc(clusters)))
+    path = os.path.join(group, "routes." + fmt)
+    with open(path + ".tmp", "w") as f:
+        f.write(dump(routes_doc(clusters, routes, tag)))
+    os.replace(path + ".tmp", path)
+
+
+class LogWatch:
+    """Timestamps the lines of a log as they appear (polled every 2 ms) and hands them out in
+    order: wait() returns the first line after the last one it returned that matches."""
+
+    def __init__(self, path):
+        self.path = path
+        self.offset = 0
+        self.lines = []  # (monotonic time seen, line)
+        self.next = 0
+
+    def poll(self):
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            chunk = f.read()
+        if b"\n" not in chunk:
+            return
+        chunk = chunk[:chunk.rindex(b"\n") + 1]
+        self.offset += len(chunk)
+        now = time.monotonic()
+        self.lines += [(now, line) for line in chunk.decode(errors="replace").splitlines()]
+
+    def skip(self):
+        """Forgets every line seen so far."""
+        self.poll()
+        self.next = len(self.lines)
+
+    def wait(self, pattern, timeout=120):
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            while self.next < len(self.lines):
+                seen, line = self.lines[self.next]
+                self.next += 1
+                match = regex.search(line)
+                if match:
+                    return seen, match
+            if time.monotonic() > deadline:
+                raise RuntimeError("no line matching %r in %s" % (pattern, self.path))
+            time.sleep(0.002)
+            self.poll()
 
 
 def wait_file(path, timeout=60):
@@ -51,21 +133,79 @@ def wait_file(path, timeout=60):
     return open(path).read().strip()
 
 
-def wait_applied(log_path, version, source, timeout=120):
-    """Polls the proxy's log (cheap, unlike /config_dump of 10,000 routes) for the line of
-    `version` applied by `source`."""
-    pattern = re.compile(r"config version %d applied \((%s)" % (version, source))
-    deadline = time.monotonic() + timeout
-    while not pattern.search(open(log_path).read()):
-        if time.monotonic() > deadline:
-            raise RuntimeError("version %d not applied" % version)
-        time.sleep(0.002)
+def start(procs, argv, log):
+    proc = subprocess.Popen(argv, stderr=open(log, "w"))
+    procs.append(proc)
+    return proc
 
 
-def applied_ms(log_path, version):
-    text = open(log_path).read()
-    match = re.search(r"config version %d applied \([^)]*\) in ([\d.]+) ms" % version, text)
-    return float(match.group(1)) if match else float("nan")
+def push_rounds(work, procs, fmt, args):
+    """strait-cp on a source written as `fmt`, one proxy; returns one row per round."""
+    group = os.path.join(work, fmt, "source", "mesh")
+    os.makedirs(group)
+    write_source(group, fmt, args.clusters, args.routes, "v0")
+    cp_log = os.path.join(work, fmt, "cp.log")
+    ports_file = os.path.join(work, fmt, "ports")
+    start(procs, [os.path.join(BIN, "strait-cp"), "--source", os.path.dirname(group),
+                  "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--ports-file",
+                  ports_file, "--watch-interval", "100ms"], cp_log)
+    ports = dict(l.split() for l in wait_file(ports_file).splitlines())
+    proxy_dir = os.path.join(work, fmt, "proxy")
+    os.makedirs(proxy_dir)
+    config = os.path.join(proxy_dir, "strait.yaml")
+    with open(config, "w") as f:
+        f.write("node: {id: p1, cluster: mesh}\nadmin: {address: 127.0.0.1, port: 0}\n"
+                "workers: 1\ncontrol_plane: {address: 127.0.0.1:%s}\n" % ports["discovery"])
+    log = os.path.join(proxy_dir, "strait.log")
+    start(procs, [os.path.join(BIN, "strait"), "--config", config, "--admin-address-path",
+                  os.path.join(proxy_dir, "admin")], log)
+    cp_watch, proxy_watch = LogWatch(cp_log), LogWatch(log)
+    proxy_watch.wait(r"config version \d+ applied \(control_plane")
+    time.sleep(0.5)
+    rows = []
+    for r in range(args.rounds):
+        cp_watch.skip()
+        proxy_watch.skip()
+        write_source(group, fmt, args.clusters, args.routes, "v%d" % (r + 1))
+        written = time.monotonic()
+        _, read = cp_watch.wait(r"source read in ([\d.]+) ms")
+        published, _ = cp_watch.wait(r"group mesh: published")
+        _, assembled = proxy_watch.wait(r"assembled and validated in ([\d.]+) ms")
+        applied, match = proxy_watch.wait(
+            r"config version \d+ applied \(control_plane[^)]*\) in ([\d.]+) ms")
+        rows.append({"end_to_end": (applied - written) * 1000,
+                     "push": (applied - published) * 1000,
+                     "source_read": float(read.group(1)),
+                     "assemble": float(assembled.group(1)),
+                     "publish": float(match.group(1))})
+        time.sleep(0.5)
+    return rows
+
+
+def reload_rounds(work, procs, args):
+    static_dir = os.path.join(work, "static")
+    os.makedirs(static_dir)
+    static = os.path.join(static_dir, "strait.yaml")
+    header = "admin: {address: 127.0.0.1, port: 0}\nworkers: 1\n"
+    with open(static, "w") as f:
+        f.write(header + source_text(args.clusters, args.routes, "s0"))
+    log = os.path.join(static_dir, "strait.log")
+    proxy = start(procs, [os.path.join(BIN, "strait"), "--config", static,
+                          "--admin-address-path", os.path.join(static_dir, "admin")], log)
+    watch = LogWatch(log)
+    watch.wait(r"config version \d+ applied")
+    rows = []
+    for r in range(args.rounds):
+        with open(static, "w") as f:
+            f.write(header + source_text(args.clusters, args.routes, "s%d" % (r + 1)))
+        watch.skip()
+        begun = time.monotonic()
+        proxy.send_signal(signal.SIGHUP)
+        applied, match = watch.wait(r"config version \d+ applied \((?:sighup|file_change)[^)]*\) "
+                                    r"in ([\d.]+) ms")
+        rows.append({"end_to_end": (applied - begun) * 1000, "publish": float(match.group(1))})
+        time.sleep(0.5)
+    return rows
 
 
 def main():
@@ -76,94 +216,25 @@ def main():
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="strait-large-push-")
     procs = []
+
+    def median(rows, key):
+        values = sorted(row[key] for row in rows)
+        return values[len(values) // 2]
+
     try:
-        group = os.path.join(work, "source", "mesh")
-        os.makedirs(group)
-        path = os.path.join(group, "mesh.yaml")
-        with open(path, "w") as f:
-            f.write(source_text(args.clusters, args.routes, "v0"))
-        cp = subprocess.Popen([os.path.join(BIN, "strait-cp"), "--source", os.path.dirname(group),
-                               "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
-                               "--ports-file", os.path.join(work, "ports"),
-                               "--watch-interval", "100ms"],
-                              stderr=open(os.path.join(work, "cp.log"), "w"))
-        procs.append(cp)
-        ports = dict(l.split() for l in wait_file(os.path.join(work, "ports")).splitlines())
-        proxy_dir = os.path.join(work, "proxy")
-        os.makedirs(proxy_dir)
-        config = os.path.join(proxy_dir, "strait.yaml")
-        with open(config, "w") as f:
-            f.write("node: {id: p1, cluster: mesh}\nadmin: {address: 127.0.0.1, port: 0}\n"
-                    "workers: 1\ncontrol_plane: {address: 127.0.0.1:%s}\n" % ports["discovery"])
-        log = os.path.join(proxy_dir, "strait.log")
-        proxy = subprocess.Popen([os.path.join(BIN, "strait"), "--config", config,
-                                  "--admin-address-path", os.path.join(proxy_dir, "admin")],
-                                 stderr=open(log, "w"))
-        procs.append(proxy)
-        admin = "http://" + wait_file(os.path.join(proxy_dir, "admin"))
-
-        def proxy_routes_version():
-            dump = json.loads(get(admin + "/config_dump"))
-            return dump.get("control_plane", {}).get("versions", {}).get("routes"), dump["version"]
-
-        def cp_routes_version():
-            status = json.loads(get("http://127.0.0.1:%s/status" % ports["admin"]))
-            return status["groups"].get("mesh", {}).get("versions", {}).get("routes")
-
-        deadline = time.monotonic() + 120
-        while proxy_routes_version()[0] is None or proxy_routes_version()[0] != cp_routes_version():
-            if time.monotonic() > deadline:
-                raise RuntimeError("the first push did not arrive")
-            time.sleep(0.05)
-        pushes = []
-        snapshot = proxy_routes_version()[1]
-        for r in range(args.rounds):
-            tmp = path + ".tmp"
-            with open(tmp, "w") as f:
-                f.write(source_text(args.clusters, args.routes, "v%d" % (r + 1)))
-            start = time.monotonic()
-            os.replace(tmp, path)
-            snapshot += 1
-            wait_applied(log, snapshot, "control_plane")
-            pushes.append(((time.monotonic() - start) * 1000, applied_ms(log, snapshot)))
-            time.sleep(0.5)
-        # The same config as the proxy's static file, reloaded by SIGHUP.
-        static_dir = os.path.join(work, "static")
-        os.makedirs(static_dir)
-        static = os.path.join(static_dir, "strait.yaml")
-        with open(static, "w") as f:
-            f.write("admin: {address: 127.0.0.1, port: 0}\nworkers: 1\n" +
-                    source_text(args.clusters, args.routes, "s0"))
-        slog = os.path.join(static_dir, "strait.log")
-        sproxy = subprocess.Popen([os.path.join(BIN, "strait"), "--config", static,
-                                   "--admin-address-path", os.path.join(static_dir, "admin")],
-                                  stderr=open(slog, "w"))
-        procs.append(sproxy)
-        sadmin = "http://" + wait_file(os.path.join(static_dir, "admin"))
-        reloads = []
-        version = json.loads(get(sadmin + "/config_dump"))["version"]
-        for r in range(args.rounds):
-            with open(static, "w") as f:
-                f.write("admin: {address: 127.0.0.1, port: 0}\nworkers: 1\n" +
-                        source_text(args.clusters, args.routes, "s%d" % (r + 1)))
-            start = time.monotonic()
-            sproxy.send_signal(signal.SIGHUP)
-            version += 1
-            wait_applied(slog, version, "sighup|file_change")
-            reloads.append(((time.monotonic() - start) * 1000, applied_ms(slog, version)))
-            time.sleep(0.5)
-        print("%d clusters, %d routes, %d rounds (median of each column)" %
+        results = {fmt: push_rounds(work, procs, fmt, args) for fmt in ("yaml", "json")}
+        reloads = reload_rounds(work, procs, args)
+        print("%d clusters, %d routes, %d rounds (medians)" %
               (args.clusters, args.routes, args.rounds))
-        print("| path | end to end | of which the proxy's publish |")
-        print("|---|---|---|")
-
-        def median(values):
-            return sorted(values)[len(values) // 2]
-
-        print("| strait-cp push (source change -> running) | %.0f ms | %.0f ms |" %
-              (median([p[0] for p in pushes]), median([p[1] for p in pushes])))
-        print("| file reload (SIGHUP -> running) | %.0f ms | %.0f ms |" %
-              (median([p[0] for p in reloads]), median([p[1] for p in reloads])))
+        print("| path | push (published -> running) | of which assemble + validate | "
+              "of which publish | strait-cp source read | end to end (write -> running) |")
+        print("|---|---|---|---|---|---|")
+        for fmt, rows in results.items():
+            print("| strait-cp push, %s source | %.0f ms | %.0f ms | %.0f ms | %.0f ms | %.0f ms |" %
+                  (fmt, median(rows, "push"), median(rows, "assemble"), median(rows, "publish"),
+                   median(rows, "source_read"), median(rows, "end_to_end")))
+        print("| file reload (SIGHUP -> running) | | | %.0f ms | | %.0f ms |" %
+              (median(reloads, "publish"), median(reloads, "end_to_end")))
     finally:
         for p in procs:
             p.terminate()
