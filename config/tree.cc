@@ -149,6 +149,14 @@ void TreeNode::set(std::string_view key, TreeNode value) {
   }
 }
 
+bool TreeNode::remove(std::string_view key) {
+  size_t before = entries_.size();
+  std::erase_if(entries_, [&](const TreeEntry& entry) {
+    return entry.key_kind == Kind::Scalar && entry.key == key;
+  });
+  return entries_.size() != before;
+}
+
 const TreeNode* TreeNode::find(std::string_view key) const {
   for (const TreeEntry& entry : entries_) {
     if (entry.key_kind == Kind::Scalar && entry.key == key) {

@@ -68,6 +68,8 @@ class TreeNode {
   void add(std::string key, TreeNode value);
   // Replaces the value of the first entry with key `key`, or adds one.
   void set(std::string_view key, TreeNode value);
+  // Removes every entry with key `key`; false if there was none.
+  bool remove(std::string_view key);
   // The value of the first entry with a scalar key `key`, or null.
   const TreeNode* find(std::string_view key) const;
   // Mutable access for code that assembles documents (strait-cp merging a group's files).

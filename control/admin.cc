@@ -116,19 +116,34 @@ std::string metricsText(const ControlPlaneState& state) {
   return out;
 }
 
+namespace {
+
+json versionsJson(const GroupSnapshot& snapshot) {
+  json versions = json::object();
+  for (ResourceType type : config::kPushOrder) {
+    versions[std::string(config::typeName(type))] = snapshot.version(type);
+  }
+  return versions;
+}
+
+}  // namespace
+
 std::string statusJson(const ControlPlaneState& state) {
   json out = json::object();
   json groups = json::object();
   for (const std::string& group : state.store.groups()) {
     GroupSnapshotPtr snapshot = state.store.find(group);
-    json versions = json::object();
-    for (ResourceType type : config::kPushOrder) {
-      versions[std::string(config::typeName(type))] = snapshot->version(type);
-    }
-    groups[group] = {{"versions", versions},
+    groups[group] = {{"versions", versionsJson(*snapshot)},
                      {"clusters", snapshot->clusters},
                      {"endpoints", snapshot->endpoints},
                      {"listeners", snapshot->listeners}};
+    if (!snapshot->nodes.empty()) {
+      json overrides = json::object();
+      for (const auto& [node, own] : snapshot->nodes) {
+        overrides[node] = {{"versions", versionsJson(*own)}};
+      }
+      groups[group]["node_overrides"] = overrides;
+    }
   }
   for (const auto& [group, refusal] : state.store.refused()) {
     groups[group]["refused"] = refusal.reason;
@@ -147,6 +162,9 @@ std::string statusJson(const ControlPlaneState& state) {
                  {"cluster", view.node.cluster},
                  {"connected", view.connected},
                  {"transport", view.transport}};
+    if (GroupSnapshotPtr snapshot = state.store.find(view.node.cluster)) {
+      node["intended"] = versionsJson(snapshot->forNode(view.node.id));
+    }
     if (view.session != nullptr) {
       json types = json::object();
       for (ResourceType type : config::kPushOrder) {

@@ -229,7 +229,8 @@ void DiscoveryServer::pushStream(Stream& stream) {
     return;
   }
   GroupSnapshotPtr snapshot = store_.find(stream.group);
-  std::vector<DiscoveryResponse> sent = stream.session->pending(snapshot.get(), now());
+  std::vector<DiscoveryResponse> sent = stream.session->pending(
+      snapshot != nullptr ? &snapshot->forNode(stream.node_id) : nullptr, now());
   if (!sent.empty()) {
     count(sent);
     stream.exchange->write(lines(sent));
@@ -356,8 +357,9 @@ void DiscoveryServer::onPollRequest(const std::shared_ptr<Poll>& poll, std::stri
 
 bool DiscoveryServer::answerPoll(const std::shared_ptr<Poll>& poll) {
   GroupSnapshotPtr snapshot = store_.find(poll->group);
-  std::vector<DiscoveryResponse> sent =
-      poll->session->pending(snapshot.get(), now(), poll->type);
+  std::vector<DiscoveryResponse> sent = poll->session->pending(
+      snapshot != nullptr ? &snapshot->forNode(poll->session->node().id) : nullptr, now(),
+      poll->type);
   if (sent.empty()) {
     return false;
   }

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <set>
+#include <tuple>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -75,7 +78,15 @@ std::string GroupSnapshot::fingerprint() const {
     out += version;
     out.push_back('.');
   }
+  for (const auto& [node, snapshot] : nodes) {
+    out += " " + node + ":" + snapshot->fingerprint();
+  }
   return out;
+}
+
+const GroupSnapshot& GroupSnapshot::forNode(const std::string& node_id) const {
+  auto it = nodes.find(node_id);
+  return it != nodes.end() ? *it->second : *this;
 }
 
 GroupSnapshot cutResources(const std::string& group, const config::Bootstrap& config) {
@@ -151,19 +162,96 @@ ParsedFiles::Parsed ParsedFiles::parseFile(const SourceFile& file) {
   return out;
 }
 
+namespace {
+
+// One listener or cluster of a group's files, with where it came from.
+struct SourceItem {
+  std::string section;  // "listeners" or "clusters"
+  std::string name;
+  config::TreeNode node;  // without its `node` key
+  Origin origin;
+};
+
+// The node ids of an item's `node` key (a string or a list of strings); errors at the key.
+std::vector<std::string> nodeIds(const config::TreeNode& value, const std::string& file,
+                                 const std::string& path, std::vector<ConfigError>& errors) {
+  std::vector<std::string> ids;
+  bool ok = true;
+  if (value.isScalar() && !value.text().empty()) {
+    ids.push_back(value.text());
+  } else if (value.isList() && value.size() > 0) {
+    for (const config::TreeNode& item : value.items()) {
+      ok = ok && item.isScalar() && !item.text().empty();
+      ids.push_back(item.isScalar() ? item.text() : "");
+    }
+  } else {
+    ok = false;
+  }
+  if (!ok) {
+    errors.push_back(errorAt(file, value.mark(), path + ".node",
+                             "expected a node id (node.id of a proxy) or a list of them"));
+    return {};
+  }
+  return ids;
+}
+
+// Validates one merged document (the group's items, or a node's) with the proxy's loader and
+// cuts it into resources; errors point back at the file and list index each item came from.
+std::optional<GroupSnapshot> validate(const std::string& group, const std::string& label,
+                                      const std::vector<const SourceItem*>& items,
+                                      const std::vector<SourceFile>& files,
+                                      std::vector<ConfigError>& errors) {
+  using config::TreeNode;
+  TreeNode merged(TreeNode::Kind::Map);
+  for (const char* section : kSections) {
+    merged.add(section, TreeNode(TreeNode::Kind::List));
+  }
+  std::map<std::string, std::vector<Origin>> origins;
+  for (const SourceItem* item : items) {
+    merged.findMutable(item->section)->push(item->node);
+    origins[item->section].push_back(item->origin);
+  }
+  config::LoadResult loaded = config::loadTree(merged, group);
+  for (ConfigError& error : loaded.errors) {
+    std::optional<config::ListPath> at = config::splitListPath(error.path);
+    if (at.has_value() && origins.count(at->list) != 0 && at->index < origins[at->list].size()) {
+      const Origin& origin = origins[at->list][at->index];
+      error.file = files[origin.file].path;
+      error.path = at->list + "[" + std::to_string(origin.index) + "]" + at->rest;
+    } else {
+      error.file = group;
+    }
+    if (!label.empty()) {
+      error.message = "for node " + label + ": " + error.message;
+    }
+    errors.push_back(std::move(error));
+  }
+  if (!loaded.ok()) {
+    return std::nullopt;
+  }
+  return cutResources(group, *loaded.bootstrap);
+}
+
+// "cluster \"api\" is defined twice (first at a.yaml:2:5, clusters[0])".
+std::string definedTwice(const std::string& section, const std::string& name,
+                         const ConfigError& first) {
+  return std::string(section == "clusters" ? "cluster" : "listener") + " \"" + name +
+         "\" is defined twice (first at " + first.file + ":" + std::to_string(first.line) + ":" +
+         std::to_string(first.column) + ", " + first.path + ")";
+}
+
+}  // namespace
+
 GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& files,
                        ParsedFiles* cache) {
   using config::TreeNode;
   GroupResult result;
   ParsedFiles local;
   ParsedFiles& parsed_files = cache != nullptr ? *cache : local;
-  TreeNode merged(TreeNode::Kind::Map);
-  for (const char* section : kSections) {
-    merged.add(section, TreeNode(TreeNode::Kind::List));
-  }
-  std::map<std::string, std::vector<Origin>> origins;
-  // name -> where it was first defined, per section
-  std::map<std::string, std::map<std::string, ConfigError>> defined;
+  std::vector<SourceItem> items;
+  std::vector<std::vector<std::string>> item_nodes;  // per item: the nodes it is for, or none
+  // (node or "", section, name) -> where it was first defined
+  std::map<std::tuple<std::string, std::string, std::string>, ConfigError> defined;
   for (size_t f = 0; f < files.size(); f++) {
     const SourceFile& file = files[f];
     const ParsedFiles::Parsed& parsed = parsed_files.parse(file);
@@ -195,55 +283,82 @@ GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& 
         result.errors.push_back(errorAt(file.path, entry.value.mark(), key, "expected a list"));
         continue;
       }
-      TreeNode& section = *merged.findMutable(key);
-      const std::vector<TreeNode>& items = entry.value.items();
-      for (size_t i = 0; i < items.size(); i++) {
-        const TreeNode& item = items[i];
+      const std::vector<TreeNode>& list = entry.value.items();
+      for (size_t i = 0; i < list.size(); i++) {
+        SourceItem item{key, "", list[i], Origin{f, i}};
         std::string path = key + "[" + std::to_string(i) + "]";
-        std::string name;
-        if (const TreeNode* name_node = item.isMap() ? item.find("name") : nullptr;
-            name_node != nullptr && name_node->isScalar()) {
-          name = name_node->text();
-        }
-        if (!name.empty()) {
-          auto [it, inserted] = defined[key].emplace(
-              name, errorAt(file.path, item.mark(), path, ""));
-          if (!inserted) {
-            const ConfigError& first = it->second;
-            result.errors.push_back(errorAt(
-                file.path, item.mark(), path,
-                std::string(key == "clusters" ? "cluster" : "listener") + " \"" + name +
-                    "\" is defined twice (first at " + first.file + ":" +
-                    std::to_string(first.line) + ":" + std::to_string(first.column) + ", " +
-                    first.path + ")"));
-            continue;
+        std::vector<std::string> nodes;
+        if (item.node.isMap()) {
+          if (const TreeNode* name = item.node.find("name"); name != nullptr && name->isScalar()) {
+            item.name = name->text();
+          }
+          if (const TreeNode* node = item.node.find("node")) {
+            size_t before = result.errors.size();
+            nodes = nodeIds(*node, file.path, path, result.errors);
+            item.node.remove("node");
+            if (result.errors.size() != before) {
+              continue;
+            }
           }
         }
-        section.push(item);
-        origins[key].push_back(Origin{f, i});
+        bool twice = false;
+        for (const std::string& node : nodes.empty() ? std::vector<std::string>{""} : nodes) {
+          if (item.name.empty()) {
+            continue;  // the loader reports the missing name
+          }
+          auto [it, inserted] = defined.emplace(std::make_tuple(node, key, item.name),
+                                                errorAt(file.path, list[i].mark(), path, ""));
+          if (!inserted && !twice) {
+            result.errors.push_back(errorAt(file.path, list[i].mark(), path,
+                                            definedTwice(key, item.name, it->second)));
+            twice = true;
+          }
+        }
+        if (!twice) {
+          items.push_back(std::move(item));
+          item_nodes.push_back(std::move(nodes));
+        }
       }
     }
   }
   if (!result.errors.empty()) {
     return result;
   }
-  config::LoadResult loaded = config::loadTree(merged, group);
-  for (ConfigError& error : loaded.errors) {
-    // Point the error at the file and list index the item came from.
-    std::optional<config::ListPath> at = config::splitListPath(error.path);
-    if (at.has_value() && origins.count(at->list) != 0 && at->index < origins[at->list].size()) {
-      const Origin& origin = origins[at->list][at->index];
-      error.file = files[origin.file].path;
-      error.path = at->list + "[" + std::to_string(origin.index) + "]" + at->rest;
-    } else {
-      error.file = group;
+  // The group's own snapshot: every item that names no node.
+  std::vector<const SourceItem*> base;
+  std::set<std::string> node_ids;
+  for (size_t i = 0; i < items.size(); i++) {
+    if (item_nodes[i].empty()) {
+      base.push_back(&items[i]);
     }
-    result.errors.push_back(std::move(error));
+    node_ids.insert(item_nodes[i].begin(), item_nodes[i].end());
   }
-  if (!result.errors.empty()) {
-    return result;
+  std::optional<GroupSnapshot> snapshot = validate(group, "", base, files, result.errors);
+  // Per node: the group's items with the node's own replacing those of the same name.
+  for (const std::string& node : node_ids) {
+    std::vector<const SourceItem*> mine = base;
+    for (size_t i = 0; i < items.size(); i++) {
+      const std::vector<std::string>& ids = item_nodes[i];
+      if (std::find(ids.begin(), ids.end(), node) == ids.end()) {
+        continue;
+      }
+      auto same = std::find_if(mine.begin(), mine.end(), [&](const SourceItem* other) {
+        return other->section == items[i].section && other->name == items[i].name;
+      });
+      if (same != mine.end()) {
+        *same = &items[i];
+      } else {
+        mine.push_back(&items[i]);
+      }
+    }
+    std::optional<GroupSnapshot> own = validate(group, node, mine, files, result.errors);
+    if (snapshot.has_value() && own.has_value()) {
+      snapshot->nodes.emplace(node, std::make_shared<const GroupSnapshot>(std::move(*own)));
+    }
   }
-  result.snapshot = cutResources(group, *loaded.bootstrap);
+  if (result.errors.empty() && snapshot.has_value()) {
+    result.snapshot = std::move(*snapshot);
+  }
   return result;
 }
 

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,7 +34,15 @@ struct GroupSnapshot {
   const std::string& version(config::ResourceType type) const {
     return versions[static_cast<size_t>(type)];
   }
-  // The versions of every type, joined: tells two snapshots apart.
+  // Per-node overrides (docs/discovery-protocol.md, "Per-node overrides"): for each node.id
+  // that a source item names with `node:`, the group's config with that node's items in place
+  // of those of the same name. A node not named here is served the group's snapshot.
+  std::map<std::string, std::shared_ptr<const GroupSnapshot>> nodes;
+
+  // The snapshot `node_id` is served: its override, or this one.
+  const GroupSnapshot& forNode(const std::string& node_id) const;
+  // The versions of every type, joined (and those of every node override): tells two snapshots
+  // apart.
   std::string fingerprint() const;
 };
 

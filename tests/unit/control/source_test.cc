@@ -156,6 +156,69 @@ TEST(SourceTest, UnchangedFilesAreNotParsedAgain) {
   EXPECT_EQ(again.errors[0].file, "b.yaml");
 }
 
+// An item with `node:` replaces the item of the same name for that node only, or adds one.
+TEST(SourceTest, PerNodeOverridesReplaceOrAddForThatNodeOnly) {
+  const char* overrides = R"(clusters:
+  - name: api
+    node: canary-1
+    endpoints: [{address: 127.0.0.1, port: 9091}]
+  - name: debug
+    node: [canary-1, canary-2]
+    endpoints: [{address: 127.0.0.1, port: 9099}]
+)";
+  GroupResult result = buildGroup(
+      "edge", {{"c.yaml", kClusters}, {"l.yaml", kListeners}, {"o.yaml", overrides}});
+  ASSERT_TRUE(result.errors.empty()) << result.errors[0].toString();
+  const GroupSnapshot& group = result.snapshot;
+  EXPECT_EQ(group.of(ResourceType::Clusters).size(), 2u);  // api, search: no debug
+  ASSERT_EQ(group.nodes.size(), 2u);
+  const GroupSnapshot& canary = group.forNode("canary-1");
+  ASSERT_EQ(canary.of(ResourceType::Clusters).size(), 3u);
+  EXPECT_EQ(canary.of(ResourceType::Clusters)[1].name, "debug");
+  EXPECT_NE(canary.of(ResourceType::Endpoints)[0].body.find("9091"), std::string::npos);
+  EXPECT_EQ(canary.of(ResourceType::Endpoints)[0].body.find("8081"), std::string::npos);
+  EXPECT_EQ(canary.of(ResourceType::Clusters)[0].body.find("\"node\""), std::string::npos);
+  const GroupSnapshot& other = group.forNode("canary-2");
+  EXPECT_NE(other.of(ResourceType::Endpoints)[0].body.find("8081"), std::string::npos);
+  EXPECT_EQ(other.of(ResourceType::Clusters).size(), 3u);
+  EXPECT_EQ(&group.forNode("anyone-else"), &group);
+  EXPECT_NE(canary.version(ResourceType::Endpoints), group.version(ResourceType::Endpoints));
+  EXPECT_EQ(canary.version(ResourceType::Routes), group.version(ResourceType::Routes));
+  // A change to an override alone changes the group's fingerprint (so it is published).
+  std::string changed = overrides;
+  changed.replace(changed.find("9091"), 4, "9092");
+  GroupResult next = buildGroup(
+      "edge", {{"c.yaml", kClusters}, {"l.yaml", kListeners}, {"o.yaml", changed}});
+  ASSERT_TRUE(next.errors.empty());
+  EXPECT_NE(next.snapshot.fingerprint(), group.fingerprint());
+}
+
+TEST(SourceTest, AnInvalidOverrideIsAnErrorOfItsFileAndNode) {
+  const char* twice = R"(clusters:
+  - {name: api, node: n1, endpoints: [{address: 127.0.0.1, port: 1}]}
+  - {name: api, node: n1, endpoints: [{address: 127.0.0.1, port: 2}]}
+)";
+  GroupResult dup = buildGroup("g", {{"c.yaml", kClusters}, {"o.yaml", twice}});
+  ASSERT_EQ(dup.errors.size(), 1u);
+  EXPECT_EQ(dup.errors[0].file, "o.yaml");
+  EXPECT_EQ(dup.errors[0].path, "clusters[1]");
+  EXPECT_NE(dup.errors[0].message.find("defined twice"), std::string::npos);
+
+  const char* bad = R"(clusters:
+  - {name: api, node: n1, lb: fastest, endpoints: [{address: 127.0.0.1, port: 1}]}
+)";
+  GroupResult invalid = buildGroup("g", {{"c.yaml", kClusters}, {"o.yaml", bad}});
+  ASSERT_EQ(invalid.errors.size(), 1u);
+  EXPECT_EQ(invalid.errors[0].file, "o.yaml");
+  EXPECT_EQ(invalid.errors[0].line, 2);
+  EXPECT_EQ(invalid.errors[0].path, "clusters[0].lb");
+  EXPECT_EQ(invalid.errors[0].message.rfind("for node n1: ", 0), 0u) << invalid.errors[0].message;
+
+  GroupResult no_id = buildGroup("g", {{"o.yaml", "clusters: [{name: x, node: {}}]\n"}});
+  ASSERT_EQ(no_id.errors.size(), 1u);
+  EXPECT_EQ(no_id.errors[0].path, "clusters[0].node");
+}
+
 TEST(SourceTest, ADirectoryHasOneSnapshotPerGroupAndSharedFilesApplyToAll) {
   namespace fs = std::filesystem;
   fs::path dir = fs::temp_directory_path() / ("strait-cp-source-" + std::to_string(::getpid()));
