@@ -86,8 +86,10 @@ struct HttpServerOptions {
 };
 
 // The server may be closed from inside its handler or an exchange callback, but destroyed only
-// from outside them. Its handles are closed in the destructor; the loop must then run once more
-// for their close callbacks, which free them.
+// from outside them. Closed from inside, a connection finishes closing once the callback has
+// returned into the server, so what was already answered, and HTTP/2's GOAWAY, are still sent.
+// Its handles are closed in the destructor; the loop must then run once more for their close
+// callbacks, which free them.
 class HttpServer {
  public:
   HttpServer(uv_loop_s* loop, HttpServerOptions options, Handler handler);

@@ -129,6 +129,7 @@ void Connection::onHandshake() {
 }
 
 void Connection::receivePlaintext(std::string_view data) {
+  SessionCall call(*this);
   if (session_) {
     session_->receive(data);
     return;
@@ -218,6 +219,24 @@ void Connection::closeAfterWrites() {
   }
   state_ = State::Draining;
   pauseReading();
+  if (session_calls_ > 0) {
+    drain_deferred_ = true;
+    return;
+  }
+  finishDraining();
+}
+
+void Connection::endSessionCall() {
+  --session_calls_;
+  if (session_calls_ == 0 && drain_deferred_) {
+    drain_deferred_ = false;
+    if (state_ == State::Draining) {
+      finishDraining();
+    }
+  }
+}
+
+void Connection::finishDraining() {
   endSession();
   if (tls_) {
     std::string out;

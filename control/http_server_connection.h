@@ -46,6 +46,24 @@ class Session {
 
 class Connection {
  public:
+  // Marks a session's call into its protocol library (llhttp, nghttp2), whose callbacks reach
+  // the handler. A closeAfterWrites() from inside only marks the connection draining; the rest
+  // waits until the outermost call returns, so what the session could not hand over inside it
+  // (nghttp2 forbids sending from its callbacks: a GOAWAY, a response already submitted)
+  // leaves first.
+  class SessionCall {
+   public:
+    explicit SessionCall(Connection& connection) : connection_(connection) {
+      ++connection_.session_calls_;
+    }
+    ~SessionCall() { connection_.endSessionCall(); }
+    SessionCall(const SessionCall&) = delete;
+    SessionCall& operator=(const SessionCall&) = delete;
+
+   private:
+    Connection& connection_;
+  };
+
   // `tls` null: plaintext.
   Connection(uv_loop_t* loop, ConnectionOwner& owner, const HttpServerOptions& options,
              ssl_ctx_st* tls);
@@ -74,6 +92,8 @@ class Connection {
   void resumeReading();
 
   bool closing() const { return state_ != State::Open; }
+  // Closed for good: nothing more can be sent.
+  bool closed() const { return state_ == State::Closed; }
   size_t pendingWriteBytes() const { return pending_write_bytes_; }
   const HttpServerOptions& options() const { return options_; }
   // peer_address and peer_uri_san for every request on this connection.
@@ -95,6 +115,10 @@ class Connection {
   // Picks the session from the first bytes; false while they are a prefix of the preface.
   bool chooseSession();
   void sendRaw(std::string data);
+  // closeAfterWrites() past the state change: the session ends, TLS says close_notify, and the
+  // socket closes once the writes are done.
+  void finishDraining();
+  void endSessionCall();
   void endSession();
 
   uv_tcp_t tcp_;
@@ -102,6 +126,9 @@ class Connection {
   HttpServerOptions options_;
   State state_ = State::Open;
   bool reading_ = false;
+  // SessionCalls in progress, and whether a closeAfterWrites() waits for them to end.
+  int session_calls_ = 0;
+  bool drain_deferred_ = false;
   HttpRequest peer_;
   std::unique_ptr<TlsSession> tls_;
   std::unique_ptr<Session> session_;

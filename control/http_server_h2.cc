@@ -164,7 +164,9 @@ void Http2Session::receive(std::string_view data) {
   ssize_t rv = nghttp2_session_mem_recv(session_.get(),
                                         reinterpret_cast<const uint8_t*>(data.data()), data.size());
   receiving_ = false;
-  if (connection_.closing()) {
+  // Draining (closed from a callback, the connection's SessionCall holding off the rest): what
+  // nghttp2 queued inside, a GOAWAY among it, still goes out.
+  if (connection_.closed()) {
     return;
   }
   flush();
@@ -175,9 +177,11 @@ void Http2Session::receive(std::string_view data) {
 }
 
 void Http2Session::flush() {
-  if (receiving_ || flushing_ || connection_.closing()) {
+  if (receiving_ || flushing_ || connection_.closed()) {
     return;
   }
+  // nghttp2 may close a stream while it sends, and the handler's on_close may close the server.
+  Connection::SessionCall call(connection_);
   flushing_ = true;
   std::string out;
   for (;;) {

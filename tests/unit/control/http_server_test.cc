@@ -313,6 +313,19 @@ TEST_F(HttpServerTest, CloseEndsLongPollsAndConnections) {
   EXPECT_TRUE(loop_.waitFor([&] { return server_->connections() == 0; }));
 }
 
+TEST_F(HttpServerTest, AnswerThenCloseFromInsideTheHandlerSendsTheAnswer) {
+  handle([this](const ExchangePtr& exchange) {
+    exchange->respond(200, "text/plain", "last answer");
+    server_->close();
+  });
+
+  auto result = runCommand(kCurl + "-w '|%{http_code}' " + url("/last"));
+
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(result.output, "last answer|200");
+  EXPECT_TRUE(loop_.waitFor([&] { return server_->connections() == 0; }));
+}
+
 TEST_F(HttpServerTest, ExchangeOutlivesTheServer) {
   park();
   RawClient client(port_);
@@ -458,6 +471,35 @@ TEST_F(HttpServerTest, Http2ServerCloseSendsGoaway) {
   EXPECT_EQ(client.readLine(), "goaway 0");
   EXPECT_EQ(client.readLine(), "closed");
   EXPECT_EQ(loop_.run([&] { return closes_; }), 1);
+}
+
+// The handler closes the server from inside nghttp2's callback: the GOAWAY is still sent, after
+// what nghttp2 had queued, before the socket closes.
+TEST_F(HttpServerTest, Http2CloseFromInsideTheHandlerSendsGoaway) {
+  handle([this](const ExchangePtr& exchange) {
+    parked_.push_back(exchange);
+    exchange->setCallbacks(
+        {.on_data = nullptr, .on_end = nullptr, .on_close = [this] { ++closes_; }});
+    server_->close();
+  });
+
+  auto result = runCommand(kH2Client + std::to_string(port_) + " server-goaway");
+
+  EXPECT_EQ(result.output, "waiting\ngoaway 0\nclosed\n");
+  EXPECT_EQ(loop_.run([&] { return closes_; }), 1);
+}
+
+TEST_F(HttpServerTest, Http2AnswerThenCloseFromInsideTheHandlerSendsTheAnswer) {
+  handle([this](const ExchangePtr& exchange) {
+    exchange->respond(200, "text/plain", "last answer");
+    server_->close();
+  });
+
+  auto result = runCommand(kCurlH2 + "-w '|%{http_code}' " + url("/last"));
+
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(result.output, "last answer|200");
+  EXPECT_TRUE(loop_.waitFor([&] { return server_->connections() == 0; }));
 }
 
 TEST_F(HttpServerTest, Http2OversizedHeaderBlockGets431) {
