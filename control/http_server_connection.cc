@@ -42,6 +42,7 @@ Connection::Connection(uv_loop_t* loop, ConnectionOwner& owner, const HttpServer
                        ssl_ctx_st* tls)
     : owner_(&owner),
       options_(options),
+      timer_(loop, [this] { onDeadline(); }),
       tls_(tls != nullptr ? std::make_unique<TlsSession>(tls) : nullptr) {
   uv_tcp_init(loop, &tcp_);
   tcp_.data = this;
@@ -57,7 +58,61 @@ bool Connection::start() {
     close();
     return false;
   }
+  // A plaintext connection's first bytes are the first request's head, or HTTP/2's preface.
+  setDeadline(tls_ ? Deadline::Handshake : Deadline::RequestHead);
   return true;
+}
+
+void Connection::setDeadline(Deadline deadline) {
+  if (state_ != State::Open || deadline == deadline_) {
+    return;
+  }
+  deadline_ = deadline;
+  std::chrono::milliseconds timeout = timeoutOf(deadline);
+  if (timeout.count() > 0) {
+    timer_.start(timeout);
+  } else {
+    timer_.stop();
+  }
+}
+
+std::chrono::milliseconds Connection::timeoutOf(Deadline deadline) const {
+  switch (deadline) {
+    case Deadline::Handshake:
+      return options_.handshake_timeout;
+    case Deadline::RequestHead:
+      return options_.request_header_timeout;
+    case Deadline::Idle:
+      return options_.idle_timeout;
+    case Deadline::None:
+      break;
+  }
+  return std::chrono::milliseconds::zero();
+}
+
+void Connection::onDeadline() {
+  if (state_ != State::Open) {
+    return;
+  }
+  switch (deadline_) {
+    case Deadline::Handshake:
+      // Nothing can be said to a peer without a TLS session.
+      close();
+      break;
+    case Deadline::RequestHead:
+      if (session_) {
+        session_->requestHeadTimedOut();
+      } else {
+        // Nothing yet, or a piece of HTTP/2's preface: no protocol to answer in.
+        close();
+      }
+      break;
+    case Deadline::Idle:
+      shutdown();
+      break;
+    case Deadline::None:
+      break;
+  }
 }
 
 void Connection::pauseReading() {
@@ -122,13 +177,18 @@ void Connection::onHandshake() {
   std::string protocol = tls_->alpn();
   if (protocol == "h2") {
     session_ = std::make_unique<Http2Session>(*this);
-  } else if (protocol == "http/1.1") {
+    setDeadline(Deadline::Idle);
+    return;
+  }
+  if (protocol == "http/1.1") {
     session_ = std::make_unique<Http1Session>(*this);
   }
   // Without ALPN the first bytes decide, as on plaintext.
+  setDeadline(Deadline::RequestHead);
 }
 
 void Connection::receivePlaintext(std::string_view data) {
+  SessionCall call(*this);
   if (session_) {
     session_->receive(data);
     return;
@@ -152,6 +212,8 @@ bool Connection::chooseSession() {
     return false;
   }
   session_ = std::make_unique<Http2Session>(*this);
+  // The preface is HTTP/2's whole "head"; what follows is a wait for the first stream.
+  setDeadline(Deadline::Idle);
   return true;
 }
 
@@ -216,8 +278,28 @@ void Connection::closeAfterWrites() {
   if (state_ != State::Open) {
     return;
   }
+  // A draining connection waits on its writes alone.
+  setDeadline(Deadline::None);
   state_ = State::Draining;
   pauseReading();
+  if (session_calls_ > 0) {
+    drain_deferred_ = true;
+    return;
+  }
+  finishDraining();
+}
+
+void Connection::endSessionCall() {
+  --session_calls_;
+  if (session_calls_ == 0 && drain_deferred_) {
+    drain_deferred_ = false;
+    if (state_ == State::Draining) {
+      finishDraining();
+    }
+  }
+}
+
+void Connection::finishDraining() {
   endSession();
   if (tls_) {
     std::string out;
@@ -243,6 +325,7 @@ void Connection::close() {
     return;
   }
   state_ = State::Closed;
+  timer_.close();
   pauseReading();
   endSession();
   // Pending writes are cancelled; their callbacks run before onClosed.

@@ -2,19 +2,22 @@
 
 // One accepted TCP connection of the HTTP server: reads and writes on the libuv stream, runs
 // TLS when the server has a context, picks the protocol (HTTP/2 by ALPN or by the client
-// preface, else HTTP/1.1), and hands plaintext to the protocol's session. Its memory is released in
-// the libuv close callback, never earlier, so a session or a write callback may still refer to a
-// connection that is closing.
+// preface, else HTTP/1.1), and hands plaintext to the protocol's session. It holds one timer for
+// whatever the peer owes it next (a handshake, a request head, a new exchange). Its memory is
+// released in the libuv close callback, never earlier, so a session or a write callback may still
+// refer to a connection that is closing.
 
 #include <uv.h>
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "control/http_server.h"
+#include "control/http_server_timer.h"
 
 struct ssl_ctx_st;
 
@@ -42,10 +45,34 @@ class Session {
   virtual void goAway() = 0;
   // The connection is closing: every exchange still open sees on_close.
   virtual void detachExchanges() = 0;
+  // The request-head deadline passed: answer 408 if part of a head arrived, and close.
+  virtual void requestHeadTimedOut() = 0;
 };
 
 class Connection {
  public:
+  // What the peer owes the connection, each with its timeout (HttpServerOptions). None while an
+  // exchange is in progress: the handler, not the peer, decides when that ends.
+  enum class Deadline { None, Handshake, RequestHead, Idle };
+
+  // Marks a session's call into its protocol library (llhttp, nghttp2), whose callbacks reach
+  // the handler. A closeAfterWrites() from inside only marks the connection draining; the rest
+  // waits until the outermost call returns, so what the session could not hand over inside it
+  // (nghttp2 forbids sending from its callbacks: a GOAWAY, a response already submitted)
+  // leaves first.
+  class SessionCall {
+   public:
+    explicit SessionCall(Connection& connection) : connection_(connection) {
+      ++connection_.session_calls_;
+    }
+    ~SessionCall() { connection_.endSessionCall(); }
+    SessionCall(const SessionCall&) = delete;
+    SessionCall& operator=(const SessionCall&) = delete;
+
+   private:
+    Connection& connection_;
+  };
+
   // `tls` null: plaintext.
   Connection(uv_loop_t* loop, ConnectionOwner& owner, const HttpServerOptions& options,
              ssl_ctx_st* tls);
@@ -72,8 +99,13 @@ class Connection {
   // HTTP/1.1 back-pressure: stop reading while requests wait behind an unfinished response.
   void pauseReading();
   void resumeReading();
+  // Starts the deadline's timer. Setting the deadline already running keeps its start, so a
+  // head arriving a byte at a time does not push it back. Ignored once the connection closes.
+  void setDeadline(Deadline deadline);
 
   bool closing() const { return state_ != State::Open; }
+  // Closed for good: nothing more can be sent.
+  bool closed() const { return state_ == State::Closed; }
   size_t pendingWriteBytes() const { return pending_write_bytes_; }
   const HttpServerOptions& options() const { return options_; }
   // peer_address and peer_uri_san for every request on this connection.
@@ -95,13 +127,24 @@ class Connection {
   // Picks the session from the first bytes; false while they are a prefix of the preface.
   bool chooseSession();
   void sendRaw(std::string data);
+  // closeAfterWrites() past the state change: the session ends, TLS says close_notify, and the
+  // socket closes once the writes are done.
+  void finishDraining();
+  void endSessionCall();
   void endSession();
+  std::chrono::milliseconds timeoutOf(Deadline deadline) const;
+  void onDeadline();
 
   uv_tcp_t tcp_;
   ConnectionOwner* owner_;
   HttpServerOptions options_;
   State state_ = State::Open;
   bool reading_ = false;
+  Deadline deadline_ = Deadline::None;
+  Timer timer_;
+  // SessionCalls in progress, and whether a closeAfterWrites() waits for them to end.
+  int session_calls_ = 0;
+  bool drain_deferred_ = false;
   HttpRequest peer_;
   std::unique_ptr<TlsSession> tls_;
   std::unique_ptr<Session> session_;

@@ -199,6 +199,9 @@ void Http1Session::step() {
       connection_.closeAfterWrites();
       return;
     }
+    // Idle until the next request's first byte; one already buffered is parsed just below, so
+    // its head is timed from here.
+    connection_.setDeadline(Connection::Deadline::Idle);
     connection_.resumeReading();
   }
   if (!input_.empty()) {
@@ -227,6 +230,16 @@ void Http1Session::parse() {
   reject(header_too_large_ ? 431 : 400);
 }
 
+void Http1Session::requestHeadTimedOut() {
+  if (head_begun_) {
+    reject(408);
+  } else {
+    // Nothing was asked, so nothing is answered: a 408 could be taken for the answer to a
+    // request the client is sending just now.
+    connection_.closeAfterWrites();
+  }
+}
+
 void Http1Session::reject(int status) {
   input_.clear();
   if (current_ && current_->started()) {
@@ -234,7 +247,9 @@ void Http1Session::reject(int status) {
     connection_.close();
     return;
   }
-  std::string body = status == 431 ? "request header too large\n" : "malformed request\n";
+  std::string_view body = status == 431   ? "request header too large\n"
+                          : status == 408 ? "request head not received in time\n"
+                                          : "malformed request\n";
   std::string response = "HTTP/1.1 " + std::to_string(status) + " ";
   response.append(reasonPhrase(status))
       .append("\r\ncontent-type: text/plain\r\ncontent-length: ")
@@ -275,6 +290,8 @@ int Http1Session::onMessageBegin(llhttp_t* parser) {
   self.header_bytes_ = 0;
   self.field_.clear();
   self.value_.clear();
+  self.head_begun_ = true;
+  self.connection_.setDeadline(Connection::Deadline::RequestHead);
   return 0;
 }
 
@@ -309,6 +326,9 @@ int Http1Session::onHeadersComplete(llhttp_t* parser) {
   Http1Session& self = from(parser);
   self.request_.method = llhttp_method_name(static_cast<llhttp_method_t>(parser->method));
   self.request_.http_major = 1;
+  self.head_begun_ = false;
+  // From here the exchange is in progress: the handler decides how long it lasts.
+  self.connection_.setDeadline(Connection::Deadline::None);
   // An Upgrade (h2c, websocket) is not offered: the request is served as plain HTTP/1.1.
   parser->upgrade = 0;
   bool keep_alive = llhttp_should_keep_alive(parser) != 0;

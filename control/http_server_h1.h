@@ -2,7 +2,10 @@
 
 // HTTP/1.1 on one connection (llhttp): one request at a time. The parser pauses at the end of
 // each request and resumes only when that request's response is finished, so pipelined requests
-// wait in the input buffer (and reading stops while that buffer is large).
+// wait in the input buffer (and reading stops while that buffer is large). The connection's
+// deadline follows the request: its head is timed from its first byte (or from the previous
+// response's end, or from accept for the first), nothing is timed while the exchange is in
+// progress, and the wait for the next request after a keep-alive response is the idle one.
 
 #include <llhttp.h>
 
@@ -18,7 +21,7 @@ namespace strait::cp::http {
 class Http1Session;
 
 // A request and its response. Dropped by the handler before finish(), it stays with the session
-// and the connection stays open, idle, until the peer closes it.
+// and the connection stays open until the peer closes it.
 class Http1Exchange : public ExchangeBase {
  public:
   // `can_chunk` is false for an HTTP/1.0 client: a streamed body then ends with the connection.
@@ -54,6 +57,7 @@ class Http1Session : public Session {
   void receive(std::string_view data) override;
   void goAway() override {}
   void detachExchanges() override;
+  void requestHeadTimedOut() override;
 
   // From the exchange.
   void send(std::string_view data) { connection_.send(data); }
@@ -92,6 +96,8 @@ class Http1Session : public Session {
   std::string value_;
   size_t header_bytes_ = 0;
   bool header_too_large_ = false;
+  // Between a head's first byte and its end.
+  bool head_begun_ = false;
   bool advancing_ = false;
   bool again_ = false;
 };

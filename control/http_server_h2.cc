@@ -164,7 +164,9 @@ void Http2Session::receive(std::string_view data) {
   ssize_t rv = nghttp2_session_mem_recv(session_.get(),
                                         reinterpret_cast<const uint8_t*>(data.data()), data.size());
   receiving_ = false;
-  if (connection_.closing()) {
+  // Draining (closed from a callback, the connection's SessionCall holding off the rest): what
+  // nghttp2 queued inside, a GOAWAY among it, still goes out.
+  if (connection_.closed()) {
     return;
   }
   flush();
@@ -175,9 +177,11 @@ void Http2Session::receive(std::string_view data) {
 }
 
 void Http2Session::flush() {
-  if (receiving_ || flushing_ || connection_.closing()) {
+  if (receiving_ || flushing_ || connection_.closed()) {
     return;
   }
+  // nghttp2 may close a stream while it sends, and the handler's on_close may close the server.
+  Connection::SessionCall call(connection_);
   flushing_ = true;
   std::string out;
   for (;;) {
@@ -206,6 +210,7 @@ void Http2Session::goAway() {
 void Http2Session::detachExchanges() {
   Streams streams = std::move(streams_);
   streams_.clear();
+  heads_complete_ = 0;
   for (auto& [id, exchange] : streams) {
     exchange->detach();
     exchange->deliverClose();
@@ -249,6 +254,9 @@ int Http2Session::onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, v
   request.peer_uri_san = self.connection_.peer().peer_uri_san;
   int32_t id = frame->hd.stream_id;
   self.streams_[id] = std::make_shared<Http2Exchange>(self, id, std::move(request));
+  if (self.heads_complete_ == 0) {
+    self.connection_.setDeadline(Connection::Deadline::RequestHead);
+  }
   return 0;
 }
 
@@ -287,6 +295,9 @@ int Http2Session::onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void
 }
 
 void Http2Session::onRequestHead(const std::shared_ptr<Http2Exchange>& exchange) {
+  exchange->markHeadComplete();
+  ++heads_complete_;
+  connection_.setDeadline(Connection::Deadline::None);
   if (exchange->headerTooLarge()) {
     exchange->respond(431, "text/plain", "request header too large\n");
     return;
@@ -311,6 +322,14 @@ int Http2Session::onStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, v
   }
   std::shared_ptr<Http2Exchange> exchange = std::move(it->second);
   self.streams_.erase(it);
+  if (exchange->headComplete()) {
+    --self.heads_complete_;
+  }
+  if (self.heads_complete_ == 0) {
+    // The streams left, if any, have a header block still arriving: it is timed from here.
+    self.connection_.setDeadline(self.streams_.empty() ? Connection::Deadline::Idle
+                                                       : Connection::Deadline::RequestHead);
+  }
   exchange->detach();
   exchange->deliverClose();
   return 0;

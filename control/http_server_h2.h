@@ -3,7 +3,10 @@
 // HTTP/2 on one connection (nghttp2): each stream is an exchange. A response body is queued in
 // its exchange and pulled by nghttp2 through a data provider that defers while the queue is
 // empty; write() and finish() resume it. nghttp2 sends WINDOW_UPDATE on its own as request DATA
-// is delivered, so a stream may carry a body for hours without stalling.
+// is delivered, so a stream may carry a body for hours without stalling. The connection's
+// deadline: idle while no exchange is in progress (none dispatched and still open), the
+// request-head one while a stream's header block is arriving on such a connection, none while
+// an exchange is in progress.
 
 #include <nghttp2/nghttp2.h>
 
@@ -37,6 +40,9 @@ class Http2Exchange : public ExchangeBase {
   // A request header as it arrives. False once the header block is over `max_bytes`.
   bool addHeader(std::string_view name, std::string_view value, size_t max_bytes);
   bool headerTooLarge() const { return header_too_large_; }
+  // The header block is complete: from here the exchange is in progress.
+  void markHeadComplete() { head_complete_ = true; }
+  bool headComplete() const { return head_complete_; }
   // The data provider's read: copies queued body bytes, defers while there are none.
   ssize_t readBody(uint8_t* buf, size_t length, uint32_t* data_flags);
   void detach();
@@ -49,6 +55,7 @@ class Http2Exchange : public ExchangeBase {
   int32_t stream_id_;
   size_t header_bytes_ = 0;
   bool header_too_large_ = false;
+  bool head_complete_ = false;
   bool started_ = false;
   // HEAD, 204 and 304 responses have no body.
   bool bodyless_ = false;
@@ -65,6 +72,8 @@ class Http2Session : public Session {
   void receive(std::string_view data) override;
   void goAway() override;
   void detachExchanges() override;
+  // A header block not finished in time: GOAWAY and close (no stream to answer 408 on yet).
+  void requestHeadTimedOut() override { connection_.shutdown(); }
 
   // From the exchange.
   void submitResponse(int32_t stream_id, const std::vector<nghttp2_nv>& headers, bool has_body);
@@ -99,6 +108,8 @@ class Http2Session : public Session {
   Connection& connection_;
   Nghttp2SessionPtr session_;
   Streams streams_;
+  // Streams in streams_ whose head is complete: the exchanges in progress.
+  size_t heads_complete_ = 0;
   bool receiving_ = false;
   bool flushing_ = false;
 };

@@ -10,6 +10,8 @@ usage: h2_client.py PORT MODE
   server-goaway starts GET /poll, prints "waiting", then the server's GOAWAY error code and
                 "closed"
   big-header    GET / with an 8 KB header, prints the status
+  idle          GETs /hello and prints its body, then waits on the open connection for the
+                server's GOAWAY and prints its error code, then "closed"
 Every socket read has a 10 s timeout, so a silent server ends the script with an error.
 """
 
@@ -101,21 +103,25 @@ def echo(client):
     print("status", status)
 
 
+def body_of(client, stream_id):
+    """Reads the stream's response body until the stream ends."""
+    body = b""
+    while True:
+        event = client.until(lambda e: isinstance(e, (h2.events.DataReceived,
+                                                      h2.events.StreamEnded)))
+        if isinstance(event, h2.events.StreamEnded) and event.stream_id == stream_id:
+            return body.decode()
+        if isinstance(event, h2.events.DataReceived):
+            body += event.data
+
+
 def reset(client):
     stream_id = client.request("POST", "/poll", end_stream=False)
     client.until(lambda e: isinstance(e, h2.events.ResponseReceived))
     client.conn.reset_stream(stream_id)
     client.flush()
     hello = client.request("GET", "/hello", end_stream=True)
-    body = b""
-    while True:
-        event = client.until(lambda e: isinstance(e, (h2.events.DataReceived,
-                                                      h2.events.StreamEnded)))
-        if isinstance(event, h2.events.StreamEnded) and event.stream_id == hello:
-            break
-        if isinstance(event, h2.events.DataReceived):
-            body += event.data
-    print(body.decode())
+    print(body_of(client, hello))
 
 
 def goaway(client):
@@ -139,6 +145,16 @@ def server_goaway(client):
     print("closed")
 
 
+def idle(client):
+    hello = client.request("GET", "/hello", end_stream=True)
+    print(body_of(client, hello), flush=True)
+    event = client.until(lambda e: isinstance(e, h2.events.ConnectionTerminated))
+    print("goaway", int(event.error_code), flush=True)
+    while not client.closed:
+        client.events()
+    print("closed")
+
+
 def big_header(client):
     client.request("GET", "/", end_stream=True, extra=[("x-big", "a" * 8192)])
     event = client.until(lambda e: isinstance(e, h2.events.ResponseReceived))
@@ -146,7 +162,7 @@ def big_header(client):
 
 
 MODES = {"echo": echo, "reset": reset, "goaway": goaway, "server-goaway": server_goaway,
-         "big-header": big_header}
+         "big-header": big_header, "idle": idle}
 
 if __name__ == "__main__":
     MODES[sys.argv[2]](Client(int(sys.argv[1])))

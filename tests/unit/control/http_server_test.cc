@@ -9,9 +9,12 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <algorithm>
+#include <chrono>
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tests/unit/control/test_clients.h"
@@ -25,7 +28,12 @@ using test::RawClient;
 using test::runCommand;
 using test::RunningCommand;
 
+using std::chrono::milliseconds;
+
 constexpr size_t kMaxHeaderBytes = 4096;
+// The timeouts under test; a test waits three times as long where nothing may close.
+constexpr milliseconds kTimeout(100);
+constexpr milliseconds kDisabled(0);
 const std::string kCurl = "curl -s --max-time 20 ";
 const std::string kCurlH2 = kCurl + "--http2-prior-knowledge ";
 const std::string kH2Client = std::string("/usr/bin/python3 ") + STRAIT_H2_CLIENT + " ";
@@ -83,6 +91,39 @@ class HttpServerTest : public ::testing::Test {
 
   std::string url(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+
+  // Restarts the server with these timeouts (the TLS fixture's certificates kept).
+  bool startWithTimeouts(milliseconds handshake, milliseconds request_header, milliseconds idle) {
+    HttpServerOptions timed = options();
+    timed.handshake_timeout = handshake;
+    timed.request_header_timeout = request_header;
+    timed.idle_timeout = idle;
+    return start(timed);
+  }
+
+  // Lets `duration` pass on the loop's clock, by a timer on the loop rather than a sleep: the
+  // server's timers due earlier fire first however loaded the machine is.
+  void letPass(milliseconds duration) {
+    struct TestTimer {
+      uv_timer_t handle;
+      std::shared_ptr<bool> fired;
+    };
+    auto fired = std::make_shared<bool>(false);
+    loop_.run([&] {
+      auto* timer = new TestTimer{{}, fired};
+      uv_timer_init(loop_.loop(), &timer->handle);
+      timer->handle.data = timer;
+      uv_timer_start(
+          &timer->handle,
+          [](uv_timer_t* handle) {
+            *static_cast<TestTimer*>(handle->data)->fired = true;
+            uv_close(reinterpret_cast<uv_handle_t*>(handle),
+                     [](uv_handle_t* closed) { delete static_cast<TestTimer*>(closed->data); });
+          },
+          static_cast<uint64_t>(duration.count()), 0);
+    });
+    ASSERT_TRUE(loop_.waitFor([&] { return *fired; }));
   }
 
   LoopThread loop_;
@@ -313,6 +354,19 @@ TEST_F(HttpServerTest, CloseEndsLongPollsAndConnections) {
   EXPECT_TRUE(loop_.waitFor([&] { return server_->connections() == 0; }));
 }
 
+TEST_F(HttpServerTest, AnswerThenCloseFromInsideTheHandlerSendsTheAnswer) {
+  handle([this](const ExchangePtr& exchange) {
+    exchange->respond(200, "text/plain", "last answer");
+    server_->close();
+  });
+
+  auto result = runCommand(kCurl + "-w '|%{http_code}' " + url("/last"));
+
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(result.output, "last answer|200");
+  EXPECT_TRUE(loop_.waitFor([&] { return server_->connections() == 0; }));
+}
+
 TEST_F(HttpServerTest, ExchangeOutlivesTheServer) {
   park();
   RawClient client(port_);
@@ -460,6 +514,35 @@ TEST_F(HttpServerTest, Http2ServerCloseSendsGoaway) {
   EXPECT_EQ(loop_.run([&] { return closes_; }), 1);
 }
 
+// The handler closes the server from inside nghttp2's callback: the GOAWAY is still sent, after
+// what nghttp2 had queued, before the socket closes.
+TEST_F(HttpServerTest, Http2CloseFromInsideTheHandlerSendsGoaway) {
+  handle([this](const ExchangePtr& exchange) {
+    parked_.push_back(exchange);
+    exchange->setCallbacks(
+        {.on_data = nullptr, .on_end = nullptr, .on_close = [this] { ++closes_; }});
+    server_->close();
+  });
+
+  auto result = runCommand(kH2Client + std::to_string(port_) + " server-goaway");
+
+  EXPECT_EQ(result.output, "waiting\ngoaway 0\nclosed\n");
+  EXPECT_EQ(loop_.run([&] { return closes_; }), 1);
+}
+
+TEST_F(HttpServerTest, Http2AnswerThenCloseFromInsideTheHandlerSendsTheAnswer) {
+  handle([this](const ExchangePtr& exchange) {
+    exchange->respond(200, "text/plain", "last answer");
+    server_->close();
+  });
+
+  auto result = runCommand(kCurlH2 + "-w '|%{http_code}' " + url("/last"));
+
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(result.output, "last answer|200");
+  EXPECT_TRUE(loop_.waitFor([&] { return server_->connections() == 0; }));
+}
+
 TEST_F(HttpServerTest, Http2OversizedHeaderBlockGets431) {
   auto result = runCommand(kH2Client + std::to_string(port_) + " big-header");
 
@@ -472,6 +555,195 @@ TEST_F(HttpServerTest, Http2GarbageAfterThePrefaceClosesTheConnection) {
   client.send(std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + std::string(64, '\xff'));
 
   EXPECT_TRUE(client.readUntilClosed());
+  EXPECT_EQ(loop_.run([&] { return dispatched_; }), 0);
+}
+
+// --- Timeouts -----------------------------------------------------------------------------
+// Each test leaves on only the timeout it is about, so the close it sees is that one's.
+
+// The frame types in a run of HTTP/2 frames, in order; a partial last frame is left out.
+std::vector<int> frameTypes(std::string_view bytes) {
+  std::vector<int> types;
+  size_t at = 0;
+  while (at + 9 <= bytes.size()) {
+    auto byte = [&](size_t i) { return static_cast<size_t>(static_cast<uint8_t>(bytes[at + i])); };
+    size_t length = (byte(0) << 16) | (byte(1) << 8) | byte(2);
+    if (at + 9 + length > bytes.size()) {
+      break;
+    }
+    types.push_back(static_cast<int>(byte(3)));
+    at += 9 + length;
+  }
+  return types;
+}
+
+constexpr int kGoawayFrame = 7;
+
+TEST_F(HttpServerTest, SilentConnectionIsClosedAfterTheRequestHeaderTimeout) {
+  ASSERT_TRUE(startWithTimeouts(kDisabled, kTimeout, kDisabled));
+  RawClient client(port_);
+  ASSERT_TRUE(client.connected());
+
+  ASSERT_TRUE(client.readUntilClosed());
+  // Nothing was asked, so nothing is answered.
+  EXPECT_EQ(client.received(), "");
+}
+
+TEST_F(HttpServerTest, PartialRequestHeadGets408AndClose) {
+  ASSERT_TRUE(startWithTimeouts(kDisabled, kTimeout, kDisabled));
+  RawClient client(port_);
+  client.send("GET /slow HTTP/1.1\r\nhost: t\r\n");
+
+  ASSERT_TRUE(client.readUntilClosed());
+  EXPECT_EQ(client.received().rfind("HTTP/1.1 408 Request Timeout\r\n", 0), 0u)
+      << client.received();
+  EXPECT_NE(client.received().find("\r\nconnection: close\r\n"), std::string::npos);
+  EXPECT_EQ(loop_.run([&] { return dispatched_; }), 0);
+}
+
+// A slowloris: each byte of the head comes before the timeout would pass, and the deadline,
+// counted from the first byte, still ends it.
+TEST_F(HttpServerTest, HeadSentAByteAtATimeStillTimesOut) {
+  ASSERT_TRUE(startWithTimeouts(kDisabled, kTimeout, kDisabled));
+  RawClient client(port_);
+  std::string head = get("/slow", "x-pad: " + std::string(1000, 'a') + "\r\n");
+
+  for (size_t i = 0; i < head.size() - 2 && client.send(head.substr(i, 1)); ++i) {
+    // Paces the client (a fifth of the timeout per byte); a close ends the loop.
+    if (client.readUntilClosed(kTimeout / 5)) {
+      break;
+    }
+  }
+
+  ASSERT_TRUE(client.readUntilClosed());
+  EXPECT_EQ(client.received().rfind("HTTP/1.1 408 ", 0), 0u) << client.received();
+  EXPECT_EQ(loop_.run([&] { return dispatched_; }), 0);
+}
+
+TEST_F(HttpServerTest, PartialHeadOfAKeepAliveRequestIsTimedFromItsFirstByte) {
+  ASSERT_TRUE(startWithTimeouts(kDisabled, kTimeout, kDisabled));
+  handle([](const ExchangePtr& exchange) { exchange->respond(200, "text/plain", "first-body"); });
+  RawClient client(port_);
+  client.send(get("/first"));
+  ASSERT_NE(client.readUntil("first-body").find("first-body"), std::string::npos);
+
+  client.send("GET /second HTTP/1.1\r\n");
+
+  ASSERT_TRUE(client.readUntilClosed());
+  std::string after_first = client.received().substr(client.received().find("first-body"));
+  EXPECT_NE(after_first.find("HTTP/1.1 408 "), std::string::npos) << client.received();
+  EXPECT_EQ(loop_.run([&] { return dispatched_; }), 1);
+}
+
+// The head of a request waiting behind a long-poll is timed from that poll's answer, not from
+// its arrival: the poll may take any time.
+TEST_F(HttpServerTest, PipelinedPartialHeadIsTimedFromThePreviousResponsesEnd) {
+  ASSERT_TRUE(startWithTimeouts(kDisabled, kTimeout, kDisabled));
+  park();
+  RawClient client(port_);
+  client.send(get("/first") + "GET /second HTTP/1.1\r\n");
+  ASSERT_TRUE(loop_.waitFor([&] { return parked_.size() == 1; }));
+
+  letPass(3 * kTimeout);
+  EXPECT_FALSE(client.readUntilClosed(milliseconds(1)));
+  loop_.run([&] { parked_[0]->respond(200, "text/plain", "first-body"); });
+
+  ASSERT_TRUE(client.readUntilClosed());
+  const std::string& received = client.received();
+  ASSERT_NE(received.find("first-body"), std::string::npos) << received;
+  EXPECT_LT(received.find("first-body"), received.find("HTTP/1.1 408 ")) << received;
+  EXPECT_EQ(parkedCount(), 1u);
+}
+
+TEST_F(HttpServerTest, KeepAliveConnectionIsClosedAfterTheIdleTimeout) {
+  ASSERT_TRUE(startWithTimeouts(kDisabled, kDisabled, kTimeout));
+  handle([](const ExchangePtr& exchange) { exchange->respond(200, "text/plain", "answer"); });
+  RawClient client(port_);
+  client.send(get("/"));
+  ASSERT_NE(client.readUntil("answer").find("answer"), std::string::npos);
+
+  ASSERT_TRUE(client.readUntilClosed());
+  // One response, then the close: nothing is said to an idle HTTP/1.1 client.
+  EXPECT_EQ(client.received().find("HTTP/1.1", 1), std::string::npos) << client.received();
+  EXPECT_TRUE(loop_.waitFor([&] { return server_->connections() == 0; }));
+}
+
+TEST_F(HttpServerTest, LongPollOutlivesTheIdleAndHeaderTimeouts) {
+  ASSERT_TRUE(startWithTimeouts(kDisabled, kTimeout, kTimeout));
+  park();
+  RawClient client(port_);
+  client.send(get("/poll"));
+  ASSERT_TRUE(loop_.waitFor([&] { return parked_.size() == 1; }));
+
+  letPass(3 * kTimeout);
+  EXPECT_FALSE(client.readUntilClosed(milliseconds(1)));
+  loop_.run([&] {
+    EXPECT_FALSE(parked_[0]->closed());
+    parked_[0]->respond(200, "text/plain", "held answer");
+  });
+
+  std::string received = client.readUntil("held answer");
+  EXPECT_EQ(received.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << received;
+  EXPECT_NE(received.find("content-length: 11\r\n\r\nheld answer"), std::string::npos) << received;
+  EXPECT_EQ(loop_.run([&] { return closes_; }), 0);
+}
+
+TEST_F(HttpServerTest, ZeroTimeoutsLeaveASilentConnectionOpen) {
+  ASSERT_TRUE(startWithTimeouts(kDisabled, kDisabled, kDisabled));
+  RawClient client(port_);
+  ASSERT_TRUE(client.connected());
+
+  letPass(3 * kTimeout);
+
+  EXPECT_FALSE(client.readUntilClosed(milliseconds(1)));
+  EXPECT_EQ(loop_.run([&] { return server_->connections(); }), 1u);
+}
+
+TEST_F(HttpServerTest, Http2ConnectionWithNoStreamGetsGoawayAfterTheIdleTimeout) {
+  ASSERT_TRUE(startWithTimeouts(kDisabled, kDisabled, kTimeout));
+  handle([](const ExchangePtr& exchange) { exchange->respond(200, "text/plain", "hello"); });
+
+  auto result = runCommand(kH2Client + std::to_string(port_) + " idle");
+
+  EXPECT_EQ(result.output, "hello\ngoaway 0\nclosed\n");
+  EXPECT_TRUE(loop_.waitFor([&] { return server_->connections() == 0; }));
+}
+
+TEST_F(HttpServerTest, Http2StreamOutlivesTheIdleTimeout) {
+  ASSERT_TRUE(startWithTimeouts(kDisabled, kTimeout, kTimeout));
+  park();
+  RunningCommand curl(kCurlH2 + "-N " + url("/stream"));
+  ASSERT_TRUE(loop_.waitFor([&] { return parked_.size() == 1; }));
+  loop_.run([&] { parked_[0]->start(200, {}); });
+  loop_.run([&] { parked_[0]->write("before\n"); });
+  EXPECT_EQ(curl.readLine(), "before");
+
+  letPass(3 * kTimeout);
+  loop_.run([&] {
+    EXPECT_FALSE(parked_[0]->closed());
+    parked_[0]->write("after\n");
+    parked_[0]->finish();
+  });
+
+  EXPECT_EQ(curl.readLine(), "after");
+  EXPECT_EQ(curl.wait(), 0);
+  EXPECT_EQ(loop_.run([&] { return closes_; }), 0);
+}
+
+// A HEADERS frame whose header block never ends holds the whole connection (no other frame may
+// come between it and its CONTINUATION).
+TEST_F(HttpServerTest, Http2UnfinishedHeaderBlockGetsGoawayAfterTheRequestHeaderTimeout) {
+  ASSERT_TRUE(startWithTimeouts(kDisabled, kTimeout, kDisabled));
+  RawClient client(port_);
+  std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  std::string settings("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);
+  // Stream 1, no END_HEADERS: :method GET, :path /, :scheme http from the static table.
+  std::string headers("\x00\x00\x03\x01\x00\x00\x00\x00\x01\x82\x84\x86", 12);
+  client.send(preface + settings + headers);
+
+  ASSERT_TRUE(client.readUntilClosed());
+  std::vector<int> types = frameTypes(client.received());
+  EXPECT_NE(std::find(types.begin(), types.end(), kGoawayFrame), types.end());
   EXPECT_EQ(loop_.run([&] { return dispatched_; }), 0);
 }
 
@@ -600,6 +872,20 @@ TEST_F(HttpServerTlsTest, WithoutACaFileNoClientCertificateIsAsked) {
   auto result = runCommand(curlTls("--http1.1"));
 
   EXPECT_EQ(result.output, " 1");
+}
+
+TEST_F(HttpServerTlsTest, UnfinishedHandshakeIsClosedAfterTheHandshakeTimeout) {
+  ASSERT_TRUE(startWithTimeouts(kTimeout, kDisabled, kDisabled));
+  RawClient silent(port_);
+  RawClient partial(port_);
+  // A TLS record header (handshake, TLS 1.0 record version) with none of its ClientHello.
+  partial.send(std::string("\x16\x03\x01\x00\xc8", 5));
+
+  EXPECT_TRUE(silent.readUntilClosed());
+  EXPECT_TRUE(partial.readUntilClosed());
+  EXPECT_EQ(silent.received(), "");
+  EXPECT_EQ(partial.received(), "");
+  EXPECT_TRUE(loop_.waitFor([&] { return server_->connections() == 0; }));
 }
 
 TEST_F(HttpServerTlsTest, ListenFailsOnAMissingCertificate) {
