@@ -36,9 +36,19 @@ DnsDiscovery parseDns(const Value& value) {
   return dns;
 }
 
-ClusterTls parseClusterTls(const Value& value) {
+ClusterTls parseClusterTls(const Value& value, ParseContext& context) {
   ClusterTls tls;
-  MapReader map(value, {"sni", "ca", "cert", "key", "alpn"});
+  MapReader map(value, {"sni", "ca", "cert", "key", "secret", "alpn"});
+  if (std::optional<Value> secret = map.get("secret")) {
+    // The secret gives whichever of ca, cert and key it has; the block may not give them too.
+    tls.secret = secret->nonEmptyString().value_or("");
+    if (!tls.secret.empty()) {
+      context.secret_references.push_back({NameAt{tls.secret, *secret}, false, false});
+    }
+    if (map.has("ca") || map.has("cert") || map.has("key")) {
+      map.error("give either secret or ca, cert and key, not both");
+    }
+  }
   map.readString("sni", tls.sni);
   map.readString("ca", tls.ca);
   map.readString("cert", tls.cert);
@@ -207,7 +217,7 @@ Cluster parseCluster(const Value& value, ParseContext& context) {
   map.readDuration("idle_timeout", cluster.idle_timeout);
   map.readUint32("max_requests_per_connection", cluster.max_requests_per_connection, 0, UINT32_MAX);
   if (std::optional<Value> tls = map.get("tls")) {
-    cluster.tls = parseClusterTls(*tls);
+    cluster.tls = parseClusterTls(*tls, context);
   }
   if (std::optional<Value> check = map.get("health_check")) {
     cluster.health_check = parseHealthCheck(*check);

@@ -8,14 +8,35 @@
 namespace strait::config::internal {
 namespace {
 
-TlsCertificate parseCertificate(const Value& value) {
-  TlsCertificate certificate;
-  MapReader map(value, {"cert", "key", "server_names"});
-  if (std::optional<Value> cert = map.require("cert")) {
-    certificate.cert = cert->nonEmptyString().value_or("");
+// `secret: NAME` in a TLS block, recorded for the check once every secret is known.
+std::string readSecretReference(const MapReader& map, ParseContext& context,
+                                bool needs_certificate, bool needs_ca) {
+  std::optional<Value> secret = map.get("secret");
+  if (!secret.has_value()) {
+    return "";
   }
-  if (std::optional<Value> key = map.require("key")) {
-    certificate.key = key->nonEmptyString().value_or("");
+  std::string name = secret->nonEmptyString().value_or("");
+  if (!name.empty()) {
+    context.secret_references.push_back({NameAt{name, *secret}, needs_certificate, needs_ca});
+  }
+  return name;
+}
+
+TlsCertificate parseCertificate(const Value& value, ParseContext& context) {
+  TlsCertificate certificate;
+  MapReader map(value, {"cert", "key", "secret", "server_names"});
+  certificate.secret = readSecretReference(map, context, true, false);
+  if (map.has("secret")) {
+    if (map.has("cert") || map.has("key")) {
+      map.error("give either secret or cert and key, not both");
+    }
+  } else {
+    if (std::optional<Value> cert = map.require("cert")) {
+      certificate.cert = cert->nonEmptyString().value_or("");
+    }
+    if (std::optional<Value> key = map.require("key")) {
+      certificate.key = key->nonEmptyString().value_or("");
+    }
   }
   if (std::optional<Value> names = map.get("server_names")) {
     for (const Value& item : names->items()) {
@@ -27,7 +48,7 @@ TlsCertificate parseCertificate(const Value& value) {
   return certificate;
 }
 
-ClientValidation parseClientValidation(const Value& value) {
+ClientValidation parseClientValidation(const Value& value, ParseContext& context) {
   ClientValidation validation;
   MapReader map(value, {"require_client_certificate", "trust_bundles"});
   map.readBool("require_client_certificate", validation.require_client_certificate);
@@ -38,12 +59,17 @@ ClientValidation parseClientValidation(const Value& value) {
     }
     for (const Value& item : items) {
       TrustBundle bundle;
-      MapReader entry(item, {"trust_domain", "ca"});
+      MapReader entry(item, {"trust_domain", "ca", "secret"});
       if (std::optional<Value> domain = entry.require("trust_domain")) {
         bundle.trust_domain = domain->nonEmptyString().value_or("");
       }
-      if (std::optional<Value> ca = entry.require("ca")) {
-        bundle.ca = ca->nonEmptyString().value_or("");
+      bundle.secret = readSecretReference(entry, context, false, true);
+      if (entry.has("secret") && entry.has("ca")) {
+        entry.error("give either secret or ca, not both");
+      } else if (!entry.has("secret")) {
+        if (std::optional<Value> ca = entry.require("ca")) {
+          bundle.ca = ca->nonEmptyString().value_or("");
+        }
       }
       validation.trust_bundles.push_back(std::move(bundle));
     }
@@ -51,16 +77,16 @@ ClientValidation parseClientValidation(const Value& value) {
   return validation;
 }
 
-ListenerTls parseListenerTls(const Value& value) {
+ListenerTls parseListenerTls(const Value& value, ParseContext& context) {
   ListenerTls tls;
   MapReader map(value, {"certificates", "alpn", "client_validation"});
   if (std::optional<Value> certificates = map.require("certificates")) {
     std::vector<Value> items = certificates->items();
     if (items.empty() && certificates->node().isList()) {
-      certificates->error("expected at least one certificate (a {cert, key} map)");
+      certificates->error("expected at least one certificate (a {cert, key} or {secret} map)");
     }
     for (const Value& item : items) {
-      tls.certificates.push_back(parseCertificate(item));
+      tls.certificates.push_back(parseCertificate(item, context));
     }
   }
   if (std::optional<Value> alpn = map.get("alpn")) {
@@ -78,7 +104,7 @@ ListenerTls parseListenerTls(const Value& value) {
     tls.alpn = std::move(protocols);
   }
   if (std::optional<Value> validation = map.get("client_validation")) {
-    tls.client_validation = parseClientValidation(*validation);
+    tls.client_validation = parseClientValidation(*validation, context);
   }
   return tls;
 }
@@ -175,7 +201,7 @@ Listener parseListener(const Value& value, ParseContext& context) {
   // Port 0 asks the kernel for a free port: tests and the admin API rely on it.
   map.readUint16("port", listener.port, 0, 65535);
   if (std::optional<Value> tls = map.get("tls")) {
-    listener.tls = parseListenerTls(*tls);
+    listener.tls = parseListenerTls(*tls, context);
   }
   if (std::optional<Value> xfcc = map.get("forward_client_cert")) {
     listener.forward_client_cert =

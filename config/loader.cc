@@ -186,11 +186,76 @@ void checkClusterReferences(const ParseContext& context) {
   }
 }
 
+// Every `secret: NAME` must name a secret that holds what its block needs; the blocks then get
+// the secret's files.
+void resolveSecrets(const ParseContext& context, const std::vector<NameAt>& secret_names,
+                    Bootstrap& bootstrap) {
+  std::map<std::string, const Secret*> known;
+  for (const Secret& secret : bootstrap.secrets) {
+    known.emplace(secret.name, &secret);
+  }
+  for (const ParseContext::SecretReference& reference : context.secret_references) {
+    auto it = known.find(reference.name.name);
+    if (it == known.end()) {
+      std::vector<std::string_view> names;
+      for (const NameAt& name : secret_names) {
+        names.push_back(name.name);
+      }
+      std::string message = "unknown secret " + internal::quote(reference.name.name);
+      if (std::optional<std::string_view> nearest =
+              internal::nearestKey(reference.name.name, names)) {
+        message += " (did you mean " + internal::quote(*nearest) + "?)";
+      } else {
+        message += names.empty() ? " (no secrets are defined)"
+                                 : " (defined: " + internal::joinNames(names) + ")";
+      }
+      reference.name.at.error(std::move(message));
+    } else if (reference.needs_certificate && it->second->cert.empty()) {
+      reference.name.at.error("secret " + internal::quote(reference.name.name) +
+                              " has no cert and key (a certificate is needed here)");
+    } else if (reference.needs_ca && it->second->ca.empty()) {
+      reference.name.at.error("secret " + internal::quote(reference.name.name) +
+                              " has no ca (a trust bundle is needed here)");
+    }
+  }
+  auto find = [&](const std::string& name) -> const Secret* {
+    auto it = known.find(name);
+    return it != known.end() ? it->second : nullptr;
+  };
+  for (Listener& listener : bootstrap.listeners) {
+    if (!listener.tls.has_value()) {
+      continue;
+    }
+    for (TlsCertificate& certificate : listener.tls->certificates) {
+      if (const Secret* secret = find(certificate.secret)) {
+        certificate.cert = secret->cert;
+        certificate.key = secret->key;
+      }
+    }
+    if (listener.tls->client_validation.has_value()) {
+      for (TrustBundle& bundle : listener.tls->client_validation->trust_bundles) {
+        if (const Secret* secret = find(bundle.secret)) {
+          bundle.ca = secret->ca;
+        }
+      }
+    }
+  }
+  for (Cluster& cluster : bootstrap.clusters) {
+    if (cluster.tls.has_value()) {
+      if (const Secret* secret = find(cluster.tls->secret)) {
+        cluster.tls->ca = secret->ca;
+        cluster.tls->cert = secret->cert;
+        cluster.tls->key = secret->key;
+      }
+    }
+  }
+}
+
 Bootstrap parseBootstrap(const Value& root) {
   Bootstrap bootstrap;
   ParseContext context;
   MapReader map(root, {"node", "admin", "workers", "access_log", "drain", "control_plane",
-                       "listeners", "clusters"});
+                       "secrets", "listeners", "clusters"});
   if (std::optional<Value> node = map.get("node")) {
     bootstrap.node = parseNode(*node);
   }
@@ -208,6 +273,15 @@ Bootstrap parseBootstrap(const Value& root) {
   if (std::optional<Value> control_plane = map.get("control_plane")) {
     bootstrap.control_plane = parseControlPlane(*control_plane);
   }
+  std::vector<NameAt> secret_names;
+  if (std::optional<Value> secrets = map.get("secrets")) {
+    for (const Value& item : secrets->items()) {
+      bootstrap.secrets.push_back(internal::parseSecret(item));
+      if (!bootstrap.secrets.back().name.empty()) {
+        secret_names.push_back(NameAt{bootstrap.secrets.back().name, item});
+      }
+    }
+  }
   if (std::optional<Value> listeners = map.get("listeners")) {
     for (const Value& item : listeners->items()) {
       bootstrap.listeners.push_back(internal::parseListener(item, context));
@@ -220,7 +294,9 @@ Bootstrap parseBootstrap(const Value& root) {
   }
   checkUnique(context.listener_names, "listener");
   checkUnique(context.cluster_names, "cluster");
+  checkUnique(secret_names, "secret");
   checkClusterReferences(context);
+  resolveSecrets(context, secret_names, bootstrap);
   return bootstrap;
 }
 

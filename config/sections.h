@@ -23,6 +23,13 @@ struct ParseContext {
   std::vector<NameAt> cluster_references;  // route.cluster, weighted_clusters[].cluster
   std::vector<NameAt> listener_names;
   std::vector<NameAt> cluster_names;
+  // `secret: NAME` in a TLS block, with what the block needs of the secret.
+  struct SecretReference {
+    NameAt name;
+    bool needs_certificate = false;  // cert and key
+    bool needs_ca = false;
+  };
+  std::vector<SecretReference> secret_references;
 };
 
 Locality parseLocality(const Value& value);
@@ -31,6 +38,7 @@ Locality parseLocality(const Value& value);
 HeaderMatcher parseHeaderMatcher(const Value& value);
 Listener parseListener(const Value& value, ParseContext& context);
 Cluster parseCluster(const Value& value, ParseContext& context);
+Secret parseSecret(const Value& value);
 std::vector<VirtualHost> parseVirtualHosts(const Value& value, ParseContext& context);
 
 // Shared by listener TLS and virtual hosts: lower-cases a host name pattern and checks that it

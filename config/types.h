@@ -61,15 +61,28 @@ struct ControlPlane {
 
 // ---- listeners ------------------------------------------------------------------------------
 
+// A named certificate (chain and key) and/or trust bundle (CA certificates), PEM files. The TLS
+// blocks may name one (`secret: NAME`) instead of giving the files; the loader then fills their
+// cert, key and ca from it, so the TLS code only ever sees files. strait-cp pushes secrets as a
+// resource type; the proxy writes what it receives to files of its own (docs/config.md).
+struct Secret {
+  std::string name;
+  std::string cert;
+  std::string key;
+  std::string ca;
+};
+
 struct TlsCertificate {
   std::string cert;
   std::string key;
+  std::string secret;  // the secret cert and key came from, or empty
   std::vector<std::string> server_names;  // empty: the fallback certificate
 };
 
 struct TrustBundle {
   std::string trust_domain;
   std::string ca;
+  std::string secret;  // the secret ca came from, or empty
 };
 
 struct ClientValidation {
@@ -253,6 +266,7 @@ struct ClusterTls {
   std::string ca;
   std::string cert;
   std::string key;
+  std::string secret;  // the secret ca, cert and key came from, or empty
   std::vector<std::string> alpn;
 };
 
@@ -351,6 +365,7 @@ struct Bootstrap {
   std::optional<AccessLog> access_log;
   Drain drain;
   std::optional<ControlPlane> control_plane;
+  std::vector<Secret> secrets;
   std::vector<Listener> listeners;
   std::vector<Cluster> clusters;
   // The document in canonical form (config/canonical.h): /config_dump renders it (secrets

@@ -540,7 +540,7 @@ TEST(ConfigLoaderTest, ListenerTlsNeedsCertificates) {
   EXPECT_THAT(
       errorsOf("listeners:\n  - name: l\n    tls: {certificates: []}\n"),
       ElementsAre(
-          R"(t.yaml:3:25: listeners[0].tls.certificates: expected at least one certificate (a {cert, key} map))"));
+          R"(t.yaml:3:25: listeners[0].tls.certificates: expected at least one certificate (a {cert, key} or {secret} map))"));
   EXPECT_THAT(
       errorsOf("listeners:\n  - name: l\n    tls: {alpn: [h2]}\n"),
       ElementsAre(
@@ -685,6 +685,59 @@ TEST(ConfigLoaderTest, ClusterReferencesMustExist) {
                "clusters:\n  - {name: api-v1, dns: {name: a, port: 80}}\n"),
       ElementsAre(
           R"(t.yaml:5:56: listeners[0].virtual_hosts[0].routes[0].route.cluster: unknown cluster "api-v3" (did you mean "api-v1"?))"));
+}
+
+// TLS blocks may name a secret instead of giving files; the loader fills the files in.
+TEST(ConfigLoaderTest, TlsBlocksTakeTheirFilesFromNamedSecrets) {
+  BootstrapSharedPtr config = loadValid(
+      "secrets:\n"
+      "  - {name: edge, cert: certs/edge.crt, key: certs/edge.key}\n"
+      "  - {name: mesh-ca, ca: certs/ca.pem}\n"
+      "  - {name: client, cert: c.crt, key: c.key, ca: ca2.pem}\n"
+      "listeners:\n"
+      "  - name: l\n"
+      "    tls:\n"
+      "      certificates: [{secret: edge}]\n"
+      "      client_validation: {trust_bundles: [{trust_domain: example.org, secret: mesh-ca}]}\n"
+      "clusters:\n"
+      "  - {name: c, tls: {secret: client, sni: api}, endpoints: [{address: 127.0.0.1, port: 1}]}\n");
+  ASSERT_NE(config, nullptr);
+  ASSERT_EQ(config->secrets.size(), 3u);
+  const TlsCertificate& certificate = config->listeners[0].tls->certificates[0];
+  EXPECT_EQ(certificate.secret, "edge");
+  EXPECT_EQ(certificate.cert, "certs/edge.crt");
+  EXPECT_EQ(certificate.key, "certs/edge.key");
+  EXPECT_EQ(config->listeners[0].tls->client_validation->trust_bundles[0].ca, "certs/ca.pem");
+  const ClusterTls& tls = *config->clusters[0].tls;
+  EXPECT_EQ(tls.ca, "ca2.pem");
+  EXPECT_EQ(tls.cert, "c.crt");
+  EXPECT_EQ(tls.key, "c.key");
+  EXPECT_EQ(tls.sni, "api");
+}
+
+TEST(ConfigLoaderTest, SecretReferencesMustExistAndHoldWhatTheBlockNeeds) {
+  EXPECT_THAT(
+      errorsOf("secrets: [{name: mesh-ca, ca: ca.pem}, {name: edge, cert: e.crt, key: e.key}]\n"
+               "listeners:\n"
+               "  - name: l\n"
+               "    tls: {certificates: [{secret: mesh-ca}, {secret: edg}],\n"
+               "          client_validation: {trust_bundles: [{trust_domain: a, secret: edge}]}}\n"),
+      ElementsAre(
+          R"(t.yaml:4:35: listeners[0].tls.certificates[0].secret: secret "mesh-ca" has no cert and key (a certificate is needed here))",
+          R"(t.yaml:4:54: listeners[0].tls.certificates[1].secret: unknown secret "edg" (did you mean "edge"?))",
+          R"(t.yaml:5:73: listeners[0].tls.client_validation.trust_bundles[0].secret: secret "edge" has no ca (a trust bundle is needed here))"));
+  EXPECT_THAT(
+      errorsOf("secrets:\n  - {name: a, cert: x.crt}\n  - {name: b}\n  - {name: a, ca: c.pem}\n"
+               "clusters:\n  - {name: c, tls: {secret: a, ca: y.pem}, endpoints: "
+               "[{address: 127.0.0.1, port: 1}]}\n"),
+      ElementsAre(R"(t.yaml:2:5: secrets[0]: cert and key go together: give both or neither)",
+                  R"(t.yaml:3:5: secrets[1]: a secret holds cert and key, ca, or all three)",
+                  R"(t.yaml:4:5: secrets[2]: duplicate secret name "a" (first defined at line 2, secrets[0]))",
+                  R"(t.yaml:6:20: clusters[0].tls: give either secret or ca, cert and key, not both)"));
+  EXPECT_THAT(errorsOf("listeners:\n  - name: l\n    tls: {certificates: [{secret: x, cert: a}]}\n"),
+              ElementsAre(
+                  R"(t.yaml:3:26: listeners[0].tls.certificates[0]: give either secret or cert and key, not both)",
+                  R"(t.yaml:3:35: listeners[0].tls.certificates[0].secret: unknown secret "x" (no secrets are defined))"));
 }
 
 TEST(ConfigLoaderTest, WeightedClusterWeightsMustAddUp) {
