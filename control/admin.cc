@@ -2,6 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
+
+#include "control/sync_state.h"
+
 namespace strait::cp {
 
 namespace {
@@ -36,8 +40,29 @@ void family(std::string& out, const char* name, const char* type, const char* he
   out += "\n";
 }
 
-json typeJson(const TypeState& state) {
+// The sync state of one node's type. The proxy does not report the version it applied yet:
+// nothing feeds evaluateSync()'s applied version here, so DRIFTED is not shown until the
+// protocol carries it (issue 12).
+SyncResult syncOf(const NodeView& view, const SnapshotStore& store, ResourceType type,
+                  SteadyTime now) {
+  static const TypeState kNothing;
+  const TypeState& state = view.session != nullptr ? view.session->state(type) : kNothing;
+  std::string intended;  // none while the group has no snapshot
+  if (GroupSnapshotPtr snapshot = store.find(view.node.cluster)) {
+    intended = snapshot->forNode(view.node.id).version(type);
+  }
+  return evaluateSync(view.connected, state, intended, std::nullopt, now);
+}
+
+json typeJson(const TypeState& state, const SyncResult& sync) {
   json out = json::object();
+  out["state"] = std::string(syncStateName(sync.state));
+  if (sync.state == SyncState::Stale) {
+    out["state_age_seconds"] = std::chrono::duration<double>(sync.age).count();
+  }
+  if (sync.state == SyncState::Nacked) {
+    out["error"] = sync.error;
+  }
   out["subscribed"] = state.subscribed;
   out["awaiting_answer"] = state.awaiting;
   if (state.sent.has_value()) {
@@ -57,9 +82,45 @@ json typeJson(const TypeState& state) {
   return out;
 }
 
+// strait_cp_proxy_sync_state and strait_cp_proxy_last_ack_timestamp_seconds: per node and
+// type, the state as a label (one line, the current state's) and when the last ACK came.
+void proxyMetrics(std::string& out, const ControlPlaneState& state, SteadyTime now) {
+  std::vector<NodeView> nodes = state.discovery.nodes();
+  family(out, "strait_cp_proxy_sync_state", "gauge",
+         "Each proxy's sync state per resource type, as the state label (DISCONNECTED, "
+         "NOT_SENT, NACKED, STALE, LAGGING, DRIFTED or SYNCED; always 1).");
+  for (const NodeView& view : nodes) {
+    for (ResourceType type : config::kPushOrder) {
+      SyncResult sync = syncOf(view, state.store, type, now);
+      out += "strait_cp_proxy_sync_state{node=\"" + label(view.node.id) + "\",type=\"" +
+             std::string(config::typeName(type)) + "\",state=\"" +
+             std::string(syncStateName(sync.state)) + "\"} 1\n";
+    }
+  }
+  family(out, "strait_cp_proxy_last_ack_timestamp_seconds", "gauge",
+         "Unix time of each proxy's last ACK per resource type (or of the first request in "
+         "which it named the version it runs).");
+  for (const NodeView& view : nodes) {
+    if (view.session == nullptr) {
+      continue;
+    }
+    for (ResourceType type : config::kPushOrder) {
+      const std::optional<AckedState>& acked = view.session->state(type).acked;
+      if (!acked.has_value()) {
+        continue;
+      }
+      char value[32];
+      std::snprintf(value, sizeof(value), "%.3f",
+                    std::chrono::duration<double>(acked->wall_at.time_since_epoch()).count());
+      out += "strait_cp_proxy_last_ack_timestamp_seconds{node=\"" + label(view.node.id) +
+             "\",type=\"" + std::string(config::typeName(type)) + "\"} " + value + "\n";
+    }
+  }
+}
+
 }  // namespace
 
-std::string metricsText(const ControlPlaneState& state) {
+std::string metricsText(const ControlPlaneState& state, SteadyTime now) {
   std::string out;
   const DiscoveryServer& discovery = state.discovery;
   family(out, "strait_cp_connected_proxies", "gauge", "Discovery streams open now.");
@@ -113,6 +174,7 @@ std::string metricsText(const ControlPlaneState& state) {
              "\"} 1\n";
     }
   }
+  proxyMetrics(out, state, now);
   return out;
 }
 
@@ -128,7 +190,7 @@ json versionsJson(const GroupSnapshot& snapshot) {
 
 }  // namespace
 
-std::string statusJson(const ControlPlaneState& state) {
+std::string statusJson(const ControlPlaneState& state, SteadyTime now) {
   json out = json::object();
   json groups = json::object();
   for (const std::string& group : state.store.groups()) {
@@ -166,12 +228,11 @@ std::string statusJson(const ControlPlaneState& state) {
       node["intended"] = versionsJson(snapshot->forNode(view.node.id));
     }
     if (view.session != nullptr) {
+      // Every type, subscribed or not, as /metrics' strait_cp_proxy_sync_state shows them.
       json types = json::object();
       for (ResourceType type : config::kPushOrder) {
-        const TypeState& ts = view.session->state(type);
-        if (ts.subscribed) {
-          types[std::string(config::typeName(type))] = typeJson(ts);
-        }
+        types[std::string(config::typeName(type))] =
+            typeJson(view.session->state(type), syncOf(view, state.store, type, now));
       }
       node["types"] = types;
     }
@@ -194,9 +255,10 @@ void serveAdmin(const ExchangePtr& exchange, ControlPlaneState& state) {
       exchange->respond(503, "text/plain", "NOT READY: the source was not read yet\n");
     }
   } else if (path == "/metrics" && get) {
-    exchange->respond(200, "text/plain; version=0.0.4", metricsText(state));
+    exchange->respond(200, "text/plain; version=0.0.4",
+                      metricsText(state, std::chrono::steady_clock::now()));
   } else if (path == "/status" && get) {
-    exchange->respond(200, "application/json", statusJson(state));
+    exchange->respond(200, "application/json", statusJson(state, std::chrono::steady_clock::now()));
   } else if (path.rfind("/force/", 0) == 0 && request.method == "POST") {
     std::string group = path.substr(7);
     if (state.store.publishRefused(group)) {

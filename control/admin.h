@@ -2,8 +2,8 @@
 
 // strait-cp's admin endpoints, on their own port: /ready, /live, /metrics (strait_cp_*,
 // Prometheus text), /status (JSON: groups, their versions and refusals, source errors, and per
-// node and type what was sent, ACKed and NACKed), POST /force/<group> (publish a refused
-// snapshot).
+// node and type what was sent, ACKed and NACKed and the sync state), POST /force/<group>
+// (publish a refused snapshot).
 
 #include <map>
 #include <string>
@@ -28,8 +28,9 @@ struct ControlPlaneState {
 
 void serveAdmin(const ExchangePtr& exchange, ControlPlaneState& state);
 
-// The bodies, apart from the transport (unit tests check them).
-std::string metricsText(const ControlPlaneState& state);
-std::string statusJson(const ControlPlaneState& state);
+// The bodies, apart from the transport (unit tests check them). `now`: the time the sync
+// states' ages are measured at.
+std::string metricsText(const ControlPlaneState& state, SteadyTime now);
+std::string statusJson(const ControlPlaneState& state, SteadyTime now);
 
 }  // namespace strait::cp

@@ -16,6 +16,7 @@ constexpr std::string_view kStreamPath = "/v1/discovery";
 constexpr std::string_view kPollPrefix = "/v1/discovery/";
 
 SteadyTime now() { return std::chrono::steady_clock::now(); }
+SystemTime wallNow() { return std::chrono::system_clock::now(); }
 
 std::string lines(const std::vector<DiscoveryResponse>& responses) {
   std::string out;
@@ -220,7 +221,7 @@ void DiscoveryServer::onStreamLine(const std::shared_ptr<Stream>& stream, std::s
     entry.connected = true;
     stream->exchange->start(200, {{"content-type", "application/x-ndjson"}});
   }
-  countRequest(request->type, stream->session->onRequest(*request, now()));
+  countRequest(request->type, stream->session->onRequest(*request, now(), wallNow()));
   pushStream(*stream);
 }
 
@@ -326,7 +327,7 @@ void DiscoveryServer::onPollRequest(const std::shared_ptr<Poll>& poll, std::stri
   entry.connected = true;
   poll->session = entry.session;
   poll->group = request->node.cluster;
-  countRequest(request->type, poll->session->onRequest(*request, now()));
+  countRequest(request->type, poll->session->onRequest(*request, now(), wallNow()));
   // An answer to one type may release another parked poll of this node (a removal waits until
   // every addition was answered).
   for (const auto& other : std::list<std::shared_ptr<Poll>>(polls_)) {

@@ -39,7 +39,7 @@ std::vector<Resource> withoutRemovals(const std::vector<Resource>& target,
 }  // namespace
 
 DiscoverySession::RequestKind DiscoverySession::onRequest(const config::DiscoveryRequest& request,
-                                                          SteadyTime now) {
+                                                          SteadyTime now, SystemTime wall_now) {
   TypeState& state = stateOf(request.type);
   state.subscribed = true;
   if (request.response_nonce.empty()) {
@@ -49,7 +49,7 @@ DiscoverySession::RequestKind DiscoverySession::onRequest(const config::Discover
     state.sent.reset();
     if (!request.version_info.empty() &&
         (!state.acked.has_value() || state.acked->version != request.version_info)) {
-      state.acked = AckedState{request.version_info, now, nullptr};
+      state.acked = AckedState{request.version_info, now, wall_now, nullptr};
     }
     return RequestKind::Initial;
   }
@@ -66,7 +66,7 @@ DiscoverySession::RequestKind DiscoverySession::onRequest(const config::Discover
     state.nacks++;
     return RequestKind::Nack;
   }
-  state.acked = AckedState{state.sent->version, now, state.sent->resources};
+  state.acked = AckedState{state.sent->version, now, wall_now, state.sent->resources};
   state.nack.reset();
   state.acks++;
   return RequestKind::Ack;

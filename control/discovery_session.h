@@ -23,6 +23,7 @@
 namespace strait::cp {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
+using SystemTime = std::chrono::system_clock::time_point;
 using ResourceList = std::shared_ptr<const std::vector<config::Resource>>;
 
 struct SentState {
@@ -35,6 +36,9 @@ struct SentState {
 struct AckedState {
   std::string version;
   SteadyTime at{};
+  // The same moment on the wall clock, for what is shown as a date (/metrics' last ACK
+  // timestamp); `at` stays the one to measure ages with.
+  SystemTime wall_at{};
   ResourceList resources;  // null: the proxy said it had `version` (a resumed stream)
 };
 
@@ -67,7 +71,9 @@ class DiscoverySession {
         next_nonce_(std::move(next_nonce)) {}
 
   // A request from the proxy (for request.type). A stale one changes nothing but its counter.
-  RequestKind onRequest(const config::DiscoveryRequest& request, SteadyTime now);
+  // `now` and `wall_now` are the same moment on both clocks.
+  RequestKind onRequest(const config::DiscoveryRequest& request, SteadyTime now,
+                        SystemTime wall_now);
 
   // The responses to send now for `snapshot` (null: the group has none yet), recorded as sent.
   // `only`: just that type (a long-poll asks for one).

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
 import harness
@@ -224,6 +225,18 @@ def node_status(status, node_id):
 
 def type_status(cp, node_id, type_name):
     return node_status(cp.status(), node_id)["types"][type_name]
+
+
+def sync_states(text, node_id):
+    """strait_cp_proxy_sync_state of one node as {type: state}: one sample per type, of 1."""
+    states = {}
+    for name, labels, value in harness.parse_prometheus(text):
+        if name == "strait_cp_proxy_sync_state" and labels.get("node") == node_id:
+            if labels["type"] in states or value != 1:
+                raise AssertionError("%s %s: a second sample or not 1: %s" %
+                                     (node_id, labels["type"], text))
+            states[labels["type"]] = labels["state"]
+    return states
 
 
 class DiscoveryTestCase(harness.ProcessTestCase):
@@ -696,6 +709,85 @@ class SourceTest(DiscoveryTestCase):
         self.assertEqual(status["alpha"]["versions"]["clusters"], v1)
         self.assertNotIn("source_errors", status["beta"])
         self.assertEqual(status["beta"]["versions"]["clusters"], beta)
+
+
+class SyncStateTest(DiscoveryTestCase):
+    # One node through STALE, SYNCED, NACKED and DISCONNECTED as /status and /metrics show them;
+    # the types it never subscribed to are NOT_SENT.
+    def test_sync_states_in_status_and_metrics(self):
+        cp = self.control_plane(edge_source(), LONG_HOLD)
+        clusters = self.first_poll(cp, "clusters", "edge-1")
+        status = type_status(cp, "edge-1", "clusters")
+        self.assertEqual(status["state"], "STALE")
+        self.assertGreaterEqual(status["state_age_seconds"], 0)
+        self.assertLess(status["state_age_seconds"], WAIT)
+        self.assertEqual(type_status(cp, "edge-1", "secrets")["state"], "NOT_SENT")
+        states = sync_states(cp.metrics_text(), "edge-1")
+        self.assertEqual(states, {"clusters": "STALE", "endpoints": "NOT_SENT",
+                                  "listeners": "NOT_SENT", "routes": "NOT_SENT",
+                                  "secrets": "NOT_SENT", "filter_configs": "NOT_SENT",
+                                  "carbon_signals": "NOT_SENT"})
+
+        # ACK it (the poll then parks: nothing else to send).
+        before = time.time()
+        parked = [self.background_poll(cp, "clusters", discovery_request(
+            "edge-1", version=clusters["version_info"], nonce=clusters["nonce"]))]
+        cp.wait_counter("strait_cp_acks_total", {"type": "clusters"}, timeout=WAIT)
+        after = time.time()
+        status = type_status(cp, "edge-1", "clusters")
+        self.assertEqual(status["state"], "SYNCED")
+        self.assertNotIn("state_age_seconds", status)
+        acked_at = cp.counter("strait_cp_proxy_last_ack_timestamp_seconds",
+                              {"node": "edge-1", "type": "clusters"})
+        self.assertGreaterEqual(acked_at, before - 0.01)
+        self.assertLessEqual(acked_at, after + 0.01)
+
+        # NACK the routes: the proxy's error is kept.
+        routes = self.first_poll(cp, "routes", "edge-1")
+        message = "routes/public: virtual_hosts[0].routes[0]: unknown cluster api"
+        parked.append(self.background_poll(cp, "routes", discovery_request(
+            "edge-1", nonce=routes["nonce"], error_detail={"code": 3, "message": message})))
+        cp.wait_counter("strait_cp_nacks_total", {"type": "routes"}, timeout=WAIT)
+        status = type_status(cp, "edge-1", "routes")
+        self.assertEqual((status["state"], status["error"]), ("NACKED", message))
+        text = cp.metrics_text()
+        self.assertEqual(sync_states(text, "edge-1")["routes"], "NACKED")
+        self.assertEqual(sync_states(text, "edge-1")["clusters"], "SYNCED")
+        self.assertEqual(harness.prometheus_value(
+            text, "strait_cp_proxy_last_ack_timestamp_seconds", {"type": "routes"}), 0)
+
+        # The proxy goes away (its parked polls end): every type is DISCONNECTED, the last ACK
+        # stays.
+        for pending in parked:
+            pending.close()
+        wait_for(lambda: set(sync_states(cp.metrics_text(), "edge-1").values()) ==
+                 {"DISCONNECTED"}, timeout=WAIT, what="edge-1 DISCONNECTED in /metrics")
+        node = node_status(cp.status(), "edge-1")
+        self.assertFalse(node["connected"])
+        self.assertEqual({t["state"] for t in node["types"].values()}, {"DISCONNECTED"})
+        self.assertNotIn("error", node["types"]["routes"])
+        self.assertEqual(cp.counter("strait_cp_proxy_last_ack_timestamp_seconds",
+                                    {"node": "edge-1", "type": "clusters"}), acked_at)
+
+    # A node id with a quote and a backslash is escaped in the labels; promtool accepts the
+    # families.
+    def test_sync_state_labels_are_escaped_and_pass_promtool(self):
+        cp = self.control_plane(edge_source(), SHORT_HOLD)
+        node_id = 'edge "1" \\ canary'
+        first = self.first_poll(cp, "clusters", node_id)
+        code, raw = poll(cp, "clusters", discovery_request(
+            node_id, version=first["version_info"], nonce=first["nonce"]))
+        self.assertEqual(code, 304, raw)
+        text = cp.metrics_text()
+        self.assertIn('node="edge \\"1\\" \\\\ canary"', text)
+        self.assertEqual(sync_states(text, node_id)["clusters"], "SYNCED")
+        self.assertGreater(harness.prometheus_value(
+            text, "strait_cp_proxy_last_ack_timestamp_seconds", {"node": node_id}), 0)
+        if not os.path.exists(PROMTOOL):
+            self.skipTest("promtool is not installed")
+        result = subprocess.run([PROMTOOL, "check", "metrics"], input=text.encode(),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stdout.decode())
 
 
 class AdminTest(DiscoveryTestCase):

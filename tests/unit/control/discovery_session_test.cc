@@ -33,12 +33,13 @@ struct Proxy {
                              return "n" + std::to_string(++n);
                            }};
   SteadyTime now{};
+  SystemTime wall_now{};
 
   Kind subscribe(ResourceType type, std::string version = "") {
     DiscoveryRequest request;
     request.type = type;
     request.version_info = std::move(version);
-    return session.onRequest(request, now);
+    return session.onRequest(request, now, wall_now);
   }
   Kind answer(const DiscoveryResponse& response, bool accept = true) {
     DiscoveryRequest request;
@@ -49,7 +50,7 @@ struct Proxy {
     } else {
       request.error_detail = config::ErrorDetail{3, "clusters/api: lb: bad"};
     }
-    return session.onRequest(request, now);
+    return session.onRequest(request, now, wall_now);
   }
 };
 
@@ -71,9 +72,13 @@ TEST(DiscoverySessionTest, SendsOnceAndRecordsTheAck) {
   EXPECT_EQ(sent[0].nonce, "n1");
   EXPECT_EQ(names(sent[0]), (std::vector<std::string>{"api", "search"}));
   EXPECT_TRUE(proxy.session.pending(&snapshot, proxy.now).empty());  // one outstanding
+  proxy.now += std::chrono::seconds(2);
+  proxy.wall_now = SystemTime{} + std::chrono::seconds(1700000000);
   EXPECT_EQ(proxy.answer(sent[0]), Kind::Ack);
   const TypeState& state = proxy.session.state(ResourceType::Clusters);
   EXPECT_EQ(state.acked->version, sent[0].version_info);
+  EXPECT_EQ(state.acked->at, proxy.now);
+  EXPECT_EQ(state.acked->wall_at, proxy.wall_now);  // both clocks, for ages and for dates
   EXPECT_EQ(state.acks, 1u);
   EXPECT_TRUE(proxy.session.pending(&snapshot, proxy.now).empty());  // nothing new
 }
