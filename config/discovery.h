@@ -27,9 +27,11 @@ enum class ResourceType {
   CarbonSignals,
 };
 inline constexpr size_t kResourceTypes = 7;
+// Secrets first: clusters and listeners name them (`secret:`), so a proxy can apply each type as
+// it arrives. Then clusters -> endpoints -> listeners -> routes, each before what refers to it.
 inline constexpr std::array<ResourceType, kResourceTypes> kPushOrder = {
-    ResourceType::Clusters, ResourceType::Endpoints,     ResourceType::Listeners,
-    ResourceType::Routes,   ResourceType::Secrets,       ResourceType::FilterConfigs,
+    ResourceType::Secrets,   ResourceType::Clusters,      ResourceType::Endpoints,
+    ResourceType::Listeners, ResourceType::Routes,        ResourceType::FilterConfigs,
     ResourceType::CarbonSignals};
 
 // "clusters", "filter_configs": the long-poll path's last segment and the metrics' type label.

@@ -21,7 +21,7 @@ using config::ConfigError;
 using config::Resource;
 using config::ResourceType;
 
-constexpr const char* kSections[] = {"listeners", "clusters"};
+constexpr const char* kSections[] = {"secrets", "listeners", "clusters"};
 
 // Where an item of the merged document came from.
 struct Origin {
@@ -45,6 +45,12 @@ ConfigError errorAt(const std::string& file, const config::Mark& mark, std::stri
 bool isSourceFile(const fs::path& path) {
   std::string ext = path.extension().string();
   return ext == ".yaml" || ext == ".yml" || ext == ".json";
+}
+
+// The PEM files secrets name are watched too, so that a rotated certificate is pushed.
+bool isPemFile(const fs::path& path) {
+  std::string ext = path.extension().string();
+  return ext == ".pem" || ext == ".crt" || ext == ".key";
 }
 
 std::vector<fs::path> filesOf(const fs::path& folder) {
@@ -89,9 +95,23 @@ const GroupSnapshot& GroupSnapshot::forNode(const std::string& node_id) const {
   return it != nodes.end() ? *it->second : *this;
 }
 
-GroupSnapshot cutResources(const std::string& group, const config::Bootstrap& config) {
+GroupSnapshot cutResources(const std::string& group, const config::Bootstrap& config,
+                           const PemFiles& pem) {
   GroupSnapshot out;
   out.group = group;
+  for (const config::Secret& secret : config.secrets) {
+    nlohmann::json body = nlohmann::json::object();
+    auto put = [&](const char* field, const std::string& path) {
+      if (auto it = pem.find(path); !path.empty() && it != pem.end()) {
+        body[field] = it->second;
+      }
+    };
+    put("certificate_chain", secret.cert);
+    put("private_key", secret.key);
+    put("trust_bundle", secret.ca);
+    out.resources[static_cast<size_t>(ResourceType::Secrets)].push_back(
+        Resource{secret.name, body.dump()});
+  }
   nlohmann::json doc = nlohmann::json::parse(config.canonical, nullptr, false);
   auto add = [&](ResourceType type, const std::string& name, const nlohmann::json& body) {
     out.resources[static_cast<size_t>(type)].push_back(Resource{name, body.dump()});
@@ -164,6 +184,43 @@ ParsedFiles::Parsed ParsedFiles::parseFile(const SourceFile& file) {
 
 namespace {
 
+// Reads the PEM files an item of `secrets` names (relative to its source file's folder), checks
+// that each holds what its key says, and points the item at the absolute path. Errors at the key.
+void readSecretFiles(config::TreeNode& item, const std::string& file, const std::string& path,
+                     PemFiles& pem, std::vector<ConfigError>& errors) {
+  if (!item.isMap()) {
+    return;  // the loader reports it
+  }
+  static const std::pair<const char*, const char*> kKeys[] = {
+      {"cert", "CERTIFICATE-----"}, {"key", "PRIVATE KEY-----"}, {"ca", "CERTIFICATE-----"}};
+  for (auto [key, marker] : kKeys) {
+    config::TreeNode* value = item.findMutable(key);
+    if (value == nullptr || !value->isScalar() || value->text().empty()) {
+      continue;
+    }
+    fs::path where(value->text());
+    if (where.is_relative()) {
+      where = fs::path(file).parent_path() / where;
+    }
+    std::string absolute = where.lexically_normal().string();
+    std::string text;
+    std::string problem;
+    if (!readFile(absolute, text)) {
+      problem = "cannot read " + absolute;
+    } else if (text.find("-----BEGIN ") == std::string::npos ||
+               text.find(marker) == std::string::npos) {
+      problem = absolute + " holds no PEM " +
+                std::string(std::string_view(marker).substr(0, std::string_view(marker).size() - 5));
+    }
+    if (!problem.empty()) {
+      errors.push_back(errorAt(file, value->mark(), path + "." + key, problem));
+      continue;
+    }
+    pem[absolute] = std::move(text);
+    *value = config::TreeNode::scalar(absolute, true, value->mark());
+  }
+}
+
 // One listener or cluster of a group's files, with where it came from.
 struct SourceItem {
   std::string section;  // "listeners" or "clusters"
@@ -199,7 +256,7 @@ std::vector<std::string> nodeIds(const config::TreeNode& value, const std::strin
 // cuts it into resources; errors point back at the file and list index each item came from.
 std::optional<GroupSnapshot> validate(const std::string& group, const std::string& label,
                                       const std::vector<const SourceItem*>& items,
-                                      const std::vector<SourceFile>& files,
+                                      const std::vector<SourceFile>& files, const PemFiles& pem,
                                       std::vector<ConfigError>& errors) {
   using config::TreeNode;
   TreeNode merged(TreeNode::Kind::Map);
@@ -229,15 +286,20 @@ std::optional<GroupSnapshot> validate(const std::string& group, const std::strin
   if (!loaded.ok()) {
     return std::nullopt;
   }
-  return cutResources(group, *loaded.bootstrap);
+  return cutResources(group, *loaded.bootstrap, pem);
 }
 
-// "cluster \"api\" is defined twice (first at a.yaml:2:5, clusters[0])".
+// "cluster \"api\" is defined twice (first at a.yaml:2:5, clusters[0])"; "for node p2: ..." when
+// the clash is between two items for that node. JSON files have no positions.
 std::string definedTwice(const std::string& section, const std::string& name,
-                         const ConfigError& first) {
-  return std::string(section == "clusters" ? "cluster" : "listener") + " \"" + name +
-         "\" is defined twice (first at " + first.file + ":" + std::to_string(first.line) + ":" +
-         std::to_string(first.column) + ", " + first.path + ")";
+                         const std::string& node, const ConfigError& first) {
+  std::string where = first.file;
+  if (first.line > 0) {
+    where += ":" + std::to_string(first.line) + ":" + std::to_string(first.column);
+  }
+  const char* what = section == "clusters" ? "cluster" : section == "secrets" ? "secret" : "listener";
+  return std::string(node.empty() ? "" : "for node " + node + ": ") + what + " \"" + name +
+         "\" is defined twice (first at " + where + ", " + first.path + ")";
 }
 
 }  // namespace
@@ -249,6 +311,7 @@ GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& 
   ParsedFiles local;
   ParsedFiles& parsed_files = cache != nullptr ? *cache : local;
   std::vector<SourceItem> items;
+  PemFiles pem;  // what the secrets' files hold, by absolute path
   std::vector<std::vector<std::string>> item_nodes;  // per item: the nodes it is for, or none
   // (node or "", section, name) -> where it was first defined
   std::map<std::tuple<std::string, std::string, std::string>, ConfigError> defined;
@@ -276,7 +339,7 @@ GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& 
       if (!known) {
         result.errors.push_back(errorAt(file.path, entry.key_mark, key,
                                         "unknown key in a strait-cp source file (expected " +
-                                            std::string("listeners or clusters)")));
+                                            std::string("secrets, listeners or clusters)")));
         continue;
       }
       if (!entry.value.isList()) {
@@ -291,6 +354,9 @@ GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& 
         if (item.node.isMap()) {
           if (const TreeNode* name = item.node.find("name"); name != nullptr && name->isScalar()) {
             item.name = name->text();
+          }
+          if (key == "secrets") {
+            readSecretFiles(item.node, file.path, path, pem, result.errors);
           }
           if (const TreeNode* node = item.node.find("node")) {
             size_t before = result.errors.size();
@@ -310,7 +376,7 @@ GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& 
                                                 errorAt(file.path, list[i].mark(), path, ""));
           if (!inserted && !twice) {
             result.errors.push_back(errorAt(file.path, list[i].mark(), path,
-                                            definedTwice(key, item.name, it->second)));
+                                            definedTwice(key, item.name, node, it->second)));
             twice = true;
           }
         }
@@ -333,7 +399,10 @@ GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& 
     }
     node_ids.insert(item_nodes[i].begin(), item_nodes[i].end());
   }
-  std::optional<GroupSnapshot> snapshot = validate(group, "", base, files, result.errors);
+  std::optional<GroupSnapshot> snapshot = validate(group, "", base, files, pem, result.errors);
+  if (!snapshot.has_value()) {
+    return result;  // the group's own errors; every node's config would repeat them
+  }
   // Per node: the group's items with the node's own replacing those of the same name.
   for (const std::string& node : node_ids) {
     std::vector<const SourceItem*> mine = base;
@@ -351,7 +420,7 @@ GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& 
         mine.push_back(&items[i]);
       }
     }
-    std::optional<GroupSnapshot> own = validate(group, node, mine, files, result.errors);
+    std::optional<GroupSnapshot> own = validate(group, node, mine, files, pem, result.errors);
     if (snapshot.has_value() && own.has_value()) {
       snapshot->nodes.emplace(node, std::make_shared<const GroupSnapshot>(std::move(*own)));
     }
@@ -415,7 +484,7 @@ std::string sourceFingerprint(const std::string& dir) {
   std::vector<fs::path> paths;
   for (auto it = fs::recursive_directory_iterator(dir, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file() && isSourceFile(it->path())) {
+    if (it->is_regular_file() && (isSourceFile(it->path()) || isPemFile(it->path()))) {
       paths.push_back(it->path());
     }
   }

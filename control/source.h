@@ -1,7 +1,7 @@
 #pragma once
 
 // strait-cp's source of truth: a directory with one folder per proxy group (named as the
-// proxies' `node.cluster`) of YAML files using the `listeners` and `clusters` keys of
+// proxies' `node.cluster`) of YAML files using the `secrets`, `listeners` and `clusters` keys of
 // strait.yaml, plus `_shared/` whose files apply to every group. Each group's files are merged
 // (a name defined twice is an error), validated by the proxy's own config loader, and cut into
 // discovery resources (docs/discovery-protocol.md, "Resources").
@@ -97,11 +97,16 @@ struct GroupResult {
 GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& files,
                        ParsedFiles* cache = nullptr);
 
+// What the PEM files of a group's secrets hold, by absolute path.
+using PemFiles = std::map<std::string, std::string>;
+
 // The snapshot's resources from a validated config's canonical form: a cluster without its
 // endpoints (clusters), each cluster's `endpoints` list (endpoints, named by the cluster), a
 // listener without its virtual hosts (listeners), each listener's `virtual_hosts` (routes,
-// named by the listener).
-GroupSnapshot cutResources(const std::string& group, const config::Bootstrap& config);
+// named by the listener), and each secret with its files' PEM text (secrets:
+// {certificate_chain, private_key, trust_bundle}, the ones it has).
+GroupSnapshot cutResources(const std::string& group, const config::Bootstrap& config,
+                           const PemFiles& pem = {});
 
 // A content hash of every file's path, size and text under `dir`: the watch compares it.
 std::string sourceFingerprint(const std::string& dir);

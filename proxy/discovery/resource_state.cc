@@ -56,21 +56,32 @@ bool ResourceSets::empty() const {
   return true;
 }
 
-Assembled assemble(const std::string& static_canonical, const ResourceSets& sets) {
+Assembled assemble(const std::string& static_canonical, const ResourceSets& sets,
+                   const config::TreeNode* secrets) {
   using config::TreeNode;
   config::SyntaxError syntax;
   TreeNode doc = config::parseJson(static_canonical, syntax).value_or(TreeNode());
   if (!doc.isMap()) {
     doc = TreeNode(TreeNode::Kind::Map);
   }
-  // Both lists exist before either is held: adding one may move the other.
+  // Every list exists before any is held: adding one may move the others.
+  listIn(doc, "secrets");
   listIn(doc, "clusters");
   listIn(doc, "listeners");
+  TreeNode& secret_list = listIn(doc, "secrets");
   TreeNode& clusters = listIn(doc, "clusters");
   TreeNode& listeners = listIn(doc, "listeners");
   // Where each item of the assembled lists came from: "" for the static file's own.
+  std::vector<std::string> secret_names(secret_list.size());
   std::vector<std::string> cluster_names(clusters.size());
   std::vector<std::string> listener_names(listeners.size());
+  if (secrets != nullptr) {
+    for (const TreeNode& secret : secrets->items()) {
+      const TreeNode* name = secret.find("name");
+      secret_names.push_back(name != nullptr ? name->text() : "");
+      secret_list.push(secret);
+    }
+  }
   const auto& endpoints = sets.resources[index(ResourceType::Endpoints)];
   for (const auto& [name, body] : sets.resources[index(ResourceType::Clusters)]) {
     TreeNode cluster = bodyOf(body);
@@ -106,12 +117,14 @@ Assembled assemble(const std::string& static_canonical, const ResourceSets& sets
       std::string rest = !at->rest.empty() && at->rest[0] == '.' ? at->rest.substr(1) : at->rest;
       const std::vector<std::string>* names = at->list == "clusters"    ? &cluster_names
                                               : at->list == "listeners" ? &listener_names
+                                              : at->list == "secrets"   ? &secret_names
                                                                         : nullptr;
       if (names != nullptr && at->index < names->size() && !(*names)[at->index].empty()) {
         bool second_half = at->list == "clusters" ? rest.rfind("endpoints", 0) == 0
                                                   : rest.rfind("virtual_hosts", 0) == 0;
-        const char* type = at->list == "clusters" ? (second_half ? "endpoints" : "clusters")
-                                                  : (second_half ? "routes" : "listeners");
+        const char* type = at->list == "secrets"    ? "secrets"
+                           : at->list == "clusters" ? (second_half ? "endpoints" : "clusters")
+                                                    : (second_half ? "routes" : "listeners");
         where = std::string(type) + "/" + (*names)[at->index] + (rest.empty() ? "" : ": " + rest);
       } else if (names != nullptr && at->index < names->size()) {
         where = "static file: " + error.path;

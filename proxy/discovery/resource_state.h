@@ -15,6 +15,7 @@
 
 #include "config/discovery.h"
 #include "config/loader.h"
+#include "config/tree.h"
 
 namespace strait::discovery {
 
@@ -38,9 +39,11 @@ struct Assembled {
   std::string error;
 };
 
-// The static file's config (its canonical form) with the pushed listeners and clusters added
-// after its own, validated by the loader. `file` names the source in errors.
-Assembled assemble(const std::string& static_canonical, const ResourceSets& sets);
+// The static file's config (its canonical form) with the pushed secrets, listeners and clusters
+// added after its own, validated by the loader. `secrets` is the `secrets` list that names the
+// pushed secrets' files (discovery/secret_files.h); without it the pushed secrets are left out.
+Assembled assemble(const std::string& static_canonical, const ResourceSets& sets,
+                   const config::TreeNode* secrets = nullptr);
 
 // The persisted form and back. Nullopt (with `error`) for a file that is not one.
 std::string persistText(const ResourceSets& sets);

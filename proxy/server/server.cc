@@ -111,6 +111,7 @@ bool Server::start() {
   ConfigSource first_source = ConfigSource::Startup;
   if (file_config->control_plane) {
     static_canonical_ = file_config->canonical;
+    secrets_dir_ = persistPath(*file_config) + ".secrets";
     if (config::BootstrapSharedPtr persisted = restorePersisted(*file_config)) {
       first = std::move(persisted);
       first_source = ConfigSource::Persisted;

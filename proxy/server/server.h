@@ -100,6 +100,9 @@ class Server {
   std::string applyDiscoveredSet(const std::vector<config::DiscoveryResponse>& responses);
   void persistDiscovered();
   std::string persistPath(const config::Bootstrap& config) const;
+  // The file's static part with `sets` (their secrets written to files first), validated.
+  discovery::Assembled assembleDiscovered(const std::string& static_canonical,
+                                          const discovery::ResourceSets& sets);
   config::BootstrapSharedPtr withSourcePath(config::BootstrapSharedPtr config) const;
 
   // ---- server_tls_watch.cc: certificate rotation -----------------------------------------------
@@ -155,6 +158,7 @@ class Server {
   // With control_plane: the file's own part (canonical), what strait-cp gave, the client.
   std::string static_canonical_;
   discovery::ResourceSets discovered_;
+  std::string secrets_dir_;  // where pushed secrets are written: "<persist>.secrets"
   DefaultRandomGenerator discovery_random_{0x5eed5eedULL ^ static_cast<uint64_t>(::getpid())};
   std::unique_ptr<discovery::DiscoveryClient> discovery_;
   stats::Gauge discovery_connected_;

@@ -25,7 +25,7 @@ bool Server::reloadFile(ConfigSource source) {
   config::BootstrapSharedPtr config = loaded.bootstrap;
   if (discovery_ != nullptr) {
     // The file gives the static part; what strait-cp pushed stays.
-    discovery::Assembled assembled = discovery::assemble(loaded.bootstrap->canonical, discovered_);
+    discovery::Assembled assembled = assembleDiscovered(loaded.bootstrap->canonical, discovered_);
     if (!assembled.loaded.ok()) {
       STRAIT_LOG(Error, "reload (%s) rejected: with the control plane's resources: %s",
                  configSourceName(source), assembled.error.c_str());

@@ -3,9 +3,12 @@
 // by the file loader and published like a reload; the result is persisted so that a restart
 // while strait-cp is away serves it.
 
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <fstream>
 
+#include "proxy/discovery/secret_files.h"
 #include "proxy/server/files.h"
 #include "proxy/server/server.h"
 #include "strait/common/log.h"
@@ -39,6 +42,17 @@ std::string Server::persistPath(const config::Bootstrap& config) const {
   return slash == std::string::npos ? file : options_.config_path.substr(0, slash + 1) + file;
 }
 
+discovery::Assembled Server::assembleDiscovered(const std::string& static_canonical,
+                                                const discovery::ResourceSets& sets) {
+  discovery::SecretFiles secrets = discovery::writeSecretFiles(sets, secrets_dir_);
+  if (!secrets.error.empty()) {
+    discovery::Assembled failed;
+    failed.error = secrets.error;
+    return failed;
+  }
+  return discovery::assemble(static_canonical, sets, &secrets.secrets);
+}
+
 config::BootstrapSharedPtr Server::withSourcePath(config::BootstrapSharedPtr config) const {
   auto copy = std::make_shared<config::Bootstrap>(*config);
   copy->source_path = options_.config_path;
@@ -59,7 +73,7 @@ config::BootstrapSharedPtr Server::restorePersisted(const config::Bootstrap& fil
     STRAIT_LOG(Warn, "discovery: ignoring %s: %s", path.c_str(), error.c_str());
     return nullptr;
   }
-  discovery::Assembled assembled = discovery::assemble(file_config.canonical, *sets);
+  discovery::Assembled assembled = assembleDiscovered(file_config.canonical, *sets);
   if (!assembled.loaded.ok()) {
     STRAIT_LOG(Warn, "discovery: ignoring %s: %s", path.c_str(), assembled.error.c_str());
     return nullptr;
@@ -74,7 +88,9 @@ void Server::persistDiscovered() {
   std::string path = persistPath(*snapshot_->config);
   std::string tmp = path + ".tmp";
   {
+    // It holds the pushed secrets' private keys: readable by the proxy's user only.
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    ::chmod(tmp.c_str(), 0600);
     out << discovery::persistText(discovered_);
     out.flush();
     if (!out) {
@@ -195,7 +211,7 @@ std::string Server::applyDiscoveredSet(const std::vector<config::DiscoveryRespon
     candidate = candidate.with(response);
   }
   auto started = std::chrono::steady_clock::now();
-  discovery::Assembled assembled = discovery::assemble(static_canonical_, candidate);
+  discovery::Assembled assembled = assembleDiscovered(static_canonical_, candidate);
   if (!assembled.loaded.ok()) {
     return assembled.error;
   }
@@ -210,6 +226,7 @@ std::string Server::applyDiscoveredSet(const std::vector<config::DiscoveryRespon
   discovered_ = std::move(candidate);
   config_ready_ = true;
   persistDiscovered();
+  discovery::pruneSecretFiles(discovered_, secrets_dir_);
   return "";
 }
 

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 namespace strait::cp {
 namespace {
@@ -202,7 +203,21 @@ TEST(SourceTest, AnInvalidOverrideIsAnErrorOfItsFileAndNode) {
   ASSERT_EQ(dup.errors.size(), 1u);
   EXPECT_EQ(dup.errors[0].file, "o.yaml");
   EXPECT_EQ(dup.errors[0].path, "clusters[1]");
-  EXPECT_NE(dup.errors[0].message.find("defined twice"), std::string::npos);
+  EXPECT_EQ(dup.errors[0].message,
+            "for node n1: cluster \"api\" is defined twice (first at o.yaml:2:5, clusters[0])");
+  // JSON items have no position: the message says the file alone.
+  GroupResult dup_json = buildGroup(
+      "g", {{"o.json", R"({"clusters": [{"name": "x", "endpoints": [{"address": "127.0.0.1", "port": 1}]},
+                                       {"name": "x", "endpoints": [{"address": "127.0.0.1", "port": 2}]}]})"}});
+  ASSERT_EQ(dup_json.errors.size(), 1u);
+  EXPECT_EQ(dup_json.errors[0].toString(),
+            "o.json: clusters[1]: cluster \"x\" is defined twice (first at o.json, clusters[0])");
+  // An error of the group's own files is reported once, not again for every node.
+  GroupResult group_error = buildGroup(
+      "g", {{"c.yaml", "clusters: [{name: api, lb: fastest, endpoints: [{address: 127.0.0.1, port: 1}]}]\n"},
+            {"o.yaml", "clusters: [{name: api, node: n1, endpoints: [{address: 127.0.0.1, port: 2}]}]\n"}});
+  ASSERT_EQ(group_error.errors.size(), 1u);
+  EXPECT_EQ(group_error.errors[0].file, "c.yaml");
 
   const char* bad = R"(clusters:
   - {name: api, node: n1, lb: fastest, endpoints: [{address: 127.0.0.1, port: 1}]}
@@ -217,6 +232,68 @@ TEST(SourceTest, AnInvalidOverrideIsAnErrorOfItsFileAndNode) {
   GroupResult no_id = buildGroup("g", {{"o.yaml", "clusters: [{name: x, node: {}}]\n"}});
   ASSERT_EQ(no_id.errors.size(), 1u);
   EXPECT_EQ(no_id.errors[0].path, "clusters[0].node");
+}
+
+// Secrets name PEM files next to their source file; strait-cp pushes the files' text.
+TEST(SourceTest, SecretsCarryTheirFilesPemText) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("strait-cp-secrets-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "edge" / "pki");
+  const std::string cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  const std::string key = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+  std::ofstream(dir / "edge" / "pki" / "edge.crt") << cert;
+  std::ofstream(dir / "edge" / "pki" / "edge.key") << key;
+  std::ofstream(dir / "edge" / "pki" / "not-a-key.key") << "hello\n";
+  std::string secrets = "secrets:\n  - {name: edge-cert, cert: pki/edge.crt, key: pki/edge.key}\n";
+  std::string listeners = R"(listeners:
+  - name: edge
+    port: 8443
+    tls: {certificates: [{secret: edge-cert}]}
+    virtual_hosts: [{name: all, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: api}}]}]
+)";
+  std::string base = (dir / "edge").string();
+  GroupResult result = buildGroup("edge", {{base + "/s.yaml", secrets},
+                                           {base + "/c.yaml", kClusters},
+                                           {base + "/l.yaml", listeners}});
+  ASSERT_TRUE(result.errors.empty()) << result.errors[0].toString();
+  const auto& pushed = result.snapshot.of(ResourceType::Secrets);
+  ASSERT_EQ(pushed.size(), 1u);
+  EXPECT_EQ(pushed[0].name, "edge-cert");
+  nlohmann::json body = nlohmann::json::parse(pushed[0].body);
+  EXPECT_EQ(body["certificate_chain"], cert);
+  EXPECT_EQ(body["private_key"], key);
+  EXPECT_FALSE(body.contains("trust_bundle"));
+  // The listener refers to the secret by name: its resource carries no path and no PEM.
+  const std::string& listener = result.snapshot.of(ResourceType::Listeners)[0].body;
+  EXPECT_NE(listener.find("\"secret\":\"edge-cert\""), std::string::npos) << listener;
+  EXPECT_EQ(listener.find("BEGIN"), std::string::npos);
+
+  // A file that is missing or holds no PEM of its kind is an error at its key.
+  GroupResult bad = buildGroup(
+      "edge", {{base + "/s.yaml",
+                "secrets:\n  - name: a\n    cert: pki/missing.crt\n    key: pki/edge.key\n"
+                "  - {name: b, cert: pki/edge.crt, key: pki/not-a-key.key}\n"}});
+  ASSERT_EQ(bad.errors.size(), 2u);
+  EXPECT_EQ(bad.errors[0].line, 3);
+  EXPECT_EQ(bad.errors[0].path, "secrets[0].cert");
+  EXPECT_NE(bad.errors[0].message.find("cannot read"), std::string::npos);
+  EXPECT_EQ(bad.errors[1].path, "secrets[1].key");
+  EXPECT_NE(bad.errors[1].message.find("holds no PEM PRIVATE KEY"), std::string::npos)
+      << bad.errors[1].message;
+  // A rotated file changes the secrets version, and is seen by the watch.
+  std::string before = sourceFingerprint(dir.string());
+  std::ofstream(dir / "edge" / "pki" / "edge.crt") << cert << cert;
+  EXPECT_NE(sourceFingerprint(dir.string()), before);
+  GroupResult rotated = buildGroup("edge", {{base + "/s.yaml", secrets},
+                                            {base + "/c.yaml", kClusters},
+                                            {base + "/l.yaml", listeners}});
+  ASSERT_TRUE(rotated.errors.empty());
+  EXPECT_NE(rotated.snapshot.version(ResourceType::Secrets),
+            result.snapshot.version(ResourceType::Secrets));
+  EXPECT_EQ(rotated.snapshot.version(ResourceType::Listeners),
+            result.snapshot.version(ResourceType::Listeners));
+  fs::remove_all(dir);
 }
 
 TEST(SourceTest, ADirectoryHasOneSnapshotPerGroupAndSharedFilesApplyToAll) {
