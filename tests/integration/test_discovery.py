@@ -4,8 +4,13 @@ its reason while the old config serves; endpoints change under load without a fa
 strait-cp killed under load costs no request, and the proxy reconverges when it is back; a proxy
 restarted while strait-cp is down serves its persisted config."""
 
+import hashlib
 import json
 import os
+import shutil
+import socket
+import ssl
+import stat
 import threading
 import unittest
 
@@ -339,3 +344,122 @@ class PersistedStrait(harness.Strait):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class DiscoverySecretsTest(harness.ProcessTestCase):
+    """Secrets pushed by strait-cp: a TLS listener whose certificate and trust bundle come from
+    the source's PEM files, served by the proxy, rotated by changing the files, and a pair that
+    does not match NACKed while the old certificate serves."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.certs = tls_fixtures.make_certs()
+
+    @classmethod
+    def tearDownClass(cls):
+        tls_fixtures.remove_tree(cls.certs)
+
+    def cert(self, name):
+        return os.path.join(self.certs, name)
+
+    def source(self, upstream_port):
+        files = mesh([upstream_port])
+        files["edge/secrets.yaml"] = """secrets:
+  - {name: edge-cert, cert: pki/edge.pem, key: pki/edge.key}
+  - {name: mesh-ca, ca: pki/ca.pem}
+"""
+        files["edge/listeners.yaml"] = """listeners:
+  - name: edge
+    address: 127.0.0.1
+    port: 0
+    tls:
+      certificates: [{secret: edge-cert}]
+      client_validation:
+        trust_bundles: [{trust_domain: example.org, secret: mesh-ca}]
+    virtual_hosts:
+      - name: all
+        domains: ["*"]
+        routes:
+          - match: {prefix: /}
+            route: {cluster: api}
+"""
+        return files
+
+    def install(self, cp, cert, key):
+        """Copies a certificate pair into the source's pki folder (the key last, atomically)."""
+        pki = cp.source_path("edge/pki")
+        os.makedirs(pki, exist_ok=True)
+        for src, dst in ((self.cert("ca-example.org.pem"), "ca.pem"), (cert, "edge.pem"),
+                         (key, "edge.key")):
+            shutil.copyfile(src, os.path.join(pki, dst + ".tmp"))
+            os.replace(os.path.join(pki, dst + ".tmp"), os.path.join(pki, dst))
+
+    def served(self, port):
+        """The SHA-256 of the certificate the listener presents, and the answer to GET /items
+        with the client certificate; None while the listener is not there."""
+        context = ssl.create_default_context(cafile=self.cert("ca-example.org.pem"))
+        context.check_hostname = False
+        context.load_cert_chain(self.cert("client.pem"), self.cert("client.key"))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                    der = tls.getpeercert(binary_form=True)
+                    tls.sendall(b"GET /items HTTP/1.1\r\nHost: localhost\r\n"
+                                b"Connection: close\r\n\r\n")
+                    data = b""
+                    while True:
+                        chunk = tls.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+        except (OSError, ssl.SSLError):
+            return None
+        return hashlib.sha256(der).hexdigest(), data.split(b"\r\n", 1)[0].decode()
+
+    def test_a_pushed_secret_serves_rotates_and_a_bad_pair_is_nacked(self):
+        upstream = self.start(harness.Upstream(name="a"))
+        cp = harness.ControlPlane(self.source(upstream.port), ["--watch-interval", "100ms"])
+        self.start(cp)
+        self.install(cp, self.cert("server.pem"), self.cert("server.key"))
+        proxy = self.start(harness.Strait(proxy_config(cp)))
+        harness.wait_for(lambda: ready(proxy), timeout=30, what="proxy /ready")
+        port = harness.wait_for(lambda: proxy.listener_port("edge"), timeout=20)
+        first = harness.wait_for(lambda: self.served(port), timeout=30, what="TLS served")
+        self.assertEqual(first, (tls_fixtures.cert_sha256(self.cert("server.pem")),
+                                 "HTTP/1.1 200 OK"))
+        harness.wait_for(lambda: acked(cp, "edge-1", "secrets"), timeout=20, what="secrets ACKed")
+        # The private key is in no admin output, and the files the proxy wrote are its own.
+        dump = harness.http_request("GET", proxy.admin_url("/config_dump"))[2].decode()
+        self.assertNotIn("PRIVATE KEY", dump)
+        secrets_dir = os.path.join(proxy.workdir, "last-good.json.secrets")
+        self.assertEqual(stat.S_IMODE(os.stat(secrets_dir).st_mode), 0o700)
+        keys = [f for f in os.listdir(secrets_dir) if f.endswith(".key")]
+        self.assertEqual(len(keys), 1)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(secrets_dir, keys[0])).st_mode), 0o600)
+        self.assertEqual(
+            stat.S_IMODE(os.stat(os.path.join(proxy.workdir, "last-good.json")).st_mode), 0o600)
+
+        # Rotation: new files in the source, a new certificate served, the old files pruned.
+        self.install(cp, self.cert("default.pem"), self.cert("default.key"))
+        rotated = tls_fixtures.cert_sha256(self.cert("default.pem"))
+        harness.wait_for(lambda: (self.served(port) or ("",))[0] == rotated, timeout=30,
+                         what="the rotated certificate served")
+        harness.wait_for(
+            lambda: [f for f in os.listdir(secrets_dir) if f.endswith(".key")] != keys,
+            timeout=20, what="the old key file pruned")
+        self.assertEqual(len([f for f in os.listdir(secrets_dir) if f.endswith(".key")]), 1)
+
+        # A certificate with another's key: valid PEM to strait-cp, refused by the proxy.
+        self.install(cp, self.cert("server.pem"), self.cert("default.key"))
+
+        def nacked():
+            state = node_state(cp, "edge-1", "secrets")
+            return state.get("nacked") if state else None
+
+        nack = harness.wait_for(nacked, timeout=30, what="secrets NACKed")
+        self.assertIn("listener edge tls: key", nack["message"])
+        self.assertIn("edge-cert", nack["message"])  # the file is named by the secret
+        self.assertIn("key values mismatch", nack["message"])
+        self.assertEqual(self.served(port), (rotated, "HTTP/1.1 200 OK"))
+        self.assertGreaterEqual(
+            proxy.counter("strait_dp_discovery_update_rejections_total", {"type": "secrets"}), 1)
