@@ -27,11 +27,12 @@ enum class ResourceType {
   CarbonSignals,
 };
 inline constexpr size_t kResourceTypes = 7;
-// Secrets first: clusters and listeners name them (`secret:`), so a proxy can apply each type as
-// it arrives. Then clusters -> endpoints -> listeners -> routes, each before what refers to it.
+// What others name goes first, so a proxy can apply each type as it arrives: secrets (named by
+// clusters and listeners) and filter configs (named by listeners' filter chains), then
+// clusters -> endpoints -> listeners -> routes.
 inline constexpr std::array<ResourceType, kResourceTypes> kPushOrder = {
-    ResourceType::Secrets,   ResourceType::Clusters,      ResourceType::Endpoints,
-    ResourceType::Listeners, ResourceType::Routes,        ResourceType::FilterConfigs,
+    ResourceType::Secrets,   ResourceType::FilterConfigs, ResourceType::Clusters,
+    ResourceType::Endpoints, ResourceType::Listeners,     ResourceType::Routes,
     ResourceType::CarbonSignals};
 
 // "clusters", "filter_configs": the long-poll path's last segment and the metrics' type label.

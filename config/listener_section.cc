@@ -109,15 +109,10 @@ ListenerTls parseListenerTls(const Value& value, ParseContext& context) {
   return tls;
 }
 
-FilterConfig parseFilter(const Value& value) {
-  FilterConfig filter;
-  MapReader map(value, {"name", "config"});
-  std::optional<Value> name = map.require("name");
-  if (name.has_value()) {
-    filter.name = name->nonEmptyString().value_or("");
-  }
-  filter.config_path = childPath(value.path(), "config");
-  std::optional<Value> config = map.get("config");
+// Filter `filter.name` with its `config` block (absent: an empty map), parsed by the filter's
+// own parser; `name` is where an unknown filter name is reported.
+void parseFilterBlock(FilterConfig& filter, const Value& name, const std::optional<Value>& config,
+                      const Value& entry) {
   // An entry without `config` gets an undefined node, as a parser sees it.
   filter.raw = std::make_shared<const RawConfig>(
       RawConfig{config.has_value() ? config->node() : TreeNode()});
@@ -125,7 +120,7 @@ FilterConfig parseFilter(const Value& value) {
     filter.canonical = canonicalJson(config->node());
   }
   if (filter.name.empty()) {
-    return filter;
+    return;
   }
   const FilterConfigParser* parser = findFilterParser(filter.name);
   if (parser == nullptr) {
@@ -135,15 +130,90 @@ FilterConfig parseFilter(const Value& value) {
     if (std::optional<std::string_view> near = nearestKey(filter.name, views)) {
       message += " (did you mean " + quote(*near) + "?)";
     }
-    name->error(message + "; known filters: " + (views.empty() ? "none" : joinNames(views)));
-    return filter;
+    name.error(message + "; known filters: " + (views.empty() ? "none" : joinNames(views)));
+    return;
   }
   // Each filter validates its own block; a missing block reads as an empty map.
   static const TreeNode kEmptyMap(TreeNode::Kind::Map);
-  Value block = config.has_value() ? *config : Value(kEmptyMap, filter.config_path, value.errors());
+  Value block = config.has_value() ? *config : Value(kEmptyMap, filter.config_path, entry.errors());
   filter.settings = (*parser)(block);
+}
+
+// `filter_config: NAME`: the entry takes the named filter config (its filter and its block).
+FilterConfig referencedFilter(const MapReader& map, const Value& reference,
+                              const ParseContext& context) {
+  FilterConfig filter;
+  std::string wanted = reference.nonEmptyString().value_or("");
+  if (map.has("config")) {
+    map.error("give either config or filter_config, not both");
+  }
+  auto it = context.filter_configs.find(wanted);
+  if (it == context.filter_configs.end()) {
+    if (!wanted.empty()) {
+      std::vector<std::string_view> names;
+      for (const auto& [known, unused] : context.filter_configs) {
+        names.push_back(known);
+      }
+      std::string message = "unknown filter config " + quote(wanted);
+      if (std::optional<std::string_view> near = nearestKey(wanted, names)) {
+        message += " (did you mean " + quote(*near) + "?)";
+      } else {
+        message += names.empty() ? " (no filter_configs are defined)"
+                                 : " (defined: " + joinNames(names) + ")";
+      }
+      reference.error(message);
+    }
+    return filter;
+  }
+  filter = it->second;
+  filter.from = wanted;
+  if (std::optional<Value> name = map.get("name")) {
+    std::string given = name->nonEmptyString().value_or("");
+    if (!given.empty() && given != filter.name) {
+      name->error("filter config " + quote(wanted) + " is for filter " + quote(filter.name) +
+                  ", not " + quote(given));
+    }
+  }
   return filter;
 }
+
+FilterConfig parseFilter(const Value& value, const ParseContext& context) {
+  MapReader map(value, {"name", "config", "filter_config"});
+  if (std::optional<Value> reference = map.get("filter_config")) {
+    return referencedFilter(map, *reference, context);
+  }
+  FilterConfig filter;
+  std::optional<Value> name = map.require("name");
+  if (name.has_value()) {
+    filter.name = name->nonEmptyString().value_or("");
+  }
+  filter.config_path = childPath(value.path(), "config");
+  if (name.has_value()) {
+    parseFilterBlock(filter, *name, map.get("config"), value);
+  }
+  return filter;
+}
+
+}  // namespace
+
+NamedFilterConfig parseFilterConfigResource(const Value& value) {
+  NamedFilterConfig out;
+  MapReader map(value, {"name", "filter", "config"});
+  if (std::optional<Value> name = map.require("name")) {
+    out.name = name->nonEmptyString().value_or("");
+  }
+  std::optional<Value> filter = map.require("filter");
+  if (filter.has_value()) {
+    out.filter.name = filter->nonEmptyString().value_or("");
+  }
+  out.filter.config_path = childPath(value.path(), "config");
+  if (filter.has_value()) {
+    parseFilterBlock(out.filter, *filter, map.get("config"), value);
+  }
+  return out;
+}
+
+namespace {
 
 // Window sizes are at most 2^31-1 bytes (RFC 9113 6.9.1): 2097151 KiB.
 constexpr uint64_t kMaxWindowKb = 2097151;
@@ -160,7 +230,7 @@ Http2Options parseHttp2(const Value& value) {
   return http2;
 }
 
-HttpOptions parseHttp(const Value& value) {
+HttpOptions parseHttp(const Value& value, const ParseContext& context) {
   HttpOptions http;
   MapReader map(value, {"max_request_headers_kb", "max_headers", "max_request_body_kb",
                         "request_headers_timeout", "idle_timeout", "use_remote_address",
@@ -177,7 +247,7 @@ HttpOptions parseHttp(const Value& value) {
   }
   if (std::optional<Value> filters = map.get("filters")) {
     for (const Value& item : filters->items()) {
-      http.filters.push_back(parseFilter(item));
+      http.filters.push_back(parseFilter(item, context));
     }
   }
   return http;
@@ -210,12 +280,20 @@ Listener parseListener(const Value& value, ParseContext& context) {
             .value_or(ForwardClientCert::Sanitize);
   }
   if (std::optional<Value> http = map.get("http")) {
-    listener.http = parseHttp(*http);
+    listener.http = parseHttp(*http, context);
   }
   if (std::optional<Value> hosts = map.get("virtual_hosts")) {
     listener.virtual_hosts = parseVirtualHosts(*hosts, context);
   }
   listener.canonical = canonicalJson(value.node());
+  // A filter taken from filter_configs is part of what the listener runs: a change of that
+  // config alone must not read as "the same listener" (the proxy keeps an unchanged listener).
+  for (const FilterConfig& filter : listener.http.filters) {
+    if (!filter.from.empty()) {
+      listener.canonical += "\nfilter_config " + filter.from + " " + filter.name + " " +
+                            filter.canonical;
+    }
+  }
   return listener;
 }
 

@@ -255,7 +255,7 @@ Bootstrap parseBootstrap(const Value& root) {
   Bootstrap bootstrap;
   ParseContext context;
   MapReader map(root, {"node", "admin", "workers", "access_log", "drain", "control_plane",
-                       "secrets", "listeners", "clusters"});
+                       "secrets", "filter_configs", "listeners", "clusters"});
   if (std::optional<Value> node = map.get("node")) {
     bootstrap.node = parseNode(*node);
   }
@@ -282,6 +282,17 @@ Bootstrap parseBootstrap(const Value& root) {
       }
     }
   }
+  std::vector<NameAt> filter_config_names;
+  if (std::optional<Value> filter_configs = map.get("filter_configs")) {
+    for (const Value& item : filter_configs->items()) {
+      NamedFilterConfig named = internal::parseFilterConfigResource(item);
+      if (!named.name.empty()) {
+        filter_config_names.push_back(NameAt{named.name, item});
+        context.filter_configs.emplace(named.name, named.filter);
+      }
+      bootstrap.filter_configs.push_back(std::move(named));
+    }
+  }
   if (std::optional<Value> listeners = map.get("listeners")) {
     for (const Value& item : listeners->items()) {
       bootstrap.listeners.push_back(internal::parseListener(item, context));
@@ -295,6 +306,7 @@ Bootstrap parseBootstrap(const Value& root) {
   checkUnique(context.listener_names, "listener");
   checkUnique(context.cluster_names, "cluster");
   checkUnique(secret_names, "secret");
+  checkUnique(filter_config_names, "filter config");
   checkClusterReferences(context);
   resolveSecrets(context, secret_names, bootstrap);
   return bootstrap;

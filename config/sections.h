@@ -3,6 +3,7 @@
 // The section parsers of strait.yaml, one per block of the file. Internal to config/: the public
 // entry points are in config/loader.h.
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,8 @@ struct ParseContext {
     bool needs_ca = false;
   };
   std::vector<SecretReference> secret_references;
+  // filter_configs by name (read before the listeners that refer to them).
+  std::map<std::string, FilterConfig> filter_configs;
 };
 
 Locality parseLocality(const Value& value);
@@ -39,6 +42,7 @@ HeaderMatcher parseHeaderMatcher(const Value& value);
 Listener parseListener(const Value& value, ParseContext& context);
 Cluster parseCluster(const Value& value, ParseContext& context);
 Secret parseSecret(const Value& value);
+NamedFilterConfig parseFilterConfigResource(const Value& value);
 std::vector<VirtualHost> parseVirtualHosts(const Value& value, ParseContext& context);
 
 // Shared by listener TLS and virtual hosts: lower-cases a host name pattern and checks that it

@@ -107,6 +107,14 @@ struct FilterConfig {
   std::string config_path;  // e.g. "listeners[0].http.filters[1].config"
   std::string canonical;    // the block re-serialized: equal text, equal settings (reload reuse)
   FilterSettingsPtr settings;
+  std::string from;  // the filter_configs entry it came from (`filter_config: NAME`), or empty
+};
+
+// An entry of `filter_configs`: a filter's config by name, which listeners' filter chains take
+// with `filter_config: NAME`, so that strait-cp can change it without resending the listeners.
+struct NamedFilterConfig {
+  std::string name;
+  FilterConfig filter;  // filter.name is the filter it configures
 };
 
 enum class StringMatchKind { Exact, Prefix, Suffix, Regex, Present };
@@ -238,8 +246,9 @@ struct Listener {
   ForwardClientCert forward_client_cert = ForwardClientCert::Sanitize;
   HttpOptions http;
   std::vector<VirtualHost> virtual_hosts;
-  // The listener's block in canonical form (config/canonical.h): equal text, equal listener, so
-  // a reload that changes only clusters or endpoints keeps its route table and filter factories.
+  // The listener's block in canonical form (config/canonical.h), followed by the config of each
+  // filter it takes from filter_configs: equal text, equal listener, so a reload that changes
+  // only clusters or endpoints keeps its route table and filter factories.
   std::string canonical;
 };
 
@@ -366,6 +375,7 @@ struct Bootstrap {
   Drain drain;
   std::optional<ControlPlane> control_plane;
   std::vector<Secret> secrets;
+  std::vector<NamedFilterConfig> filter_configs;
   std::vector<Listener> listeners;
   std::vector<Cluster> clusters;
   // The document in canonical form (config/canonical.h): /config_dump renders it (secrets

@@ -17,6 +17,7 @@
 #include "control/http_server.h"
 #include "control/snapshot_store.h"
 #include "control/source.h"
+#include "filters/parsers.h"
 
 namespace {
 
@@ -214,6 +215,8 @@ uv_signal_t sigint;
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
+  // Filter blocks are validated by the filters' own parsers, as the proxy does.
+  strait::filters::registerBuiltinFilterParsers();
   Options options;
   std::string error;
   if (!parseArgs(argc, argv, options, error)) {

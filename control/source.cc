@@ -21,7 +21,7 @@ using config::ConfigError;
 using config::Resource;
 using config::ResourceType;
 
-constexpr const char* kSections[] = {"secrets", "listeners", "clusters"};
+constexpr const char* kSections[] = {"secrets", "filter_configs", "listeners", "clusters"};
 
 // Where an item of the merged document came from.
 struct Origin {
@@ -128,6 +128,11 @@ GroupSnapshot cutResources(const std::string& group, const config::Bootstrap& co
         out.endpoints += cluster["endpoints"].size();
       }
       out.clusters++;
+    }
+    for (const nlohmann::json& named : doc.value("filter_configs", nlohmann::json::array())) {
+      nlohmann::json body = named;
+      body.erase("name");
+      add(ResourceType::FilterConfigs, named.value("name", ""), body);
     }
     for (const nlohmann::json& listener : doc.value("listeners", nlohmann::json::array())) {
       std::string name = listener.value("name", "");
@@ -297,7 +302,10 @@ std::string definedTwice(const std::string& section, const std::string& name,
   if (first.line > 0) {
     where += ":" + std::to_string(first.line) + ":" + std::to_string(first.column);
   }
-  const char* what = section == "clusters" ? "cluster" : section == "secrets" ? "secret" : "listener";
+  const char* what = section == "clusters"         ? "cluster"
+                     : section == "secrets"        ? "secret"
+                     : section == "filter_configs" ? "filter config"
+                                                   : "listener";
   return std::string(node.empty() ? "" : "for node " + node + ": ") + what + " \"" + name +
          "\" is defined twice (first at " + where + ", " + first.path + ")";
 }
@@ -339,7 +347,7 @@ GroupResult buildGroup(const std::string& group, const std::vector<SourceFile>& 
       if (!known) {
         result.errors.push_back(errorAt(file.path, entry.key_mark, key,
                                         "unknown key in a strait-cp source file (expected " +
-                                            std::string("secrets, listeners or clusters)")));
+                                            std::string("secrets, filter_configs, listeners or clusters)")));
         continue;
       }
       if (!entry.value.isList()) {

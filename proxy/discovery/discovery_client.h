@@ -3,8 +3,8 @@
 // The proxy's side of the discovery stream (docs/discovery-protocol.md), on the main thread:
 // one HTTP/2 connection to strait-cp (nghttp2 over a libuv TCP socket), one long-lived
 // `POST /v1/discovery` stream whose request body carries this proxy's DiscoveryRequests and
-// whose response body brings DiscoveryResponses. It subscribes to secrets, clusters, endpoints,
-// listeners and routes, hands each batch of responses to its owner to apply, and answers each
+// whose response body brings DiscoveryResponses. It subscribes to secrets, filter configs, clusters,
+// endpoints, listeners and routes, hands each batch of responses to its owner to apply, and answers each
 // with an ACK or a NACK. A lost connection is retried with exponential backoff and jitter; the
 // state the proxy runs with is its owner's, so a reconnect resumes from the versions applied.
 
@@ -30,9 +30,9 @@ struct ClientOptions {
   tls::ClientContextSharedPtr tls;
   config::DiscoveryNode node;
   std::vector<config::ResourceType> types = {
-      config::ResourceType::Secrets, config::ResourceType::Clusters,
-      config::ResourceType::Endpoints, config::ResourceType::Listeners,
-      config::ResourceType::Routes};
+      config::ResourceType::Secrets,   config::ResourceType::FilterConfigs,
+      config::ResourceType::Clusters,  config::ResourceType::Endpoints,
+      config::ResourceType::Listeners, config::ResourceType::Routes};
   uint64_t backoff_base_ms = 250;
   uint64_t backoff_max_ms = 30000;
   // Called when the stream comes up (true) and when it is lost (false).

@@ -66,13 +66,16 @@ Assembled assemble(const std::string& static_canonical, const ResourceSets& sets
   }
   // Every list exists before any is held: adding one may move the others.
   listIn(doc, "secrets");
+  listIn(doc, "filter_configs");
   listIn(doc, "clusters");
   listIn(doc, "listeners");
   TreeNode& secret_list = listIn(doc, "secrets");
+  TreeNode& filter_configs = listIn(doc, "filter_configs");
   TreeNode& clusters = listIn(doc, "clusters");
   TreeNode& listeners = listIn(doc, "listeners");
   // Where each item of the assembled lists came from: "" for the static file's own.
   std::vector<std::string> secret_names(secret_list.size());
+  std::vector<std::string> filter_config_names(filter_configs.size());
   std::vector<std::string> cluster_names(clusters.size());
   std::vector<std::string> listener_names(listeners.size());
   if (secrets != nullptr) {
@@ -81,6 +84,12 @@ Assembled assemble(const std::string& static_canonical, const ResourceSets& sets
       secret_names.push_back(name != nullptr ? name->text() : "");
       secret_list.push(secret);
     }
+  }
+  for (const auto& [name, body] : sets.resources[index(ResourceType::FilterConfigs)]) {
+    TreeNode named = bodyOf(body);
+    named.set("name", TreeNode::scalar(name, true));
+    filter_configs.push(std::move(named));
+    filter_config_names.push_back(name);
   }
   const auto& endpoints = sets.resources[index(ResourceType::Endpoints)];
   for (const auto& [name, body] : sets.resources[index(ResourceType::Clusters)]) {
@@ -118,11 +127,13 @@ Assembled assemble(const std::string& static_canonical, const ResourceSets& sets
       const std::vector<std::string>* names = at->list == "clusters"    ? &cluster_names
                                               : at->list == "listeners" ? &listener_names
                                               : at->list == "secrets"   ? &secret_names
+                                              : at->list == "filter_configs" ? &filter_config_names
                                                                         : nullptr;
       if (names != nullptr && at->index < names->size() && !(*names)[at->index].empty()) {
         bool second_half = at->list == "clusters" ? rest.rfind("endpoints", 0) == 0
                                                   : rest.rfind("virtual_hosts", 0) == 0;
-        const char* type = at->list == "secrets"    ? "secrets"
+        const char* type = at->list == "secrets"          ? "secrets"
+                           : at->list == "filter_configs" ? "filter_configs"
                            : at->list == "clusters" ? (second_half ? "endpoints" : "clusters")
                                                     : (second_half ? "routes" : "listeners");
         where = std::string(type) + "/" + (*names)[at->index] + (rest.empty() ? "" : ": " + rest);

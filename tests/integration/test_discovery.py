@@ -255,6 +255,72 @@ clusters:
         self.assertIsNotNone(again)
 
 
+class DiscoveryFilterConfigTest(harness.ProcessTestCase):
+    """A filter's config pushed as its own resource: the listener names it, and a change of the
+    filter config alone reaches the proxy without a new listeners version."""
+
+    @staticmethod
+    def source(upstream_port, status):
+        files = mesh([upstream_port])
+        files["edge/filters.yaml"] = """filter_configs:
+  - name: chaos
+    filter: fault
+    config: {abort: {status: %d, percent: 100}, match: {prefix: /chaos}}
+""" % status
+        files["edge/listeners.yaml"] = """listeners:
+  - name: edge
+    address: 127.0.0.1
+    port: 0
+    http: {filters: [{filter_config: chaos}]}
+    virtual_hosts:
+      - name: all
+        domains: ["*"]
+        routes:
+          - match: {prefix: /}
+            route: {cluster: api}
+"""
+        return files
+
+    def test_a_filter_config_change_alone_reaches_the_proxy(self):
+        upstream = self.start(harness.Upstream(name="a"))
+        cp = self.start(harness.ControlPlane(self.source(upstream.port, 503),
+                                             ["--watch-interval", "100ms"]))
+        proxy = self.start(harness.Strait(proxy_config(cp)))
+        harness.wait_for(lambda: ready(proxy), timeout=30, what="proxy /ready")
+
+        def status_of(path):
+            try:
+                return harness.http_request("GET", edge_url(proxy, path))[0]
+            except (OSError, KeyError, RuntimeError):
+                return None
+
+        harness.wait_for(lambda: status_of("/chaos") == 503, timeout=20, what="the fault served")
+        self.assertEqual(status_of("/other"), 200)
+        harness.wait_for(lambda: acked(cp, "edge-1", "filter_configs"), timeout=20,
+                         what="filter_configs ACKed")
+        listeners = cp.status()["groups"]["edge"]["versions"]["listeners"]
+        filter_configs = cp.status()["groups"]["edge"]["versions"]["filter_configs"]
+        cp.write_source(self.source(upstream.port, 418))
+        harness.wait_for(lambda: status_of("/chaos") == 418, timeout=30,
+                         what="the new filter config served")
+        versions = cp.status()["groups"]["edge"]["versions"]
+        self.assertEqual(versions["listeners"], listeners)
+        self.assertNotEqual(versions["filter_configs"], filter_configs)
+        harness.wait_for(lambda: acked(cp, "edge-1", "filter_configs"), timeout=20,
+                         what="the new filter_configs ACKed")
+        # A filter config the proxy's filter refuses is an error of its file in strait-cp.
+        bad = self.source(upstream.port, 99)
+        cp.write_source({"edge/filters.yaml": bad["edge/filters.yaml"]})
+
+        def source_errors():
+            return cp.status()["groups"]["edge"].get("source_errors")
+
+        errors = harness.wait_for(source_errors, timeout=20, what="the source error")
+        self.assertIn("filters.yaml:4:", errors[0])
+        self.assertIn("filter_configs[0].config.abort.status", errors[0])
+        self.assertEqual(status_of("/chaos"), 418)
+
+
 class DiscoveryTlsTest(harness.ProcessTestCase):
     """mTLS between the proxies and strait-cp: a proxy's certificate names the group it may
     claim (client.pem is spiffe://example.org/ns/default/sa/web)."""

@@ -740,6 +740,43 @@ TEST(ConfigLoaderTest, SecretReferencesMustExistAndHoldWhatTheBlockNeeds) {
                   R"(t.yaml:3:35: listeners[0].tls.certificates[0].secret: unknown secret "x" (no secrets are defined))"));
 }
 
+// A filter chain entry may take a named filter config: its filter, its block, its settings.
+TEST(ConfigLoaderTest, FilterChainsTakeNamedFilterConfigs) {
+  BootstrapSharedPtr config = loadValid(
+      "filter_configs:\n"
+      "  - name: chaos\n"
+      "    filter: fault\n"
+      "    config: {abort: {status: 503, percent: 100}}\n"
+      "listeners:\n"
+      "  - name: l\n"
+      "    http:\n"
+      "      filters: [{filter_config: chaos}, {name: fault, filter_config: chaos}]\n");
+  ASSERT_NE(config, nullptr);
+  ASSERT_EQ(config->filter_configs.size(), 1u);
+  const std::vector<FilterConfig>& filters = config->listeners[0].http.filters;
+  ASSERT_EQ(filters.size(), 2u);
+  EXPECT_EQ(filters[0].name, "fault");
+  EXPECT_EQ(filters[0].from, "chaos");
+  EXPECT_NE(filters[0].settings, nullptr);
+  EXPECT_EQ(filters[0].canonical, config->filter_configs[0].filter.canonical);
+  EXPECT_EQ(filters[0].config_path, "filter_configs[0].config");
+
+  EXPECT_THAT(
+      errorsOf("filter_configs:\n"
+               "  - {name: chaos, filter: fault, config: {abort: {status: 503, percent: 1}}}\n"
+               "  - {name: chaos, filter: faults}\n"
+               "listeners:\n"
+               "  - name: l\n"
+               "    http: {filters: [{filter_config: choas}, {name: bulkhead, filter_config: chaos},\n"
+               "                     {filter_config: chaos, config: {}}]}\n"),
+      ElementsAre(
+          R"(t.yaml:3:5: filter_configs[1]: duplicate filter config name "chaos" (first defined at line 2, filter_configs[0]))",
+          R"(t.yaml:3:27: filter_configs[1].filter: unknown filter "faults" (did you mean "fault"?); known filters: bulkhead, fault, mtls_authz, probe)",
+          R"(t.yaml:6:38: listeners[0].http.filters[0].filter_config: unknown filter config "choas" (did you mean "chaos"?))",
+          R"(t.yaml:6:53: listeners[0].http.filters[1].name: filter config "chaos" is for filter "fault", not "bulkhead")",
+          R"(t.yaml:7:22: listeners[0].http.filters[2]: give either config or filter_config, not both)"));
+}
+
 TEST(ConfigLoaderTest, WeightedClusterWeightsMustAddUp) {
   EXPECT_THAT(
       errorsOf(

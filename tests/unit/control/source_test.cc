@@ -3,6 +3,8 @@
 
 #include "control/source.h"
 
+#include "filters/parsers.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -294,6 +296,35 @@ TEST(SourceTest, SecretsCarryTheirFilesPemText) {
   EXPECT_EQ(rotated.snapshot.version(ResourceType::Listeners),
             result.snapshot.version(ResourceType::Listeners));
   fs::remove_all(dir);
+}
+
+// strait-cp validates filter blocks with the filters' own parsers (filters/parsers.h) and
+// pushes filter_configs as resources of their own, which listeners name.
+TEST(SourceTest, FilterConfigsAreValidatedByTheFiltersAndPushedOnTheirOwn) {
+  filters::registerBuiltinFilterParsers();
+  std::string listeners = kListeners;
+  listeners.replace(listeners.find("    virtual_hosts:"), 0,
+                    "    http: {filters: [{filter_config: chaos}]}\n");
+  GroupResult result = buildGroup(
+      "g", {{"c.yaml", kClusters},
+            {"l.yaml", listeners},
+            {"f.yaml", "filter_configs:\n  - {name: chaos, filter: fault, config: {abort: "
+                       "{status: 503, percent: 1}}}\n"}});
+  ASSERT_TRUE(result.errors.empty()) << result.errors[0].toString();
+  const auto& pushed = result.snapshot.of(ResourceType::FilterConfigs);
+  ASSERT_EQ(pushed.size(), 1u);
+  EXPECT_EQ(pushed[0].name, "chaos");
+  EXPECT_EQ(pushed[0].body, R"({"config":{"abort":{"percent":1,"status":503}},"filter":"fault"})");
+  EXPECT_NE(result.snapshot.of(ResourceType::Listeners)[0].body.find(R"("filter_config":"chaos")"),
+            std::string::npos);
+
+  GroupResult bad = buildGroup(
+      "g", {{"f.yaml", "filter_configs:\n  - name: chaos\n    filter: fault\n"
+                       "    config: {abort: {status: 99, percent: 1}}\n"}});
+  ASSERT_EQ(bad.errors.size(), 1u);
+  EXPECT_EQ(bad.errors[0].file, "f.yaml");
+  EXPECT_EQ(bad.errors[0].line, 4);
+  EXPECT_EQ(bad.errors[0].path, "filter_configs[0].config.abort.status");
 }
 
 TEST(SourceTest, ADirectoryHasOneSnapshotPerGroupAndSharedFilesApplyToAll) {

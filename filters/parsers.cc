@@ -1,0 +1,19 @@
+#include "filters/parsers.h"
+
+#include "filters/bulkhead/config.h"
+#include "filters/fault/config.h"
+#include "filters/mtls_authz/authz_config.h"
+
+namespace strait::filters {
+
+void registerBuiltinFilterParsers() {
+  static const bool once = [] {
+    authz::registerAuthzParser();
+    fault::registerFaultParser();
+    bulkhead::registerBulkheadParser();
+    return true;
+  }();
+  (void)once;
+}
+
+}  // namespace strait::filters
