@@ -145,6 +145,28 @@ std::string metricsText(const ControlPlaneState& state, SteadyTime now) {
              std::to_string(discovery.counters(type).*c.field) + "\n";
     }
   }
+  struct Timing {
+    const char* name;
+    const char* help;
+    Histogram TypeCounters::*field;
+  };
+  for (const Timing& t :
+       {Timing{"strait_cp_push_latency_seconds",
+               "From a DiscoveryResponse sent to its ACK, per resource type.",
+               &TypeCounters::push_latency},
+        Timing{"strait_cp_convergence_seconds",
+               "From strait-cp seeing a source change to each proxy's ACK of the version it "
+               "brought, per resource type (proxies connected before the change).",
+               &TypeCounters::convergence}}) {
+    family(out, t.name, "histogram", t.help);
+    for (ResourceType type : config::kPushOrder) {
+      (discovery.counters(type).*t.field)
+          .render(out, t.name, "type=\"" + std::string(config::typeName(type)) + "\"");
+    }
+  }
+  family(out, "strait_cp_snapshot_build_seconds", "histogram",
+         "Source reads: parsing, validating and cutting every group into resources.");
+  state.snapshot_build.render(out, "strait_cp_snapshot_build_seconds", "");
   family(out, "strait_cp_rejected_identities_total", "counter",
          "Discovery requests refused because the client identity may not claim its node.");
   out += "strait_cp_rejected_identities_total " + std::to_string(discovery.rejectedIdentities()) +

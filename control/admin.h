@@ -11,6 +11,7 @@
 
 #include "config/loader.h"
 #include "control/discovery_server.h"
+#include "control/histogram.h"
 #include "control/http_server.h"
 #include "control/snapshot_store.h"
 
@@ -24,6 +25,7 @@ struct ControlPlaneState {
   bool source_read = false;  // /ready: the source was read once
   uint64_t source_reads = 0;
   uint64_t source_errors_total = 0;
+  Histogram snapshot_build{};  // a source read: parse, validate and cut every group
 };
 
 void serveAdmin(const ExchangePtr& exchange, ControlPlaneState& state);

@@ -123,6 +123,30 @@ void DiscoveryServer::countRequest(ResourceType type, DiscoverySession::RequestK
   }
 }
 
+void DiscoveryServer::answer(DiscoverySession& session, const DiscoveryRequest& request,
+                             SteadyTime session_since) {
+  std::optional<SentState> sent = session.state(request.type).sent;
+  SteadyTime at = now();
+  DiscoverySession::RequestKind kind = session.onRequest(request, at, wallNow());
+  countRequest(request.type, kind);
+  if (kind != DiscoverySession::RequestKind::Ack || !sent.has_value()) {
+    return;
+  }
+  TypeCounters& c = counters_[static_cast<size_t>(request.type)];
+  c.push_latency.observe(at - sent->at);
+  // Convergence: the ACK of the version the node's snapshot holds now, by a node that was
+  // there when the source changed.
+  GroupSnapshotPtr snapshot = store_.find(session.node().cluster);
+  if (snapshot == nullptr) {
+    return;
+  }
+  const GroupSnapshot& mine = snapshot->forNode(session.node().id);
+  if (mine.version(request.type) == sent->version && snapshot->changed_at != SteadyTime{} &&
+      session_since <= snapshot->changed_at) {
+    c.convergence.observe(at - snapshot->changed_at);
+  }
+}
+
 // ---- the stream -----------------------------------------------------------------------------
 
 void DiscoveryServer::openStream(const ExchangePtr& exchange) {
@@ -219,9 +243,10 @@ void DiscoveryServer::onStreamLine(const std::shared_ptr<Stream>& stream, std::s
     entry.session = stream->session;
     entry.transport = "stream";
     entry.connected = true;
+    entry.session_since = now();
     stream->exchange->start(200, {{"content-type", "application/x-ndjson"}});
   }
-  countRequest(request->type, stream->session->onRequest(*request, now(), wallNow()));
+  answer(*stream->session, *request, nodes_[stream->node_id].session_since);
   pushStream(*stream);
 }
 
@@ -321,13 +346,14 @@ void DiscoveryServer::onPollRequest(const std::shared_ptr<Poll>& poll, std::stri
       entry.node.cluster != request->node.cluster) {
     entry.session = std::make_shared<DiscoverySession>(request->node, options_.identifier,
                                                        next_nonce_);
+    entry.session_since = now();
   }
   entry.node = request->node;
   entry.transport = "poll";
   entry.connected = true;
   poll->session = entry.session;
   poll->group = request->node.cluster;
-  countRequest(request->type, poll->session->onRequest(*request, now(), wallNow()));
+  answer(*poll->session, *request, entry.session_since);
   // An answer to one type may release another parked poll of this node (a removal waits until
   // every addition was answered).
   for (const auto& other : std::list<std::shared_ptr<Poll>>(polls_)) {

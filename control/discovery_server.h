@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "control/discovery_session.h"
+#include "control/histogram.h"
 #include "control/http_server.h"
 #include "control/snapshot_store.h"
 
@@ -36,6 +37,10 @@ struct TypeCounters {
   uint64_t acks = 0;
   uint64_t nacks = 0;
   uint64_t stale = 0;
+  Histogram push_latency;  // a response sent -> its ACK
+  // The source change -> a proxy's ACK of the version it brought (proxies connected since
+  // before the change only: a proxy that connects later converges from its own connect).
+  Histogram convergence;
 };
 
 // A node as the status page and /metrics show it.
@@ -72,6 +77,7 @@ class DiscoveryServer {
     std::shared_ptr<DiscoverySession> session;
     std::string transport;
     bool connected = false;
+    SteadyTime session_since{};  // when its session began (convergence counts only after)
   };
 
   void openStream(const ExchangePtr& exchange);
@@ -88,6 +94,9 @@ class DiscoveryServer {
                                            const config::DiscoveryNode& node);
   void count(const std::vector<config::DiscoveryResponse>& sent);
   void countRequest(config::ResourceType type, DiscoverySession::RequestKind kind);
+  // Runs a request through the node's session, counts it, and times an ACK.
+  void answer(DiscoverySession& session, const config::DiscoveryRequest& request,
+              SteadyTime connected_at);
 
   uv_loop_s* loop_;
   SnapshotStore& store_;

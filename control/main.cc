@@ -155,6 +155,8 @@ struct Watch {
   std::map<std::string, std::vector<strait::config::ConfigError>>* errors = nullptr;
   std::string read_fingerprint;  // of the last read
   std::string seen_fingerprint;  // of the last tick
+  // When a tick first saw the source differ from the last read (convergence starts there).
+  std::chrono::steady_clock::time_point changed_at{};
   ParsedFiles parsed;            // so that a change re-parses only the files it touched
   uv_timer_t timer;
 };
@@ -167,6 +169,10 @@ void readSource(Watch& watch) {
                   .count();
   std::fprintf(stderr, "strait-cp: source read in %.1f ms (%zu groups valid, %zu with errors)\n",
                ms, result.groups.size(), result.errors.size());
+  watch.state->snapshot_build.observe(std::chrono::steady_clock::now() - started);
+  auto changed_at = watch.changed_at != std::chrono::steady_clock::time_point{} ? watch.changed_at
+                                                                                : started;
+  watch.changed_at = {};
   watch.read_fingerprint = fingerprint;
   watch.state->source_reads++;
   *watch.errors = result.errors;
@@ -182,6 +188,7 @@ void readSource(Watch& watch) {
   std::set<std::string> present;
   for (auto& [group, snapshot] : result.groups) {
     present.insert(group);
+    snapshot.changed_at = changed_at;
     bool published = watch.store->offer(std::move(snapshot), watch.options->force);
     if (!published && watch.store->refused().count(group) != 0) {
       std::fprintf(stderr, "strait-cp: group %s: snapshot refused: %s (POST /force/%s to publish it)\n",
@@ -202,6 +209,10 @@ void readSource(Watch& watch) {
 void onWatchTick(uv_timer_t* timer) {
   Watch& watch = *static_cast<Watch*>(timer->data);
   std::string fingerprint = sourceFingerprint(watch.options->source);
+  if (fingerprint != watch.read_fingerprint &&
+      watch.changed_at == std::chrono::steady_clock::time_point{}) {
+    watch.changed_at = std::chrono::steady_clock::now();
+  }
   if (fingerprint != watch.read_fingerprint && fingerprint == watch.seen_fingerprint) {
     readSource(watch);
   }

@@ -7,6 +7,7 @@
 // discovery resources (docs/discovery-protocol.md, "Resources").
 
 #include <array>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -22,6 +23,9 @@ namespace strait::cp {
 // One group's intended config as resources, with a version per type.
 struct GroupSnapshot {
   std::string group;
+  // When strait-cp first saw the source change this snapshot came from (its watch tick, before
+  // the debounce): convergence is measured from here to each proxy's ACK. Not in fingerprint().
+  std::chrono::steady_clock::time_point changed_at{};
   std::array<std::vector<config::Resource>, config::kResourceTypes> resources;  // sorted by name
   std::array<std::string, config::kResourceTypes> versions;
   size_t clusters = 0;

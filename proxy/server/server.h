@@ -96,6 +96,7 @@ class Server {
   std::vector<std::string> applyDiscovered(const std::vector<config::DiscoveryResponse>& responses);
   // Counts (and logs a NACK of) a response the client answered.
   void onDiscoveryAnswered(config::ResourceType type, const std::string& error);
+  void setDiscoveryVersion(config::ResourceType type);
   // Applies every response of the set at once: empty, or why not.
   std::string applyDiscoveredSet(const std::vector<config::DiscoveryResponse>& responses);
   void persistDiscovered();
@@ -165,6 +166,8 @@ class Server {
   std::array<stats::Counter, config::kResourceTypes> discovery_updates_;
   std::array<stats::Counter, config::kResourceTypes> discovery_applied_;
   std::array<stats::Counter, config::kResourceTypes> discovery_rejected_;
+  // The applied version per type as a number (its first 13 hex digits): Envoy's version gauge.
+  std::array<stats::Gauge, config::kResourceTypes> discovery_version_{};
   bool stopping_ = false;
   int exit_code_ = 0;
 

@@ -138,6 +138,12 @@ bool Server::startDiscovery(const config::Bootstrap& file_config, std::string& e
                                             "Responses applied and ACKed, per type.", labels);
     discovery_rejected_[i] = store_->counter("strait_dp_discovery_update_rejections_total",
                                              "Responses rejected and NACKed, per type.", labels);
+    discovery_version_[i] = store_->gauge(
+        "strait_dp_discovery_version",
+        "The version applied per type, as the number its first 13 hex digits spell (0: none); "
+        "the control plane's version_info is the content hash.",
+        labels);
+    setDiscoveryVersion(type);
   }
   options.on_answered = [this](config::ResourceType type, const std::string& error) {
     onDiscoveryAnswered(type, error);
@@ -189,12 +195,29 @@ std::vector<std::string> Server::applyDiscovered(
   return errors;
 }
 
+void Server::setDiscoveryVersion(config::ResourceType type) {
+  // 13 hex digits are 52 bits: exact in a Prometheus sample (a double).
+  const std::string& version = discovered_.version(type);
+  int64_t value = 0;
+  for (size_t i = 0; i < version.size() && i < 13; i++) {
+    char c = version[i];
+    int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (digit < 0) {
+      value = 0;
+      break;
+    }
+    value = value * 16 + digit;
+  }
+  store_->mainShard().set(discovery_version_[static_cast<size_t>(type)], value);
+}
+
 void Server::onDiscoveryAnswered(config::ResourceType type, const std::string& error) {
   stats::Shard& main = store_->mainShard();
   size_t i = static_cast<size_t>(type);
   main.inc(discovery_updates_[i]);
   if (error.empty()) {
     main.inc(discovery_applied_[i]);
+    setDiscoveryVersion(type);
     return;
   }
   main.inc(discovery_rejected_[i]);

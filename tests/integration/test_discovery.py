@@ -122,6 +122,19 @@ class DiscoveryTest(harness.ProcessTestCase):
                          what="the new route body served")
         self.assertGreaterEqual(
             proxy.counter("strait_dp_discovery_update_successes_total", {"type": "routes"}), 2)
+        # Telemetry of the two planes: the control plane timed the pushes and the convergence
+        # of the change (source change -> this proxy's ACK); the proxy's version gauge spells
+        # the ACKed routes version.
+        routes = harness.wait_for(lambda: acked(cp, "edge-1", "routes"), timeout=20,
+                                  what="the new routes ACKed")
+        self.assertGreaterEqual(
+            cp.counter("strait_cp_push_latency_seconds_count", {"type": "routes"}), 2)
+        self.assertGreaterEqual(
+            cp.counter("strait_cp_convergence_seconds_count", {"type": "routes"}), 1)
+        self.assertGreaterEqual(cp.counter("strait_cp_snapshot_build_seconds_count"), 2)
+        harness.wait_for(
+            lambda: proxy.counter("strait_dp_discovery_version", {"type": "routes"}) ==
+            int(routes[:13], 16), timeout=10, what="the proxy's routes version gauge")
 
     def test_a_file_reload_keeps_what_strait_cp_pushed(self):
         cp = self.start(harness.ControlPlane(mesh([self.a.port]), ["--watch-interval", "100ms"]))
