@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "control/status_page.h"
 #include "control/sync_state.h"
 
 namespace strait::cp {
@@ -261,6 +262,18 @@ std::string statusJson(const ControlPlaneState& state, SteadyTime now) {
     nodes.push_back(node);
   }
   out["nodes"] = nodes;
+  // The convergence histogram per type, cumulative as in /metrics, for the status page.
+  json convergence = json::object();
+  for (ResourceType type : config::kPushOrder) {
+    const Histogram& h = state.discovery.counters(type).convergence;
+    json buckets = json::array();
+    for (size_t i = 0; i < Histogram::kBounds.size(); i++) {
+      buckets.push_back({{"le", Histogram::kBounds[i]}, {"count", h.cumulative(i)}});
+    }
+    convergence[std::string(config::typeName(type))] = {
+        {"count", h.count()}, {"sum_seconds", h.sum()}, {"buckets", buckets}};
+  }
+  out["convergence"] = convergence;
   return out.dump(2) + "\n";
 }
 
@@ -280,7 +293,19 @@ void serveAdmin(const ExchangePtr& exchange, ControlPlaneState& state) {
     exchange->respond(200, "text/plain; version=0.0.4",
                       metricsText(state, std::chrono::steady_clock::now()));
   } else if (path == "/status" && get) {
-    exchange->respond(200, "application/json", statusJson(state, std::chrono::steady_clock::now()));
+    // A browser (Accept: text/html) gets the page; scripts, curl and straitctl the JSON, which
+    // ?format=json asks for whatever the Accept header says.
+    std::string query = request.path.find('?') == std::string::npos
+                            ? ""
+                            : request.path.substr(request.path.find('?') + 1);
+    std::string_view accept = request.header("accept").value_or("");
+    if (query.find("format=json") == std::string::npos &&
+        accept.find("text/html") != std::string_view::npos) {
+      exchange->respond(200, "text/html; charset=utf-8", statusPageHtml());
+    } else {
+      exchange->respond(200, "application/json",
+                        statusJson(state, std::chrono::steady_clock::now()));
+    }
   } else if (path.rfind("/force/", 0) == 0 && request.method == "POST") {
     std::string group = path.substr(7);
     if (state.store.publishRefused(group)) {

@@ -16,6 +16,14 @@ void Histogram::observe(std::chrono::duration<double> value) {
   sum_ += seconds;
 }
 
+uint64_t Histogram::cumulative(size_t i) const {
+  uint64_t total = 0;
+  for (size_t j = 0; j <= i && j < buckets_.size(); j++) {
+    total += buckets_[j];
+  }
+  return total;
+}
+
 void Histogram::render(std::string& out, const std::string& name,
                        const std::string& labels) const {
   const std::string prefix = labels.empty() ? "" : labels + ",";

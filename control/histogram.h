@@ -19,6 +19,8 @@ class Histogram {
 
   void observe(std::chrono::duration<double> value);
   uint64_t count() const { return count_; }
+  // Observations at or under kBounds[i].
+  uint64_t cumulative(size_t i) const;
   double sum() const { return sum_; }
 
   // The series lines of `name` with `labels` (`type="clusters"`, or empty), without the HELP

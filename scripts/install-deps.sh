@@ -10,7 +10,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   curl wrk nghttp2-client openssl gnutls-bin python3 python3-h11 python3-h2
-  prometheus iproute2 procps psmisc
+  prometheus iproute2 procps psmisc chromium
 )
 BENCH_PKGS=(nginx-light haproxy gnuplot-nox)
 
