@@ -334,9 +334,8 @@ class DiscoveryFilterConfigTest(harness.ProcessTestCase):
         self.assertEqual(status_of("/chaos"), 418)
 
 
-class DiscoveryTlsTest(harness.ProcessTestCase):
-    """mTLS between the proxies and strait-cp: a proxy's certificate names the group it may
-    claim (client.pem is spiffe://example.org/ns/default/sa/web)."""
+class CertsTestCase(harness.ProcessTestCase):
+    """A test class with the dev certificates of certs/make-dev-certs.sh, made once."""
 
     @classmethod
     def setUpClass(cls):
@@ -348,6 +347,11 @@ class DiscoveryTlsTest(harness.ProcessTestCase):
 
     def cert(self, name):
         return os.path.join(self.certs, name)
+
+
+class DiscoveryTlsTest(CertsTestCase):
+    """mTLS between the proxies and strait-cp: a proxy's certificate names the group it may
+    claim (client.pem is spiffe://example.org/ns/default/sa/web)."""
 
     def proxy_config(self, cp, group, cert="client"):
         return """
@@ -425,21 +429,10 @@ if __name__ == "__main__":
     unittest.main()
 
 
-class DiscoverySecretsTest(harness.ProcessTestCase):
+class DiscoverySecretsTest(CertsTestCase):
     """Secrets pushed by strait-cp: a TLS listener whose certificate and trust bundle come from
     the source's PEM files, served by the proxy, rotated by changing the files, and a pair that
     does not match NACKed while the old certificate serves."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.certs = tls_fixtures.make_certs()
-
-    @classmethod
-    def tearDownClass(cls):
-        tls_fixtures.remove_tree(cls.certs)
-
-    def cert(self, name):
-        return os.path.join(self.certs, name)
 
     def source(self, upstream_port):
         files = mesh([upstream_port])
