@@ -88,7 +88,8 @@ Strait is running ($CONFIG), in front of a demo upstream on 127.0.0.1:18080.
 The mesh: strait-cp (source config/examples/mesh, discovery on 127.0.0.1:$CP_DISCOVERY) and two
 proxies of group "mesh" configured by it.
 
-  curl -s http://$CP_ADMIN/status            # each proxy: what it was sent, ACKed, NACKed
+  curl -s http://$CP_ADMIN/status            # each proxy: its sync state, what it was sent, ACKed, NACKed
+  (or open http://$CP_ADMIN/status in a browser: the status page, refreshing by itself)
   curl -s http://$CP_ADMIN/metrics           # strait_cp_* (control-plane telemetry)
   curl -i http://127.0.0.1:${MESH_PORTS[0]}/echo        # through proxy mesh-1
   curl -i http://127.0.0.1:${MESH_PORTS[1]}/healthz     # through proxy mesh-2
