@@ -1,6 +1,7 @@
 #include "ctl/status.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <map>
 
@@ -173,7 +174,9 @@ std::string renderTable(const MergedStatus& merged) {
   std::vector<std::string> header = {"NODE", "GROUP"};
   for (const std::string& column : columns) {
     std::string upper = column;
-    std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+    for (char& c : upper) {
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
     header.push_back(upper);
   }
   header.push_back("AGE");
