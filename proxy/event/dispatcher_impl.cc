@@ -152,7 +152,19 @@ void DispatcherImpl::clearDeferredDeleteList() {
   }
 }
 
+void DispatcherImpl::addShutdownCloser(const void* key, std::function<void()> closer) {
+  shutdown_closers_[key] = std::move(closer);
+}
+
+void DispatcherImpl::removeShutdownCloser(const void* key) { shutdown_closers_.erase(key); }
+
 DispatcherImpl::~DispatcherImpl() {
+  // A closer usually unregisters itself (and may defer deletions): run a copy.
+  std::map<const void*, std::function<void()>> closers = std::move(shutdown_closers_);
+  shutdown_closers_.clear();
+  for (auto& [key, closer] : closers) {
+    closer();
+  }
   clearDeferredDeleteList();
   closeHandle(async_);
   // From here on deferredDelete() deletes at once: a close callback run by the loop below may

@@ -6,6 +6,8 @@
 
 #include <uv.h>
 
+#include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -22,6 +24,12 @@ class DispatcherImpl : public Dispatcher {
   uv_loop_t* loop() { return &loop_; }
   // Destroys what deferredDelete() holds now (for shutdown, when the loop no longer runs).
   void clearDeferred() { clearDeferredDeleteList(); }
+
+  // What owns itself until an event of its own (a lingering connection waits for the peer's EOF
+  // or a timeout) registers how to close it: the destructor runs every closer still registered
+  // before it closes the loop, so nothing such leaks at shutdown.
+  void addShutdownCloser(const void* key, std::function<void()> closer);
+  void removeShutdownCloser(const void* key);
 
   // Closes any uv handle allocated with `new T` and deletes it in the close callback.
   template <typename T>
@@ -55,6 +63,7 @@ class DispatcherImpl : public Dispatcher {
   uv_async_t* async_;
   uv_check_t* deferred_check_;
   std::vector<DeferredDeletablePtr> to_delete_;
+  std::map<const void*, std::function<void()>> shutdown_closers_;
   std::vector<EndOfIterationTarget*> to_flush_;
   std::vector<EndOfIterationTarget*> flushing_;  // the batch being flushed
   std::mutex post_lock_;

@@ -94,6 +94,8 @@ void ConnectionImpl::releaseWhenClosed(std::unique_ptr<ConnectionImpl> self) {
     return;
   }
   self_owned_ = std::move(self);
+  // Still lingering when the worker stops: closed (and deleted) by the dispatcher's teardown.
+  dispatcher_.addShutdownCloser(this, [this]() { closeSocket(false); });
 }
 
 void releaseConnection(ConnectionPtr connection) {
@@ -413,6 +415,7 @@ void ConnectionImpl::closeSocket(bool reset) {
     }
   }
   if (self_owned_ != nullptr) {
+    dispatcher_.removeShutdownCloser(this);
     // Deleting the timer that may be running this very callback is deferred too.
     dispatcher_.deferredDelete(std::move(self_owned_));
     return;
