@@ -120,8 +120,10 @@ bool isHostPort(std::string_view text) {
 
 ControlPlane parseControlPlane(const Value& value) {
   ControlPlane control_plane;
-  MapReader map(value, {"address", "tls", "persist"});
+  MapReader map(value, {"address", "tls", "persist", "report_interval", "local_overrides"});
   map.readString("persist", control_plane.persist);
+  map.readDuration("report_interval", control_plane.report_interval, /*allow_zero=*/false);
+  map.readStringList("local_overrides", control_plane.local_overrides);
   if (control_plane.persist.empty()) {
     map.error("persist: expected a file name (default last-good.json)");
     control_plane.persist = "last-good.json";
@@ -251,6 +253,35 @@ void resolveSecrets(const ParseContext& context, const std::vector<NameAt>& secr
   }
 }
 
+// Each control_plane.local_overrides name is a cluster or a listener of the file.
+void checkLocalOverrides(const MapReader& root, const ParseContext& context) {
+  std::optional<Value> control_plane = root.get("control_plane");
+  const TreeNode* node = control_plane.has_value() && control_plane->isMap()
+                             ? control_plane->node().find("local_overrides")
+                             : nullptr;
+  if (node == nullptr || !node->isList()) {
+    return;
+  }
+  std::optional<Value> list =
+      Value(*node, control_plane->path() + ".local_overrides", control_plane->errors());
+  for (const Value& item : list->items()) {
+    std::optional<std::string> name = item.string();
+    if (!name.has_value()) {
+      continue;  // readStringList said so
+    }
+    bool found = false;
+    for (const auto* names : {&context.cluster_names, &context.listener_names}) {
+      for (const NameAt& named : *names) {
+        found = found || named.name == *name;
+      }
+    }
+    if (!found) {
+      item.error("no cluster or listener named " + internal::quote(*name) +
+                 " in this file to override the control plane's with");
+    }
+  }
+}
+
 Bootstrap parseBootstrap(const Value& root) {
   Bootstrap bootstrap;
   ParseContext context;
@@ -309,6 +340,7 @@ Bootstrap parseBootstrap(const Value& root) {
   checkUnique(filter_config_names, "filter config");
   checkClusterReferences(context);
   resolveSecrets(context, secret_names, bootstrap);
+  checkLocalOverrides(map, context);
   return bootstrap;
 }
 

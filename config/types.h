@@ -57,6 +57,12 @@ struct ControlPlane {
   // The last config applied from the control plane, written atomically after each update;
   // relative to the config file's folder.
   std::string persist = "last-good.json";
+  // How often the proxy reports what it observes on the discovery stream (config/report.h).
+  Duration report_interval{10000};
+  // Names of clusters and listeners of this file that replace the control plane's of the same
+  // name: a local override (break glass). The proxy reports the versions it really runs, so
+  // strait-cp shows it DRIFTED while one is in force.
+  std::vector<std::string> local_overrides;
 };
 
 // ---- listeners ------------------------------------------------------------------------------

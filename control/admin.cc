@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "control/status_page.h"
@@ -41,9 +42,8 @@ void family(std::string& out, const char* name, const char* type, const char* he
   out += "\n";
 }
 
-// The sync state of one node's type. The proxy does not report the version it applied yet:
-// nothing feeds evaluateSync()'s applied version here, so DRIFTED is not shown until the
-// protocol carries it (issue 12).
+// The sync state of one node's type. The applied version comes from the node's last report when
+// that report came after its last ACK of the type (an earlier one tells what ran before it).
 SyncResult syncOf(const NodeView& view, const SnapshotStore& store, ResourceType type,
                   SteadyTime now) {
   static const TypeState kNothing;
@@ -52,12 +52,23 @@ SyncResult syncOf(const NodeView& view, const SnapshotStore& store, ResourceType
   if (GroupSnapshotPtr snapshot = store.find(view.node.cluster)) {
     intended = snapshot->forNode(view.node.id).version(type);
   }
-  return evaluateSync(view.connected, state, intended, std::nullopt, now);
+  std::optional<std::string> applied;
+  if (view.report != nullptr && state.acked.has_value() && view.report->at >= state.acked->at) {
+    const std::string& version = view.report->report.applied[static_cast<size_t>(type)];
+    if (!version.empty()) {
+      applied = version;
+    }
+  }
+  return evaluateSync(view.connected, state, intended, applied, now);
 }
 
-json typeJson(const TypeState& state, const SyncResult& sync) {
+json typeJson(const TypeState& state, const SyncResult& sync,
+              const DivergenceDetector::Entry* report, ResourceType type) {
   json out = json::object();
   out["state"] = std::string(syncStateName(sync.state));
+  if (report != nullptr && !report->report.applied[static_cast<size_t>(type)].empty()) {
+    out["applied"] = report->report.applied[static_cast<size_t>(type)];
+  }
   if (sync.state == SyncState::Stale) {
     out["state_age_seconds"] = std::chrono::duration<double>(sync.age).count();
   }
@@ -198,10 +209,39 @@ std::string metricsText(const ControlPlaneState& state, SteadyTime now) {
     }
   }
   proxyMetrics(out, state, now);
+  family(out, "strait_cp_reports_total", "counter",
+         "Behaviour reports received from proxies (on their streams or POST /v1/report).");
+  out += "strait_cp_reports_total " + std::to_string(discovery.reports()) + "\n";
+  family(out, "strait_cp_divergence_findings", "gauge",
+         "Behavioural divergence found now (always 1): kind ejected_intended_healthy (subject: "
+         "the endpoint), locality_share or concurrency_at_floor (subject: the node).");
+  for (const Finding& f : state.discovery.findings(now)) {
+    out += "strait_cp_divergence_findings{kind=\"" + f.kind + "\",group=\"" + label(f.group) +
+           "\",cluster=\"" + label(f.cluster) + "\",subject=\"" + label(f.subject) + "\"} 1\n";
+  }
   return out;
 }
 
 namespace {
+
+double seconds(SteadyTime::duration d) {
+  return std::max(0.0, std::chrono::duration<double>(d).count());
+}
+
+json findingsJson(const std::vector<Finding>& findings, SteadyTime now) {
+  json out = json::array();
+  for (const Finding& f : findings) {
+    out.push_back({{"kind", f.kind},
+                   {"group", f.group},
+                   {"cluster", f.cluster},
+                   {"subject", f.subject},
+                   {"nodes", f.nodes},
+                   {"value", f.value},
+                   {"detail", f.detail},
+                   {"for_seconds", seconds(now - f.since)}});
+  }
+  return out;
+}
 
 json versionsJson(const GroupSnapshot& snapshot) {
   json versions = json::object();
@@ -250,18 +290,31 @@ std::string statusJson(const ControlPlaneState& state, SteadyTime now) {
     if (GroupSnapshotPtr snapshot = state.store.find(view.node.cluster)) {
       node["intended"] = versionsJson(snapshot->forNode(view.node.id));
     }
+    if (view.last_seen != SteadyTime{}) {
+      node["last_seen_seconds_ago"] = seconds(now - view.last_seen);
+    }
+    if (view.report != nullptr) {
+      node["report"] = {{"age_seconds", seconds(now - view.report->at)},
+                        {"interval_ms", view.report->report.interval_ms},
+                        {"clusters", view.report->report.clusters.size()}};
+      if (!view.report->report.admin.empty()) {
+        node["admin"] = view.report->report.admin;
+      }
+    }
     if (view.session != nullptr) {
       // Every type, subscribed or not, as /metrics' strait_cp_proxy_sync_state shows them.
       json types = json::object();
       for (ResourceType type : config::kPushOrder) {
         types[std::string(config::typeName(type))] =
-            typeJson(view.session->state(type), syncOf(view, state.store, type, now));
+            typeJson(view.session->state(type), syncOf(view, state.store, type, now),
+                     view.report, type);
       }
       node["types"] = types;
     }
     nodes.push_back(node);
   }
   out["nodes"] = nodes;
+  out["findings"] = findingsJson(state.discovery.findings(now), now);
   // The convergence histogram per type, cumulative as in /metrics, for the status page.
   json convergence = json::object();
   for (ResourceType type : config::kPushOrder) {

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "config/report.h"
+
 namespace strait::cp {
 
 namespace {
@@ -13,6 +15,7 @@ using config::DiscoveryResponse;
 using config::ResourceType;
 
 constexpr std::string_view kStreamPath = "/v1/discovery";
+constexpr std::string_view kReportPath = "/v1/report";
 constexpr std::string_view kPollPrefix = "/v1/discovery/";
 
 SteadyTime now() { return std::chrono::steady_clock::now(); }
@@ -47,11 +50,16 @@ struct DiscoveryServer::Poll {
   uv_timer_t* timer = nullptr;  // while parked
   DiscoveryServer* server = nullptr;
   bool done = false;
+  bool answered = false;  // a response went out (its exchange closing is not the proxy leaving)
 };
 
 DiscoveryServer::DiscoveryServer(uv_loop_s* loop, SnapshotStore& store,
                                  DiscoveryServerOptions options)
-    : loop_(loop), store_(store), options_(std::move(options)), next_nonce_(makeNonceSource()) {}
+    : loop_(loop),
+      store_(store),
+      options_(std::move(options)),
+      next_nonce_(makeNonceSource()),
+      divergence_(options_.divergence) {}
 
 DiscoveryServer::~DiscoveryServer() {
   for (const auto& poll : std::list<std::shared_ptr<Poll>>(polls_)) {
@@ -64,6 +72,10 @@ bool DiscoveryServer::handle(const ExchangePtr& exchange) {
   std::string_view bare = std::string_view(path).substr(0, path.find('?'));
   if (bare == kStreamPath) {
     openStream(exchange);
+    return true;
+  }
+  if (bare == kReportPath) {
+    openReport(exchange);
     return true;
   }
   if (bare.substr(0, kPollPrefix.size()) == kPollPrefix) {
@@ -201,6 +213,16 @@ void DiscoveryServer::openStream(const ExchangePtr& exchange) {
 
 void DiscoveryServer::onStreamLine(const std::shared_ptr<Stream>& stream, std::string_view line) {
   std::string error;
+  if (stream->session != nullptr && config::isReportLine(line)) {
+    if (!onReport(stream->session->node(), line, error)) {
+      bad_requests_++;
+      std::fprintf(stderr, "strait-cp: discovery stream of %s: bad report: %s\n",
+                   stream->node_id.c_str(), error.c_str());
+      stream->exchange->finish();
+      closeStream(stream);
+    }
+    return;
+  }
   std::optional<DiscoveryRequest> request = config::parseRequest(line, error);
   if (request.has_value() && stream->session == nullptr &&
       (request->node.id.empty() || request->node.cluster.empty())) {
@@ -246,7 +268,9 @@ void DiscoveryServer::onStreamLine(const std::shared_ptr<Stream>& stream, std::s
     entry.session_since = now();
     stream->exchange->start(200, {{"content-type", "application/x-ndjson"}});
   }
-  answer(*stream->session, *request, nodes_[stream->node_id].session_since);
+  NodeEntry& entry = nodes_[stream->node_id];
+  entry.last_seen = now();
+  answer(*stream->session, *request, entry.session_since);
   pushStream(*stream);
 }
 
@@ -272,6 +296,7 @@ void DiscoveryServer::closeStream(const std::shared_ptr<Stream>& stream) {
   auto it = nodes_.find(stream->node_id);
   if (it != nodes_.end() && it->second.session == stream->session) {
     it->second.connected = false;
+    divergence_.onDisconnect(stream->node_id);
   }
 }
 
@@ -351,6 +376,7 @@ void DiscoveryServer::onPollRequest(const std::shared_ptr<Poll>& poll, std::stri
   entry.node = request->node;
   entry.transport = "poll";
   entry.connected = true;
+  entry.last_seen = now();
   poll->session = entry.session;
   poll->group = request->node.cluster;
   answer(*poll->session, *request, entry.session_since);
@@ -391,6 +417,7 @@ bool DiscoveryServer::answerPoll(const std::shared_ptr<Poll>& poll) {
     return false;
   }
   count(sent);
+  poll->answered = true;
   poll->exchange->respond(200, "application/json", lines(sent));
   closePoll(poll, 0);
   return true;
@@ -419,7 +446,7 @@ void DiscoveryServer::closePoll(const std::shared_ptr<Poll>& poll, int status) {
   if (!parked && keep->session != nullptr) {
     auto it = nodes_.find(keep->session->node().id);
     if (it != nodes_.end() && it->second.session == keep->session && status == 0 &&
-        keep->exchange->closed()) {
+        !keep->answered && keep->exchange->closed()) {
       it->second.connected = false;  // the proxy went away mid-poll
     }
   }
@@ -443,9 +470,97 @@ void DiscoveryServer::onPublish(const std::string& group) {
 std::vector<NodeView> DiscoveryServer::nodes() const {
   std::vector<NodeView> out;
   for (const auto& [id, entry] : nodes_) {
-    out.push_back(NodeView{entry.node, entry.connected, entry.transport, entry.session.get()});
+    out.push_back(NodeView{entry.node, entry.connected, entry.transport, entry.session.get(),
+                           divergence_.report(id), entry.last_seen});
   }
   return out;
+}
+
+// ---- reports --------------------------------------------------------------------------------
+
+DivergenceDetector::IntendedFn DiscoveryServer::intendedFn() const {
+  return [this](const std::string& group, const std::string& node) -> const GroupSnapshot* {
+    GroupSnapshotPtr snapshot = store_.find(group);
+    // The store keeps the snapshot alive until the next publish, past this call's use.
+    return snapshot != nullptr ? &snapshot->forNode(node) : nullptr;
+  };
+}
+
+bool DiscoveryServer::onReport(const config::DiscoveryNode& node, std::string_view line,
+                               std::string& error) {
+  std::optional<config::ProxyReport> report = config::parseReport(line, error);
+  if (!report.has_value()) {
+    return false;
+  }
+  if (!report->node.id.empty() && report->node.id != node.id) {
+    error = "report.node.id: \"" + report->node.id + "\" is not this stream's node (\"" + node.id +
+            "\")";
+    return false;
+  }
+  reports_++;
+  SteadyTime at = now();
+  auto it = nodes_.find(node.id);
+  if (it != nodes_.end()) {
+    it->second.last_seen = at;
+  }
+  report->node = node;
+  divergence_.onReport(node.id, node.cluster, std::move(*report), at, intendedFn());
+  return true;
+}
+
+// A report from a client without a stream (a long-poll one): POST /v1/report with one report,
+// whose node must be one that polls.
+void DiscoveryServer::openReport(const ExchangePtr& exchange) {
+  if (exchange->request().method != "POST") {
+    bad_requests_++;
+    exchange->respond(405, "text/plain", "a report is a POST of {\"report\": {...}}\n");
+    return;
+  }
+  auto body = std::make_shared<std::string>();
+  std::weak_ptr<Exchange> weak = exchange;
+  Exchange::Callbacks callbacks;
+  callbacks.on_data = [body](std::string_view data) {
+    if (body->size() <= config::kMaxMessageBytes) {
+      body->append(data);
+    }
+  };
+  callbacks.on_end = [this, body, weak]() {
+    ExchangePtr exchange = weak.lock();
+    if (exchange == nullptr) {
+      return;
+    }
+    std::string error;
+    std::optional<config::ProxyReport> report = config::parseReport(*body, error);
+    if (report.has_value() && (report->node.id.empty() || report->node.cluster.empty())) {
+      error = "report.node.id and report.node.cluster are required";
+      report.reset();
+    }
+    if (report.has_value()) {
+      if (std::optional<std::string> refused =
+              checkIdentity(exchange->request(), report->node)) {
+        rejected_identities_++;
+        exchange->respond(403, "text/plain", *refused + "\n");
+        return;
+      }
+      auto it = nodes_.find(report->node.id);
+      if (it == nodes_.end() || it->second.node.cluster != report->node.cluster) {
+        error = "report.node.id: node \"" + report->node.id + "\" of group \"" +
+                report->node.cluster + "\" has not polled this replica";
+        report.reset();
+      }
+    }
+    if (!report.has_value() || !onReport(report->node, *body, error)) {
+      bad_requests_++;
+      exchange->respond(400, "text/plain", "bad report: " + error + "\n");
+      return;
+    }
+    exchange->respond(204, "text/plain", "");
+  };
+  exchange->setCallbacks(std::move(callbacks));
+}
+
+std::vector<Finding> DiscoveryServer::findings(SteadyTime at) {
+  return divergence_.findings(at, intendedFn());
 }
 
 }  // namespace strait::cp

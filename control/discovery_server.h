@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "control/discovery_session.h"
+#include "control/divergence.h"
 #include "control/histogram.h"
 #include "control/http_server.h"
 #include "control/snapshot_store.h"
@@ -30,6 +31,7 @@ struct DiscoveryServerOptions {
   std::chrono::milliseconds hold{30000};  // long-poll hold time
   // With TLS: a proxy's certificate must name its group (URI SAN ending "/sa/<node.cluster>").
   bool require_identity = false;
+  DivergenceOptions divergence;
 };
 
 struct TypeCounters {
@@ -49,6 +51,8 @@ struct NodeView {
   bool connected = false;
   std::string transport;  // "stream" or "poll"
   const DiscoverySession* session = nullptr;
+  const DivergenceDetector::Entry* report = nullptr;  // its last report, if any
+  SteadyTime last_seen{};  // its last request or report
 };
 
 class DiscoveryServer {
@@ -67,6 +71,9 @@ class DiscoveryServer {
     return counters_[static_cast<size_t>(type)];
   }
   uint64_t rejectedIdentities() const { return rejected_identities_; }
+  uint64_t reports() const { return reports_; }
+  // The behavioural findings now (control/divergence.h).
+  std::vector<Finding> findings(SteadyTime now);
   uint64_t badRequests() const { return bad_requests_; }
 
  private:
@@ -78,10 +85,15 @@ class DiscoveryServer {
     std::string transport;
     bool connected = false;
     SteadyTime session_since{};  // when its session began (convergence counts only after)
+    SteadyTime last_seen{};
   };
 
   void openStream(const ExchangePtr& exchange);
   void onStreamLine(const std::shared_ptr<Stream>& stream, std::string_view line);
+  // A report line; false (with `error`) when it is not one or names another node.
+  bool onReport(const config::DiscoveryNode& node, std::string_view line, std::string& error);
+  void openReport(const ExchangePtr& exchange);
+  DivergenceDetector::IntendedFn intendedFn() const;
   void pushStream(Stream& stream);
   void closeStream(const std::shared_ptr<Stream>& stream);
   void openPoll(const ExchangePtr& exchange, config::ResourceType type);
@@ -108,6 +120,8 @@ class DiscoveryServer {
   std::array<TypeCounters, config::kResourceTypes> counters_{};
   uint64_t rejected_identities_ = 0;
   uint64_t bad_requests_ = 0;
+  uint64_t reports_ = 0;
+  DivergenceDetector divergence_;
 };
 
 }  // namespace strait::cp

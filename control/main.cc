@@ -27,6 +27,7 @@ const char* kUsage =
     "usage: strait-cp --source DIR [--listen 127.0.0.1:18000] [--admin 127.0.0.1:18001]\n"
     "                 [--tls-cert F --tls-key F --tls-ca F] [--max-shrink 50%]\n"
     "                 [--hold 30s] [--watch-interval 500ms] [--id NAME] [--force]\n"
+    "                 [--share-threshold 0.3] [--share-hold 30s]\n"
     "                 [--ports-file F]   (writes \"discovery PORT\\nadmin PORT\\n\" once listening)\n";
 
 struct Options {
@@ -39,6 +40,8 @@ struct Options {
   double max_shrink = 0.5;
   uint64_t hold_ms = 30000;
   uint64_t watch_ms = 500;
+  double share_threshold = 0.3;
+  uint64_t share_hold_ms = 30000;
   std::string id = "strait-cp";
   std::string ports_file;
   bool force = false;
@@ -121,6 +124,20 @@ bool parseArgs(int argc, char** argv, Options& options, std::string& error) {
     } else if (flag == "--hold") {
       if (!parseDuration(value, options.hold_ms) || options.hold_ms == 0) {
         error = "--hold: expected a duration such as 30s, got " + value;
+        return false;
+      }
+    } else if (flag == "--share-threshold") {
+      char* end = nullptr;
+      double distance = std::strtod(value.c_str(), &end);
+      if (end == value.c_str() || *end != '\0' || distance <= 0 || distance >= 2) {
+        error = "--share-threshold: expected an L1 distance between 0 and 2 such as 0.3, got " +
+                value;
+        return false;
+      }
+      options.share_threshold = distance;
+    } else if (flag == "--share-hold") {
+      if (!parseDuration(value, options.share_hold_ms)) {
+        error = "--share-hold: expected a duration such as 30s, got " + value;
         return false;
       }
     } else if (flag == "--watch-interval") {
@@ -257,6 +274,8 @@ int main(int argc, char** argv) {
   DiscoveryServerOptions discovery_options;
   discovery_options.identifier = options.id;
   discovery_options.hold = std::chrono::milliseconds(options.hold_ms);
+  discovery_options.divergence.share_l1_threshold = options.share_threshold;
+  discovery_options.divergence.share_hold = std::chrono::milliseconds(options.share_hold_ms);
   discovery_options.require_identity = tls;
   DiscoveryServer discovery(loop, store, discovery_options);
   std::map<std::string, std::vector<strait::config::ConfigError>> source_errors;

@@ -82,8 +82,10 @@ class DiscoveryClient::Connection {
   }
 
   // Queues one request line on the stream's body.
-  void send(const config::DiscoveryRequest& request) {
-    outbound_ += config::serialize(request);
+  void send(const config::DiscoveryRequest& request) { sendLine(config::serialize(request)); }
+
+  void sendLine(const std::string& line) {
+    outbound_ += line;
     outbound_.push_back('\n');
     if (session_ != nullptr && stream_id_ > 0) {
       nghttp2_session_resume_data(session_, stream_id_);
@@ -503,6 +505,15 @@ void DiscoveryClient::stop() {
     }
   }
   streaming_ = false;
+}
+
+bool DiscoveryClient::sendReport(const std::string& line) {
+  if (!streaming_ || connection_ == nullptr) {
+    return false;
+  }
+  connection_->sendLine(line);
+  stats_.reports++;
+  return true;
 }
 
 void DiscoveryClient::connect() {

@@ -50,6 +50,7 @@ struct ClientStats {
   uint64_t disconnects = 0;   // streams lost after that
   uint64_t responses = 0;
   uint64_t bad_responses = 0;  // lines that were not a DiscoveryResponse
+  uint64_t reports = 0;        // report lines sent
 };
 
 class DiscoveryClient {
@@ -72,6 +73,8 @@ class DiscoveryClient {
   void stop();
 
   bool connected() const { return streaming_; }
+  // Sends a report line (config/report.h) on the stream; false (nothing sent) while it is down.
+  bool sendReport(const std::string& line);
   const ClientStats& stats() const { return stats_; }
   // Why the last connection ended or failed ("connect: connection refused"); empty if none.
   const std::string& lastError() const { return last_error_; }

@@ -34,7 +34,98 @@ config::TreeNode& listIn(config::TreeNode& doc, const char* key) {
   return *list;
 }
 
+// The static document's items of `list` ("clusters", "listeners") by name.
+std::map<std::string, json> staticItems(const json& doc, const char* list) {
+  std::map<std::string, json> out;
+  if (!doc.is_object() || !doc.contains(list) || !doc[list].is_array()) {
+    return out;
+  }
+  for (const json& item : doc[list]) {
+    if (item.is_object() && item.contains("name") && item["name"].is_string()) {
+      out[item["name"].get<std::string>()] = item;
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+std::set<std::string> localOverrides(const std::string& static_canonical) {
+  std::set<std::string> out;
+  json doc = json::parse(static_canonical, nullptr, false);
+  if (!doc.is_object() || !doc.contains("control_plane") || !doc["control_plane"].is_object()) {
+    return out;
+  }
+  const json& list = doc["control_plane"].value("local_overrides", json::array());
+  if (!list.is_array()) {
+    return out;
+  }
+  std::map<std::string, json> clusters = staticItems(doc, "clusters");
+  std::map<std::string, json> listeners = staticItems(doc, "listeners");
+  for (const json& name : list) {
+    if (!name.is_string()) {
+      continue;
+    }
+    if (clusters.count(name.get<std::string>()) != 0) {
+      out.insert("clusters/" + name.get<std::string>());
+    }
+    if (listeners.count(name.get<std::string>()) != 0) {
+      out.insert("listeners/" + name.get<std::string>());
+    }
+  }
+  return out;
+}
+
+std::array<std::string, config::kResourceTypes> appliedVersions(
+    const std::string& static_canonical, const ResourceSets& sets) {
+  std::array<std::string, config::kResourceTypes> out;
+  std::set<std::string> overrides = localOverrides(static_canonical);
+  json doc = overrides.empty() ? json() : json::parse(static_canonical, nullptr, false);
+  // For each pair of types cut from one list: the static item replaces both halves.
+  struct Cut {
+    ResourceType shape;
+    ResourceType part;
+    const char* list;
+    const char* key;  // the part's key
+  };
+  std::array<std::map<std::string, std::string>, config::kResourceTypes> running = sets.resources;
+  for (const Cut& cut : {Cut{ResourceType::Clusters, ResourceType::Endpoints, "clusters",
+                             "endpoints"},
+                         Cut{ResourceType::Listeners, ResourceType::Routes, "listeners",
+                             "virtual_hosts"}}) {
+    std::map<std::string, json> items = staticItems(doc, cut.list);
+    for (auto item = items.begin(); item != items.end(); ++item) {
+      const std::string& name = item->first;
+      if (overrides.count(std::string(cut.list) + "/" + name) == 0) {
+        continue;
+      }
+      auto& shapes = running[index(cut.shape)];
+      if (shapes.count(name) == 0) {
+        continue;  // not one the control plane pushes: nothing is replaced
+      }
+      json shape = item->second;
+      shape.erase(cut.key);
+      shapes[name] = shape.dump();
+      auto& parts = running[index(cut.part)];
+      if (item->second.contains(cut.key)) {
+        parts[name] = json{{cut.key, item->second[cut.key]}}.dump();
+      } else {
+        parts.erase(name);
+      }
+    }
+  }
+  for (ResourceType type : config::kPushOrder) {
+    if (sets.version(type).empty()) {
+      continue;
+    }
+    std::vector<config::Resource> resources;
+    for (const auto& [name, body] : running[index(type)]) {
+      resources.push_back(config::Resource{name, body});
+    }
+    out[index(type)] = config::resourcesVersion(resources);
+  }
+  return out;
+}
 
 ResourceSets ResourceSets::with(const config::DiscoveryResponse& response) const {
   ResourceSets out = *this;
@@ -91,8 +182,13 @@ Assembled assemble(const std::string& static_canonical, const ResourceSets& sets
     filter_configs.push(std::move(named));
     filter_config_names.push_back(name);
   }
+  // A local override's static item stands; the pushed one of its name is left out.
+  std::set<std::string> overrides = localOverrides(static_canonical);
   const auto& endpoints = sets.resources[index(ResourceType::Endpoints)];
   for (const auto& [name, body] : sets.resources[index(ResourceType::Clusters)]) {
+    if (overrides.count("clusters/" + name) != 0) {
+      continue;
+    }
     TreeNode cluster = bodyOf(body);
     cluster.set("name", TreeNode::scalar(name, true));
     if (auto it = endpoints.find(name); it != endpoints.end()) {
@@ -106,6 +202,9 @@ Assembled assemble(const std::string& static_canonical, const ResourceSets& sets
   }
   const auto& routes = sets.resources[index(ResourceType::Routes)];
   for (const auto& [name, body] : sets.resources[index(ResourceType::Listeners)]) {
+    if (overrides.count("listeners/" + name) != 0) {
+      continue;
+    }
     TreeNode listener = bodyOf(body);
     listener.set("name", TreeNode::scalar(name, true));
     if (auto it = routes.find(name); it != routes.end()) {

@@ -10,6 +10,7 @@
 #include <array>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,18 @@ struct Assembled {
 // pushed secrets' files (discovery/secret_files.h); without it the pushed secrets are left out.
 Assembled assemble(const std::string& static_canonical, const ResourceSets& sets,
                    const config::TreeNode* secrets = nullptr);
+
+// The static file's clusters and listeners that replace the pushed ones of the same name
+// (control_plane.local_overrides, each one the file defines), as "clusters/NAME" and
+// "listeners/NAME".
+std::set<std::string> localOverrides(const std::string& static_canonical);
+
+// The version of each type as the proxy runs it (config::resourcesVersion of the pushed
+// resources, with the local overrides' clusters and listeners in place of the pushed ones):
+// what it reports as applied. Empty for a type it holds no version of. Equal to the pushed
+// versions when nothing is overridden.
+std::array<std::string, config::kResourceTypes> appliedVersions(
+    const std::string& static_canonical, const ResourceSets& sets);
 
 // The persisted form and back. Nullopt (with `error`) for a file that is not one.
 std::string persistText(const ResourceSets& sets);

@@ -17,6 +17,7 @@
 #include "proxy/admin/admin_server.h"
 #include "proxy/discovery/discovery_client.h"
 #include "proxy/discovery/resource_state.h"
+#include "config/report.h"
 #include "proxy/event/dispatcher_impl.h"
 #include "proxy/server/process_signals.h"
 #include "proxy/server/snapshot.h"
@@ -100,6 +101,9 @@ class Server {
   // Applies every response of the set at once: empty, or why not.
   std::string applyDiscoveredSet(const std::vector<config::DiscoveryResponse>& responses);
   void persistDiscovered();
+  // Sends strait-cp what this proxy observes (config/report.h) and re-arms the report timer.
+  void sendDiscoveryReport();
+  config::ProxyReport buildDiscoveryReport();
   std::string persistPath(const config::Bootstrap& config) const;
   // The file's static part with `sets` (their secrets written to files first), validated.
   discovery::Assembled assembleDiscovered(const std::string& static_canonical,
@@ -168,6 +172,12 @@ class Server {
   std::array<stats::Counter, config::kResourceTypes> discovery_rejected_;
   // The applied version per type as a number (its first 13 hex digits): Envoy's version gauge.
   std::array<stats::Gauge, config::kResourceTypes> discovery_version_{};
+  event::TimerPtr report_timer_;
+  config::Duration report_interval_{10000};
+  // Per "cluster\naddress": the host's request and error counts at the last report (the next
+  // one sends the difference) and when that was.
+  std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> reported_counts_;
+  std::chrono::steady_clock::time_point last_report_at_{};
   bool stopping_ = false;
   int exit_code_ = 0;
 

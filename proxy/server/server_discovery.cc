@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -158,7 +159,102 @@ bool Server::startDiscovery(const config::Bootstrap& file_config, std::string& e
       },
       [this](config::ResourceType type) { return discovered_.version(type); });
   discovery_->start();
+  report_interval_ = cp.report_interval;
+  report_timer_ = dispatcher_.createTimer([this]() { sendDiscoveryReport(); });
+  report_timer_->enableTimer(report_interval_);
   return true;
+}
+
+config::ProxyReport Server::buildDiscoveryReport() {
+  config::ProxyReport report;
+  auto now = std::chrono::steady_clock::now();
+  report.interval_ms = static_cast<uint64_t>(report_interval_.count());
+  report.window_ms =
+      last_report_at_ == std::chrono::steady_clock::time_point{}
+          ? 0
+          : static_cast<uint64_t>(
+                std::chrono::duration_cast<std::chrono::milliseconds>(now - last_report_at_)
+                    .count());
+  last_report_at_ = now;
+  if (admin_ != nullptr) {
+    std::string host = admin_->address();
+    report.admin = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+                   std::to_string(admin_->port());
+  }
+  report.applied = discovery::appliedVersions(static_canonical_, discovered_);
+  std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> counts;
+  std::vector<std::string> names;
+  for (const auto& [name, entry] : snapshot_->clusters) {
+    names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    const upstream::ClusterSnapshot& entry = snapshot_->clusters.at(name);
+    config::ClusterReport cluster;
+    cluster.name = name;
+    for (const auto& h : entry.hosts->hosts()) {
+      config::EndpointReport endpoint;
+      const std::string& address = h->address();
+      endpoint.address = (address.find(':') != std::string::npos ? "[" + address + "]" : address) +
+                         ":" + std::to_string(h->port());
+      const config::Locality& locality = h->locality();
+      endpoint.locality = locality.region.empty() && locality.zone.empty()
+                              ? ""
+                              : locality.region + "/" + locality.zone;
+      endpoint.healthy = h->healthy();
+      endpoint.ejected = h->ejected();
+      // A host is shared by the snapshots that keep it, so its counts run on over reloads.
+      std::string key = name + "\n" + endpoint.address;
+      std::pair<uint64_t, uint64_t> total{h->requestsTotal(), h->requestErrors()};
+      auto before = reported_counts_.find(key);
+      if (before != reported_counts_.end() && before->second.first <= total.first &&
+          before->second.second <= total.second) {
+        endpoint.requests = total.first - before->second.first;
+        endpoint.errors = total.second - before->second.second;
+      } else if (before == reported_counts_.end() && report.window_ms != 0) {
+        endpoint.requests = total.first;  // new since the last report
+        endpoint.errors = total.second;
+      }
+      counts[key] = total;
+      cluster.endpoints.push_back(std::move(endpoint));
+    }
+    for (const upstream::HostSet::LocalityHosts& group : entry.hosts->localities()) {
+      uint64_t weight = 0;
+      for (const auto& h : group.hosts) {
+        weight += h->available() ? h->weight() : 0;
+      }
+      const config::Locality& locality = group.locality;
+      cluster.locality_weights.push_back(
+          {locality.region.empty() && locality.zone.empty() ? ""
+                                                            : locality.region + "/" + locality.zone,
+           weight});
+    }
+    upstream::ResourceManager& breakers = *entry.info->resources;
+    for (auto [limit, label] :
+         {std::pair<upstream::ResourceLimit*, const char*>{&breakers.connections(),
+                                                           "max_connections"},
+          {&breakers.pending(), "max_pending_requests"},
+          {&breakers.requests(), "max_requests"},
+          {&breakers.retries(), "max_retries"}}) {
+      if (limit->open()) {
+        cluster.breakers_open.push_back(label);
+      }
+    }
+    report.clusters.push_back(std::move(cluster));
+  }
+  reported_counts_ = std::move(counts);
+  return report;
+}
+
+void Server::sendDiscoveryReport() {
+  if (discovery_ != nullptr && !stopping_) {
+    // Built even while the stream is down, so that the next window starts now.
+    config::ProxyReport report = buildDiscoveryReport();
+    discovery_->sendReport(config::serialize(report));
+  }
+  if (report_timer_ != nullptr && !stopping_) {
+    report_timer_->enableTimer(report_interval_);
+  }
 }
 
 std::vector<std::string> Server::applyDiscovered(
@@ -250,6 +346,11 @@ std::string Server::applyDiscoveredSet(const std::vector<config::DiscoveryRespon
   config_ready_ = true;
   persistDiscovered();
   discovery::pruneSecretFiles(discovered_, secrets_dir_);
+  // The applied versions changed: strait-cp hears of them with the next report (DRIFTED shows
+  // a local override), which comes right after this update's ACK.
+  if (report_timer_ != nullptr) {
+    report_timer_->enableTimer(std::chrono::milliseconds(0));
+  }
   return "";
 }
 
