@@ -296,6 +296,7 @@ std::string statusJson(const ControlPlaneState& state, SteadyTime now) {
     if (view.report != nullptr) {
       node["report"] = {{"age_seconds", seconds(now - view.report->at)},
                         {"interval_ms", view.report->report.interval_ms},
+                        {"count", view.report->count},
                         {"clusters", view.report->report.clusters.size()}};
       if (!view.report->report.admin.empty()) {
         node["admin"] = view.report->report.admin;

@@ -174,7 +174,8 @@ void DivergenceDetector::onReport(const std::string& node, const std::string& gr
     bool mine = it->first.compare(0, node.size() + 1, node + "\n") == 0;
     it = mine && reported.count(it->first) == 0 ? share_over_since_.erase(it) : std::next(it);
   }
-  reports_[node] = Entry{group, std::move(report), now};
+  uint64_t count = reports_.count(node) != 0 ? reports_[node].count : 0;
+  reports_[node] = Entry{group, std::move(report), now, count + 1};
 }
 
 void DivergenceDetector::onDisconnect(const std::string& node) {

@@ -70,6 +70,7 @@ class DivergenceDetector {
     std::string group;
     config::ProxyReport report;
     SteadyTime at{};
+    uint64_t count = 0;  // reports from the node since it connected
   };
   // The node's last report, null if none (or it disconnected since).
   const Entry* report(const std::string& node) const;

@@ -5,7 +5,8 @@ namespace strait::cp {
 namespace {
 
 // The DOM the tests read: a tr.node[data-node] per proxy, a td.state[data-type] per resource
-// type whose text is the state, an li.nack per NACK error, #updated once a refresh landed.
+// type whose text is the state, an li.nack per NACK error, an li.finding[data-kind] per
+// behavioural divergence finding, #updated once a refresh landed.
 constexpr std::string_view kPage = R"html(<!doctype html>
 <html lang="en">
 <head>
@@ -24,6 +25,8 @@ constexpr std::string_view kPage = R"html(<!doctype html>
   .STALE, .LAGGING, .DRIFTED { background: #fbe7b5; }
   .DISCONNECTED, .NOT_SENT { background: #e6e6e6; }
   .muted { color: #777; }
+  li.finding { font-size: 13px; }
+  li.finding .kind { font-family: ui-monospace, monospace; background: #fbe7b5; padding: 0 .3em; }
   li.nack, li.source-error { font-family: ui-monospace, monospace; font-size: 12px; }
   .bar { display: inline-block; height: .8em; background: #6a9fd8; }
 </style>
@@ -37,6 +40,8 @@ constexpr std::string_view kPage = R"html(<!doctype html>
 <div id="proxies"></div>
 <h2>Latest NACKs</h2>
 <ul id="nacks"><li class="muted">none</li></ul>
+<h2>Behaviour findings</h2>
+<ul id="findings"><li class="muted">none: the proxies behave as intended</li></ul>
 <h2>Source</h2>
 <ul id="source"><li class="muted">no errors, no refusals</li></ul>
 <h2>Convergence (source change to ACK)</h2>
@@ -110,6 +115,19 @@ function renderNacks(status) {
   if (!list.children.length) list.append(el("li", {class: "muted"}, "none"));
 }
 
+function renderFindings(status) {
+  const list = document.getElementById("findings");
+  list.replaceChildren();
+  for (const f of status.findings || []) {
+    list.append(el("li", {class: "finding", "data-kind": f.kind, "data-subject": f.subject},
+                   el("span", {class: "kind"}, f.kind), " " + f.group + "/" + f.cluster + ": " +
+                   f.detail + " (for " + f.for_seconds.toFixed(0) + " s)"));
+  }
+  if (!list.children.length) {
+    list.append(el("li", {class: "muted"}, "none: the proxies behave as intended"));
+  }
+}
+
 function renderSource(status) {
   const list = document.getElementById("source");
   list.replaceChildren();
@@ -153,6 +171,7 @@ async function refresh() {
     const status = await response.json();
     renderProxies(status);
     renderNacks(status);
+    renderFindings(status);
     renderSource(status);
     renderConvergence(status);
     document.getElementById("fetch-error").textContent = "";

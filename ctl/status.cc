@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdio>
 #include <map>
+#include <tuple>
 
 #include "config/discovery.h"
 
@@ -45,6 +46,7 @@ TypeRow typeRow(const std::string& type, const json& state) {
     row.age_seconds = age->get<double>();
   }
   row.error = stringAt(state, "error");
+  row.applied_version = stringAt(state, "applied");
   return row;
 }
 
@@ -75,6 +77,9 @@ std::string cell(const TypeRow& type) {
   std::string out = type.state;
   if (!type.acked_version.empty()) {
     out += " " + type.acked_version.substr(0, 8);
+  }
+  if (type.state == "DRIFTED" && !type.applied_version.empty()) {
+    out += " (runs " + type.applied_version.substr(0, 8) + ")";
   }
   return out;
 }
@@ -118,6 +123,38 @@ std::string renderRows(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
+void addFinding(std::vector<FindingRow>& findings, const json& f) {
+  FindingRow row{stringAt(f, "kind"),    stringAt(f, "group"), stringAt(f, "cluster"),
+                 stringAt(f, "subject"), {},                   stringAt(f, "detail")};
+  auto nodes = f.find("nodes");
+  std::vector<std::string> names;
+  if (nodes != f.end() && nodes->is_array()) {
+    for (const json& name : *nodes) {
+      if (name.is_string()) {
+        names.push_back(name.get<std::string>());
+      }
+    }
+  }
+  auto same = std::find_if(findings.begin(), findings.end(), [&](const FindingRow& other) {
+    return std::tie(other.kind, other.group, other.cluster, other.subject) ==
+           std::tie(row.kind, row.group, row.cluster, row.subject);
+  });
+  FindingRow& target = same != findings.end() ? *same : findings.emplace_back(std::move(row));
+  for (std::string& name : names) {
+    if (std::find(target.nodes.begin(), target.nodes.end(), name) == target.nodes.end()) {
+      target.nodes.push_back(std::move(name));
+    }
+  }
+  std::sort(target.nodes.begin(), target.nodes.end());
+}
+
+size_t findingsOf(const MergedStatus& merged, const std::string& node) {
+  return static_cast<size_t>(
+      std::count_if(merged.findings.begin(), merged.findings.end(), [&](const FindingRow& f) {
+        return std::find(f.nodes.begin(), f.nodes.end(), node) != f.nodes.end();
+      }));
+}
+
 }  // namespace
 
 bool NodeRow::synced() const {
@@ -137,6 +174,14 @@ MergedStatus mergeStatus(const std::vector<ReplicaStatus>& replicas) {
     auto list = replica.status.find("nodes");
     if (list == replica.status.end() || !list->is_array()) {
       continue;
+    }
+    auto findings = replica.status.find("findings");
+    if (findings != replica.status.end() && findings->is_array()) {
+      for (const json& f : *findings) {
+        if (f.is_object()) {
+          addFinding(merged.findings, f);
+        }
+      }
     }
     for (const json& node : *list) {
       if (!node.is_object()) {
@@ -180,6 +225,7 @@ std::string renderTable(const MergedStatus& merged) {
     header.push_back(upper);
   }
   header.push_back("AGE");
+  header.push_back("FINDINGS");
   rows.push_back(header);
   for (const NodeRow& node : merged.nodes) {
     std::vector<std::string> row = {node.id, node.group};
@@ -189,6 +235,8 @@ std::string renderTable(const MergedStatus& merged) {
       row.push_back(it != node.types.end() ? cell(*it) : "-");
     }
     row.push_back(age(node));
+    size_t findings = findingsOf(merged, node.id);
+    row.push_back(findings == 0 ? "" : std::to_string(findings));
     rows.push_back(row);
   }
   std::string out = renderRows(rows);
@@ -202,6 +250,17 @@ std::string renderTable(const MergedStatus& merged) {
       }
     }
   }
+  if (!merged.findings.empty()) {
+    out += "\nBehaviour findings:\n";
+    for (const FindingRow& f : merged.findings) {
+      std::string nodes;
+      for (const std::string& name : f.nodes) {
+        nodes += (nodes.empty() ? "" : ",") + name;
+      }
+      out += "  " + f.kind + " " + f.group + "/" + f.cluster + " " + f.subject + " [" + nodes +
+             "]: " + f.detail + "\n";
+    }
+  }
   return out;
 }
 
@@ -209,7 +268,7 @@ int exitCode(const MergedStatus& merged) {
   if (!merged.unreachable.empty()) {
     return kExitUnreachable;
   }
-  if (merged.nodes.empty()) {
+  if (merged.nodes.empty() || !merged.findings.empty()) {
     return kExitNotSynced;
   }
   for (const NodeRow& node : merged.nodes) {
@@ -243,6 +302,9 @@ nlohmann::json statusJson(const MergedStatus& merged) {
       if (type.state == "NACKED") {
         entry["error"] = type.error;
       }
+      if (!type.applied_version.empty()) {
+        entry["applied_version"] = type.applied_version;
+      }
       types[type.type] = entry;
     }
     synced = synced && node.synced();
@@ -254,8 +316,18 @@ nlohmann::json statusJson(const MergedStatus& merged) {
                      {"synced", node.synced()},
                      {"types", types}});
   }
+  json findings = json::array();
+  for (const FindingRow& f : merged.findings) {
+    findings.push_back({{"kind", f.kind},
+                        {"group", f.group},
+                        {"cluster", f.cluster},
+                        {"subject", f.subject},
+                        {"nodes", f.nodes},
+                        {"detail", f.detail}});
+  }
   return {{"replicas", replicas},
           {"nodes", nodes},
+          {"findings", findings},
           {"synced", synced},
           {"exit_code", exitCode(merged)}};
 }

@@ -26,6 +26,7 @@ struct TypeRow {
   std::string acked_version;  // empty when nothing was ACKed
   double age_seconds = -1;    // STALE only; -1 otherwise
   std::string error;          // NACKED only
+  std::string applied_version;  // what the proxy reports it runs (DRIFTED: not the ACKed one)
 };
 
 // One proxy as the replica that knows it best sees it.
@@ -41,8 +42,21 @@ struct NodeRow {
   bool synced() const;
 };
 
+// A behavioural divergence a replica found (control/divergence.h).
+struct FindingRow {
+  std::string kind;     // ejected_intended_healthy, locality_share, concurrency_at_floor
+  std::string group;
+  std::string cluster;
+  std::string subject;  // the endpoint or the node
+  std::vector<std::string> nodes;  // the proxies whose reports show it
+  std::string detail;
+};
+
 struct MergedStatus {
   std::vector<NodeRow> nodes;              // sorted by id
+  // Every replica's findings; one found by several (same kind, group, cluster, subject) once,
+  // with the union of their nodes. Each replica judges from the reports of its own proxies.
+  std::vector<FindingRow> findings;
   std::vector<std::string> reached;        // the replicas that answered, in --cp order
   std::vector<ReplicaStatus> unreachable;  // the replicas that gave no /status (no document)
 };
@@ -54,16 +68,17 @@ enum ExitCode : int { kExitSynced = 0, kExitNotSynced = 1, kExitUnreachable = 2 
 // (/status carries no time of last contact to tell the most recent one).
 MergedStatus mergeStatus(const std::vector<ReplicaStatus>& replicas);
 
-// The table (NODE, GROUP, one column per subscribed type, AGE), then the NACK errors; or
-// "no proxies". Ends in a newline.
+// The table (NODE, GROUP, one column per subscribed type, AGE, FINDINGS: how many findings
+// name the node), then the NACK errors, then the behaviour findings; or "no proxies". Ends in a
+// newline.
 std::string renderTable(const MergedStatus& merged);
 
 // 2 when a replica was unreachable (what the others know is still shown); else 1 when there is
-// no proxy or one is not SYNCED in every subscribed type; else 0.
+// no proxy, one is not SYNCED in every subscribed type, or there is a behaviour finding; else 0.
 int exitCode(const MergedStatus& merged);
 
-// The --json output: {"replicas": [{url, ok, error?}], "nodes": [...], "synced": bool,
-// "exit_code": N} (docs/straitctl.md).
+// The --json output: {"replicas": [{url, ok, error?}], "nodes": [...], "findings": [...],
+// "synced": bool, "exit_code": N} (docs/straitctl.md).
 nlohmann::json statusJson(const MergedStatus& merged);
 
 }  // namespace strait::ctl

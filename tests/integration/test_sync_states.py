@@ -27,9 +27,10 @@ strait-cp's /metrics show them. One scene, all states at once, on group edge unl
   (SIGKILL); strait-cp keeps the node, every type DISCONNECTED, its ACKed versions still shown.
 - NOT_SENT, node edge-nowhere of group `nowhere`, which has no folder in the source: a real
   proxy that subscribes and is never sent anything.
-- DRIFTED is not driven: it needs the proxy to report the version it applied, which the protocol
-  does not carry yet (admin.cc passes no applied version to evaluateSync). Its place is
-  DRIFTED_NODE below and test_drifted, which is skipped until then.
+- DRIFTED, node edge-drift: a real proxy whose own file defines cluster api (another
+  connect_timeout) and names it in control_plane.local_overrides. It ACKs every push, runs its
+  own api, and reports the clusters version it really runs (config/report.h), which is not the
+  one it ACKed: clusters DRIFTED, the rest SYNCED (the override's endpoints are the pushed ones).
 
 The group's clusters change once after the LAGGING setup. So the state each node ends in is
 stable, and the table, the --json document and /metrics are each read only after it was reached.
@@ -59,8 +60,7 @@ LAGGING_NODE = "edge-lag"
 DISCONNECTED_NODE = "edge-gone"
 NOT_SENT_NODE = "edge-nowhere"
 NOT_SENT_GROUP = "nowhere"  # no folder of that name in the source
-# DRIFTED: to be added once proxies report their applied version (see test_drifted).
-DRIFTED_NODE = None
+DRIFTED_NODE = "edge-drift"
 
 # The state each node ends in, per type it subscribes to (straitctl lists only those).
 EXPECTED = {
@@ -70,6 +70,7 @@ EXPECTED = {
     LAGGING_NODE: {"clusters": "LAGGING"},
     DISCONNECTED_NODE: {t: "DISCONNECTED" for t in PROXY_TYPES},
     NOT_SENT_NODE: {t: "NOT_SENT" for t in PROXY_TYPES},
+    DRIFTED_NODE: dict({t: "SYNCED" for t in PROXY_TYPES}, clusters="DRIFTED"),
 }
 
 
@@ -102,13 +103,24 @@ def source(api_port, blocked_port, connect_timeout="1s"):
     return files
 
 
-def proxy_config(cp, node_id, group="edge"):
+def proxy_config(cp, node_id, group="edge", extra=""):
     return """
 node: {id: %s, cluster: %s}
 admin: {address: 127.0.0.1, port: 0}
 workers: 1
-control_plane: {address: 127.0.0.1:%d}
-""" % (node_id, group, cp.discovery_port)
+control_plane: {address: 127.0.0.1:%d, report_interval: 200ms%s}
+""" % (node_id, group, cp.discovery_port, extra)
+
+
+def drifted_config(cp, api_port):
+    """edge-drift's file: its own cluster api (connect_timeout 3s, the pushed endpoints) in place
+    of strait-cp's."""
+    return proxy_config(cp, DRIFTED_NODE, extra=", local_overrides: [api]") + """
+clusters:
+  - name: api
+    endpoints: [{address: 127.0.0.1, port: %d}]
+    connect_timeout: 3s
+""" % api_port
 
 
 def long_poll(cp, type_name, request, timeout=WAIT):
@@ -188,6 +200,10 @@ class SyncStatesTest(harness.ProcessTestCase):
                         "edge-gone SYNCED in every type")
         gone.process.kill()
 
+        # DRIFTED: a real proxy running its own cluster api.
+        drift = self.start(harness.Strait(drifted_config(self.cp, self.api.port)))
+        harness.wait_for(lambda: ready(drift), timeout=WAIT, what="edge-drift /ready")
+
         # NOT_SENT: a real proxy of a group the source has no folder for.
         self.start_proxy(NOT_SENT_NODE, group=NOT_SENT_GROUP)
 
@@ -248,7 +264,8 @@ class SyncStatesTest(harness.ProcessTestCase):
         rows, after = parse_table(out)
         self.assertEqual(sorted(rows), sorted(EXPECTED), out)
         header = out.splitlines()[0].split()
-        self.assertEqual(header, ["NODE", "GROUP"] + [t.upper() for t in PROXY_TYPES] + ["AGE"])
+        self.assertEqual(header, ["NODE", "GROUP"] + [t.upper() for t in PROXY_TYPES] +
+                         ["AGE", "FINDINGS"])
         for node_id, cells in rows.items():
             self.assertEqual(cells["GROUP"], NOT_SENT_GROUP if node_id == NOT_SENT_NODE else "edge")
             for t in PROXY_TYPES:
@@ -265,6 +282,10 @@ class SyncStatesTest(harness.ProcessTestCase):
         self.assertEqual(rows[LAGGING_NODE]["CLUSTERS"], "LAGGING " + self.v1[:8], out)
         self.assertEqual(rows[DISCONNECTED_NODE]["CLUSTERS"], "DISCONNECTED " + self.v1[:8], out)
         self.assertEqual(rows[STALE_NODE]["CLUSTERS"], "STALE", out)  # nothing ACKed
+        # DRIFTED: the ACKed V2, and the version the proxy runs instead.
+        self.assertRegex(rows[DRIFTED_NODE]["CLUSTERS"],
+                         r"^DRIFTED %s \(runs [0-9a-f]{8}\)$" % self.v2[:8], out)
+        self.assertNotIn(self.v2[:8], rows[DRIFTED_NODE]["CLUSTERS"].split("runs ")[1])
         for t in PROXY_TYPES:
             self.assertEqual(rows[NOT_SENT_NODE][t.upper()], "NOT_SENT", out)
             self.assertRegex(rows[DISCONNECTED_NODE][t.upper()], r"^DISCONNECTED [0-9a-f]{8}$")
@@ -301,6 +322,12 @@ class SyncStatesTest(harness.ProcessTestCase):
         self.assertNotIn("acked_version", stale)
         self.assertEqual(nodes[LAGGING_NODE]["types"]["clusters"]["acked_version"], self.v1)
         self.assertEqual(nodes[SYNCED_NODE]["types"]["clusters"]["acked_version"], self.v2)
+        drifted = nodes[DRIFTED_NODE]["types"]["clusters"]
+        self.assertEqual(drifted["acked_version"], self.v2)
+        self.assertNotEqual(drifted["applied_version"], self.v2)
+        # Where nothing is overridden, the version reported applied is the one ACKed.
+        for t, v in nodes[SYNCED_NODE]["types"].items():
+            self.assertEqual(v["applied_version"], v["acked_version"], t)
         nack = nodes[NACKED_NODE]["types"]["listeners"]
         self.assertIn("listener edge", nack["error"])
         self.assertIn("127.0.0.1:%d" % self.blocker.port, nack["error"])
@@ -322,15 +349,6 @@ class SyncStatesTest(harness.ProcessTestCase):
                 # The unsubscribed types: NOT_SENT, or DISCONNECTED once the node is gone.
                 unsubscribed = "DISCONNECTED" if node_id == DISCONNECTED_NODE else "NOT_SENT"
                 self.assertEqual(mine, [(states.get(t, unsubscribed), 1.0)], (node_id, t))
-
-    @unittest.skip("DRIFTED needs the proxy to report the version it applied (issue 12); the "
-                   "protocol does not carry it yet, so strait-cp never shows the state")
-    def test_drifted(self):
-        # To be written with that proxy feature: a real proxy (DRIFTED_NODE) that ACKed a version
-        # and reports another one applied; straitctl status shows DRIFTED in its row and exits 1,
-        # --json gives types.<type>.state == "DRIFTED", and /metrics has
-        # strait_cp_proxy_sync_state{node=DRIFTED_NODE,type=...,state="DRIFTED"} 1.
-        self.fail("not written yet")
 
 
 if __name__ == "__main__":
