@@ -384,6 +384,27 @@ TEST(ConfigLoaderTest, YamlSyntaxErrorGivesItsLine) {
             "t.yaml:4:1: invalid YAML: end of sequence flow not found");
 }
 
+TEST(ConfigLoaderTest, ControlPlaneReportIntervalAndLocalOverrides) {
+  LoadResult result = loadString(
+      "control_plane: {address: 127.0.0.1:18000, report_interval: 250ms, local_overrides: [api]}\n"
+      "clusters:\n  - name: api\n    endpoints: [{address: 127.0.0.1, port: 9000}]\n",
+      "t.yaml");
+  ASSERT_TRUE(result.ok()) << result.errors[0].toString();
+  EXPECT_EQ(result.bootstrap->control_plane->report_interval, Duration(250));
+  EXPECT_THAT(result.bootstrap->control_plane->local_overrides, ElementsAre("api"));
+  EXPECT_EQ(loadString("control_plane: {address: 127.0.0.1:18000}\n", "t.yaml")
+                .bootstrap->control_plane->report_interval,
+            Duration(10000));
+  // An override names something of the file; a zero interval is refused.
+  EXPECT_THAT(errorsOf("control_plane:\n  address: 127.0.0.1:18000\n"
+                       "  local_overrides: [api, web]\n"
+                       "clusters:\n  - name: api\n    endpoints: [{address: 127.0.0.1, port: 1}]\n"),
+              ElementsAre("t.yaml:3:26: control_plane.local_overrides[1]: no cluster or listener "
+                          "named \"web\" in this file to override the control plane's with"));
+  EXPECT_EQ(errorsOf("control_plane: {address: 127.0.0.1:18000, report_interval: 0s}\n").size(),
+            1u);
+}
+
 TEST(ConfigLoaderTest, EmptyFileIsAnError) {
   EXPECT_THAT(
       errorsOf(""),

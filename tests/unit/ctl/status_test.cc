@@ -85,12 +85,60 @@ TEST(StatusTable, ShowsStatesVersionsAgeAndNackErrors) {
       {replica("http://a", json::array({node("edge-1", true, types),
                                         node("edge-22", true, {{"clusters", type("SYNCED")}})}))});
   EXPECT_EQ(renderTable(merged),
-            "NODE     GROUP  CLUSTERS         LISTENERS        ROUTES  AGE\n"
+            "NODE     GROUP  CLUSTERS         LISTENERS        ROUTES  AGE    FINDINGS\n"
             "edge-1   edge   SYNCED 01234567  NACKED fedcba98  STALE   12.2s\n"
             "edge-22  edge   SYNCED           -                -\n"
             "\n"
             "NACK errors:\n"
             "  edge-1 listeners: listener edge: address in use\n");
+}
+
+json finding(const std::string& subject, std::vector<std::string> nodes) {
+  return {{"kind", "ejected_intended_healthy"}, {"group", "edge"},   {"cluster", "api"},
+          {"subject", subject},                 {"nodes", nodes},    {"value", 1.0},
+          {"detail", "endpoint " + subject + " ejected"}, {"for_seconds", 3.0}};
+}
+
+TEST(StatusFindings, ReplicasFindingsAreJoinedShownPerNodeAndFailTheExitCode) {
+  ReplicaStatus a = replica("http://a", json::array({node("p1", true, syncedTypes())}));
+  a.status["findings"] = json::array({finding("10.0.0.3:80", {"p1"})});
+  ReplicaStatus b = replica("http://b", json::array({node("p2", true, syncedTypes()),
+                                                     node("p3", true, syncedTypes())}));
+  b.status["findings"] = json::array({finding("10.0.0.3:80", {"p2"})});
+  MergedStatus merged = mergeStatus({a, b});
+  ASSERT_EQ(merged.findings.size(), 1u);
+  EXPECT_EQ(merged.findings[0].nodes, (std::vector<std::string>{"p1", "p2"}));
+  EXPECT_EQ(exitCode(merged), kExitNotSynced);  // every proxy SYNCED, yet a finding
+  std::string table = renderTable(merged);
+  EXPECT_NE(table.find("AGE  FINDINGS\n"), std::string::npos) << table;
+  EXPECT_NE(table.find("\nBehaviour findings:\n  ejected_intended_healthy edge/api 10.0.0.3:80 "
+                       "[p1,p2]: endpoint 10.0.0.3:80 ejected\n"),
+            std::string::npos)
+      << table;
+  // p1 and p2 are named by one finding, p3 by none.
+  for (const std::string& line : {std::string("p1 "), std::string("p2 ")}) {
+    size_t at = table.find("\n" + line);
+    ASSERT_NE(at, std::string::npos) << table;
+    std::string row = table.substr(at + 1, table.find('\n', at + 1) - at - 1);
+    EXPECT_EQ(row.back(), '1') << row;
+  }
+  size_t p3 = table.find("\np3 ");
+  std::string row = table.substr(p3 + 1, table.find('\n', p3 + 1) - p3 - 1);
+  EXPECT_NE(row.back(), '1') << row;
+  json doc = statusJson(merged);
+  ASSERT_EQ(doc["findings"].size(), 1u);
+  EXPECT_EQ(doc["findings"][0]["nodes"], json::array({"p1", "p2"}));
+  EXPECT_EQ(doc["exit_code"], 1);
+}
+
+TEST(StatusTable, ADriftedTypeShowsTheVersionItRuns) {
+  json types = {{"clusters", type("DRIFTED", true, "0123456789abcdef")}};
+  types["clusters"]["applied"] = "aaaabbbbccccdddd";
+  MergedStatus merged = mergeStatus({replica("http://a", json::array({node("n", true, types)}))});
+  EXPECT_NE(renderTable(merged).find("DRIFTED 01234567 (runs aaaabbbb)"), std::string::npos)
+      << renderTable(merged);
+  EXPECT_EQ(statusJson(merged)["nodes"][0]["types"]["clusters"]["applied_version"],
+            "aaaabbbbccccdddd");
 }
 
 TEST(StatusTable, NoNodeSaysNoProxies) {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace strait::discovery {
 namespace {
 
@@ -99,6 +101,68 @@ TEST(ResourceStateTest, APushedNameThatTheFileAlsoDefinesIsAnError) {
   ASSERT_FALSE(assembled.loaded.ok());
   EXPECT_NE(assembled.error.find("duplicate cluster name \"api\""), std::string::npos)
       << assembled.error;
+}
+
+// Real content hashes, as strait-cp sends them: the applied versions are recomputed from the
+// resources, so they match the pushed ones only when the pushed ones are honest.
+ResourceSets hashedSets() {
+  ResourceSets sets;
+  const ResourceSets mesh = meshSets();
+  for (ResourceType type : config::kPushOrder) {
+    const auto& held = mesh.resources[static_cast<size_t>(type)];
+    std::vector<config::Resource> resources;
+    for (const auto& [name, body] : held) {
+      resources.push_back({name, body});
+    }
+    if (!resources.empty()) {
+      sets = sets.with(response(type, resources, config::resourcesVersion(resources)));
+    }
+  }
+  return sets;
+}
+
+TEST(ResourceStateTest, AppliedVersionsAreThePushedOnesWithoutAnOverride) {
+  ResourceSets sets = hashedSets();
+  std::array<std::string, config::kResourceTypes> applied = appliedVersions(kStatic, sets);
+  for (ResourceType type : config::kPushOrder) {
+    EXPECT_EQ(applied[static_cast<size_t>(type)], sets.version(type)) << config::typeName(type);
+  }
+  EXPECT_EQ(applied[static_cast<size_t>(ResourceType::Secrets)], "");  // nothing held
+}
+
+TEST(ResourceStateTest, ALocalOverrideReplacesThePushedClusterAndShowsInTheAppliedVersions) {
+  std::string with_override =
+      R"({"clusters":[{"endpoints":[{"address":"127.0.0.1","port":9000}],"name":"api"}],)"
+      R"("control_plane":{"address":"127.0.0.1:18000","local_overrides":["api"]},)"
+      R"("node":{"cluster":"edge","id":"edge-1"}})";
+  EXPECT_EQ(localOverrides(with_override), (std::set<std::string>{"clusters/api"}));
+  ResourceSets sets = hashedSets();
+  Assembled assembled = assemble(with_override, sets);
+  ASSERT_TRUE(assembled.loaded.ok()) << assembled.error;
+  const config::Bootstrap& config = *assembled.loaded.bootstrap;
+  ASSERT_EQ(config.clusters.size(), 1u);
+  ASSERT_EQ(config.clusters[0].endpoints.size(), 1u);
+  EXPECT_EQ(config.clusters[0].endpoints[0].port, 9000);  // the file's, not the pushed 8081
+  EXPECT_EQ(config.clusters[0].lb, config::LbPolicy::RoundRobin);
+
+  std::array<std::string, config::kResourceTypes> applied = appliedVersions(with_override, sets);
+  auto at = [&](ResourceType type) { return applied[static_cast<size_t>(type)]; };
+  EXPECT_NE(at(ResourceType::Clusters), sets.version(ResourceType::Clusters));
+  EXPECT_NE(at(ResourceType::Endpoints), sets.version(ResourceType::Endpoints));
+  EXPECT_EQ(at(ResourceType::Listeners), sets.version(ResourceType::Listeners));
+  EXPECT_EQ(at(ResourceType::Routes), sets.version(ResourceType::Routes));
+  // The version of what runs: the file's cluster cut as strait-cp cuts one.
+  EXPECT_EQ(at(ResourceType::Endpoints),
+            config::resourcesVersion(
+                {{"api", R"({"endpoints":[{"address":"127.0.0.1","port":9000}]})"}}));
+
+  // An override of a name strait-cp does not push replaces nothing.
+  std::string unpushed =
+      R"({"clusters":[{"endpoints":[{"address":"127.0.0.1","port":9000}],"name":"local"}],)"
+      R"("control_plane":{"address":"127.0.0.1:18000","local_overrides":["local"]},)"
+      R"("node":{"cluster":"edge","id":"edge-1"}})";
+  EXPECT_EQ(appliedVersions(unpushed, sets)[static_cast<size_t>(ResourceType::Clusters)],
+            sets.version(ResourceType::Clusters));
 }
 
 TEST(ResourceStateTest, ThePersistedFormRoundTrips) {
