@@ -6,10 +6,15 @@ strait-cp, from the proxies' reports, names the endpoint and the two proxies: on
 each proxy has sent two reports after its ejection (counted in /status, not timed)."""
 
 import json
+import os
+import re
+import shutil
 import subprocess
+import tempfile
 
 import harness
 from test_discovery import edge_url, ready
+from test_status_page import CHROMIUM, CHROMIUM_FLAGS
 
 WAIT = 30  # seconds, a deadline for polls on a loaded 2-core machine
 NODES = ("edge-1", "edge-2")
@@ -143,6 +148,20 @@ class GrayFailureTest(harness.ProcessTestCase):
                                   "cluster": "api", "subject": self.bad_address}])
         reports = [value for name, _, value in samples if name == "strait_cp_reports_total"]
         self.assertGreaterEqual(reports[0], sum(after.values()) + 4)
+
+        # The status page, rendered by headless Chromium, lists it.
+        if os.path.exists(CHROMIUM):
+            profile = tempfile.mkdtemp(prefix="strait-chromium-")
+            self.addCleanup(shutil.rmtree, profile, True)
+            dom = subprocess.run([CHROMIUM] + CHROMIUM_FLAGS +
+                                 ["--user-data-dir=" + profile, "--virtual-time-budget=10000",
+                                  "--dump-dom", self.cp.admin_url("/status")],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 timeout=120).stdout.decode()
+            entry = re.search(r'<li class="finding" data-kind="ejected_intended_healthy" '
+                              r'data-subject="%s">(.*?)</li>' % re.escape(self.bad_address), dom)
+            self.assertIsNotNone(entry, dom[-3000:])
+            self.assertIn("edge-1, edge-2", entry.group(1))
 
         # A proxy that goes away stops counting: with one of two left the endpoint is still
         # ejected by all who report it.
