@@ -38,14 +38,11 @@ const config::Resource* endpointsOf(const GroupSnapshot& snapshot, const std::st
   return it != list.end() && it->name == cluster ? &*it : nullptr;
 }
 
-struct IntendedEndpoint {
-  std::string locality;
-  uint64_t weight = 1;
-};
+using IntendedEndpoint = DivergenceDetector::IntendedEndpoint;
 
-std::map<std::string, IntendedEndpoint> intendedEndpoints(const GroupSnapshot& snapshot,
-                                                          const std::string& cluster) {
-  std::map<std::string, IntendedEndpoint> out;
+DivergenceDetector::IntendedEndpoints parseEndpoints(const GroupSnapshot& snapshot,
+                                                     const std::string& cluster) {
+  DivergenceDetector::IntendedEndpoints out;
   const config::Resource* resource = endpointsOf(snapshot, cluster);
   if (resource == nullptr) {
     return out;
@@ -105,13 +102,10 @@ std::map<std::string, double> observedShare(const config::ClusterReport& cluster
   return share;
 }
 
-}  // namespace
-
-std::map<std::string, double> intendedShare(const GroupSnapshot& snapshot,
-                                            const std::string& cluster) {
+std::map<std::string, double> shareOf(const DivergenceDetector::IntendedEndpoints& endpoints) {
   std::map<std::string, double> share;
   double total = 0;
-  for (const auto& [address, endpoint] : intendedEndpoints(snapshot, cluster)) {
+  for (const auto& [address, endpoint] : endpoints) {
     share[endpoint.locality] += static_cast<double>(endpoint.weight);
     total += static_cast<double>(endpoint.weight);
   }
@@ -119,6 +113,13 @@ std::map<std::string, double> intendedShare(const GroupSnapshot& snapshot,
     value /= total;
   }
   return share;
+}
+
+}  // namespace
+
+std::map<std::string, double> intendedShare(const GroupSnapshot& snapshot,
+                                            const std::string& cluster) {
+  return shareOf(parseEndpoints(snapshot, cluster));
 }
 
 double shareDistance(const std::map<std::string, double>& a,
@@ -149,7 +150,7 @@ void DivergenceDetector::onReport(const std::string& node, const std::string& gr
     reported.insert(key);
     std::map<std::string, double> want;
     if (snapshot != nullptr) {
-      want = intendedShare(*snapshot, cluster.name);
+      want = shareOf(intendedEndpoints(*snapshot, cluster.name));
     }
     uint64_t total = 0;
     std::map<std::string, double> got = observedShare(cluster, total);
@@ -184,6 +185,19 @@ void DivergenceDetector::onDisconnect(const std::string& node) {
     it = it->first.compare(0, node.size() + 1, node + "\n") == 0 ? share_over_since_.erase(it)
                                                                   : std::next(it);
   }
+}
+
+const DivergenceDetector::IntendedEndpoints& DivergenceDetector::intendedEndpoints(
+    const GroupSnapshot& snapshot, const std::string& cluster) {
+  std::string key = snapshot.version(ResourceType::Endpoints) + "\n" + cluster;
+  auto it = endpoints_cache_.find(key);
+  if (it != endpoints_cache_.end()) {
+    return it->second;
+  }
+  if (endpoints_cache_.size() >= 100000) {
+    endpoints_cache_.clear();  // old versions' entries: start again
+  }
+  return endpoints_cache_.emplace(key, parseEndpoints(snapshot, cluster)).first->second;
 }
 
 const DivergenceDetector::Entry* DivergenceDetector::report(const std::string& node) const {
@@ -224,7 +238,7 @@ std::vector<Finding> DivergenceDetector::findings(SteadyTime now, const Intended
       if (snapshot == nullptr) {
         continue;
       }
-      std::map<std::string, IntendedEndpoint> listed = intendedEndpoints(*snapshot, cluster.name);
+      const IntendedEndpoints& listed = intendedEndpoints(*snapshot, cluster.name);
       for (const config::EndpointReport& endpoint : cluster.endpoints) {
         if (listed.count(endpoint.address) == 0) {
           continue;  // not one the source lists (resolved from a name, or not intended)

@@ -75,8 +75,19 @@ class DivergenceDetector {
   // The node's last report, null if none (or it disconnected since).
   const Entry* report(const std::string& node) const;
 
+  // What the source says of one endpoint of a cluster.
+  struct IntendedEndpoint {
+    std::string locality;  // "region/zone", "" for none
+    uint64_t weight = 1;
+  };
+  using IntendedEndpoints = std::map<std::string, IntendedEndpoint>;  // by "host:port"
+
  private:
   bool fresh(const Entry& entry, SteadyTime now) const;
+  // The cluster's endpoints in `snapshot`, parsed once per endpoints version (every scrape
+  // evaluates every report: a mesh of many proxies and clusters must not re-parse them all).
+  const IntendedEndpoints& intendedEndpoints(const GroupSnapshot& snapshot,
+                                             const std::string& cluster);
 
   DivergenceOptions options_;
   std::map<std::string, Entry> reports_;  // by node
@@ -84,6 +95,7 @@ class DivergenceDetector {
   std::map<std::string, SteadyTime> share_over_since_;
   std::map<std::string, double> share_distance_;  // the last report's L1 distance, same keys
   std::map<std::string, SteadyTime> first_seen_;  // per finding key
+  std::map<std::string, IntendedEndpoints> endpoints_cache_;  // by "version\ncluster"
 };
 
 // The intended traffic share per locality ("region/zone") of one cluster in `snapshot`: its
