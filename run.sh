@@ -91,6 +91,8 @@ proxies of group "mesh" configured by it.
   curl -s http://$CP_ADMIN/status            # each proxy: its sync state, what it was sent, ACKed, NACKed
   (or open http://$CP_ADMIN/status in a browser: the status page, refreshing by itself)
   build/bin/straitctl status --cp http://$CP_ADMIN   # a table; exit 0 when every proxy is SYNCED
+  build/bin/straitctl diff mesh-1 --cp http://$CP_ADMIN --proxy http://${MESH_ADMINS[0]}
+                                             # strait-cp's intended config vs mesh-1's, per resource
   curl -s http://$CP_ADMIN/metrics           # strait_cp_* (control-plane telemetry)
   curl -i http://127.0.0.1:${MESH_PORTS[0]}/echo        # through proxy mesh-1
   curl -i http://127.0.0.1:${MESH_PORTS[1]}/healthz     # through proxy mesh-2

@@ -98,4 +98,80 @@ ResourceVersions resourceVersions(const Bootstrap& config) {
   return out;
 }
 
+namespace {
+
+// A name that is not a string (the loader refuses those) cuts as "".
+std::string nameOf(const nlohmann::json& item) {
+  auto name = item.find("name");
+  return name != item.end() && name->is_string() ? name->get<std::string>() : std::string();
+}
+
+bool isSecretKey(const std::string& key) {
+  return key == "key" || key == "password" || key == "secret" || key == "token" ||
+         key == "private_key";
+}
+
+}  // namespace
+
+CutConfig cutCanonical(std::string_view canonical) {
+  using nlohmann::json;
+  CutConfig out;
+  json doc = json::parse(canonical, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return out;
+  }
+  auto add = [&](ResourceType type, std::string name, const json& body) {
+    out.resources[static_cast<size_t>(type)].push_back(Resource{std::move(name), body.dump()});
+  };
+  auto listAt = [&](const char* key) {
+    auto it = doc.find(key);
+    return it != doc.end() && it->is_array() ? *it : json::array();
+  };
+  for (const json& cluster : listAt("clusters")) {
+    if (!cluster.is_object()) {
+      continue;
+    }
+    json shape = cluster;
+    shape.erase("endpoints");
+    add(ResourceType::Clusters, nameOf(cluster), shape);
+    if (auto endpoints = cluster.find("endpoints"); endpoints != cluster.end()) {
+      add(ResourceType::Endpoints, nameOf(cluster), json{{"endpoints", *endpoints}});
+      out.endpoints += endpoints->is_array() ? endpoints->size() : 0;
+    }
+  }
+  for (const json& named : listAt("filter_configs")) {
+    if (!named.is_object()) {
+      continue;
+    }
+    json body = named;
+    body.erase("name");
+    add(ResourceType::FilterConfigs, nameOf(named), body);
+  }
+  for (const json& listener : listAt("listeners")) {
+    if (!listener.is_object()) {
+      continue;
+    }
+    json shape = listener;
+    shape.erase("virtual_hosts");
+    add(ResourceType::Listeners, nameOf(listener), shape);
+    auto hosts = listener.find("virtual_hosts");
+    add(ResourceType::Routes, nameOf(listener),
+        json{{"virtual_hosts", hosts != listener.end() ? *hosts : json::array()}});
+  }
+  return out;
+}
+
+nlohmann::json redactSecrets(nlohmann::json node) {
+  if (node.is_object()) {
+    for (auto& [key, value] : node.items()) {
+      value = isSecretKey(key) ? nlohmann::json("[redacted]") : redactSecrets(std::move(value));
+    }
+  } else if (node.is_array()) {
+    for (auto& item : node) {
+      item = redactSecrets(std::move(item));
+    }
+  }
+  return node;
+}
+
 }  // namespace strait::config

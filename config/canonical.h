@@ -6,8 +6,14 @@
 // text. Resource versions are content hashes of it, per resource kind: two processes (two
 // proxies, two control-plane replicas) that read the same config compute the same versions.
 
+#include <array>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "config/discovery.h"
 
 namespace strait::config {
 
@@ -33,5 +39,24 @@ struct ResourceVersions {
 
 // The versions of a loaded config, from its canonical form (Bootstrap::canonical).
 ResourceVersions resourceVersions(const Bootstrap& config);
+
+// A canonical document cut into discovery resources (docs/discovery-protocol.md, "Resources"):
+// a cluster without its endpoints (clusters), each cluster's `{"endpoints": [...]}` when it has
+// the key (endpoints, named by the cluster), a listener without its virtual hosts (listeners),
+// each listener's `{"virtual_hosts": [...]}` (routes, named by the listener), and each filter
+// config without its name (filter_configs). strait-cp cuts its intended config this way and
+// straitctl diff the proxy's config in force, so the two compare resource by resource. Secrets
+// are not cut: their resource is the PEM text of the files they name, which only strait-cp
+// reads. Bodies are compact canonical JSON, in document order (not sorted).
+struct CutConfig {
+  std::array<std::vector<Resource>, kResourceTypes> resources;
+  size_t endpoints = 0;  // static endpoints over every cluster
+};
+CutConfig cutCanonical(std::string_view canonical);
+
+// `node` with the value of every secret-looking key (`key`, `password`, `secret`, `token`,
+// `private_key`, at any depth) replaced by "[redacted]": what the proxy's /config_dump and
+// strait-cp's /intended show, so that neither serves a private key and the two compare.
+nlohmann::json redactSecrets(nlohmann::json node);
 
 }  // namespace strait::config

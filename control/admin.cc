@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "config/canonical.h"
 #include "control/status_page.h"
 #include "control/sync_state.h"
 
@@ -331,6 +332,90 @@ std::string statusJson(const ControlPlaneState& state, SteadyTime now) {
   return out.dump(2) + "\n";
 }
 
+namespace {
+
+constexpr std::string_view kIntended = "/intended/";
+
+int hexValue(char c) {
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
+}
+
+// A path segment or query value with its %XX escapes decoded (a bad escape is kept as is).
+std::string percentDecoded(std::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); i++) {
+    if (text[i] == '%' && i + 2 < text.size() && hexValue(text[i + 1]) >= 0 &&
+        hexValue(text[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hexValue(text[i + 1]) * 16 + hexValue(text[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(text[i]);
+    }
+  }
+  return out;
+}
+
+// What follows the `?` of a request target, or "".
+std::string queryOf(const std::string& target) {
+  size_t mark = target.find('?');
+  return mark == std::string::npos ? "" : target.substr(mark + 1);
+}
+
+// The value of `key` in a query string ("a=1&group=edge"), decoded; "" when absent.
+std::string queryValue(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    std::string_view pair = query.substr(0, query.find('&'));
+    query.remove_prefix(std::min(query.size(), pair.size() + 1));
+    if (pair.substr(0, pair.find('=')) == key && pair.size() > key.size()) {
+      return percentDecoded(pair.substr(key.size() + 1));
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+std::optional<std::string> intendedJson(const ControlPlaneState& state, const std::string& node,
+                                        std::string group, std::string& error) {
+  if (group.empty()) {
+    bool known = false;
+    for (const NodeView& view : state.discovery.nodes()) {
+      if (view.node.id == node) {
+        group = view.node.cluster;
+        known = true;
+      }
+    }
+    if (!known) {
+      error = "unknown node " + node +
+              ": it has not connected to this strait-cp (give ?group=NAME for its group)";
+      return std::nullopt;
+    }
+  }
+  GroupSnapshotPtr snapshot = state.store.find(group);
+  if (snapshot == nullptr) {
+    error = "group " + group + " has no snapshot (no valid source folder for it yet)";
+    return std::nullopt;
+  }
+  const GroupSnapshot& mine = snapshot->forNode(node);
+  json types = json::object();
+  for (ResourceType type : config::kPushOrder) {
+    json resources = json::array();
+    for (const config::Resource& resource : mine.of(type)) {
+      // Redacted as the proxy's /config_dump is: no private key leaves on the admin port.
+      resources.push_back({{"name", resource.name},
+                           {"resource", config::redactSecrets(json::parse(
+                                            resource.body, nullptr, /*allow_exceptions=*/false))}});
+    }
+    types[std::string(config::typeName(type))] = {{"version", mine.version(type)},
+                                                  {"resources", std::move(resources)}};
+  }
+  json out = {{"node", node}, {"group", group}, {"types", std::move(types)}};
+  return out.dump(2) + "\n";
+}
+
 void serveAdmin(const ExchangePtr& exchange, ControlPlaneState& state) {
   const HttpRequest& request = exchange->request();
   std::string path = request.path.substr(0, request.path.find('?'));
@@ -349,9 +434,7 @@ void serveAdmin(const ExchangePtr& exchange, ControlPlaneState& state) {
   } else if (path == "/status" && get) {
     // A browser (Accept: text/html) gets the page; scripts, curl and straitctl the JSON, which
     // ?format=json asks for whatever the Accept header says.
-    std::string query = request.path.find('?') == std::string::npos
-                            ? ""
-                            : request.path.substr(request.path.find('?') + 1);
+    std::string query = queryOf(request.path);
     std::string_view accept = request.header("accept").value_or("");
     if (query.find("format=json") == std::string::npos &&
         accept.find("text/html") != std::string_view::npos) {
@@ -367,9 +450,20 @@ void serveAdmin(const ExchangePtr& exchange, ControlPlaneState& state) {
     } else {
       exchange->respond(404, "text/plain", "no refused snapshot for group " + group + "\n");
     }
+  } else if (path.starts_with(kIntended) && path.size() > kIntended.size() && get) {
+    std::string error;
+    std::optional<std::string> body =
+        intendedJson(state, percentDecoded(std::string_view(path).substr(kIntended.size())),
+                     queryValue(queryOf(request.path), "group"), error);
+    if (body.has_value()) {
+      exchange->respond(200, "application/json", *body);
+    } else {
+      exchange->respond(404, "text/plain", error + "\n");
+    }
   } else if (path == "/" && get) {
     exchange->respond(200, "text/plain",
-                      "GET /ready /live /metrics /status; POST /force/<group>\n");
+                      "GET /ready /live /metrics /status /intended/<node>[?group=NAME]; "
+                      "POST /force/<group>\n");
   } else {
     exchange->respond(404, "text/plain", "unknown admin path " + path + "\n");
   }

@@ -2,10 +2,13 @@
 
 // strait-cp's admin endpoints, on their own port: /ready, /live, /metrics (strait_cp_*,
 // Prometheus text), /status (JSON: groups, their versions and refusals, source errors, and per
-// node and type what was sent, ACKed and NACKed and the sync state), POST /force/<group>
-// (publish a refused snapshot).
+// node and type what was sent, ACKed and NACKed and the sync state), GET /intended/<node>
+// (the resources the node is meant to run, secret-looking values redacted; straitctl diff
+// compares them with the proxy's /config_dump), POST /force/<group> (publish a refused
+// snapshot).
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,5 +37,11 @@ void serveAdmin(const ExchangePtr& exchange, ControlPlaneState& state);
 // states' ages are measured at.
 std::string metricsText(const ControlPlaneState& state, SteadyTime now);
 std::string statusJson(const ControlPlaneState& state, SteadyTime now);
+// /intended/<node>: {"node", "group", "types": {TYPE: {"version", "resources": [{"name",
+// "resource"}]}}} for every type in push order, the node's override if it has one. `group`:
+// "" for the one the node gave when it connected. Nullopt with `error` (the 404's text) for a
+// node this replica never saw and no `group`, or a group without a snapshot.
+std::optional<std::string> intendedJson(const ControlPlaneState& state, const std::string& node,
+                                        std::string group, std::string& error);
 
 }  // namespace strait::cp

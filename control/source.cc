@@ -112,38 +112,16 @@ GroupSnapshot cutResources(const std::string& group, const config::Bootstrap& co
     out.resources[static_cast<size_t>(ResourceType::Secrets)].push_back(
         Resource{secret.name, body.dump()});
   }
-  nlohmann::json doc = nlohmann::json::parse(config.canonical, nullptr, false);
-  auto add = [&](ResourceType type, const std::string& name, const nlohmann::json& body) {
-    out.resources[static_cast<size_t>(type)].push_back(Resource{name, body.dump()});
-  };
-  if (doc.is_object()) {
-    for (const nlohmann::json& cluster : doc.value("clusters", nlohmann::json::array())) {
-      std::string name = cluster.value("name", "");
-      nlohmann::json shape = cluster;
-      shape.erase("endpoints");
-      add(ResourceType::Clusters, name, shape);
-      if (cluster.contains("endpoints")) {
-        add(ResourceType::Endpoints, name,
-            nlohmann::json{{"endpoints", cluster["endpoints"]}});
-        out.endpoints += cluster["endpoints"].size();
-      }
-      out.clusters++;
-    }
-    for (const nlohmann::json& named : doc.value("filter_configs", nlohmann::json::array())) {
-      nlohmann::json body = named;
-      body.erase("name");
-      add(ResourceType::FilterConfigs, named.value("name", ""), body);
-    }
-    for (const nlohmann::json& listener : doc.value("listeners", nlohmann::json::array())) {
-      std::string name = listener.value("name", "");
-      nlohmann::json shape = listener;
-      shape.erase("virtual_hosts");
-      add(ResourceType::Listeners, name, shape);
-      add(ResourceType::Routes, name,
-          nlohmann::json{{"virtual_hosts", listener.value("virtual_hosts", nlohmann::json::array())}});
-      out.listeners++;
+  // Every other type as straitctl diff cuts the proxy's config in force (config/canonical.h).
+  config::CutConfig cut = config::cutCanonical(config.canonical);
+  for (size_t i = 0; i < config::kResourceTypes; i++) {
+    if (i != static_cast<size_t>(ResourceType::Secrets)) {
+      out.resources[i] = std::move(cut.resources[i]);
     }
   }
+  out.clusters = out.of(ResourceType::Clusters).size();
+  out.listeners = out.of(ResourceType::Listeners).size();
+  out.endpoints = cut.endpoints;
   for (size_t i = 0; i < config::kResourceTypes; i++) {
     std::sort(out.resources[i].begin(), out.resources[i].end(),
               [](const Resource& a, const Resource& b) { return a.name < b.name; });

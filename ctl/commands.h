@@ -13,6 +13,7 @@ using Args = std::vector<std::string>;
 int runStatus(const Args& args);    // status_command.cc
 int runValidate(const Args& args);  // validate.cc
 int runCerts(const Args& args);     // certs.cc
+int runDiff(const Args& args);      // diff_command.cc
 
 // Exit code for a usage error (unknown flag, missing value): the same as unreachable, 2, as
 // most command-line tools do; docs/straitctl.md lists them.

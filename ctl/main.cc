@@ -10,6 +10,8 @@ namespace {
 
 const char* kUsage =
     "usage: straitctl status   [--cp http://127.0.0.1:18001 ...] [--json]\n"
+    "       straitctl diff     NODE [--cp http://127.0.0.1:18001] [--proxy http://HOST:PORT]\n"
+    "                          [--group NAME] [--json]\n"
     "       straitctl validate FILE|DIR\n"
     "       straitctl certs    --out DIR [--trust-domain example.org] [--workload ns/sa ...]\n";
 
@@ -25,6 +27,9 @@ int main(int argc, char** argv) {
   Args args(argv + 2, argv + argc);
   if (command == "status") {
     return runStatus(args);
+  }
+  if (command == "diff") {
+    return runDiff(args);
   }
   if (command == "validate") {
     return runValidate(args);

@@ -4,31 +4,13 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "config/canonical.h"
 #include "proxy/server/files.h"
 #include "proxy/server/server.h"
 
 namespace strait::server {
 
 namespace {
-
-bool isSecretKey(const std::string& key) {
-  return key == "key" || key == "password" || key == "secret" || key == "token" ||
-         key == "private_key";
-}
-
-// The canonical config with the value of every secret-looking key replaced.
-nlohmann::json redacted(nlohmann::json node) {
-  if (node.is_object()) {
-    for (auto& [key, value] : node.items()) {
-      value = isSecretKey(key) ? nlohmann::json("[redacted]") : redacted(std::move(value));
-    }
-  } else if (node.is_array()) {
-    for (auto& item : node) {
-      item = redacted(std::move(item));
-    }
-  }
-  return node;
-}
 
 const char* lbName(config::LbPolicy lb) {
   switch (lb) {
@@ -182,7 +164,8 @@ std::string Server::configDumpJson() const {
         {"versions", versions}};
   }
   nlohmann::json config = nlohmann::json::parse(snapshot_->config->canonical, nullptr, false);
-  out["config"] = config.is_discarded() ? nlohmann::json(nullptr) : redacted(std::move(config));
+  out["config"] =
+      config.is_discarded() ? nlohmann::json(nullptr) : config::redactSecrets(std::move(config));
   return out.dump(2) + "\n";
 }
 
