@@ -31,7 +31,9 @@ def closed_port():
         return s.getsockname()[1]
 
 
-class StraitctlStatusTest(harness.ProcessTestCase):
+class MeshTestCase(harness.ProcessTestCase):
+    """strait-cp serving group edge (cluster api on upstream a) and proxy edge-1, /ready;
+    upstream b holds a port for the tests that make the proxy NACK."""
 
     def setUp(self):
         super().setUp()
@@ -41,6 +43,9 @@ class StraitctlStatusTest(harness.ProcessTestCase):
                                                   ["--watch-interval", "100ms"]))
         self.proxy = self.start(harness.Strait(proxy_config(self.cp)))
         harness.wait_for(lambda: ready(self.proxy), timeout=20, what="proxy /ready")
+
+
+class StraitctlStatusTest(MeshTestCase):
 
     def status(self, *extra):
         return straitctl("status", "--cp", self.cp.admin_url(""), *extra)
@@ -116,16 +121,7 @@ def wait_synced(cp):
                      timeout=30, interval=0.1, what="straitctl status exit 0")
 
 
-class StraitctlDiffTest(harness.ProcessTestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.a = self.start(harness.Upstream(name="a"))
-        self.b = self.start(harness.Upstream(name="b"))
-        self.cp = self.start(harness.ControlPlane(mesh([self.a.port]),
-                                                  ["--watch-interval", "100ms"]))
-        self.proxy = self.start(harness.Strait(proxy_config(self.cp)))
-        harness.wait_for(lambda: ready(self.proxy), timeout=20, what="proxy /ready")
+class StraitctlDiffTest(MeshTestCase):
 
     def diff(self, *extra, node="edge-1"):
         return straitctl("diff", node, "--cp", self.cp.admin_url(""),
