@@ -1,5 +1,6 @@
 #include "filters/builtin.h"
 
+#include "filters/adaptive_concurrency/adaptive_concurrency_filter.h"
 #include "filters/bulkhead/bulkhead_filter.h"
 #include "filters/fault/fault_filter.h"
 #include "filters/mtls_authz/authz_filter.h"
@@ -11,6 +12,7 @@ void registerBuiltinFilters() {
     authz::registerAuthzFilter();
     fault::registerFaultFilter();
     bulkhead::registerBulkheadFilter();
+    adaptive_concurrency::registerAdaptiveConcurrencyFilter();
     return true;
   }();
   (void)once;

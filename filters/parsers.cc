@@ -1,5 +1,6 @@
 #include "filters/parsers.h"
 
+#include "filters/adaptive_concurrency/config.h"
 #include "filters/bulkhead/config.h"
 #include "filters/fault/config.h"
 #include "filters/mtls_authz/authz_config.h"
@@ -11,6 +12,7 @@ void registerBuiltinFilterParsers() {
     authz::registerAuthzParser();
     fault::registerFaultParser();
     bulkhead::registerBulkheadParser();
+    adaptive_concurrency::registerAdaptiveConcurrencyParser();
     return true;
   }();
   (void)once;
