@@ -105,7 +105,9 @@ Admission ConcurrencyController::admit(MonotonicTime now, WaiterSource& source) 
     queued_.fetch_add(1, std::memory_order_seq_cst);
   }
   admission.kind = Admission::Kind::Queued;
-  admission.queue_timeout = admission.probing ? config_.min_rtt.queue_timeout : config_.queue.timeout;
+  admission.queue_timeout = admission.probing
+                                ? std::max(config_.min_rtt.queue_timeout, config_.queue.timeout)
+                                : config_.queue.timeout;
   // A slot may have freed between our look and the enqueue: its releaser may not have seen us.
   drainQueue();
   return admission;
