@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "filters/common/concurrency_signal.h"
 #include "proxy/discovery/secret_files.h"
 #include "proxy/server/files.h"
 #include "proxy/server/server.h"
@@ -182,6 +183,38 @@ config::ProxyReport Server::buildDiscoveryReport() {
                    std::to_string(admin_->port());
   }
   report.applied = discovery::appliedVersions(static_canonical_, discovered_);
+  // The adaptive concurrency limit in force, per cluster: each listener whose
+  // adaptive_concurrency filter enforces a limit gives it to the clusters its routes name (the
+  // lowest where several listeners route to one cluster).
+  std::unordered_map<std::string, config::ConcurrencyReport> concurrency;
+  for (const auto& runtime : snapshot_->listeners) {
+    const config::Listener& listener = runtime->config;
+    std::shared_ptr<filters::ConcurrencySignal> signal =
+        filters::concurrencySignalFor(listener.name);
+    if (signal->limit() == 0) {
+      continue;
+    }
+    auto give = [&](const std::string& cluster_name) {
+      auto [it, fresh] = concurrency.try_emplace(cluster_name);
+      if (fresh || signal->limit() < it->second.limit) {
+        it->second.limit = signal->limit();
+        it->second.floor = signal->floor();
+      }
+    };
+    for (const config::VirtualHost& vhost : listener.virtual_hosts) {
+      for (const config::Route& route : vhost.routes) {
+        if (!route.route.has_value()) {
+          continue;
+        }
+        if (!route.route->cluster.empty()) {
+          give(route.route->cluster);
+        }
+        for (const config::WeightedCluster& w : route.route->weighted_clusters) {
+          give(w.cluster);
+        }
+      }
+    }
+  }
   std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> counts;
   std::vector<std::string> names;
   for (const auto& [name, entry] : snapshot_->clusters) {
@@ -239,6 +272,9 @@ config::ProxyReport Server::buildDiscoveryReport() {
       if (limit->open()) {
         cluster.breakers_open.push_back(label);
       }
+    }
+    if (auto it = concurrency.find(name); it != concurrency.end()) {
+      cluster.concurrency = it->second;
     }
     report.clusters.push_back(std::move(cluster));
   }

@@ -113,3 +113,65 @@ class AdaptiveConcurrencyTest(ProcessTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def mesh_listener(min_limit, max_limit, api_port):
+    """A proxy's own `edge` listener and `api` cluster (they override strait-cp's), the listener
+    with adaptive_concurrency."""
+    return """
+listeners:
+  - name: edge
+    address: 127.0.0.1
+    port: 0
+    http:
+      filters:
+        - name: adaptive_concurrency
+          config: {min_limit: %d, max_limit: %d, initial_limit: %d}
+    virtual_hosts:
+      - name: all
+        domains: ["*"]
+        routes:
+          - match: {prefix: /}
+            route: {cluster: api, timeout: 10s}
+clusters:
+  - name: api
+    endpoints: [{address: 127.0.0.1, port: %d}]
+""" % (min_limit, max_limit, max_limit, api_port)
+
+
+class ConcurrencyReportTest(ProcessTestCase):
+    """The limit in force reaches strait-cp in each proxy's report (config::ClusterReport
+    concurrency): a proxy held at its floor while another of its group is above its own is a
+    concurrency_at_floor finding naming it."""
+
+    def test_a_proxy_at_its_floor_is_a_finding(self):
+        import harness
+        from test_divergence import source
+        from test_discovery import ready
+        upstream = self.start(Upstream(name="api"))
+        cp = self.start(harness.ControlPlane(source([upstream.port]),
+                                             ["--watch-interval", "100ms"]))
+        limits = {"edge-floor": (2, 2), "edge-free": (2, 8)}
+        proxies = {}
+        for node, (low, high) in limits.items():
+            config = ("node: {id: %s, cluster: edge}\n"
+                      "admin: {address: 127.0.0.1, port: 0}\n"
+                      "workers: 1\n"
+                      "control_plane: {address: 127.0.0.1:%d, report_interval: 300ms,"
+                      " local_overrides: [edge, api]}\n" % (node, cp.discovery_port)
+                      + mesh_listener(low, high, upstream.port))
+            proxies[node] = self.start(Strait(config))
+        for node, proxy in proxies.items():
+            wait_for(lambda p=proxy: ready(p), timeout=30, what=node + " /ready")
+
+        def finding():
+            for f in cp.status()["findings"]:
+                if f["kind"] == "concurrency_at_floor":
+                    return f
+            return None
+        f = wait_for(finding, timeout=30, what="a concurrency_at_floor finding")
+        self.assertEqual(f["subject"], "edge-floor")
+        self.assertEqual(f["cluster"], "api")
+        self.assertEqual(f["nodes"], ["edge-floor"])
+        self.assertEqual(metric(proxies["edge-free"], "strait_dp_adaptive_concurrency_limit",
+                                {"listener": "edge"}), 8)
