@@ -238,6 +238,91 @@ class UpstreamTest(harness.ProcessTestCase):
             self.assertGreaterEqual(stats["accepted"], 4)
 
 
+class UpstreamCapacityTest(harness.ProcessTestCase):
+    """--capacity N and --latency SPEC: N requests in service, the rest wait in FIFO order."""
+
+    SERVICE_S = 0.1
+
+    def send_queued(self, upstream, count, query=""):
+        socks = []
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", upstream.port), timeout=30)
+            self.addCleanup(sock.close)
+            sock.sendall(b"GET /x%s HTTP/1.1\r\nHost: x\r\n\r\n" % query.encode())
+            socks.append(sock)
+        return socks
+
+    def test_capacity_queues_the_rest_and_latency_grows_with_the_queue(self):
+        upstream = self.start(Upstream(name="cap", extra_args=["--capacity", "2",
+                                                               "--latency", "fixed:100"]))
+        self.assertEqual(upstream.stats()["capacity"], 2)
+        started = time.monotonic()
+        socks = self.send_queued(upstream, 6)
+        finished = []
+        for sock in socks:
+            head, _ = read_response(sock, timeout=30)
+            self.assertIn("200 OK", head)
+            finished.append(time.monotonic() - started)
+        stats = upstream.stats()
+        self.assertEqual(stats["max_in_service"], 2)
+        self.assertGreaterEqual(stats["max_queued"], 3)
+        self.assertEqual((stats["in_service"], stats["queued"], stats["in_flight"]), (0, 0, 0))
+        # 6 requests, 2 at a time, 100 ms each: the last pair leaves after 3 service times.
+        # Lower bounds only: a loaded machine may be slower, never faster.
+        self.assertGreaterEqual(max(finished), 3 * self.SERVICE_S - 0.01)
+        self.assertGreaterEqual(sorted(finished)[2], 2 * self.SERVICE_S - 0.01)
+
+    def test_a_request_delay_is_its_service_time(self):
+        upstream = self.start(Upstream(name="cap", extra_args=["--capacity", "1",
+                                                               "--latency", "fixed:1"]))
+        started = time.monotonic()
+        socks = self.send_queued(upstream, 2, "?delay_ms=150")
+        for sock in socks:
+            read_response(sock, timeout=30)
+        self.assertGreaterEqual(time.monotonic() - started, 0.29)
+        self.assertEqual(upstream.stats()["max_in_service"], 1)
+
+    def test_a_client_that_leaves_the_queue_is_removed(self):
+        upstream = self.start(Upstream(name="cap", extra_args=["--capacity", "1",
+                                                               "--latency", "fixed:60000"]))
+        socks = self.send_queued(upstream, 3)
+        harness.wait_for(lambda: upstream.stats()["queued"] == 2, what="two queued")
+        socks[1].close()
+        socks[2].close()
+        harness.wait_for(lambda: upstream.stats()["queued"] == 0, what="queue empty")
+        stats = upstream.stats()
+        self.assertEqual((stats["in_service"], stats["in_flight"]), (1, 1))
+        socks[0].close()  # in service: its slot is freed too
+        harness.wait_for(lambda: upstream.stats()["in_service"] == 0, what="slot freed")
+        self.assertEqual(upstream.stats()["in_flight"], 0)
+
+    def test_control_changes_capacity_at_run_time(self):
+        upstream = self.start(Upstream(name="cap", extra_args=["--capacity", "1",
+                                                               "--latency", "fixed:60000"]))
+        self.send_queued(upstream, 4)
+        harness.wait_for(lambda: upstream.stats()["queued"] == 3, what="three queued")
+        status, _, body = http_request("GET", upstream.url("/__control?capacity=3"))
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["capacity"], 3)
+        stats = upstream.stats()
+        self.assertEqual((stats["capacity"], stats["in_service"], stats["queued"]), (3, 3, 1))
+        # capacity alone leaves a forced status alone, and 0 removes the limit.
+        upstream.force_status(503)
+        http_request("GET", upstream.url("/__control?capacity=0"))
+        stats = upstream.stats()
+        self.assertEqual((stats["capacity"], stats["in_service"], stats["queued"]), (0, 4, 0))
+        self.assertEqual(http_request("GET", upstream.url("/x?delay_ms=0"))[0], 503)
+        upstream.force_status(None)
+
+    def test_every_latency_distribution_serves_requests(self):
+        for spec in ("exp:5", "lognormal:5,0.5", "bimodal:1,30,0.2"):
+            upstream = self.start(Upstream(name="dist", extra_args=["--latency", spec,
+                                                                    "--seed", "7"]))
+            for _ in range(5):
+                self.assertEqual(http_request("GET", upstream.url("/x"))[0], 200)
+            self.assertEqual(upstream.stats()["requests"], 5)
+
+
 def split_responses(data):
     """Splits concatenated content-length framed responses into [(head, body)]."""
     responses = []
@@ -346,6 +431,19 @@ class UpstreamLifecycleTest(harness.ProcessTestCase):
         started = time.monotonic()
         self.assertEqual(upstream.stop(signal.SIGTERM, timeout=5), 0)
         self.assertLess(time.monotonic() - started, 5)
+
+    def test_bad_latency_spec_fails_with_a_clear_error(self):
+        for spec in ("gauss:10", "fixed:", "lognormal:20", "bimodal:1,2,1.5", "exp:-3"):
+            result = subprocess.run([harness.find_binary("strait-test-upstream"),
+                                     "--latency", spec],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+            self.assertEqual(result.returncode, 2, spec)
+            self.assertIn(b"bad --latency " + spec.encode(), result.stderr)
+        result = subprocess.run([harness.find_binary("strait-test-upstream"), "--delay-ms", "5",
+                                 "--latency", "fixed:5"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn(b"choose one", result.stderr)
 
     def test_bad_option_fails(self):
         result = subprocess.run([harness.find_binary("strait-test-upstream"), "--bogus", "1"],

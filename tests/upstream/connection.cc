@@ -106,6 +106,7 @@ void Connection::closeHandles(bool reset) {
   closing_ = true;
   reading_ = false;
   endInFlight();
+  leaveCapacity();
   uv_timer_stop(&timer_);
   uv_close(asHandle(&timer_), &Connection::onClose);
   // close_reset sets SO_LINGER 0, so the kernel answers with RST instead of FIN.
@@ -163,6 +164,7 @@ void Connection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf)
       break;
     case State::Draining:
       break;
+    case State::Queued:
     case State::Delaying:
     case State::Writing:
       // Keep reading while a response is in flight so a vanished client is noticed; the bytes
@@ -359,7 +361,13 @@ void Connection::startResponse(bool upgradeRequest) {
   const char* contentType = nullptr;
   uint64_t bodyLength = control.bodySize;
   if (path == "/__control") {
-    server_.setForcedStatus(control.statusGiven ? control.status : 0);
+    // ?capacity=N alone changes the capacity and leaves a forced status in place.
+    if (control.capacityGiven) {
+      server_.capacity().setCapacity(control.capacity);
+    }
+    if (control.statusGiven || !control.capacityGiven) {
+      server_.setForcedStatus(control.statusGiven ? control.status : 0);
+    }
     buildStats();
     status = 200;
   } else if (isStats) {
@@ -399,12 +407,67 @@ void Connection::startResponse(bool upgradeRequest) {
   }
   pushSegment(head_.data(), head_.size());
 
-  if (control.delayMs > 0) {
-    state_ = State::Delaying;
-    uv_timer_start(&timer_, &Connection::onTimer, control.delayMs, 0);
+  if (isStats) {
+    // /__stats and /__control bypass the capacity model: a test must see it while it is full.
+    if (control.delayMs > 0) {
+      state_ = State::Delaying;
+      uv_timer_start(&timer_, &Connection::onTimer, control.delayMs, 0);
+      return;
+    }
+    beginWrite();
     return;
   }
-  beginWrite();
+  admit(serviceTime(control));
+}
+
+// ---- The capacity model ----
+
+uint64_t Connection::serviceTime(const ResponseControl& control) {
+  // A request's own delay wins; otherwise the distribution; otherwise --delay-ms.
+  if (!control.delayGiven && server_.latency().configured()) {
+    return server_.latency().sampleMs();
+  }
+  return control.delayMs;
+}
+
+void Connection::admit(uint64_t serviceMs) {
+  CapacityQueue& capacity = server_.capacity();
+  if (capacity.capacity() == 0 && serviceMs == 0) {
+    // Unlimited and instant: answer now, as the upstream always did (no loop turn added).
+    beginWrite();
+    return;
+  }
+  serviceMs_ = serviceMs;
+  if (capacity.admit(this, &ticket_)) {
+    startService();
+    return;
+  }
+  slot_ = Slot::Queued;
+  state_ = State::Queued;
+}
+
+void Connection::startService() {
+  slot_ = Slot::InService;
+  state_ = State::Delaying;
+  // Even a zero service time goes through the timer, so a slot is held for one loop turn and
+  // releasing it never re-enters another connection's response.
+  uv_timer_start(&timer_, &Connection::onTimer, serviceMs_, 0);
+}
+
+void Connection::endService() {
+  if (slot_ == Slot::InService) {
+    slot_ = Slot::None;
+    server_.capacity().release();
+  }
+}
+
+void Connection::leaveCapacity() {
+  if (slot_ == Slot::Queued) {
+    server_.capacity().leave(ticket_);
+  } else if (slot_ == Slot::InService) {
+    server_.capacity().release();
+  }
+  slot_ = Slot::None;
 }
 
 void Connection::buildHead(int status, uint64_t contentLength, bool emitLength,
@@ -472,6 +535,17 @@ void Connection::buildStats() {
   appendNumber(fixedBody_, stats.in_flight);
   fixedBody_.append(",\"max_in_flight\":");
   appendNumber(fixedBody_, stats.max_in_flight);
+  CapacityQueue& capacity = server_.capacity();
+  fixedBody_.append(",\"capacity\":");
+  appendNumber(fixedBody_, capacity.capacity());
+  fixedBody_.append(",\"in_service\":");
+  appendNumber(fixedBody_, capacity.inService());
+  fixedBody_.append(",\"max_in_service\":");
+  appendNumber(fixedBody_, capacity.maxInService());
+  fixedBody_.append(",\"queued\":");
+  appendNumber(fixedBody_, capacity.queued());
+  fixedBody_.append(",\"max_queued\":");
+  appendNumber(fixedBody_, capacity.maxQueued());
   fixedBody_.append("}\n");
   hasFixedBody_ = true;
 }
@@ -496,6 +570,7 @@ void Connection::badRequest() {
 void Connection::onTimer(uv_timer_t* timer) {
   auto* self = static_cast<Connection*>(timer->data);
   if (self->state_ == State::Delaying) {
+    self->endService();
     self->beginWrite();
   } else if (self->state_ == State::Draining) {
     self->close();

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "tests/upstream/capacity.h"
 #include "tests/upstream/request.h"
 
 namespace strait::testupstream {
@@ -28,11 +29,16 @@ class Connection {
   int accept(uv_stream_t* listener);
   // Graceful-enough close for shutdown and errors. Idempotent; frees itself when uv is done.
   void close();
+  // Called by the CapacityQueue when this queued request reaches a free slot.
+  void startService();
 
  private:
+  // Where the request stands in the capacity model.
+  enum class Slot { None, Queued, InService };
   enum class State {
     Reading,   // waiting for or parsing a request
-    Delaying,  // the response waits for its --delay-ms timer
+    Queued,    // waiting in the CapacityQueue for a slot
+    Delaying,  // the response waits for its service time (--delay-ms, --latency, delay_ms)
     Writing,   // a response is being written
     Tunnel,    // after 101 Switching Protocols: echo every byte back
     Draining,  // shut down our side after connection: close; discard input until EOF
@@ -83,6 +89,10 @@ class Connection {
   void consume(size_t bytes);
   void finishResponse();
   void endInFlight();
+  uint64_t serviceTime(const ResponseControl& control);
+  void admit(uint64_t serviceMs);
+  void endService();
+  void leaveCapacity();
   void badRequest();
   void echo(const char* data, size_t length);
   void closeWithReset();
@@ -101,6 +111,9 @@ class Connection {
   bool countedConnection_{false};
   bool inFlight_ = false;  // counted in ServerStats::in_flight
   State state_{State::Reading};
+  Slot slot_{Slot::None};
+  CapacityQueue::Ticket ticket_{};
+  uint64_t serviceMs_{0};
 
   llhttp_t parser_{};
   std::unique_ptr<char[]> readBuffer_;

@@ -32,6 +32,12 @@ void applyKnob(ResponseControl& control, std::string_view key, std::string_view 
   } else if (key == "delay_ms" || key == "delay-ms") {
     if (parseUnsigned(value, number)) {
       control.delayMs = number;
+      control.delayGiven = true;
+    }
+  } else if (key == "capacity") {
+    if (parseUnsigned(value, number)) {
+      control.capacity = number;
+      control.capacityGiven = true;
     }
   } else if (key == "reset") {
     if (value == "after_headers" || value == "after-headers") {

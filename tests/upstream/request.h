@@ -50,6 +50,11 @@ struct ResponseControl {
   bool statusGiven{false};
   uint64_t bodySize{0};
   uint64_t delayMs{0};
+  // Set when the request itself asked for a delay: then it is this request's service time.
+  bool delayGiven{false};
+  // Only /__control reads it: the new capacity of the capacity model.
+  uint64_t capacity{0};
+  bool capacityGiven{false};
   ResetMode reset{ResetMode::None};
   bool chunked{false};
   bool close{false};

@@ -14,7 +14,10 @@ constexpr int kBacklog = 1024;
 
 }  // namespace
 
-Server::Server(Options options) : options_(std::move(options)) {}
+Server::Server(Options options)
+    : options_(std::move(options)),
+      capacity_(options_.capacity),
+      latency_(options_.latency, options_.seed) {}
 
 int Server::bind() {
   sockaddr_storage address{};

@@ -6,6 +6,8 @@
 #include <string>
 #include <unordered_set>
 
+#include "tests/upstream/capacity.h"
+#include "tests/upstream/latency.h"
 #include "tests/upstream/options.h"
 
 namespace strait::testupstream {
@@ -21,7 +23,8 @@ struct ServerStats {
   // Every connection accepted, including the ones used only to read /__stats.
   uint64_t accepted{0};
   uint64_t active{0};
-  // Requests (not /__stats) being answered now, and the most there ever were at once.
+  // Requests (not /__stats) being answered now, queued ones included, and the most there ever
+  // were at once. The capacity model's own counters (in service, queued) are in CapacityQueue.
   uint64_t in_flight{0};
   uint64_t max_in_flight{0};
 };
@@ -42,6 +45,8 @@ class Server {
   // is answered with N, so a test can make a running endpoint fail and recover.
   int forcedStatus() const { return forced_status_; }
   void setForcedStatus(int status) { forced_status_ = status; }
+  CapacityQueue& capacity() { return capacity_; }
+  LatencyModel& latency() { return latency_; }
   uv_loop_t* loop() { return &loop_; }
   void onConnectionClosed(Connection* connection);
 
@@ -58,6 +63,8 @@ class Server {
   uv_signal_t sigterm_{};
   uv_signal_t sigint_{};
   ServerStats stats_;
+  CapacityQueue capacity_;
+  LatencyModel latency_;
   std::unordered_set<Connection*> connections_;
   bool stopping_{false};
   int forced_status_{0};

@@ -1,0 +1,402 @@
+#!/usr/bin/env python3
+"""Staying up under overload (issue 13): an upstream with a real capacity, open-loop load
+ramping past it, and the proxy in front with no protection, a fixed circuit breaker, or the
+adaptive_concurrency filter, side by side.
+
+The upstream is strait-test-upstream --capacity N --latency SPEC: N requests in service at once,
+the rest wait in FIFO order, so its capacity is C = N / mean service time requests per second and
+an overload builds a real queue. The load is strait-loadgen (perf/loadgen): arrivals on a
+Poisson schedule whatever the responses do, in stages of --stages multiples of C (default 0.5C,
+1C, 1.5C, 2C, --stage-seconds each). Each run gets a fresh upstream and proxy and a short
+warm-up at 0.3C that is not recorded.
+
+Runs (--runs):
+  none      no protection: the proxy forwards everything (default circuit breakers, 1024)
+  breaker   cluster circuit_breakers max_requests = N (the concurrency that serves 1xC without
+            queueing upstream), with the same small queue as the adaptive run
+            (max_pending_requests 16, queue_timeout 20ms)
+  adaptive  the adaptive_concurrency filter (gradient, min 3, max 200, initial 10, window
+            100ms, queue 16 / 20ms fifo)
+
+--scenario priority: one run at 2xC with 20% critical, 30% important, 50% nice_to_have in the
+x-strait-priority header, through load_shed + adaptive_concurrency; reports success and p99 per
+class. It needs the load_shed filter (the script says so and stops if the build lacks it).
+
+Per run and stage: offered rate, goodput (2xx answered within the SLO, per second), p50/p99 of
+the 2xx, refusals (503s; "ovl" = those carrying x-strait-overloaded: true), other errors
+(timeouts, resets, other statuses) and client-side drops (no free connection). The SLO is
+--slo-ms, or 5x the p99 of the upstream alone at 0.2C, measured first.
+
+  perf/overload.py [--strait PATH] [--bin-dir DIR] [--runs none,breaker,adaptive]
+                   [--capacity 8] [--latency lognormal:20,0.3] [--stage-seconds 10]
+                   [--stages 0.5,1,1.5,2] [--slo-ms MS] [--scenario overload|priority] [--write]
+
+--bin-dir holds strait-test-upstream and strait-loadgen (default build/bin); --strait is the
+proxy (default <bin-dir>/strait). --write puts the tables into perf/RESULTS.md between the
+overload.py markers and the plot into perf/overload.png; raw CSVs stay in perf/out/overload/.
+"""
+
+import argparse
+import csv
+import datetime
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import harness  # noqa: E402  (process control: every child is killed on exit)
+from proxy_fixtures import simple_config  # noqa: E402
+
+OUT = os.path.join(ROOT, "perf", "out", "overload")
+RESULTS = os.path.join(ROOT, "perf", "RESULTS.md")
+PLOT = os.path.join(ROOT, "perf", "overload.png")
+BEGIN = "<!-- overload.py:begin -->"
+END = "<!-- overload.py:end -->"
+PRIORITY_MIX = "x-strait-priority=critical:20,important:30,nice_to_have:50"
+CLASSES = ("critical", "important", "nice_to_have")
+
+ADAPTIVE_FILTER = """\
+        - name: adaptive_concurrency
+          config:
+            mode: enforce
+            algorithm: gradient
+            min_limit: 3
+            max_limit: 200
+            initial_limit: 10
+            sample_window: 100ms
+            queue: {max: 16, timeout: 20ms, order: fifo}
+"""
+# The load_shed filter is being written; this is the shape its issue describes. Override with
+# --load-shed-config FILE (the YAML list item, indented as here) once the real keys are known.
+LOAD_SHED_FILTER = """\
+        - name: load_shed
+          config:
+            header: x-strait-priority
+            classes: [critical, important, nice_to_have]
+"""
+
+
+def mean_service_ms(spec):
+    """The mean of a --latency SPEC, in ms (C = capacity / mean)."""
+    kind, _, rest = spec.partition(":")
+    values = [float(v) for v in rest.split(",")]
+    if kind in ("fixed", "exp"):
+        return values[0]
+    if kind == "lognormal":
+        return values[0] * math.exp(values[1] ** 2 / 2)
+    if kind == "bimodal":
+        return values[0] * (1 - values[2]) + values[1] * values[2]
+    raise ValueError("unknown latency spec %s" % spec)
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, int(math.ceil(p / 100 * len(sorted_values))) - 1))
+    return sorted_values[index]
+
+
+def proxy_config(upstream_port, run, args):
+    routes = ("          - match: {prefix: /}\n"
+              "            route: {cluster: backend, timeout: 30s}\n")
+    filters = ""
+    if run == "adaptive":
+        filters = ADAPTIVE_FILTER
+    elif run == "priority":
+        filters = args.load_shed_text + ADAPTIVE_FILTER
+    http_options = "      filters:\n" + filters if filters else ""
+    breakers = ""
+    if run == "breaker":
+        breakers = ("    circuit_breakers: {max_requests: %d, max_pending_requests: 16, "
+                    "queue_timeout: 20ms}\n" % args.capacity)
+    return simple_config(upstream_port, http_options=http_options, routes=routes,
+                         clusters_extra=breakers)
+
+
+def validate(strait, text, workdir):
+    path = os.path.join(workdir, "validate.yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    result = subprocess.run([strait, "--validate", "--config", path], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    return result.returncode == 0, result.stdout.strip()
+
+
+def start_upstream(args):
+    return harness.Upstream(name="overload", extra_args=[
+        "--capacity", str(args.capacity), "--latency", args.latency, "--seed", str(args.seed)])
+
+
+def start_proxy(args, text):
+    saved = os.environ.get("STRAIT_BIN_DIR")
+    os.environ["STRAIT_BIN_DIR"] = os.path.dirname(args.strait)
+    try:
+        return harness.Strait(text, binary=os.path.basename(args.strait), start_timeout=30)
+    finally:
+        os.environ["STRAIT_BIN_DIR"] = args.bin_dir if saved is None else saved
+
+
+def loadgen(args, port, stages, out, mix=None, seed=None):
+    """Runs strait-loadgen to the end; returns the rows of its CSV."""
+    argv = [os.path.join(args.bin_dir, "strait-loadgen"), "--url", "127.0.0.1:%d/x" % port,
+            "--stages", ",".join("%.1f:%g" % stage for stage in stages),
+            "--connections", str(args.connections), "--timeout-ms", str(args.timeout_ms),
+            "--seed", str(seed if seed is not None else args.seed), "--out", out]
+    if mix:
+        argv += ["--header-mix", mix]
+    budget = sum(seconds for _, seconds in stages) + args.timeout_ms / 1000 + 30
+    result = subprocess.run(argv, stderr=subprocess.PIPE, text=True, timeout=budget)
+    if result.returncode != 0:
+        raise RuntimeError("strait-loadgen failed: %s" % result.stderr)
+    print("    " + result.stderr.strip(), flush=True)
+    with open(out, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def summarize(rows, seconds, slo_ms):
+    """One stage (or class): counts, goodput, percentiles."""
+    ok = sorted(float(r["latency_ms"]) for r in rows if r["status"].startswith("2"))
+    refused = [r for r in rows if r["status"] == "503"]
+    drops = sum(1 for r in rows if r["outcome"] == "drop")
+    good = sum(1 for v in ok if v <= slo_ms)
+    return {
+        "sent": len(rows),
+        "offered": len(rows) / seconds,
+        "ok": len(ok),
+        "good": good,
+        "goodput": good / seconds,
+        "p50": percentile(ok, 50),
+        "p99": percentile(ok, 99),
+        "refused": len(refused),
+        "refused_ovl": sum(1 for r in refused if r["overloaded"] == "1"),
+        "drops": drops,
+        "errors": len(rows) - len(ok) - len(refused) - drops,
+        "success": len(ok) / len(rows) if rows else float("nan"),
+        "within_slo": good / len(rows) if rows else float("nan"),
+    }
+
+
+def calibrate(args, c_rps):
+    """p99 of the upstream alone at 0.2C: the unloaded latency the SLO is built on."""
+    with start_upstream(args) as upstream:
+        rows = loadgen(args, upstream.port, [(0.2 * c_rps, args.calibrate_seconds)],
+                       os.path.join(OUT, "calibrate.csv"))
+    return summarize(rows, args.calibrate_seconds, float("inf"))
+
+
+def one_run(args, run, stages, mix=None):
+    """Fresh upstream and proxy, warm-up, the stages; returns (rows, upstream stats)."""
+    upstream = start_upstream(args)
+    try:
+        proxy = start_proxy(args, proxy_config(upstream.port, run, args))
+        try:
+            port = proxy.listener_port("main")
+            loadgen(args, port, [(0.3 * args.c_rps, args.warmup_seconds)],
+                    os.path.join(OUT, "%s-warmup.csv" % run), mix=mix, seed=args.seed + 1)
+            rows = loadgen(args, port, stages, os.path.join(OUT, "%s.csv" % run), mix=mix)
+            stats = upstream.stats()
+        finally:
+            proxy.stop()
+    finally:
+        upstream.stop()
+    return rows, stats
+
+
+def fmt(value, digits=1):
+    return "-" if value != value else "%.*f" % (digits, value)
+
+
+def overload_tables(args, results, calibration):
+    lines = ["| run | load | offered/s | goodput/s | goodput/C | p50 ms | p99 ms | "
+             "refused (ovl) | errors | drops |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for run, (stages, stats) in results.items():
+        for multiple, s in zip(args.multiples, stages):
+            lines.append("| %s | %gC | %.0f | %.0f | %.0f%% | %s | %s | %d (%d) | %d | %d |" % (
+                run, multiple, s["offered"], s["goodput"], 100 * s["goodput"] / args.c_rps,
+                fmt(s["p50"]), fmt(s["p99"]), s["refused"], s["refused_ovl"], s["errors"],
+                s["drops"]))
+    lines.append("")
+    lines.append("Upstream peaks per run (its /__stats): " + "; ".join(
+        "%s: max_in_service %d, max_queued %d" % (run, stats["max_in_service"], stats["max_queued"])
+        for run, (_, stats) in results.items()) + ".")
+    return lines
+
+
+def targets(args, results, calibration):
+    """The issue's targets at the last stage, against the unloaded p99 (the upstream alone, and
+    through the proxy: the first stage of the first run)."""
+    first_run = next(iter(results.values()))[0]
+    unloaded = {"upstream alone": calibration["p99"], "first stage via proxy": first_run[0]["p99"]}
+    lines = []
+    for run, (stages, _) in results.items():
+        last = stages[-1]
+        share = last["goodput"] / args.c_rps
+        checks = ", ".join("p99 %.1f ms %s 2x %s p99 (%.1f ms)" % (
+            last["p99"], "<=" if last["p99"] <= 2 * ref else ">", name, 2 * ref)
+            for name, ref in unloaded.items())
+        lines.append("- %s at %gC: goodput %.0f%% of C (target >= 95%%: %s); %s." % (
+            run, args.multiples[-1], 100 * share, "met" if share >= 0.95 else "not met", checks))
+    return lines
+
+
+def priority_table(per_class, slo_ms):
+    lines = ["| class | sent | success | within SLO | p50 ms | p99 ms | refused |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, s in per_class.items():
+        lines.append("| %s | %d | %.2f%% | %.2f%% | %s | %s | %d |" % (
+            name, s["sent"], 100 * s["success"], 100 * s["within_slo"], fmt(s["p50"]),
+            fmt(s["p99"]), s["refused"]))
+    return lines
+
+
+def plot(args, results):
+    data = os.path.join(OUT, "overload.tsv")
+    with open(data, "w", encoding="utf-8") as f:
+        for run, (stages, _) in results.items():
+            f.write("# %s\n" % run)
+            for multiple, s in zip(args.multiples, stages):
+                p99 = s["p99"] if s["p99"] == s["p99"] else 0
+                f.write("%g\t%.1f\t%.2f\n" % (multiple, s["goodput"], max(p99, 0.1)))
+            f.write("\n\n")
+    script = [
+        "set terminal pngcairo size 1100,450 font ',10'" if _has_cairo() else
+        "set terminal png size 1100,450",
+        "set output '%s'" % os.path.join(OUT, "overload.png"),
+        "set multiplot layout 1,2 title 'Overload: capacity C = %.0f req/s (%d in service, %s)'"
+        % (args.c_rps, args.capacity, args.latency),
+        "set xlabel 'offered load (x C)'", "set grid", "set key top left",
+        "set ylabel 'goodput (2xx within %.0f ms SLO, per s)'" % args.slo_ms,
+        "set yrange [0:*]",
+        "plot " + ", ".join("'%s' index %d using 1:2 with linespoints lw 2 title '%s'" %
+                            (data, i, run) for i, run in enumerate(results)) +
+        ", %.1f with lines dt 2 lc rgb 'gray' title 'C'" % args.c_rps,
+        "set ylabel 'p99 of 2xx (ms, log)'", "set logscale y", "set yrange [*:*]",
+        "plot " + ", ".join("'%s' index %d using 1:3 with linespoints lw 2 title '%s'" %
+                            (data, i, run) for i, run in enumerate(results)) +
+        ", %.1f with lines dt 2 lc rgb 'gray' title 'SLO'" % args.slo_ms,
+        "unset multiplot",
+    ]
+    subprocess.run(["gnuplot"], input="\n".join(script), text=True, check=True)
+
+
+def _has_cairo():
+    result = subprocess.run(["gnuplot", "-e", "set terminal"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    return "pngcairo" in result.stdout
+
+
+def write_results(block):
+    with open(RESULTS, encoding="utf-8") as f:
+        text = f.read()
+    section = BEGIN + "\n" + block + "\n" + END
+    if BEGIN in text:
+        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n## Overload (issue 13)\n\n" + section + "\n"
+    with open(RESULTS, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def header_lines(args, calibration):
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                            stdout=subprocess.PIPE, text=True).stdout.strip()
+    return [
+        "%s, commit %s, strait %s; %d CPUs, nothing pinned. Upstream: `--capacity %d --latency %s`"
+        " (C = %.0f req/s); SLO %.0f ms (%s); the upstream alone at 0.2C: p50 %.1f ms, p99 %.1f"
+        " ms. Load: strait-loadgen, Poisson arrivals, %g s per stage, at most %d connections, "
+        "timeout %d ms." % (
+            datetime.date.today().isoformat(), commit, args.strait, os.cpu_count(), args.capacity,
+            args.latency, args.c_rps, args.slo_ms,
+            "--slo-ms" if args.slo_given else "5x the upstream's unloaded p99",
+            calibration["p50"], calibration["p99"], args.stage_seconds, args.connections,
+            args.timeout_ms),
+        "",
+        "Command: `perf/overload.py %s`" % " ".join(sys.argv[1:]),
+        "",
+    ]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "bin"))
+    ap.add_argument("--strait", help="the proxy binary (default <bin-dir>/strait)")
+    ap.add_argument("--runs", default="none,breaker,adaptive")
+    ap.add_argument("--scenario", choices=("overload", "priority"), default="overload")
+    ap.add_argument("--capacity", type=int, default=8)
+    ap.add_argument("--latency", default="lognormal:20,0.3")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--stages", default="0.5,1,1.5,2", help="multiples of C")
+    ap.add_argument("--stage-seconds", type=float, default=10)
+    ap.add_argument("--warmup-seconds", type=float, default=2)
+    ap.add_argument("--calibrate-seconds", type=float, default=5)
+    ap.add_argument("--slo-ms", type=float)
+    ap.add_argument("--connections", type=int, default=1000)
+    ap.add_argument("--timeout-ms", type=int, default=5000)
+    ap.add_argument("--load-shed-config", help="file with the load_shed filter list item")
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    args.bin_dir = os.path.abspath(args.bin_dir)
+    args.strait = os.path.abspath(args.strait or os.path.join(args.bin_dir, "strait"))
+    os.environ["STRAIT_BIN_DIR"] = args.bin_dir  # strait-test-upstream comes from here
+    args.multiples = [float(m) for m in args.stages.split(",")]
+    args.c_rps = args.capacity / (mean_service_ms(args.latency) / 1000)
+    args.load_shed_text = LOAD_SHED_FILTER
+    if args.load_shed_config:
+        with open(args.load_shed_config, encoding="utf-8") as f:
+            args.load_shed_text = f.read()
+    shutil.rmtree(OUT, ignore_errors=True)
+    os.makedirs(OUT)
+
+    runs = ["priority"] if args.scenario == "priority" else args.runs.split(",")
+    for run in runs:
+        ok, message = validate(args.strait, proxy_config(1, run, args), OUT)
+        if not ok:
+            print("run %s: this strait does not accept its config:\n  %s" % (run, message))
+            return 3
+
+    print("C = %.0f req/s; calibrating the upstream alone at 0.2C ..." % args.c_rps, flush=True)
+    calibration = calibrate(args, args.c_rps)
+    args.slo_given = args.slo_ms is not None
+    if not args.slo_given:
+        args.slo_ms = 5 * calibration["p99"]
+    print("  unloaded p50 %.1f ms, p99 %.1f ms; SLO %.0f ms" %
+          (calibration["p50"], calibration["p99"], args.slo_ms), flush=True)
+
+    lines = header_lines(args, calibration)
+    if args.scenario == "priority":
+        seconds = args.stage_seconds
+        rows, _ = one_run(args, "priority", [(2 * args.c_rps, seconds)], mix=PRIORITY_MIX)
+        per_class = {name: summarize([r for r in rows if r["class"] == name], seconds,
+                                     args.slo_ms) for name in CLASSES}
+        lines += ["Priority at 2xC (%s), load_shed + adaptive_concurrency:" % PRIORITY_MIX, ""]
+        lines += priority_table(per_class, args.slo_ms)
+    else:
+        results = {}
+        stages = [(m * args.c_rps, args.stage_seconds) for m in args.multiples]
+        for run in runs:
+            print("run %s ..." % run, flush=True)
+            rows, stats = one_run(args, run, stages)
+            per_stage = [summarize([r for r in rows if r["stage"] == str(i)], args.stage_seconds,
+                                   args.slo_ms) for i in range(len(stages))]
+            results[run] = (per_stage, stats)
+        lines += overload_tables(args, results, calibration)
+        lines += [""] + targets(args, results, calibration)
+        plot(args, results)
+        lines += ["", "![goodput and p99 per stage](overload.png)"]
+    block = "\n".join(lines)
+    print("\n" + block)
+    if args.write:
+        write_results(block)
+        if args.scenario == "overload":
+            shutil.copyfile(os.path.join(OUT, "overload.png"), PLOT)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
