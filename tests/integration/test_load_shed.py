@@ -8,11 +8,11 @@ header from an untrusted peer is ignored and counted, and dry_run only counts.
 import unittest
 
 import harness
-from harness import Strait, Upstream, http_request, wait_for
+from harness import Strait, Upstream, http_request, replace_file, wait_for
 from test_filters import access_records, json_access_log
 
 
-def shed_config(upstream_port, mode="enforce", top=""):
+def shed_config(upstream_port, mode="enforce", top="", retry_after="2s"):
     return (
         "admin: {address: 127.0.0.1, port: 0}\n"
         "workers: 1\n"
@@ -27,7 +27,7 @@ def shed_config(upstream_port, mode="enforce", top=""):
         "          config:\n"
         "            mode: %s\n"
         "            interval: 20ms\n"
-        "            retry_after: 2s\n"
+        "            retry_after: %s\n"
         "            priority:\n"
         "              routes: {pay: critical}\n"
         "              default: nice_to_have\n"
@@ -48,7 +48,7 @@ def shed_config(upstream_port, mode="enforce", top=""):
         "            route: {cluster: backend}\n"
         "clusters:\n"
         "  - name: backend\n"
-        "    endpoints: [{address: 127.0.0.1, port: %d}]\n" % (top, mode, upstream_port))
+        "    endpoints: [{address: 127.0.0.1, port: %d}]\n" % (top, mode, retry_after, upstream_port))
 
 
 def shed_counter(proxy, cls, cause="cpu", name="shed"):
@@ -106,6 +106,24 @@ class LoadShedTest(harness.ProcessTestCase):
             return shed_counter(proxy, "nice_to_have", name="dry_run_shed") >= 1
         wait_for(counted, timeout=10, what="a dry-run shed counted")
         self.assertEqual(shed_counter(proxy, "nice_to_have"), 0)
+
+    def test_reload_with_a_changed_block_replaces_the_controller(self):
+        upstream = self.start(Upstream(name="app"))
+        proxy = self.start(Strait(shed_config(upstream.port)))
+        _, headers, _ = self.overloaded(proxy)
+        self.assertEqual(headers.get("retry-after"), "2")
+        # The old factory (and its sampling timer) goes when the old snapshot does, on whichever
+        # thread lets go last; the new one samples from scratch.
+        replace_file(proxy.config_path, shed_config(upstream.port, retry_after="5s"))
+
+        def new_block():
+            status, headers, _ = http_request("GET", proxy.url("/browse"))
+            return status == 503 and headers.get("retry-after") == "5"
+        wait_for(new_block, timeout=10, what="the new block applied")
+        for _ in range(3):
+            status, _, _ = http_request("GET", proxy.url("/pay/x"))
+            self.assertEqual(status, 200)
+        self.assertGreaterEqual(proxy.counter("strait_dp_config_reload_total"), 1)
 
 
 if __name__ == "__main__":
