@@ -96,8 +96,8 @@ void parseCurve(const Value& value, ShedCurve& curve) {
   readPositive(map, "start", curve.start, kMaxOverload);
   readPositive(map, "full", curve.full, kMaxOverload);
   if (curve.full < curve.start) {
-    map.error("full (" + format(curve.full) + ") must not be below start (" +
-              format(curve.start) + ")");
+    map.error("full (" + format(curve.full) + ") must not be below start (" + format(curve.start) +
+              ")");
   }
 }
 

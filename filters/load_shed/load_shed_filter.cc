@@ -8,7 +8,9 @@ namespace strait::filters::load_shed {
 
 namespace {
 
-int64_t permille(double value) { return static_cast<int64_t>(std::lround(value * 1000)); }
+int64_t permille(double value) {
+  return static_cast<int64_t>(std::lround(value * 1000));
+}
 
 class LoadShedFilter : public http::StreamFilter {
  public:
@@ -82,7 +84,9 @@ ShedRuntime::ShedRuntime(const LoadShedConfig& config, const http::ProcessContex
   timer_->enableTimer(controller_.config().interval);
 }
 
-ShedRuntime::~ShedRuntime() { timer_.reset(); }
+ShedRuntime::~ShedRuntime() {
+  timer_.reset();
+}
 
 void ShedRuntime::tick() {
   SignalSample sample;
@@ -187,12 +191,12 @@ http::StreamFilterPtr LoadShedFactory::createFilter() const {
 
 void registerLoadShedFilter() {
   registerLoadShedParser();
-  http::registerFilterFactory(
-      "load_shed", [](const config::FilterSettings& settings, http::FilterFactoryContext& context)
-                       -> http::FilterFactoryPtr {
-        return std::make_shared<LoadShedFactory>(static_cast<const LoadShedSettings&>(settings),
-                                                 context);
-      });
+  http::registerFilterFactory("load_shed",
+                              [](const config::FilterSettings& settings,
+                                 http::FilterFactoryContext& context) -> http::FilterFactoryPtr {
+                                return std::make_shared<LoadShedFactory>(
+                                    static_cast<const LoadShedSettings&>(settings), context);
+                              });
 }
 
 }  // namespace strait::filters::load_shed

@@ -34,9 +34,9 @@ namespace strait::filters::load_shed {
 class ShedRuntime {
  public:
   struct Gauges {
-    stats::Gauge overload;                                   // permille
-    std::array<stats::Gauge, kPriorityCount> probability;   // permille, by class
-    std::array<stats::Gauge, kSignalCount> pressure;         // permille, by signal
+    stats::Gauge overload;                                 // permille
+    std::array<stats::Gauge, kPriorityCount> probability;  // permille, by class
+    std::array<stats::Gauge, kSignalCount> pressure;       // permille, by signal
   };
 
   // Main thread. Starts the timer.

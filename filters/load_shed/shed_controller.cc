@@ -110,8 +110,7 @@ Decision ShedController::decide(Priority priority, std::chrono::microseconds wor
     overload = lag;
     decision.cause = Signal::EventLoopLag;
   }
-  decision.probability =
-      curveProbability(config_.curves[static_cast<size_t>(priority)], overload);
+  decision.probability = curveProbability(config_.curves[static_cast<size_t>(priority)], overload);
   if (decision.probability <= 0) {
     return decision;
   }

@@ -46,12 +46,12 @@ const char* signalName(Signal signal);
 
 // What the factory's timer read from the signals for one interval.
 struct SignalSample {
-  uint64_t queue_samples = 0;             // requests admitted in the window
+  uint64_t queue_samples = 0;              // requests admitted in the window
   std::chrono::microseconds queue_min{0};  // their smallest queueing delay
   uint32_t limit = 0;                      // adaptive_concurrency limit; 0: none published
   uint32_t in_flight = 0;
   std::chrono::microseconds max_event_loop_lag{0};  // the worst worker (for the gauge only)
-  std::optional<double> cpu;                         // utilisation; nullopt: unknown
+  std::optional<double> cpu;                        // utilisation; nullopt: unknown
 };
 
 struct Decision {

@@ -41,9 +41,7 @@ class ProcessSignalsImpl : public http::ProcessSignals {
       lag_us_[worker].store(lag.count(), std::memory_order_relaxed);
     }
   }
-  void setCpuUtilisation(double utilisation) {
-    cpu_.store(utilisation, std::memory_order_relaxed);
-  }
+  void setCpuUtilisation(double utilisation) { cpu_.store(utilisation, std::memory_order_relaxed); }
 
  private:
   std::atomic<bool> draining_{false};

@@ -16,9 +16,9 @@
 namespace strait::filters::load_shed {
 namespace {
 
-using ::testing::ElementsAre;
 using std::chrono::microseconds;
 using std::chrono::milliseconds;
+using ::testing::ElementsAre;
 using testing::Stream;
 
 constexpr const char* kNiceShed =
@@ -45,8 +45,8 @@ class LoadShedFilterTest : public ::testing::Test {
     process_.signals.cpu = cpu;
     process_.dispatcher.advance(milliseconds(100));  // one sampling interval
   }
-  std::unique_ptr<Stream> stream(const std::string& priority = "", const std::string& principal = "",
-                                 uint32_t worker = 0) {
+  std::unique_ptr<Stream> stream(const std::string& priority = "",
+                                 const std::string& principal = "", uint32_t worker = 0) {
     auto s = std::make_unique<Stream>(dispatcher_, time_, random_, store_, factories_);
     if (!priority.empty()) {
       s->owner.request.headers.add("x-strait-priority", priority);
@@ -63,7 +63,7 @@ class LoadShedFilterTest : public ::testing::Test {
     return count(shed().counters(p).shed[static_cast<size_t>(cause)]);
   }
 
-  strait::testing::TestProcess process_;  // the main thread
+  strait::testing::TestProcess process_;       // the main thread
   strait::testing::SimulatedTimeSource time_;  // a worker
   testing::FakeDispatcher dispatcher_{time_};
   strait::testing::ScriptedRandom random_;
@@ -85,10 +85,11 @@ TEST_F(LoadShedFilterTest, NotOverloadedEverythingGoesOn) {
 }
 
 TEST_F(LoadShedFilterTest, ShedsTheLowestClassFirstWith503) {
-  build("            signals: {cpu: {threshold: 1.0}}\n"
-        "            priority: {default: nice_to_have, principals: {spiffe://m/ns/pay/*: critical,"
-        " spiffe://m/ns/web/*: important}}\n");
-  overload(1.6);  // nice_to_have 1, important 0.47, critical 0
+  build(
+      "            signals: {cpu: {threshold: 1.0}}\n"
+      "            priority: {default: nice_to_have, principals: {spiffe://m/ns/pay/*: critical,"
+      " spiffe://m/ns/web/*: important}}\n");
+  overload(1.6);            // nice_to_have 1, important 0.47, critical 0
   random_.push({999'999});  // important's draw: above 0.47 -> admitted
   auto nice = stream();
   auto important = stream("", "spiffe://m/ns/web/sa/a");
@@ -113,18 +114,20 @@ TEST_F(LoadShedFilterTest, GaugesFollowTheTimer) {
   overload(1.25);
   const std::string text = store_.renderPrometheus();
   EXPECT_THAT(text, ::testing::HasSubstr("strait_dp_load_shed_overload{listener=\"l\"} 1250"));
-  EXPECT_THAT(text, ::testing::HasSubstr(
-                        "strait_dp_load_shed_probability{listener=\"l\",class=\"nice_to_have\"} 500"));
+  EXPECT_THAT(text,
+              ::testing::HasSubstr(
+                  "strait_dp_load_shed_probability{listener=\"l\",class=\"nice_to_have\"} 500"));
   EXPECT_THAT(text, ::testing::HasSubstr(
                         "strait_dp_load_shed_pressure{listener=\"l\",signal=\"cpu\"} 1250"));
 }
 
 TEST_F(LoadShedFilterTest, TrustedHeaderRouteAndPrecedence) {
-  build("            signals: {cpu: {threshold: 1.0}}\n"
-        "            priority:\n"
-        "              trusted_principals: [spiffe://m/ns/edge/*]\n"
-        "              routes: {checkout: critical}\n"
-        "              default: nice_to_have\n");
+  build(
+      "            signals: {cpu: {threshold: 1.0}}\n"
+      "            priority:\n"
+      "              trusted_principals: [spiffe://m/ns/edge/*]\n"
+      "              routes: {checkout: critical}\n"
+      "              default: nice_to_have\n");
   overload(2.5);  // nice_to_have and important shed, critical not
   auto trusted = stream("critical", "spiffe://m/ns/edge/sa/gw");
   EXPECT_THAT(trusted->owner.log, ElementsAre("router"));
@@ -189,9 +192,9 @@ TEST_F(LoadShedFilterTest, DryRunCountsAndLetsThrough) {
   overload(3.0);
   auto a = stream();  // important: probability 1
   EXPECT_THAT(a->owner.log, ElementsAre("router"));
-  EXPECT_EQ(count(shed().counters(Priority::Important)
-                      .dry_run_shed[static_cast<size_t>(Signal::Cpu)]),
-            1u);
+  EXPECT_EQ(
+      count(shed().counters(Priority::Important).dry_run_shed[static_cast<size_t>(Signal::Cpu)]),
+      1u);
   EXPECT_EQ(shedCount(Priority::Important, Signal::Cpu), 0u);
 }
 

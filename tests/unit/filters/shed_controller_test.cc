@@ -17,7 +17,9 @@ using std::chrono::milliseconds;
 
 constexpr uint64_t kScale = 1'000'000;
 
-LoadShedConfig defaults() { return LoadShedConfig{}; }
+LoadShedConfig defaults() {
+  return LoadShedConfig{};
+}
 
 // A sample whose only signal is the cpu; with cpuOnly()'s threshold 1.0 the overload is the
 // utilisation itself.
@@ -139,7 +141,7 @@ SignalSample queue(uint64_t samples, milliseconds min) {
 }
 
 TEST(ShedControllerTest, CodelMinimumAboveTargetForAWholeIntervalIsPressure) {
-  ShedController controller(defaults());  // target 5ms
+  ShedController controller(defaults());          // target 5ms
   controller.update(queue(10, milliseconds(5)));  // at the target: not above
   EXPECT_EQ(controller.pressure(Signal::QueueDelay), 0);
   controller.update(queue(10, milliseconds(8)));
@@ -212,7 +214,7 @@ TEST(ShedControllerTest, EventLoopLagShedsOnlyTheLaggingWorker) {
   SignalSample s;
   s.max_event_loop_lag = milliseconds(100);
   controller.update(s);
-  EXPECT_EQ(controller.overload(), 0);  // not the process's overload
+  EXPECT_EQ(controller.overload(), 0);                               // not the process's overload
   EXPECT_DOUBLE_EQ(controller.pressure(Signal::EventLoopLag), 2.0);  // but shown
   strait::testing::ScriptedRandom random;
   Decision lagging = controller.decide(Priority::NiceToHave, milliseconds(100), random);
