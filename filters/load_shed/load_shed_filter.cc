@@ -40,7 +40,7 @@ class LoadShedFilter : public http::StreamFilter {
     const ShedRuntime& runtime = *factory_.runtime();
     const Decision decision = runtime.controller().decide(
         priority.priority, runtime.signals().eventLoopLag(callbacks_->workerIndex()),
-        callbacks_->random());
+        runtime.concurrency().demand(), callbacks_->random());
     const ClassCounters& counters = factory_.counters(priority.priority);
     const auto cause = static_cast<size_t>(decision.cause);
     if (!decision.shed) {
@@ -95,6 +95,7 @@ void ShedRuntime::tick() {
   sample.queue_min = window.min;
   sample.limit = signal_->limit();
   sample.in_flight = signal_->inFlight();
+  sample.queued = signal_->queued();
   const http::ProcessSignals& signals = process_.signals;
   for (uint32_t worker = 0; worker < signals.workerCount(); ++worker) {
     sample.max_event_loop_lag = std::max(sample.max_event_loop_lag, signals.eventLoopLag(worker));

@@ -48,6 +48,7 @@ class ShedRuntime {
   ShedController& controller() { return controller_; }
   const ShedController& controller() const { return controller_; }
   const http::ProcessSignals& signals() const { return process_.signals; }
+  const ConcurrencySignal& concurrency() const { return *signal_; }
   // One sampling step (the timer's callback; tests may call it).
   void tick();
 

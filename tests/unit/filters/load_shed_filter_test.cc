@@ -174,6 +174,15 @@ TEST_F(LoadShedFilterTest, QueueDelayFromAdaptiveConcurrencyOfTheSameListener) {
   process_.dispatcher.advance(milliseconds(100));
   EXPECT_TRUE(stream()->owner.has("reply 503 load_shed nice_to_have concurrency"));
   EXPECT_EQ(shedCount(Priority::NiceToHave, Signal::Concurrency), 1u);
+  // Read per request, without waiting for the timer: the limit's queue filling sheds at once.
+  signal->setInFlight(10);
+  process_.dispatcher.advance(milliseconds(100));
+  EXPECT_THAT(stream()->owner.log, ElementsAre("router"));
+  signal->setQueued(6);  // (10 + 6) / 10 = 1.6: past nice_to_have's full 1.5
+  EXPECT_TRUE(stream()->owner.has("reply 503 load_shed nice_to_have concurrency"));
+  EXPECT_EQ(shedCount(Priority::NiceToHave, Signal::Concurrency), 2u);
+  signal->setQueued(0);
+  signal->setInFlight(0);
   signal->publishLimit(0, 0);
 }
 
