@@ -65,28 +65,10 @@ HTTP_FLOW = re.compile(r"^    http: \{(.*)\}$")
 ROUTE_FLOW = re.compile(r"^(\s+route: \{.*)\}$")
 
 
-def add_listener_filters(text, filters_text):
-    """`text` with `filters_text` on every listener and nothing else (issue 13's chain)."""
-    out = []
-    listeners = 0
-    for line in text.splitlines():
-        if HTTP_FLOW.match(line) or line.rstrip() == "    http:":
-            raise ValueError("add_listener_filters: the listener already has an http mapping")
-        if line == "    virtual_hosts:":
-            out.append("    http:")
-            out.append("      filters:")
-            out.extend(filters_text.rstrip("\n").split("\n"))
-            listeners += 1
-        out.append(line)
-    if listeners == 0:
-        raise ValueError("add_listener_filters: found no listener")
-    return "\n".join(out) + "\n"
-
-
-def add_chain(text, filters_text):
+def add_chain(text, filters_text, policies=True):
     """`text` (a plain config) with the chain added: `filters_text` (filter list items indented by
-    eight spaces) on every listener, the retry policy on every route, circuit breakers and outlier
-    detection on every cluster.
+    eight spaces) on every listener and, with `policies`, the retry policy on every route, circuit
+    breakers and outlier detection on every cluster.
 
     `text` must have the shape perf/compare.sh and perf/filter_overhead.py write: listener keys
     indented by four spaces, a listener's `http:` either absent or a one-line flow mapping of
@@ -118,16 +100,16 @@ def add_chain(text, filters_text):
             out.extend(filters_text.rstrip("\n").split("\n"))
             http_done = True
             counts["listeners"] += 1
-        m = ROUTE_FLOW.match(line)
+        m = ROUTE_FLOW.match(line) if policies else None
         if m:
             out.append(m.group(1) + ", " + ROUTE_RETRY + "}")
             counts["routes"] += 1
             continue
         out.append(line)
-        if line.startswith("    endpoints: "):
+        if policies and line.startswith("    endpoints: "):
             out.extend(CLUSTER_LINES.rstrip("\n").split("\n"))
             counts["clusters"] += 1
-    missing = [k for k, n in counts.items() if n == 0]
+    missing = [k for k, n in counts.items() if n == 0 and (policies or k == "listeners")]
     if missing:
         raise ValueError("add_chain: found no " + ", ".join(missing) + " to add the chain to")
     return "\n".join(out) + "\n"
@@ -165,7 +147,7 @@ def main():
     args = ap.parse_args()
     plain = sys.stdin.read()
     if args.chain == "overload":
-        text = add_listener_filters(plain, OVERLOAD_FILTERS)
+        text = add_chain(plain, OVERLOAD_FILTERS, policies=False)
         description = ("listener filters load_shed (defaults) and adaptive_concurrency (gradient, "
                        "min_limit 1000: computes, never refuses); nothing triggers")
     else:
