@@ -294,22 +294,33 @@ def plot_priority(args, per_stage):
                 p99 = s["p99"] if s["p99"] == s["p99"] else 0
                 f.write("%g\t%.2f\t%.2f\n" % (multiple, 100 * s["success"], max(p99, 0.1)))
             f.write("\n\n")
+    _gnuplot("overload-priority.png",
+             "Priority shedding: C = %.0f req/s, %s" % (args.c_rps, PRIORITY_MIX), [
+                 ["set key bottom left", "set ylabel 'success (%)'", "set yrange [0:105]",
+                  _series(data, CLASSES, 2)],
+                 ["set ylabel 'p99 of 2xx (ms)'", "set yrange [0:*]", "set key top left",
+                  _series(data, CLASSES, 3) +
+                  ", %.1f with lines dt 2 lc rgb 'gray' title 'SLO'" % args.slo_ms]])
+
+
+def _series(data, names, column):
+    """A gnuplot `plot` of one column of every block of `data`, one line per name."""
+    return "plot " + ", ".join("'%s' index %d using 1:%d with linespoints lw 2 title '%s'" %
+                               (data, i, column, name) for i, name in enumerate(names))
+
+
+def _gnuplot(png, title, panels):
+    """Two panels side by side into OUT/png; each panel: its settings, its plot line last."""
     script = [
         "set terminal pngcairo size 1100,450 font ',10' noenhanced" if _has_cairo() else
         "set terminal png size 1100,450 noenhanced",
-        "set output '%s'" % os.path.join(OUT, "overload-priority.png"),
-        "set multiplot layout 1,2 title 'Priority shedding: C = %.0f req/s, %s'"
-        % (args.c_rps, PRIORITY_MIX),
-        "set xlabel 'offered load (x C)'", "set grid", "set key bottom left",
-        "set ylabel 'success (%)'", "set yrange [0:105]",
-        "plot " + ", ".join("'%s' index %d using 1:2 with linespoints lw 2 title '%s'" %
-                            (data, i, name) for i, name in enumerate(CLASSES)),
-        "set ylabel 'p99 of 2xx (ms)'", "set yrange [0:*]", "set key top left",
-        "plot " + ", ".join("'%s' index %d using 1:3 with linespoints lw 2 title '%s'" %
-                            (data, i, name) for i, name in enumerate(CLASSES)) +
-        ", %.1f with lines dt 2 lc rgb 'gray' title 'SLO'" % args.slo_ms,
-        "unset multiplot",
+        "set output '%s'" % os.path.join(OUT, png),
+        "set multiplot layout 1,%d title '%s'" % (len(panels), title),
+        "set xlabel 'offered load (x C)'", "set grid",
     ]
+    for panel in panels:
+        script += panel
+    script.append("unset multiplot")
     subprocess.run(["gnuplot"], input="\n".join(script), text=True, check=True)
 
 
@@ -322,25 +333,16 @@ def plot(args, results):
                 p99 = s["p99"] if s["p99"] == s["p99"] else 0
                 f.write("%g\t%.1f\t%.2f\n" % (multiple, s["goodput"], max(p99, 0.1)))
             f.write("\n\n")
-    script = [
-        "set terminal pngcairo size 1100,450 font ',10' noenhanced" if _has_cairo() else
-        "set terminal png size 1100,450 noenhanced",
-        "set output '%s'" % os.path.join(OUT, "overload.png"),
-        "set multiplot layout 1,2 title 'Overload: capacity C = %.0f req/s (%d in service, %s)'"
-        % (args.c_rps, args.capacity, args.latency),
-        "set xlabel 'offered load (x C)'", "set grid", "set key top left",
-        "set ylabel 'goodput (2xx within %.0f ms SLO, per s)'" % args.slo_ms,
-        "set yrange [0:*]",
-        "plot " + ", ".join("'%s' index %d using 1:2 with linespoints lw 2 title '%s'" %
-                            (data, i, run) for i, run in enumerate(results)) +
-        ", %.1f with lines dt 2 lc rgb 'gray' title 'C'" % args.c_rps,
-        "set ylabel 'p99 of 2xx (ms, log)'", "set logscale y", "set yrange [*:*]",
-        "plot " + ", ".join("'%s' index %d using 1:3 with linespoints lw 2 title '%s'" %
-                            (data, i, run) for i, run in enumerate(results)) +
-        ", %.1f with lines dt 2 lc rgb 'gray' title 'SLO'" % args.slo_ms,
-        "unset multiplot",
-    ]
-    subprocess.run(["gnuplot"], input="\n".join(script), text=True, check=True)
+    _gnuplot("overload.png", "Overload: capacity C = %.0f req/s (%d in service, %s)" % (
+        args.c_rps, args.capacity, args.latency), [
+            ["set key top left",
+             "set ylabel 'goodput (2xx within %.0f ms SLO, per s)'" % args.slo_ms,
+             "set yrange [0:*]",
+             _series(data, results, 2) +
+             ", %.1f with lines dt 2 lc rgb 'gray' title 'C'" % args.c_rps],
+            ["set ylabel 'p99 of 2xx (ms, log)'", "set logscale y", "set yrange [*:*]",
+             _series(data, results, 3) +
+             ", %.1f with lines dt 2 lc rgb 'gray' title 'SLO'" % args.slo_ms]])
 
 
 def _has_cairo():
