@@ -30,6 +30,9 @@
 #                         right after strait in the rotation; the report adds, per cell, the ratio
 #                         strait-chain / strait of req/s (target >= 0.90), also in RESULTS.md.
 #                         The memory, TLS and h2load sections leave strait-chain out.
+#   --chain overload      strait-chain with issue 13's chain instead: adaptive_concurrency and
+#                         load_shed on the listener, not triggering (target >= 0.95); implies
+#                         --strait-chain
 #   --proxy-cpu N         CPU for the proxies (default 1)
 #   --load-cpu N          CPU for the upstream and wrk (default 0)
 #   --wrk-threads N       wrk threads (default 1)
@@ -79,6 +82,7 @@ BODIES_LIST=0,1k,64k
 ONLY=()
 PROXIES_LIST=strait,nginx,haproxy
 STRAIT_CHAIN=0
+CHAIN_KIND=full
 PROXY_CPU=1
 LOAD_CPU=0
 WRK_THREADS=1
@@ -110,6 +114,7 @@ while [[ $# -gt 0 ]]; do
     --only) ONLY+=("$2"); shift 2 ;;
     --proxies) PROXIES_LIST="$2"; shift 2 ;;
     --strait-chain) STRAIT_CHAIN=1; shift ;;
+    --chain) CHAIN_KIND="$2"; STRAIT_CHAIN=1; shift 2 ;;
     --proxy-cpu) PROXY_CPU="$2"; shift 2 ;;
     --load-cpu) LOAD_CPU="$2"; shift 2 ;;
     --wrk-threads) WRK_THREADS="$2"; shift 2 ;;
@@ -452,7 +457,8 @@ write_configs() {
   if [[ " ${PROXIES[*]} " == *" strait-chain "* ]]; then
     # The same config on its own port, with the chain added (no TLS listener).
     CHAIN_DESC="$(strait_yaml "$PORT_STRAIT_CHAIN" |
-      python3 "$CHAIN_PY" --strait "$STRAIT_BIN" --workdir "$WORK" --out "$WORK/strait-chain.yaml")" ||
+      python3 "$CHAIN_PY" --strait "$STRAIT_BIN" --workdir "$WORK" --chain "$CHAIN_KIND" \
+        --out "$WORK/strait-chain.yaml")" ||
       die "perf/lib/filter_chain.py could not write $WORK/strait-chain.yaml"
   fi
   if [[ $DO_TLS == 1 ]]; then
@@ -775,7 +781,7 @@ META="$WORK/meta.tsv"
   printf 'upstream\t%s\n' "$UPSTREAM_DESC"
   printf 'strait\t%s\n' "$STRAIT_DESC"
   if [[ -n "$CHAIN_DESC" ]]; then
-    printf 'strait-chain\tthe strait binary and config on a second port, plus the full filter chain of issue 5 (perf/lib/filter_chain.py): %s; not in the memory, TLS and h2load sections\n' "$CHAIN_DESC"
+    printf 'strait-chain\tthe strait binary and config on a second port, plus the %s filter chain (perf/lib/filter_chain.py --chain %s): %s; not in the memory, TLS and h2load sections\n' "$CHAIN_KIND" "$CHAIN_KIND" "$CHAIN_DESC"
   fi
   printf 'nginx\t%s; 1 worker, upstream keepalive 512, HTTP/1.1 to upstream, access_log off\n' "$NGINX_VERSION"
   printf 'haproxy\t%s; nbthread 1, mode http, http-reuse always, no log\n' "$HAPROXY_VERSION"

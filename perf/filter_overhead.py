@@ -14,6 +14,7 @@ perf/lib/filter_chain.py, which perf/compare.sh --strait-chain uses too.
 
   perf/filter_overhead.py [--rounds 5] [--duration 5] [--connections 50] [--build-dir DIR] [--write]
   perf/filter_overhead.py --instructions
+  perf/filter_overhead.py --chain overload [--instructions]   (issue 13's two filters instead)
 
 --instructions: the noise-free view. Each proxy runs under valgrind's callgrind and serves 200,
 then (in a second run) 1200 sequential requests on one keep-alive connection; the difference of
@@ -47,11 +48,20 @@ def config(upstream_port, with_filters, filters_text):
     text = simple_config(upstream_port,
                          routes="          - match: {prefix: /}\n"
                                 "            route: {cluster: backend, timeout: 15s}\n")
-    return filter_chain.add_chain(text, filters_text) if with_filters else text
+    if not with_filters:
+        return text
+    if CHAIN == "overload":
+        return filter_chain.add_chain(text, filter_chain.OVERLOAD_FILTERS, policies=False)
+    return filter_chain.add_chain(text, filters_text)
+
+
+CHAIN = "full"
 
 
 def registered_filters(workdir):
     """The optional filters this build accepts (strait --validate), with mtls_authz always."""
+    if CHAIN == "overload":
+        return filter_chain.OVERLOAD_FILTERS, ["load_shed", "adaptive_concurrency"]
     return filter_chain.registered_filters(os.path.join(BIN, "strait"), workdir, config(1, False, ""))
 
 
@@ -102,8 +112,12 @@ def main():
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--instructions", action="store_true",
                         help="count instructions per request under callgrind instead")
+    parser.add_argument("--chain", choices=("full", "overload"), default="full",
+                        help="overload: adaptive_concurrency + load_shed only, not triggering "
+                             "(issue 13; perf/lib/filter_chain.py)")
     args = parser.parse_args()
-    global BIN
+    global BIN, CHAIN
+    CHAIN = args.chain
     BIN = os.path.join(os.path.abspath(args.build_dir), "bin")
     os.environ["STRAIT_BIN_DIR"] = BIN  # the harness starts strait and the upstream from here
     if args.instructions:

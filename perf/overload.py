@@ -18,9 +18,11 @@ Runs (--runs):
   adaptive  the adaptive_concurrency filter (gradient, min 3, max 200, initial 10, window
             100ms, queue 16 / 20ms fifo)
 
---scenario priority: one run at 2xC with 20% critical, 30% important, 50% nice_to_have in the
+--scenario priority: the same ramp with 20% critical, 30% important, 50% nice_to_have in the
 x-strait-priority header, through load_shed + adaptive_concurrency; reports success and p99 per
-class. It needs the load_shed filter (the script says so and stops if the build lacks it).
+class per stage and a plot (perf/overload-priority.png). The gateway's routes classify (one
+route per class, matched on the header; the client is no mTLS peer whose header load_shed could
+trust), load_shed takes the class from the route's name.
 
 Per run and stage: offered rate, goodput (2xx answered within the SLO, per second), p50/p99 of
 the 2xx, refusals (503s; "ovl" = those carrying x-strait-overloaded: true), other errors
@@ -71,14 +73,25 @@ ADAPTIVE_FILTER = """\
             sample_window: 100ms
             queue: {max: 16, timeout: 20ms, order: fifo}
 """
-# The load_shed filter is being written; this is the shape its issue describes. Override with
-# --load-shed-config FILE (the YAML list item, indented as here) once the real keys are known.
+# The client here is not an mTLS peer, so the header cannot be trusted as such (load_shed honours
+# x-strait-priority only from trusted_principals): the gateway's routes classify instead, one
+# route per class matched on the header, and load_shed takes the class from the route's name.
 LOAD_SHED_FILTER = """\
         - name: load_shed
           config:
-            header: x-strait-priority
-            classes: [critical, important, nice_to_have]
+            priority:
+              routes: {critical: critical, important: important, nice_to_have: nice_to_have}
+              default: important
+            # CoDel's target near the upstream's service time (20 ms here): the default 5 ms
+            # reads 15 ms of queueing as 3x overload, critical's hard limit.
+            signals:
+              queue_delay: {target: 25ms}
 """
+PRIORITY_ROUTES = "".join(
+    "          - name: %s\n"
+    "            match: {prefix: /, headers: [{name: x-strait-priority, exact: %s}]}\n"
+    "            route: {cluster: backend, timeout: 30s}\n" % (c, c)
+    for c in ("critical", "important", "nice_to_have"))
 
 
 def mean_service_ms(spec):
@@ -108,7 +121,13 @@ def proxy_config(upstream_port, run, args):
     if run == "adaptive":
         filters = ADAPTIVE_FILTER
     elif run == "priority":
-        filters = args.load_shed_text + ADAPTIVE_FILTER
+        # A longer queue than the adaptive run's: load_shed reads (in flight + queued) / limit
+        # per request and sheds the lower classes while the queue is short, so what does queue
+        # (mostly critical) must not time out before the shedding settles.
+        filters = args.load_shed_text + ADAPTIVE_FILTER.replace(
+            "queue: {max: 16, timeout: 20ms, order: fifo}",
+            "queue: {max: 64, timeout: 100ms, order: fifo}")
+        routes = PRIORITY_ROUTES + routes
     http_options = "      filters:\n" + filters if filters else ""
     breakers = ""
     if run == "breaker":
@@ -200,6 +219,9 @@ def one_run(args, run, stages, mix=None):
                     os.path.join(OUT, "%s-warmup.csv" % run), mix=mix, seed=args.seed + 1)
             rows = loadgen(args, port, stages, os.path.join(OUT, "%s.csv" % run), mix=mix)
             stats = upstream.stats()
+            metrics = proxy.stats_text()
+            with open(os.path.join(OUT, "%s-metrics.txt" % run), "w", encoding="utf-8") as f:
+                f.write(metrics)
         finally:
             proxy.stop()
     finally:
@@ -254,6 +276,54 @@ def priority_table(per_class, slo_ms):
     return lines
 
 
+def priority_ramp_table(args, per_stage):
+    lines = ["| offered | " + " | ".join(CLASSES) + " |", "|---|" + "---:|" * len(CLASSES)]
+    for multiple, classes in zip(args.multiples, per_stage):
+        lines.append("| %gxC | " % multiple + " | ".join(
+            "%.2f%%" % (100 * classes[name]["success"]) for name in CLASSES) + " |")
+    return lines
+
+
+def plot_priority(args, per_stage):
+    data = os.path.join(OUT, "overload-priority.tsv")
+    with open(data, "w", encoding="utf-8") as f:
+        for name in CLASSES:
+            f.write("# %s\n" % name)
+            for multiple, classes in zip(args.multiples, per_stage):
+                s = classes[name]
+                p99 = s["p99"] if s["p99"] == s["p99"] else 0
+                f.write("%g\t%.2f\t%.2f\n" % (multiple, 100 * s["success"], max(p99, 0.1)))
+            f.write("\n\n")
+    _gnuplot("overload-priority.png",
+             "Priority shedding: C = %.0f req/s, %s" % (args.c_rps, PRIORITY_MIX), [
+                 ["set key bottom left", "set ylabel 'success (%)'", "set yrange [0:105]",
+                  _series(data, CLASSES, 2)],
+                 ["set ylabel 'p99 of 2xx (ms)'", "set yrange [0:*]", "set key top left",
+                  _series(data, CLASSES, 3) +
+                  ", %.1f with lines dt 2 lc rgb 'gray' title 'SLO'" % args.slo_ms]])
+
+
+def _series(data, names, column):
+    """A gnuplot `plot` of one column of every block of `data`, one line per name."""
+    return "plot " + ", ".join("'%s' index %d using 1:%d with linespoints lw 2 title '%s'" %
+                               (data, i, column, name) for i, name in enumerate(names))
+
+
+def _gnuplot(png, title, panels):
+    """Two panels side by side into OUT/png; each panel: its settings, its plot line last."""
+    script = [
+        "set terminal pngcairo size 1100,450 font ',10' noenhanced" if _has_cairo() else
+        "set terminal png size 1100,450 noenhanced",
+        "set output '%s'" % os.path.join(OUT, png),
+        "set multiplot layout 1,%d title '%s'" % (len(panels), title),
+        "set xlabel 'offered load (x C)'", "set grid",
+    ]
+    for panel in panels:
+        script += panel
+    script.append("unset multiplot")
+    subprocess.run(["gnuplot"], input="\n".join(script), text=True, check=True)
+
+
 def plot(args, results):
     data = os.path.join(OUT, "overload.tsv")
     with open(data, "w", encoding="utf-8") as f:
@@ -263,25 +333,16 @@ def plot(args, results):
                 p99 = s["p99"] if s["p99"] == s["p99"] else 0
                 f.write("%g\t%.1f\t%.2f\n" % (multiple, s["goodput"], max(p99, 0.1)))
             f.write("\n\n")
-    script = [
-        "set terminal pngcairo size 1100,450 font ',10'" if _has_cairo() else
-        "set terminal png size 1100,450",
-        "set output '%s'" % os.path.join(OUT, "overload.png"),
-        "set multiplot layout 1,2 title 'Overload: capacity C = %.0f req/s (%d in service, %s)'"
-        % (args.c_rps, args.capacity, args.latency),
-        "set xlabel 'offered load (x C)'", "set grid", "set key top left",
-        "set ylabel 'goodput (2xx within %.0f ms SLO, per s)'" % args.slo_ms,
-        "set yrange [0:*]",
-        "plot " + ", ".join("'%s' index %d using 1:2 with linespoints lw 2 title '%s'" %
-                            (data, i, run) for i, run in enumerate(results)) +
-        ", %.1f with lines dt 2 lc rgb 'gray' title 'C'" % args.c_rps,
-        "set ylabel 'p99 of 2xx (ms, log)'", "set logscale y", "set yrange [*:*]",
-        "plot " + ", ".join("'%s' index %d using 1:3 with linespoints lw 2 title '%s'" %
-                            (data, i, run) for i, run in enumerate(results)) +
-        ", %.1f with lines dt 2 lc rgb 'gray' title 'SLO'" % args.slo_ms,
-        "unset multiplot",
-    ]
-    subprocess.run(["gnuplot"], input="\n".join(script), text=True, check=True)
+    _gnuplot("overload.png", "Overload: capacity C = %.0f req/s (%d in service, %s)" % (
+        args.c_rps, args.capacity, args.latency), [
+            ["set key top left",
+             "set ylabel 'goodput (2xx within %.0f ms SLO, per s)'" % args.slo_ms,
+             "set yrange [0:*]",
+             _series(data, results, 2) +
+             ", %.1f with lines dt 2 lc rgb 'gray' title 'C'" % args.c_rps],
+            ["set ylabel 'p99 of 2xx (ms, log)'", "set logscale y", "set yrange [*:*]",
+             _series(data, results, 3) +
+             ", %.1f with lines dt 2 lc rgb 'gray' title 'SLO'" % args.slo_ms]])
 
 
 def _has_cairo():
@@ -290,12 +351,19 @@ def _has_cairo():
     return "pngcairo" in result.stdout
 
 
-def write_results(block):
+def write_results(block, scenario):
     with open(RESULTS, encoding="utf-8") as f:
         text = f.read()
-    section = BEGIN + "\n" + block + "\n" + END
-    if BEGIN in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+    begin, end = BEGIN, END
+    if scenario != "overload":
+        begin, end = BEGIN.replace(":begin", "-%s:begin" % scenario), END.replace(
+            ":end", "-%s:end" % scenario)
+    section = begin + "\n" + block + "\n" + end
+    if begin in text:
+        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
+    elif scenario != "overload" and END in text:
+        at = text.index(END) + len(END)
+        text = text[:at] + "\n\n### Priority shedding\n\n" + section + text[at:]
     else:
         text = text.rstrip("\n") + "\n\n## Overload (issue 13)\n\n" + section + "\n"
     with open(RESULTS, "w", encoding="utf-8") as f:
@@ -370,12 +438,19 @@ def main():
 
     lines = header_lines(args, calibration)
     if args.scenario == "priority":
-        seconds = args.stage_seconds
-        rows, _ = one_run(args, "priority", [(2 * args.c_rps, seconds)], mix=PRIORITY_MIX)
-        per_class = {name: summarize([r for r in rows if r["class"] == name], seconds,
-                                     args.slo_ms) for name in CLASSES}
-        lines += ["Priority at 2xC (%s), load_shed + adaptive_concurrency:" % PRIORITY_MIX, ""]
-        lines += priority_table(per_class, args.slo_ms)
+        stages = [(m * args.c_rps, args.stage_seconds) for m in args.multiples]
+        print("run priority ...", flush=True)
+        rows, _ = one_run(args, "priority", stages, mix=PRIORITY_MIX)
+        per_stage = [{name: summarize([r for r in rows if r["stage"] == str(i) and
+                                       r["class"] == name], args.stage_seconds, args.slo_ms)
+                      for name in CLASSES} for i in range(len(stages))]
+        lines += ["Priority (%s) through load_shed + adaptive_concurrency, at %gxC:" % (
+            PRIORITY_MIX, args.multiples[-1]), ""]
+        lines += priority_table(per_stage[-1], args.slo_ms)
+        lines += ["", "Success per class at each stage (2xx / sent):", ""]
+        lines += priority_ramp_table(args, per_stage)
+        plot_priority(args, per_stage)
+        lines += ["", "![success and p99 per class and stage](overload-priority.png)"]
     else:
         results = {}
         stages = [(m * args.c_rps, args.stage_seconds) for m in args.multiples]
@@ -392,9 +467,9 @@ def main():
     block = "\n".join(lines)
     print("\n" + block)
     if args.write:
-        write_results(block)
-        if args.scenario == "overload":
-            shutil.copyfile(os.path.join(OUT, "overload.png"), PLOT)
+        write_results(block, args.scenario)
+        name = "overload.png" if args.scenario == "overload" else "overload-priority.png"
+        shutil.copyfile(os.path.join(OUT, name), os.path.join(os.path.dirname(PLOT), name))
     return 0
 
 

@@ -102,7 +102,7 @@ Admission ConcurrencyController::admit(MonotonicTime now, WaiterSource& source) 
       });
     }
     queue_.push_back(source.makeWaiter());
-    queued_.fetch_add(1, std::memory_order_seq_cst);
+    publishQueued(queued_.fetch_add(1, std::memory_order_seq_cst) + 1);
   }
   admission.kind = Admission::Kind::Queued;
   admission.queue_timeout = admission.probing
@@ -142,7 +142,7 @@ bool ConcurrencyController::cancel(QueueWaiter& waiter) {
   int expected = QueueWaiter::kQueued;
   if (waiter.state_.compare_exchange_strong(expected, QueueWaiter::kCancelled,
                                             std::memory_order_seq_cst)) {
-    queued_.fetch_sub(1, std::memory_order_seq_cst);
+    publishQueued(queued_.fetch_sub(1, std::memory_order_seq_cst) - 1);
     return true;
   }
   return false;
@@ -170,10 +170,13 @@ void ConcurrencyController::drainQueue() {
       int expected = QueueWaiter::kQueued;
       if (waiter->state_.compare_exchange_strong(expected, QueueWaiter::kAdmitted,
                                                  std::memory_order_seq_cst)) {
-        queued_.fetch_sub(1, std::memory_order_seq_cst);
+        publishQueued(queued_.fetch_sub(1, std::memory_order_seq_cst) - 1);
         admitted.push_back(std::move(waiter));
       } else {
-        in_flight_.fetch_sub(1, std::memory_order_seq_cst);  // cancelled meanwhile
+        const uint32_t before = in_flight_.fetch_sub(1, std::memory_order_seq_cst);  // cancelled
+        if (signal_ != nullptr) {
+          signal_->setInFlight(before - 1);
+        }
       }
     }
   }
@@ -193,6 +196,12 @@ void ConcurrencyController::tick(MonotonicTime now) {
   }
   recalculate(now);
   busy_.store(false, std::memory_order_release);
+}
+
+void ConcurrencyController::publishQueued(uint32_t queued) {
+  if (signal_ != nullptr) {
+    signal_->setQueued(queued);
+  }
 }
 
 void ConcurrencyController::newEpoch() { epoch_.fetch_add(1, std::memory_order_seq_cst); }

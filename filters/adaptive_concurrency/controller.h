@@ -141,6 +141,7 @@ class ConcurrencyController {
   enum class Phase { Probing, Steady };
 
   bool tryTakeSlot();
+  void publishQueued(uint32_t queued);
   void publishLimit(uint32_t limit);
   // Under busy_: one recalculation.
   void recalculate(MonotonicTime now);

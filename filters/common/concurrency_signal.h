@@ -27,10 +27,22 @@ class ConcurrencySignal {
     floor_.store(floor, std::memory_order_relaxed);
   }
   void setInFlight(uint32_t in_flight) { in_flight_.store(in_flight, std::memory_order_relaxed); }
+  // The requests waiting in the controller's queue for a slot.
+  void setQueued(uint32_t queued) { queued_.store(queued, std::memory_order_relaxed); }
 
   uint32_t limit() const { return limit_.load(std::memory_order_relaxed); }
   uint32_t floor() const { return floor_.load(std::memory_order_relaxed); }
   uint32_t inFlight() const { return in_flight_.load(std::memory_order_relaxed); }
+  uint32_t queued() const { return queued_.load(std::memory_order_relaxed); }
+  // (in flight + queued) / limit: the demand on the limit, 1.0 = exactly at it; above 1 only while
+  // requests queue. 0 when no limit is published.
+  double demand() const {
+    const uint32_t limit = this->limit();
+    if (limit == 0) {
+      return 0;
+    }
+    return static_cast<double>(inFlight() + queued()) / static_cast<double>(limit);
+  }
 
   // The time an admitted request waited in the controller's queue (zero when admitted at once).
   // Keeps the minimum since the last takeMinQueueDelay(): a standing queue shows as a minimum
@@ -63,6 +75,7 @@ class ConcurrencySignal {
   std::atomic<uint32_t> limit_{0};
   std::atomic<uint32_t> floor_{0};
   std::atomic<uint32_t> in_flight_{0};
+  std::atomic<uint32_t> queued_{0};
   std::atomic<uint64_t> samples_{0};
   std::atomic<int64_t> min_delay_us_{std::numeric_limits<int64_t>::max()};
 };

@@ -70,6 +70,9 @@ void parsePriorityBlock(const Value& value, PriorityConfig& out) {
   }
 }
 
+// A curve may start as late as this overload (in effect: never shed that class).
+constexpr double kMaxOverload = 1'000'000;
+
 std::string format(double number) {
   std::ostringstream out;
   out << number;
@@ -90,11 +93,11 @@ void readPositive(const MapReader& map, std::string_view key, double& out, doubl
 
 void parseCurve(const Value& value, ShedCurve& curve) {
   MapReader map(value, {"start", "full"});
-  readPositive(map, "start", curve.start, 1000);
-  readPositive(map, "full", curve.full, 1000);
+  readPositive(map, "start", curve.start, kMaxOverload);
+  readPositive(map, "full", curve.full, kMaxOverload);
   if (curve.full < curve.start) {
-    map.error("full (" + format(curve.full) + ") must not be below start (" +
-              format(curve.start) + ")");
+    map.error("full (" + format(curve.full) + ") must not be below start (" + format(curve.start) +
+              ")");
   }
 }
 

@@ -30,10 +30,10 @@ struct ShedCurve {
 // Where a request's class comes from. Precedence: the route's key, then the header (only from a
 // trusted principal), then the principal, then `default_class`.
 struct PriorityConfig {
-  std::string header = "x-strait-priority";  // lower-case; empty: no header source
+  std::string header = "x-strait-priority";     // lower-case; empty: no header source
   std::vector<std::string> trusted_principals;  // principal patterns (principalMatches)
   std::vector<std::pair<std::string, Priority>> principals;  // pattern -> class, first match
-  std::map<std::string, Priority, std::less<>> routes;        // route name -> class
+  std::map<std::string, Priority, std::less<>> routes;       // route name -> class
   Priority default_class = Priority::Important;
 };
 

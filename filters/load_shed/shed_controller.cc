@@ -66,7 +66,7 @@ void ShedController::update(const SignalSample& sample) {
   }
   if (config_.concurrency_enabled && sample.limit > 0) {
     p[static_cast<size_t>(Signal::Concurrency)] =
-        static_cast<double>(sample.in_flight) / static_cast<double>(sample.limit);
+        static_cast<double>(sample.in_flight + sample.queued) / static_cast<double>(sample.limit);
   }
   p[static_cast<size_t>(Signal::EventLoopLag)] = lagPressure(sample.max_event_loop_lag);
   if (config_.cpu_enabled && sample.cpu.has_value() && config_.cpu_threshold > 0) {
@@ -101,17 +101,20 @@ double ShedController::probability(Priority priority) const {
 }
 
 Decision ShedController::decide(Priority priority, std::chrono::microseconds worker_lag,
-                                RandomGenerator& random) const {
+                                double concurrency_demand, RandomGenerator& random) const {
   Decision decision;
   double overload = this->overload();
   decision.cause = cause();
+  if (config_.concurrency_enabled && concurrency_demand > overload) {
+    overload = concurrency_demand;
+    decision.cause = Signal::Concurrency;
+  }
   const double lag = lagPressure(worker_lag);
   if (lag > overload) {
     overload = lag;
     decision.cause = Signal::EventLoopLag;
   }
-  decision.probability =
-      curveProbability(config_.curves[static_cast<size_t>(priority)], overload);
+  decision.probability = curveProbability(config_.curves[static_cast<size_t>(priority)], overload);
   if (decision.probability <= 0) {
     return decision;
   }

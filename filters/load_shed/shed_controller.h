@@ -46,12 +46,13 @@ const char* signalName(Signal signal);
 
 // What the factory's timer read from the signals for one interval.
 struct SignalSample {
-  uint64_t queue_samples = 0;             // requests admitted in the window
+  uint64_t queue_samples = 0;              // requests admitted in the window
   std::chrono::microseconds queue_min{0};  // their smallest queueing delay
   uint32_t limit = 0;                      // adaptive_concurrency limit; 0: none published
   uint32_t in_flight = 0;
+  uint32_t queued = 0;                     // waiting in adaptive_concurrency's queue
   std::chrono::microseconds max_event_loop_lag{0};  // the worst worker (for the gauge only)
-  std::optional<double> cpu;                         // utilisation; nullopt: unknown
+  std::optional<double> cpu;                        // utilisation; nullopt: unknown
 };
 
 struct Decision {
@@ -67,10 +68,13 @@ class ShedController {
   // One interval's signals (one caller at a time).
   void update(const SignalSample& sample);
 
-  // Whether to shed a request of `priority` on a worker whose event loop lags by `worker_lag`.
+  // Whether to shed a request of `priority` on a worker whose event loop lags by `worker_lag`,
+  // when adaptive_concurrency's demand ((in flight + queued) / limit, ConcurrencySignal::demand())
+  // is `concurrency_demand` now: the concurrency signal is read per request, not per interval, so
+  // the lower classes are shed before the limit's queue fills and refuses every class alike.
   // Draws from `random` only when the probability is strictly between 0 and 1.
   Decision decide(Priority priority, std::chrono::microseconds worker_lag,
-                  RandomGenerator& random) const;
+                  double concurrency_demand, RandomGenerator& random) const;
 
   // The overload without any worker's lag, its cause, and each signal's last pressure
   // (event_loop_lag: the worst worker's).

@@ -15,6 +15,13 @@ Used by perf/filter_overhead.py (import) and by perf/compare.sh --strait-chain:
 reads a plain config, writes it with the chain added to CHAIN.yaml (the filters this build does
 not register are left out: each is probed with `strait --validate`, the probe configs go to DIR)
 and prints a one-line description of the chain.
+
+  filter_chain.py --chain overload ...
+
+writes issue 13's chain instead: adaptive_concurrency and load_shed on the listener, nothing on
+the routes and clusters, neither triggering (the adaptive limit's floor is above any connection
+count compare.sh uses, so it computes and samples but never refuses; load_shed with its defaults
+sheds nothing while the process has CPU to spare and its worker keeps time).
 """
 
 import argparse
@@ -38,6 +45,11 @@ OPTIONAL_FILTERS = {
                 "              - {name: all, max_concurrent: 100000, max_queue: 0}\n",
 }
 
+OVERLOAD_FILTERS = ("        - name: load_shed\n"
+                    "          config: {}\n"
+                    "        - name: adaptive_concurrency\n"
+                    "          config: {min_limit: 1000, max_limit: 5000, initial_limit: 1000}\n")
+
 DESCRIPTIONS = {
     "mtls_authz": "mtls_authz (one allow-all rule)",
     "fault": "fault (delay, abort, response delay, response rate limit, connection faults, all at 0%)",
@@ -53,10 +65,10 @@ HTTP_FLOW = re.compile(r"^    http: \{(.*)\}$")
 ROUTE_FLOW = re.compile(r"^(\s+route: \{.*)\}$")
 
 
-def add_chain(text, filters_text):
+def add_chain(text, filters_text, policies=True):
     """`text` (a plain config) with the chain added: `filters_text` (filter list items indented by
-    eight spaces) on every listener, the retry policy on every route, circuit breakers and outlier
-    detection on every cluster.
+    eight spaces) on every listener and, with `policies`, the retry policy on every route, circuit
+    breakers and outlier detection on every cluster.
 
     `text` must have the shape perf/compare.sh and perf/filter_overhead.py write: listener keys
     indented by four spaces, a listener's `http:` either absent or a one-line flow mapping of
@@ -88,16 +100,16 @@ def add_chain(text, filters_text):
             out.extend(filters_text.rstrip("\n").split("\n"))
             http_done = True
             counts["listeners"] += 1
-        m = ROUTE_FLOW.match(line)
+        m = ROUTE_FLOW.match(line) if policies else None
         if m:
             out.append(m.group(1) + ", " + ROUTE_RETRY + "}")
             counts["routes"] += 1
             continue
         out.append(line)
-        if line.startswith("    endpoints: "):
+        if policies and line.startswith("    endpoints: "):
             out.extend(CLUSTER_LINES.rstrip("\n").split("\n"))
             counts["clusters"] += 1
-    missing = [k for k, n in counts.items() if n == 0]
+    missing = [k for k, n in counts.items() if n == 0 and (policies or k == "listeners")]
     if missing:
         raise ValueError("add_chain: found no " + ", ".join(missing) + " to add the chain to")
     return "\n".join(out) + "\n"
@@ -131,17 +143,25 @@ def main():
     ap.add_argument("--strait", required=True, help="the strait binary (probes the optional filters)")
     ap.add_argument("--workdir", required=True, help="where the probe configs go")
     ap.add_argument("--out", required=True, help="the config with the chain")
+    ap.add_argument("--chain", choices=("full", "overload"), default="full")
     args = ap.parse_args()
     plain = sys.stdin.read()
-    filters_text, names = registered_filters(args.strait, args.workdir, plain)
+    if args.chain == "overload":
+        text = add_chain(plain, OVERLOAD_FILTERS, policies=False)
+        description = ("listener filters load_shed (defaults) and adaptive_concurrency (gradient, "
+                       "min_limit 1000: computes, never refuses); nothing triggers")
+    else:
+        filters_text, names = registered_filters(args.strait, args.workdir, plain)
+        text = add_chain(plain, filters_text)
+        description = describe(names)
     with open(args.out, "w", encoding="utf-8") as f:
-        f.write(add_chain(plain, filters_text))
+        f.write(text)
     check = subprocess.run([args.strait, "--validate", "--config", args.out],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if check.returncode != 0:
         print("filter_chain.py: %s is not valid:\n%s" % (args.out, check.stderr), file=sys.stderr)
         return 1
-    print(describe(names))
+    print(description)
     return 0
 
 

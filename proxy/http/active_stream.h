@@ -80,6 +80,7 @@ class ActiveStream final : public RouterCallbacks,
     return worker_.dispatcher.timeSource();
   }
   stats::Shard& filterStatsShard() override { return worker_.shard; }
+  uint32_t filterWorkerIndex() const override { return worker_.index; }
 
   // RouterCallbacks
   event::Dispatcher& routerDispatcher() override { return worker_.dispatcher; }

@@ -67,6 +67,7 @@ class FilterChain::Slot : public StreamFilterCallbacks {
   RandomGenerator& random() override { return chain_.owner_.filterRandom(); }
   const TimeSource& timeSource() const override { return chain_.owner_.filterTimeSource(); }
   stats::Shard& statsShard() override { return chain_.owner_.filterStatsShard(); }
+  uint32_t workerIndex() const override { return chain_.owner_.filterWorkerIndex(); }
 
  private:
   FilterChain& chain_;

@@ -50,6 +50,8 @@ class FilterChainOwner {
   virtual RandomGenerator& filterRandom() = 0;
   virtual const TimeSource& filterTimeSource() const = 0;
   virtual stats::Shard& filterStatsShard() = 0;
+  // The worker running the stream (StreamFilterCallbacks::workerIndex()).
+  virtual uint32_t filterWorkerIndex() const = 0;
 };
 
 class FilterChain {

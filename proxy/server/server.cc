@@ -156,7 +156,8 @@ bool Server::start() {
   }
   applied_file_hash_ = config::contentHash(text);
   for (uint32_t i = 0; i < workers; i++) {
-    workers_.push_back(std::make_unique<Worker>(i, *store_, time_source_, access_log_.get()));
+    workers_.push_back(std::make_unique<Worker>(i, *store_, time_source_, access_log_.get(),
+                                                &process_signals_));
   }
   if (!bindListeners(config, error)) {
     std::fprintf(stderr, "%s\n", error.c_str());
@@ -177,6 +178,7 @@ bool Server::start() {
     workers_[i]->start(snapshot_, std::move(sockets));
   }
   installSignals();
+  startCpuSampling();
   startConfigWatch();
   if (file_config->control_plane && !startDiscovery(*file_config, error)) {
     std::fprintf(stderr, "%s: %s\n", options_.config_path.c_str(), error.c_str());

@@ -19,6 +19,7 @@
 #include "proxy/discovery/resource_state.h"
 #include "config/report.h"
 #include "proxy/event/dispatcher_impl.h"
+#include "proxy/server/load_signals.h"
 #include "proxy/server/process_signals.h"
 #include "proxy/server/snapshot.h"
 #include "proxy/server/worker.h"
@@ -63,6 +64,10 @@ class Server {
   void applyListenerChanges(ListenerChanges& changes);
   void startDrain(const std::string& trigger);
   void shutdown(int exit_code);
+
+  // ---- server_load.cc: load signals for the filters (ProcessSignals) ----------------------------
+  void startCpuSampling();
+  void sampleCpu();
 
   // ---- server_signals.cc ----------------------------------------------------------------------
   void installSignals();
@@ -203,6 +208,10 @@ class Server {
   // What filter factories see of the process (FilterFactoryContext::process).
   ProcessSignalsImpl process_signals_;
   http::ProcessContext process_{dispatcher_, time_source_, random_, process_signals_};
+  // server_load.cc: the process's CPU utilisation into process_signals_, every
+  // CpuMeter::kPeriod.
+  CpuMeter cpu_meter_;
+  event::TimerPtr cpu_timer_;
   std::unordered_map<std::string, upstream::HealthCheckerPtr> health_checkers_;
   std::unordered_map<std::string, upstream::DnsResolverPtr> dns_resolvers_;
   struct OutlierTimer {

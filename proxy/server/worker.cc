@@ -9,7 +9,7 @@
 namespace strait::server {
 
 Worker::Worker(uint32_t index, stats::Store& store, TimeSource& time_source,
-               accesslog::Writer* access_log)
+               accesslog::Writer* access_log, ProcessSignalsImpl* signals)
     : index_(index),
       store_(store),
       dispatcher_(time_source),
@@ -17,7 +17,8 @@ Worker::Worker(uint32_t index, stats::Store& store, TimeSource& time_source,
       access_log_(access_log != nullptr ? std::make_unique<accesslog::WorkerLog>(*access_log)
                                         : nullptr),
       context_{dispatcher_, store.shard(index), random_, clusters_, nullptr, false, index,
-               access_log_.get()} {}
+               access_log_.get()},
+      signals_(signals) {}
 
 Worker::~Worker() { stop(); }
 
@@ -37,6 +38,11 @@ void Worker::run(SnapshotSharedPtr snapshot, std::vector<ListenSocket> sockets) 
   // Periodic housekeeping: release drained cluster pools, publish the connection count.
   drain_check_ = dispatcher_.createTimer([this]() { checkDrained(); });
   drain_check_->enableTimer(std::chrono::milliseconds(100));
+  if (signals_ != nullptr) {
+    lag_timer_ = dispatcher_.createTimer([this]() { onLagTick(); });
+    lag_due_ = dispatcher_.timeSource().monotonicTime() + LagMeter::kPeriod;
+    lag_timer_->enableTimer(LagMeter::kPeriod);
+  }
   dispatcher_.run();
   // Loop stopped: close everything this thread owns while the loop still exists, streams (and
   // their hold on pools) before the pools themselves.
@@ -50,6 +56,7 @@ void Worker::run(SnapshotSharedPtr snapshot, std::vector<ListenSocket> sockets) 
   }
   dispatcher_.clearDeferred();
   drain_check_.reset();
+  lag_timer_.reset();
   clusters_.update({});
   context_.snapshot.reset();
   dispatcher_.clearDeferred();
@@ -152,6 +159,14 @@ void Worker::stop() {
     dispatcher_.exit();
     thread_.join();
   }
+}
+
+void Worker::onLagTick() {
+  // The real clock, not the loop's cached time: the lateness is what a stream on this loop waits.
+  const MonotonicTime now = dispatcher_.timeSource().monotonicTime();
+  signals_->setEventLoopLag(index_, lag_meter_.onTick(lag_due_, now));
+  lag_due_ = now + LagMeter::kPeriod;
+  lag_timer_->enableTimer(LagMeter::kPeriod);
 }
 
 }  // namespace strait::server

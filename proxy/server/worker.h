@@ -14,6 +14,8 @@
 #include "proxy/event/dispatcher_impl.h"
 #include "proxy/http/server_connection.h"
 #include "proxy/network/listener_impl.h"
+#include "proxy/server/load_signals.h"
+#include "proxy/server/process_signals.h"
 #include "proxy/server/snapshot.h"
 #include "proxy/upstream/worker_clusters.h"
 #include "strait/http/worker_context.h"
@@ -29,8 +31,9 @@ struct ListenSocket {
 class Worker {
  public:
   // `access_log` (may be null) is the process's access log writer; it must outlive the worker.
+  // `signals` (may be null) gets this worker's event-loop lag; it must outlive the worker.
   Worker(uint32_t index, stats::Store& store, TimeSource& time_source,
-         accesslog::Writer* access_log = nullptr);
+         accesslog::Writer* access_log = nullptr, ProcessSignalsImpl* signals = nullptr);
   ~Worker();
 
   // Starts the thread with the first snapshot and this worker's listening sockets.
@@ -54,6 +57,8 @@ class Worker {
   void run(SnapshotSharedPtr snapshot, std::vector<ListenSocket> sockets);
   void listen(ListenSocket socket);
   void checkDrained();
+  // Measures how late the loop runs a LagMeter::kPeriod timer (ProcessSignals::eventLoopLag()).
+  void onLagTick();
 
   const uint32_t index_;
   stats::Store& store_;
@@ -70,6 +75,10 @@ class Worker {
   http::ServerConnection::List connections_;
   std::function<void()> on_drained_;
   event::TimerPtr drain_check_;
+  ProcessSignalsImpl* signals_;
+  LagMeter lag_meter_;
+  event::TimerPtr lag_timer_;
+  MonotonicTime lag_due_{};
   std::atomic<size_t> connection_count_{0};
   std::thread thread_;
 };

@@ -33,13 +33,14 @@ class RecordingOwner : public http::FilterChainOwner {
     log.push_back(disabled ? "upstream off" : "upstream on");
   }
   const http::RequestHeaders& filterRequestHeaders() const override { return request; }
-  const config::Route* filterRoute() const override { return nullptr; }
+  const config::Route* filterRoute() const override { return route; }
   std::string_view filterClusterName() const override { return "backend"; }
   const std::string& filterPrincipal() const override { return principal; }
   event::Dispatcher& filterDispatcher() override { return dispatcher_; }
   RandomGenerator& filterRandom() override { return random_; }
   const TimeSource& filterTimeSource() const override { return time_; }
   stats::Shard& filterStatsShard() override { return store_.shard(0); }
+  uint32_t filterWorkerIndex() const override { return worker_index; }
 
   // Whether any logged line starts with `prefix`.
   bool has(const std::string& prefix) const {
@@ -50,6 +51,8 @@ class RecordingOwner : public http::FilterChainOwner {
   std::vector<std::string> log;
   http::RequestHeaders request;
   std::string principal;
+  const config::Route* route = nullptr;  // what filterRoute() answers
+  uint32_t worker_index = 0;
 
  private:
   event::Dispatcher& dispatcher_;

@@ -325,6 +325,10 @@ TEST_P(QueueOrderTest, QueuedRequestsGetFreedSlotsInOrder) {
   }
   EXPECT_EQ(controller_->admit(now_, source_).refusal, Refusal::QueueFull);
   EXPECT_EQ(controller_->state().queued, 3u);
+  // What load_shed reads per request: (10 in flight + 3 queued) / limit 10.
+  EXPECT_EQ(signal_->inFlight(), 10u);
+  EXPECT_EQ(signal_->queued(), 3u);
+  EXPECT_DOUBLE_EQ(signal_->demand(), 1.3);
   // The second leaves (its timeout): it no longer takes a slot.
   EXPECT_TRUE(controller_->cancel(*source_.waiters[1]));
   controller_->complete(in[0], milliseconds(10), now_);
@@ -334,6 +338,8 @@ TEST_P(QueueOrderTest, QueuedRequestsGetFreedSlotsInOrder) {
   EXPECT_EQ(source_.admitted, expected);
   EXPECT_EQ(controller_->state().queued, 0u);
   EXPECT_EQ(controller_->state().in_flight, 10u);
+  EXPECT_EQ(signal_->queued(), 0u);
+  EXPECT_DOUBLE_EQ(signal_->demand(), 1.0);
   // Admitted ones cannot be cancelled any more: they hold a slot.
   EXPECT_FALSE(controller_->cancel(*source_.waiters[0]));
 }

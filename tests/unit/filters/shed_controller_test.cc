@@ -17,7 +17,9 @@ using std::chrono::milliseconds;
 
 constexpr uint64_t kScale = 1'000'000;
 
-LoadShedConfig defaults() { return LoadShedConfig{}; }
+LoadShedConfig defaults() {
+  return LoadShedConfig{};
+}
 
 // A sample whose only signal is the cpu; with cpuOnly()'s threshold 1.0 the overload is the
 // utilisation itself.
@@ -90,16 +92,16 @@ TEST(ShedControllerTest, DrawsDecideBetweenZeroAndOne) {
   strait::testing::ScriptedRandom random;
   controller.update(cpu(1.25));  // nice_to_have: 0.5
   random.push({kScale / 2 - 1, kScale / 2, kScale - 1});
-  EXPECT_TRUE(controller.decide(Priority::NiceToHave, {}, random).shed);
-  EXPECT_FALSE(controller.decide(Priority::NiceToHave, {}, random).shed);
-  EXPECT_FALSE(controller.decide(Priority::NiceToHave, {}, random).shed);
+  EXPECT_TRUE(controller.decide(Priority::NiceToHave, {}, 0, random).shed);
+  EXPECT_FALSE(controller.decide(Priority::NiceToHave, {}, 0, random).shed);
+  EXPECT_FALSE(controller.decide(Priority::NiceToHave, {}, 0, random).shed);
   EXPECT_EQ(random.calls(), 3u);
   // Probability 0 or 1: no draw.
-  Decision important = controller.decide(Priority::Important, {}, random);
+  Decision important = controller.decide(Priority::Important, {}, 0, random);
   EXPECT_FALSE(important.shed);
   EXPECT_EQ(random.calls(), 3u);
   controller.update(cpu(1.6));
-  Decision nice = controller.decide(Priority::NiceToHave, {}, random);
+  Decision nice = controller.decide(Priority::NiceToHave, {}, 0, random);
   EXPECT_TRUE(nice.shed);
   EXPECT_EQ(nice.cause, Signal::Cpu);
   EXPECT_EQ(nice.probability, 1);
@@ -115,7 +117,7 @@ TEST(ShedControllerTest, ShareShedMatchesTheProbability) {
   }
   int shed = 0;
   for (int i = 0; i < 300; ++i) {
-    shed += controller.decide(Priority::Important, {}, random).shed ? 1 : 0;
+    shed += controller.decide(Priority::Important, {}, 0, random).shed ? 1 : 0;
   }
   EXPECT_EQ(shed, 100);
 }
@@ -124,11 +126,11 @@ TEST(ShedControllerTest, CriticalOnlyPastTheHardLimit) {
   ShedController controller(cpuOnly());
   strait::testing::ScriptedRandom random;  // draws 0: shed whenever the probability is > 0
   controller.update(cpu(2.9));
-  EXPECT_TRUE(controller.decide(Priority::NiceToHave, {}, random).shed);
-  EXPECT_TRUE(controller.decide(Priority::Important, {}, random).shed);
-  EXPECT_FALSE(controller.decide(Priority::Critical, {}, random).shed);
+  EXPECT_TRUE(controller.decide(Priority::NiceToHave, {}, 0, random).shed);
+  EXPECT_TRUE(controller.decide(Priority::Important, {}, 0, random).shed);
+  EXPECT_FALSE(controller.decide(Priority::Critical, {}, 0, random).shed);
   controller.update(cpu(3.2));
-  EXPECT_TRUE(controller.decide(Priority::Critical, {}, random).shed);
+  EXPECT_TRUE(controller.decide(Priority::Critical, {}, 0, random).shed);
 }
 
 SignalSample queue(uint64_t samples, milliseconds min) {
@@ -139,7 +141,7 @@ SignalSample queue(uint64_t samples, milliseconds min) {
 }
 
 TEST(ShedControllerTest, CodelMinimumAboveTargetForAWholeIntervalIsPressure) {
-  ShedController controller(defaults());  // target 5ms
+  ShedController controller(defaults());          // target 5ms
   controller.update(queue(10, milliseconds(5)));  // at the target: not above
   EXPECT_EQ(controller.pressure(Signal::QueueDelay), 0);
   controller.update(queue(10, milliseconds(8)));
@@ -178,6 +180,40 @@ TEST(ShedControllerTest, ConcurrencyPressureOnlyWithALimit) {
   EXPECT_EQ(controller.cause(), Signal::Concurrency);
 }
 
+TEST(ShedControllerTest, QueuedRequestsCountInTheConcurrencyPressure) {
+  ShedController controller(defaults());
+  SignalSample s;
+  s.limit = 10;
+  s.in_flight = 10;
+  s.queued = 5;
+  controller.update(s);
+  EXPECT_DOUBLE_EQ(controller.pressure(Signal::Concurrency), 1.5);
+}
+
+TEST(ShedControllerTest, ConcurrencyDemandIsReadPerRequest) {
+  ShedController controller(defaults());
+  strait::testing::ScriptedRandom random;  // draws 0: shed whenever the probability is > 0
+  controller.update(SignalSample{});       // nothing overloaded at the last interval
+  // The limit's queue fills between two intervals: the lower classes go at once, by their curves.
+  Decision nice = controller.decide(Priority::NiceToHave, {}, 1.6, random);
+  EXPECT_TRUE(nice.shed);
+  EXPECT_EQ(nice.cause, Signal::Concurrency);
+  EXPECT_EQ(nice.probability, 1);
+  Decision important = controller.decide(Priority::Important, {}, 1.6, random);
+  EXPECT_DOUBLE_EQ(important.probability, (1.6 - 1.25) / 0.75);
+  // Critical only past its hard limit (3.0): the queue of a limit rarely gets there.
+  EXPECT_FALSE(controller.decide(Priority::Critical, {}, 2.9, random).shed);
+  EXPECT_TRUE(controller.decide(Priority::Critical, {}, 3.5, random).shed);
+  // At or under the limit nothing is shed.
+  EXPECT_FALSE(controller.decide(Priority::NiceToHave, {}, 1.0, random).shed);
+  // Disabled: ignored.
+  LoadShedConfig off = defaults();
+  off.concurrency_enabled = false;
+  ShedController without(off);
+  without.update(SignalSample{});
+  EXPECT_FALSE(without.decide(Priority::NiceToHave, {}, 2.0, random).shed);
+}
+
 TEST(ShedControllerTest, OverloadIsTheLargestPressure) {
   ShedController controller(defaults());
   SignalSample s = queue(5, milliseconds(6));  // 1.2
@@ -204,7 +240,7 @@ TEST(ShedControllerTest, DisabledSignalsAreIgnored) {
   controller.update(s);
   EXPECT_EQ(controller.overload(), 0);
   strait::testing::ScriptedRandom random;
-  EXPECT_FALSE(controller.decide(Priority::NiceToHave, milliseconds(500), random).shed);
+  EXPECT_FALSE(controller.decide(Priority::NiceToHave, milliseconds(500), 0, random).shed);
 }
 
 TEST(ShedControllerTest, EventLoopLagShedsOnlyTheLaggingWorker) {
@@ -212,15 +248,15 @@ TEST(ShedControllerTest, EventLoopLagShedsOnlyTheLaggingWorker) {
   SignalSample s;
   s.max_event_loop_lag = milliseconds(100);
   controller.update(s);
-  EXPECT_EQ(controller.overload(), 0);  // not the process's overload
+  EXPECT_EQ(controller.overload(), 0);                               // not the process's overload
   EXPECT_DOUBLE_EQ(controller.pressure(Signal::EventLoopLag), 2.0);  // but shown
   strait::testing::ScriptedRandom random;
-  Decision lagging = controller.decide(Priority::NiceToHave, milliseconds(100), random);
+  Decision lagging = controller.decide(Priority::NiceToHave, milliseconds(100), 0, random);
   EXPECT_TRUE(lagging.shed);
   EXPECT_EQ(lagging.cause, Signal::EventLoopLag);
-  EXPECT_FALSE(controller.decide(Priority::NiceToHave, microseconds(500), random).shed);
+  EXPECT_FALSE(controller.decide(Priority::NiceToHave, microseconds(500), 0, random).shed);
   // 60ms on a worker: nice_to_have at 1.2 -> 0.4.
-  Decision some = controller.decide(Priority::NiceToHave, milliseconds(60), random);
+  Decision some = controller.decide(Priority::NiceToHave, milliseconds(60), 0, random);
   EXPECT_DOUBLE_EQ(some.probability, 0.4);
 }
 

@@ -18,6 +18,7 @@
 // Threads: factories are built on the main thread and shared read-only by every worker; a
 // StreamFilter lives and dies on the worker that runs its stream.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -89,6 +90,9 @@ class StreamFilterCallbacks {
   virtual RandomGenerator& random() = 0;
   virtual const TimeSource& timeSource() const = 0;
   virtual stats::Shard& statsShard() = 0;
+  // The index of the worker running the stream (0 .. ProcessSignals::workerCount() - 1), e.g.
+  // to read that worker's ProcessSignals::eventLoopLag().
+  virtual uint32_t workerIndex() const = 0;
 };
 
 class StreamFilter {
@@ -168,6 +172,16 @@ class ProcessSignals {
   virtual bool draining() const = 0;
   // The worker threads serving requests: a per-process limit's share of one worker.
   virtual uint32_t workerCount() const = 0;
+  // How late worker `worker`'s event loop runs its timers (smoothed): a loop busy with other
+  // callbacks serves every stream on it late. Zero when unknown or not measured.
+  virtual std::chrono::microseconds eventLoopLag(uint32_t worker) const {
+    (void)worker;
+    return std::chrono::microseconds(0);
+  }
+  // The process's CPU use over the last sampling period, as a share of its worker threads' cores
+  // (1.0: as many cores busy as there are workers, or as the machine has if fewer); nullopt
+  // until measured.
+  virtual std::optional<double> cpuUtilisation() const { return std::nullopt; }
 };
 
 // The process as a filter factory (built on the main thread) sees it: the main thread's
