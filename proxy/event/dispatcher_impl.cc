@@ -173,6 +173,29 @@ DispatcherImpl::~DispatcherImpl() {
   uv_check_t* check = deferred_check_;
   deferred_check_ = nullptr;
   closeHandle(check);
+  // The loop is torn down, not run: nothing scheduled for it may fire now, when what its callbacks
+  // use (the owner's members declared after this dispatcher) may already be gone. Callbacks still
+  // posted are dropped unrun (what they own is released here, on the loop's thread, where it may
+  // close its handles; a destructor that posts again is drained too), and every timer is stopped
+  // before the loop below runs the close callbacks.
+  for (;;) {
+    std::vector<PostCb> dropped;
+    {
+      std::lock_guard<std::mutex> guard(post_lock_);
+      dropped.swap(posted_);
+    }
+    if (dropped.empty()) {
+      break;
+    }
+  }
+  uv_walk(
+      &loop_,
+      [](uv_handle_t* h, void*) {
+        if (h->type == UV_TIMER) {
+          uv_timer_stop(reinterpret_cast<uv_timer_t*>(h));
+        }
+      },
+      nullptr);
   // Let pending close callbacks run, then close anything left so the loop can be torn down.
   uv_run(&loop_, UV_RUN_NOWAIT);
   uv_walk(

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -64,6 +65,28 @@ TEST(DispatcherTest, DestroyedTimerNeverFires) {
   TimerPtr stop = dispatcher.createTimer([&] { dispatcher.exit(); });
   stop->enableTimer(std::chrono::milliseconds(5));
   dispatcher.run();
+  EXPECT_EQ(fired, 0);
+}
+
+// What a posted callback owns at teardown (a factory's runtime handed to the main thread, say) is
+// released while the loop still exists, and its due timer does not fire: the loop is torn down,
+// not run. Before this, the timer fired inside the destructor's last loop turn, when what it used
+// was already gone (an ASan finding at proxy exit after a reload).
+TEST(DispatcherTest, TeardownReleasesPostedCallbacksAndFiresNoTimer) {
+  struct Holder {
+    TimerPtr timer;
+  };
+  RealTimeSource time;
+  auto dispatcher = std::make_unique<DispatcherImpl>(time);
+  int fired = 0;
+  auto holder = std::make_shared<Holder>();
+  holder->timer = dispatcher->createTimer([&] { fired++; });
+  holder->timer->enableTimer(std::chrono::milliseconds(0));
+  std::weak_ptr<Holder> watch = holder;
+  dispatcher->post([holder = std::move(holder)] {});
+  ASSERT_FALSE(watch.expired());
+  dispatcher.reset();
+  EXPECT_TRUE(watch.expired());
   EXPECT_EQ(fired, 0);
 }
 
