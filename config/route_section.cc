@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <map>
 
 #include <re2/re2.h>
@@ -255,6 +256,63 @@ RetryPolicy parseRetry(const Value& value) {
   return retry;
 }
 
+// `delay` is a duration or a percentile "pNN" / "pNN.N" (0 < NN < 100); `max_extra_load` a
+// percentage, "5%" or the number 5.
+HedgePolicy parseHedge(const Value& value) {
+  HedgePolicy hedge;
+  MapReader map(value, {"delay", "initial_delay", "min_delay", "window", "max_attempts",
+                        "max_extra_load", "non_idempotent", "max_body_bytes"});
+  if (std::optional<Value> delay = map.require("delay")) {
+    std::optional<std::string> text = delay->nonEmptyString();
+    if (text.has_value() && text->front() == 'p') {
+      const std::string digits = text->substr(1);
+      char* end = nullptr;
+      const double p = std::strtod(digits.c_str(), &end);
+      const bool numeric = !digits.empty() && end == digits.c_str() + digits.size() &&
+                           std::all_of(digits.begin(), digits.end(),
+                                       [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; });
+      if (!numeric || !(p > 0 && p < 100)) {
+        delay->error("expected a duration (\"20ms\") or a percentile of the route's latency "
+                     "(\"p95\", \"p99.9\": above 0, below 100), got " + quote(*text));
+      } else {
+        hedge.percentile = p;
+      }
+    } else if (text.has_value()) {
+      if (std::optional<Duration> fixed = delay->duration(false)) {
+        hedge.delay = *fixed;
+      }
+    }
+  }
+  map.readDuration("initial_delay", hedge.initial_delay, false);
+  map.readDuration("min_delay", hedge.min_delay);
+  map.readDuration("window", hedge.window, false);
+  map.readUint32("max_attempts", hedge.max_attempts, 2, 5);
+  if (std::optional<Value> load = map.get("max_extra_load")) {
+    std::optional<std::string> text = load->string();
+    if (text.has_value() && !text->empty() && text->back() == '%') {
+      char* end = nullptr;
+      const std::string digits = text->substr(0, text->size() - 1);
+      const double percent = std::strtod(digits.c_str(), &end);
+      if (digits.empty() || end != digits.c_str() + digits.size() || !(percent > 0) ||
+          percent > 400) {
+        load->error("expected a percentage above 0 and at most 400 (\"5%\"), got " + quote(*text));
+      } else {
+        hedge.max_extra_load = percent / 100;
+      }
+    } else if (std::optional<double> percent = load->number(0, 400)) {
+      if (*percent == 0) {
+        load->error("expected a percentage above 0 and at most 400 (\"5%\"): 0 sends no hedge; "
+                    "remove the hedge block instead");
+      } else {
+        hedge.max_extra_load = *percent / 100;
+      }
+    }
+  }
+  map.readBool("non_idempotent", hedge.non_idempotent);
+  map.readUint32("max_body_bytes", hedge.max_body_bytes, 0, UINT32_MAX);
+  return hedge;
+}
+
 std::vector<WeightedCluster> parseWeightedClusters(const Value& value, ParseContext& context) {
   std::vector<WeightedCluster> clusters;
   uint64_t total = 0;
@@ -317,7 +375,7 @@ std::vector<HashPolicy> parseHashPolicy(const Value& value) {
 
 RouteAction parseRouteAction(const Value& value, ParseContext& context, Route& route) {
   RouteAction action;
-  MapReader map(value, {"cluster", "weighted_clusters", "timeout", "retry", "prefix_rewrite",
+  MapReader map(value, {"cluster", "weighted_clusters", "timeout", "retry", "hedge", "prefix_rewrite",
                         "host_rewrite", "hash_policy", kHeaderEditKeys[0], kHeaderEditKeys[1],
                         kHeaderEditKeys[2], kHeaderEditKeys[3]});
   requireExactlyOne(map, {"cluster", "weighted_clusters"});
@@ -333,6 +391,9 @@ RouteAction parseRouteAction(const Value& value, ParseContext& context, Route& r
   map.readDuration("timeout", action.timeout);
   if (std::optional<Value> retry = map.get("retry")) {
     action.retry = parseRetry(*retry);
+  }
+  if (std::optional<Value> hedge = map.get("hedge")) {
+    action.hedge = parseHedge(*hedge);
   }
   map.readString("prefix_rewrite", action.prefix_rewrite);
   map.readString("host_rewrite", action.host_rewrite);

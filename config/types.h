@@ -165,6 +165,21 @@ struct RetryPolicy {
   uint32_t max_body_bytes = 65536;  // a request body larger than this is not replayed
 };
 
+// Route `hedge`: backup requests sent while the first is still waiting (docs/config.md).
+struct HedgePolicy {
+  // The delay before each hedge: fixed (`delay: 20ms`), or a percentile of the route's own
+  // recent latency (`delay: p95`), learned per process over `window`.
+  Duration delay{0};
+  std::optional<double> percentile;  // in (0, 100), e.g. 95.0; set for `delay: pNN`
+  Duration initial_delay{50};         // a percentile delay until one window has enough samples
+  Duration min_delay{1};              // a learned delay is never below this
+  Duration window{10000};             // the latency histogram's and the extra-load budget's window
+  uint32_t max_attempts = 2;          // the original plus hedges, 2..5
+  double max_extra_load = 0.05;       // hedges at most this share of the route's requests
+  bool non_idempotent = false;        // true: hedge POST/PATCH/... too
+  uint32_t max_body_bytes = 65536;    // a request body larger than this is not hedged
+};
+
 // Where a route takes the request's hash key for ring_hash clusters.
 struct HashPolicy {
   enum class Kind { Header, SourceIp, Cookie };
@@ -177,6 +192,7 @@ struct RouteAction {
   std::vector<WeightedCluster> weighted_clusters;  // ... or these
   Duration timeout{15000};                   // covers all attempts; 0 = none
   std::optional<RetryPolicy> retry;
+  std::optional<HedgePolicy> hedge;
   std::string prefix_rewrite;                // replaces the matched prefix when non-empty
   std::string host_rewrite;                  // replaces :authority/Host when non-empty
   std::vector<HashPolicy> hash_policy;       // the first that yields a value gives the hash

@@ -139,6 +139,12 @@ class AdaptiveConcurrencyFilter : public http::StreamFilter,
     stats::Shard& shard = callbacks_->statsShard();
     shard.inc(counters_.admitted);
     shard.add(counters_.in_flight, 1);
+    // A request that had to queue, or one let in while the limit is pinned at its floor, meets
+    // an overloaded upstream: the router sends it no hedge (dry_run changes nothing).
+    if (controller_.config().mode == FilterMode::Enforce &&
+        (queue_delay.count() > 0 || controller_.atFloor())) {
+      callbacks_->markOverloaded();
+    }
     if (const auto& signal = factory_.signal()) {
       signal->recordQueueDelay(queue_delay);
     }

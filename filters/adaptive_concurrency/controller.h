@@ -133,6 +133,8 @@ class ConcurrencyController {
   void tick(MonotonicTime now);
 
   ControllerState state() const;
+  // The limit in force is at min_limit (lock-free; the request path reads it).
+  bool atFloor() const { return limit_.load(std::memory_order_relaxed) <= config_.min_limit; }
   const AdaptiveConcurrencyConfig& config() const { return config_; }
   // Called (on the recalculating thread, exclusively) after each recalculation.
   void setPublisher(std::function<void(const ControllerState&)> publisher);

@@ -45,6 +45,9 @@ class LoadShedFilter : public http::StreamFilter {
     const auto cause = static_cast<size_t>(decision.cause);
     if (!decision.shed) {
       shard.inc(counters.admitted);
+      if (config.mode == FilterMode::Enforce && runtime.controller().overload() > 0) {
+        callbacks_->markOverloaded();  // shedding is on: no hedge adds to the load
+      }
       return http::FilterStatus::Continue;
     }
     if (config.mode == FilterMode::DryRun) {

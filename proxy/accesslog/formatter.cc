@@ -264,6 +264,8 @@ void formatJson(const Entry& e, std::string& out) {
   appendJsonString(out, e.x_forwarded_for);
   key(out, "attempts");
   appendUnsigned(out, e.attempts);
+  key(out, "winning_attempt");
+  appendUnsigned(out, e.winning_attempt);
   out.append("}\n");
 }
 
@@ -314,6 +316,8 @@ void formatText(const Entry& e, std::string& out) {
   appendBare(out, e.downstream_remote_address);
   out += ' ';
   appendUnsigned(out, e.attempts);
+  out += ' ';
+  appendUnsigned(out, e.winning_attempt);
   out += '\n';
 }
 

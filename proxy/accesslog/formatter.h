@@ -28,7 +28,7 @@ void formatJson(const Entry& entry, std::string& out);
 // One Envoy-like text line, then '\n':
 // [START] "METHOD PATH PROTOCOL" STATUS FLAGS BYTES_RECEIVED BYTES_SENT DURATION_MS
 // UPSTREAM_MS "X-FORWARDED-FOR" "USER-AGENT" "REQUEST-ID" "AUTHORITY" "UPSTREAM_HOST"
-// CLUSTER ROUTE DOWNSTREAM_ADDRESS ATTEMPTS
+// CLUSTER ROUTE DOWNSTREAM_ADDRESS ATTEMPTS WINNING_ATTEMPT
 void formatText(const Entry& entry, std::string& out);
 
 inline void format(Format format, const Entry& entry, std::string& out) {

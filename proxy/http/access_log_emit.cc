@@ -82,6 +82,7 @@ void ActiveStream::emitAccessLog() {
     }
     e.upstream_cluster = router_->clusterInfo().config.name;
     e.attempts = router_->attempts();
+    e.winning_attempt = router_->winningAttempt();
   }
   if (route_ != nullptr) {
     e.route_name = route_->route().name;

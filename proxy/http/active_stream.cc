@@ -312,7 +312,8 @@ void ActiveStream::applyRoute() {
     sendLocalReply(503, "cluster not found: " + cluster_name, "NC");
     return;
   }
-  router_.emplace(*this, *route_, *cluster, request_info_);
+  router_.emplace(*this, *route_, *cluster, request_info_,
+                  route_stats_ != nullptr ? route_stats_->hedge.get() : nullptr);
   router_->start(request_complete_, early_body_, early_tunnel_);
   if (early_paused_) {
     early_paused_ = false;

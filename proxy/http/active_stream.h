@@ -81,6 +81,7 @@ class ActiveStream final : public RouterCallbacks,
   }
   stats::Shard& filterStatsShard() override { return worker_.shard; }
   uint32_t filterWorkerIndex() const override { return worker_.index; }
+  void onFilterOverloaded() override { overloaded_ = true; }
 
   // RouterCallbacks
   event::Dispatcher& routerDispatcher() override { return worker_.dispatcher; }
@@ -104,6 +105,7 @@ class ActiveStream final : public RouterCallbacks,
   void onRouterLocalReply(const LocalReply& reply) override;
   void onRouterResponseReset(std::string_view flag) override;
   void onRouterFlag(std::string_view flag) override { addFlag(flag); }
+  bool routerOverloaded() const override { return overloaded_; }
 
  private:
   void normaliseRequest(RequestHeaders& headers);
@@ -162,6 +164,7 @@ class ActiveStream final : public RouterCallbacks,
   bool batch_pending_ = false;  // writeDownstream() was called while batching
   bool counted_ = false;        // countCompletion() or leaveActive() ran
   bool request_complete_ = false;
+  bool overloaded_ = false;  // a filter's controller was overloaded (no hedges)
   bool request_has_body_ = false;  // content-length > 0, chunked, or an upgrade
   bool head_request_ = false;
   bool tunnel_ = false;

@@ -68,6 +68,7 @@ class FilterChain::Slot : public StreamFilterCallbacks {
   const TimeSource& timeSource() const override { return chain_.owner_.filterTimeSource(); }
   stats::Shard& statsShard() override { return chain_.owner_.filterStatsShard(); }
   uint32_t workerIndex() const override { return chain_.owner_.filterWorkerIndex(); }
+  void markOverloaded() override { chain_.owner_.onFilterOverloaded(); }
 
  private:
   FilterChain& chain_;

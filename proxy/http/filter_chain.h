@@ -52,6 +52,8 @@ class FilterChainOwner {
   virtual stats::Shard& filterStatsShard() = 0;
   // The worker running the stream (StreamFilterCallbacks::workerIndex()).
   virtual uint32_t filterWorkerIndex() const = 0;
+  // StreamFilterCallbacks::markOverloaded().
+  virtual void onFilterOverloaded() {}
 };
 
 class FilterChain {

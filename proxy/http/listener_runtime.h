@@ -6,6 +6,7 @@
 // stats. The HTTP layer's own data; the server builds it.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "config/types.h"
 #include "proxy/tls/context.h"
 #include "proxy/upstream/cluster.h"
+#include "proxy/upstream/hedge_controller.h"
 #include "strait/http/filter.h"
 #include "strait/http/http1_codec.h"
 #include "strait/router/route_table.h"
@@ -50,6 +52,8 @@ struct ListenerStats {
 struct RouteStats {
   upstream::CodeClassCounters rq_by_class;
   stats::Histogram rq_time;
+  // The route's hedging state (route `hedge`), per process; null without a policy.
+  std::shared_ptr<upstream::HedgeController> hedge;
 };
 
 // Everything a listener's streams read, built from its config block. A snapshot whose listener

@@ -65,7 +65,8 @@ bool hasBody(const http1::MessageInfo& info) {
 }  // namespace
 
 Router::Router(RouterCallbacks& callbacks, const router::RouteEntry& route,
-               upstream::ThreadLocalCluster& cluster, const http1::MessageInfo& info)
+               upstream::ThreadLocalCluster& cluster, const http1::MessageInfo& info,
+               upstream::HedgeController* hedge)
     : callbacks_(callbacks),
       route_(route),
       action_(*route.route().route),
@@ -73,7 +74,8 @@ Router::Router(RouterCallbacks& callbacks, const router::RouteEntry& route,
       info_(cluster.info()),
       dispatcher_(callbacks.routerDispatcher()),
       shard_(callbacks.routerShard()),
-      request_info_(info) {
+      request_info_(info),
+      hedge_(route.route().route->hedge.has_value() ? hedge : nullptr) {
   cluster_.addStream();  // held until the router goes (see ThreadLocalCluster::addStream())
 }
 
@@ -118,13 +120,16 @@ void Router::start(bool request_complete, buffer::Buffer& early_body,
     retry_.emplace(&*action_.retry, request.method, info_.resources.get(),
                    callbacks_.routerRandom(), dispatcher.approximateMonotonicTime(),
                    action_.timeout);
-    // Keep the request body for replay while it fits retry.max_body_bytes.
-    replay_ = retry_->enabled() && !request_info_.upgrade;
-    if (replay_ && !body_.empty()) {
+    if (!body_.empty()) {
       retry_->onBodyBuffered(body_.length());
-      replay_ = retry_->enabled();
     }
   }
+  hedging_ = hedgeEligible();
+  if (hedging_) {
+    hedge_delay_ = hedge_->onRequest(dispatcher.approximateMonotonicTime(), shard_);
+  }
+  // Keep the request body for replay while a retry or a hedge may need it and it fits.
+  replay_ = keepsBody();
   if (body_.length() > kMaxBufferedRequestBody) {
     pauseDownstream(true);
   }
@@ -138,8 +143,10 @@ void Router::decodeData(const char* data, size_t len) {
   const bool kept = replay_;  // the chunk is in body_ already
   if (replay_) {
     body_.add(data, len);
-    retry_->onBodyBuffered(body_.length());
-    replay_ = retry_->enabled();
+    if (retry_.has_value()) {
+      retry_->onBodyBuffered(body_.length());
+    }
+    replay_ = keepsBody();
   }
   bool sent = false;
   forEachLive([&](UpstreamRequest& attempt) {
@@ -187,6 +194,15 @@ void Router::decodeTunnelData(const char* data, size_t len) {
     return;
   }
   tunnel_pending_.add(data, len);
+}
+
+bool Router::keepsBody() const {
+  if (request_info_.upgrade) {
+    return false;
+  }
+  const bool for_retry = retry_.has_value() && retry_->enabled();
+  const bool for_hedge = hedging_ && body_.length() <= action_.hedge->max_body_bytes;
+  return for_retry || for_hedge;
 }
 
 void Router::pauseDownstream(bool pause) {
@@ -307,6 +323,9 @@ void Router::startAttempt() {
   UpstreamRequest& attempt = addAttempt(*pool);
   startPerTry(attempt);
   attempt.start();  // (may call back at once: onAttemptReady() or onAttemptPoolFailure())
+  if (attempts_ == 1 && state_ == State::Attempting) {
+    armHedgeTimer();  // the first attempt is on its way: the first hedge is due after the delay
+  }
 }
 
 void Router::startPerTry(UpstreamRequest& attempt) {
@@ -353,9 +372,20 @@ bool Router::startParallelAttempt() {
   context.excluded = last_host_;
   context.has_hash = requestHash(action_.hash_policy, callbacks_.routerRequest().headers,
                                  callbacks_.routerPeerAddress(), context.hash);
-  upstream::ConnPool* pool = cluster_.choosePool(context);
-  if (pool == nullptr) {
-    return false;
+  // A host no live attempt uses, when the balancer gives one within a few picks (it excludes one
+  // host per pick; the last pick stands otherwise).
+  upstream::ConnPool* pool = nullptr;
+  for (int pick = 0; pick < 3; pick++) {
+    pool = cluster_.choosePool(context);
+    if (pool == nullptr) {
+      return false;
+    }
+    bool busy = false;
+    forEachLive([&](UpstreamRequest& live) { busy = busy || &live.host() == &pool->host(); });
+    if (!busy) {
+      break;
+    }
+    context.excluded = &pool->host();
   }
   attempts_++;
   last_host_ = &pool->host();
@@ -363,6 +393,102 @@ bool Router::startParallelAttempt() {
   startPerTry(attempt);  // its own per-try deadline
   attempt.start();
   return true;
+}
+
+// ---- hedging ---------------------------------------------------------------------------------
+
+bool Router::hedgeEligible() const {
+  if (hedge_ == nullptr || request_info_.upgrade) {
+    return false;
+  }
+  const config::HedgePolicy& policy = *action_.hedge;
+  if (!policy.non_idempotent && !upstream::isIdempotentMethod(callbacks_.routerRequest().method)) {
+    return false;
+  }
+  const bool declared_too_large = request_info_.content_length.has_value() &&
+                                  *request_info_.content_length > policy.max_body_bytes;
+  return !declared_too_large && body_.length() <= policy.max_body_bytes;
+}
+
+void Router::armHedgeTimer() {
+  if (!hedging_ || hedges_ + 1 >= action_.hedge->max_attempts) {
+    return;
+  }
+  if (hedge_timer_ == nullptr) {
+    hedge_timer_ = dispatcher_.createTimer([this]() { onHedgeTimer(); });
+  }
+  // The stream's timers count whole milliseconds: a learned delay below one waits one.
+  auto delay = std::chrono::ceil<std::chrono::milliseconds>(hedge_delay_);
+  hedge_timer_->enableTimer(std::max(delay, std::chrono::milliseconds(1)));
+}
+
+void Router::stopHedging() {
+  if (hedge_timer_ != nullptr) {
+    hedge_timer_->disableTimer();
+  }
+}
+
+bool Router::overloaded() const {
+  const upstream::ResourceManager& resources = *info_.resources;
+  return const_cast<upstream::ResourceManager&>(resources).requests().open() ||
+         resources.queued() > 0 || callbacks_.routerOverloaded();
+}
+
+// A hedge is due: one more attempt, on another host when there is one, unless the request cannot
+// be replayed (yet), the cluster or the listener is overloaded, or a budget says no (the
+// cluster's retry budget, then the route's max_extra_load).
+void Router::onHedgeTimer() {
+  if (!hedging_ || state_ != State::Attempting || winner_ != nullptr) {
+    return;
+  }
+  if (hasBody(request_info_) && (!replay_ || !request_complete_)) {
+    if (replay_) {
+      armHedgeTimer();  // the body is still arriving: a hedge may go once it is all here
+    }
+    return;
+  }
+  stats::Shard& shard = shard_;
+  if (overloaded()) {
+    shard.inc(info_.stats.hedge_suppressed);
+    return;
+  }
+  upstream::ResourceManager& resources = *info_.resources;
+  if (!resources.tryAcquireRetry()) {
+    shard.inc(info_.stats.hedge_budget_exhausted);
+    return;
+  }
+  if (!hedge_->tryAcquireHedge(dispatcher_.approximateMonotonicTime(), shard)) {
+    resources.releaseRetry();
+    shard.inc(info_.stats.hedge_budget_exhausted);
+    return;
+  }
+  const uint32_t number = attempts_ + 1;
+  if (!startParallelAttempt()) {
+    resources.releaseRetry();  // no host to pick
+    return;
+  }
+  hedge_tokens_++;
+  hedges_++;
+  shard.inc(info_.stats.hedges_sent);
+  forEachLive([&](UpstreamRequest& attempt) {
+    if (attempt.number() == number) {
+      attempt.markHedge();
+    }
+  });
+  if (state_ == State::Attempting) {
+    armHedgeTimer();
+  }
+}
+
+void Router::recordFirstAttemptLatency(MonotonicTime until) {
+  if (!hedging_ || first_latency_recorded_ || !first_.has_value()) {
+    return;
+  }
+  first_latency_recorded_ = true;
+  hedge_->recordLatency(dispatcher_.approximateMonotonicTime(),
+                        std::chrono::duration_cast<std::chrono::microseconds>(
+                            until - first_->startedAt()),
+                        shard_);
 }
 
 uint64_t Router::upstreamBytesSent() const {

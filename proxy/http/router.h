@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "proxy/http/upstream_request.h"
+#include "proxy/upstream/hedge_controller.h"
 #include "proxy/upstream/resource_manager.h"
 #include "proxy/upstream/retry_state.h"
 #include "strait/http/router_callbacks.h"
@@ -34,9 +35,11 @@ class Router final : public upstream::RequestSlotWaiter {
   };
 
   // `route` must have a route action; `cluster` is the one it picked. `info`: the request's
-  // framing as the downstream codec parsed it. All three outlive the router.
+  // framing as the downstream codec parsed it. `hedge`: the route's hedging state when its
+  // action has a `hedge` policy (the listener runtime's RouteStats). All outlive the router.
   Router(RouterCallbacks& callbacks, const router::RouteEntry& route,
-         upstream::ThreadLocalCluster& cluster, const http1::MessageInfo& info);
+         upstream::ThreadLocalCluster& cluster, const http1::MessageInfo& info,
+         upstream::HedgeController* hedge = nullptr);
   ~Router();
   Router(const Router&) = delete;
   Router& operator=(const Router&) = delete;
@@ -54,9 +57,9 @@ class Router final : public upstream::RequestSlotWaiter {
   // Starts one more attempt (on another host when there is one) while those already started
   // are still waiting for a response head: the first head to arrive wins and the others are
   // reset; a failure of one attempt while another is in flight only ends that one. The
-  // mechanism request hedging builds on; no route setting drives it yet. False (nothing
-  // started) unless the router is attempting, a host could be picked, and the request has no
-  // body or keeps it for replay (each attempt sends the whole body from the kept copy).
+  // mechanism the route `hedge` policy drives (onHedgeTimer()). False (nothing started)
+  // unless the router is attempting, a host could be picked, and the request has no body or
+  // keeps it for replay (each attempt sends the whole body from the kept copy).
   bool startParallelAttempt();
   // The stream's timers (RouterCallbacks::routerRouteTimer(), routerPerTryTimer()) fired.
   void onRouteTimeout();
@@ -78,6 +81,8 @@ class Router final : public upstream::RequestSlotWaiter {
   // For the access log: attempts started, the host of the latest one, and, for the attempt
   // whose response went downstream, when it started and when its head arrived.
   uint32_t attempts() const { return attempts_; }
+  // The number of the attempt whose response went downstream (1: the first), 0 before one did.
+  uint32_t winningAttempt() const { return winning_attempt_; }
   const upstream::Host* lastHost() const { return last_host_; }
   bool upstreamResponded() const { return responded_at_.has_value(); }
   MonotonicTime attemptStartedAt() const { return winner_started_at_; }
@@ -148,6 +153,22 @@ class Router final : public upstream::RequestSlotWaiter {
   void finish();
   // Stops or resumes reading the request body downstream for the pre-attach buffer limit.
   void pauseDownstream(bool pause);
+  // Whether the request body is kept for replay: a retry or a hedge may still need it, and it
+  // fits their max_body_bytes.
+  bool keepsBody() const;
+  // ---- hedging (route `hedge`; upstream/hedge_controller.h has the policy's state)
+  // The request may be hedged: the route has a policy, the method may be replayed (or the policy
+  // says non_idempotent), no upgrade, and a declared body fits max_body_bytes.
+  bool hedgeEligible() const;
+  // Arms the stream's hedge timer for the next hedge when another attempt is allowed.
+  void armHedgeTimer();
+  void onHedgeTimer();
+  // No more hedges for this request (a response won, the body outgrew the buffer, the end).
+  void stopHedging();
+  // The cluster or the listener is overloaded now: a hedge would add to it.
+  bool overloaded() const;
+  // A hedged request's first attempt answered after `latency`, or was cancelled after it.
+  void recordFirstAttemptLatency(MonotonicTime until);
 
   RouterCallbacks& callbacks_;
   const router::RouteEntry& route_;
@@ -186,6 +207,17 @@ class Router final : public upstream::RequestSlotWaiter {
   bool tunnel_ = false;
   MonotonicTime winner_started_at_{};
   std::optional<MonotonicTime> responded_at_;
+  uint32_t winning_attempt_ = 0;
+  // Hedging: the route's state (null without a policy), whether this request still hedges, the
+  // delay before each hedge, the hedges started and the retry-budget tokens they hold (given
+  // back when the request ends).
+  upstream::HedgeController* hedge_ = nullptr;
+  bool hedging_ = false;
+  bool first_latency_recorded_ = false;
+  std::chrono::microseconds hedge_delay_{0};
+  event::TimerPtr hedge_timer_;
+  uint32_t hedges_ = 0;
+  uint32_t hedge_tokens_ = 0;
 };
 
 template <typename F>

@@ -20,6 +20,17 @@ void Router::onAttemptHeaders(UpstreamRequest& attempt, ResponseHeaders& headers
     attempt.release(true);  // another attempt answered first
     return;
   }
+  if (first_.has_value() && &attempt == &*first_) {
+    recordFirstAttemptLatency(attempt.headersAt());
+  }
+  if (hedges_ > 0 && headers.status >= 500 && othersLive(attempt)) {
+    // A hedged request: a 5xx does not win over an attempt still pending. This exchange is
+    // reset (its body not read); the others may still answer.
+    attempt.host().requestFailed();
+    attempt.discardResponse();
+    armPerTryTimer();
+    return;
+  }
   if (retry_.has_value() && headers.status >= 500 && request_complete_ && !othersLive(attempt) &&
       scheduleRetry(upstream::AttemptResult::response(headers.status))) {
     // Drop this response: the exchange is reset (its body is not read), the next attempt starts
@@ -32,13 +43,26 @@ void Router::onAttemptHeaders(UpstreamRequest& attempt, ResponseHeaders& headers
     attempt.host().requestFailed();
   }
   winner_ = &attempt;
+  winning_attempt_ = attempt.number();
   state_ = State::Responding;
   winner_started_at_ = attempt.startedAt();
   responded_at_ = attempt.headersAt();
   stopPerTryTimer();
+  stopHedging();
+  if (attempt.hedge()) {
+    shard_.inc(info_.stats.hedges_won);
+    callbacks_.onRouterFlag("HD");
+  }
   forEachLive([&](UpstreamRequest& other) {
     if (&other != &attempt) {
-      other.release(true);
+      if (first_.has_value() && &other == &*first_) {
+        // Its latency is at least what it waited: the tail the hedge cut stays in the histogram.
+        recordFirstAttemptLatency(dispatcher_.approximateMonotonicTime());
+      }
+      if (hedges_ > 0) {
+        shard_.inc(info_.stats.hedges_cancelled);
+      }
+      other.release(true);  // cancelled: not an outlier result, not a failure of its host
     }
   });
   const config::Route& route = route_.route();
@@ -205,6 +229,10 @@ void Router::finish() {
   state_ = State::Done;
   stopPerTryTimer();
   stopRouteTimer();
+  stopHedging();
+  for (; hedge_tokens_ > 0; hedge_tokens_--) {
+    info_.resources->releaseRetry();
+  }
   if (retry_timer_ != nullptr) {
     retry_timer_->disableTimer();
   }

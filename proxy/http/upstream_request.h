@@ -48,6 +48,9 @@ class UpstreamRequest final : public upstream::UpstreamStreamCallbacks,
   bool attached() const { return client_ != nullptr; }
   // 1 for the first attempt of the request.
   uint32_t number() const { return number_; }
+  // A hedge: started while an earlier attempt was still in flight (route `hedge`).
+  void markHedge() { hedge_ = true; }
+  bool hedge() const { return hedge_; }
   upstream::Host& host() { return host_; }
   const upstream::Host& host() const { return host_; }
   MonotonicTime startedAt() const { return started_at_; }
@@ -113,6 +116,7 @@ class UpstreamRequest final : public upstream::UpstreamStreamCallbacks,
   State state_ = State::Connecting;
   uint8_t paused_ = 0;  // Pause bits set
   bool reused_ = false;
+  bool hedge_ = false;
   bool has_per_try_deadline_ = false;
   uint16_t status_ = 0;  // the response's, once its head arrived
   MonotonicTime started_at_{};

@@ -132,6 +132,14 @@ std::shared_ptr<http::ListenerRuntime> buildListenerRuntime(const config::Listen
                                  "Requests per route by response status class.", labels);
       rs.rq_time = store.histogram("strait_dp_route_rq_time_seconds",
                                    "Request duration per route.", labels);
+      if (route.route.has_value() && route.route->hedge.has_value()) {
+        rs.hedge = std::make_shared<upstream::HedgeController>(
+            *route.route->hedge,
+            store.gauge("strait_dp_route_hedge_delay_microseconds",
+                        "The delay before a hedge of this route's requests: fixed, or the "
+                        "percentile of its recent latency learned per process.",
+                        labels));
+      }
       runtime->route_stats.emplace(&route, rs);
     }
   }

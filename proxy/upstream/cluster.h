@@ -51,6 +51,18 @@ struct CodeClassCounters {
           "Upstream connections wanted over max_connections (per process): the request "        \
           "waited for a pooled one, or, in a pool with none, the connection was opened anyway.") \
   COUNTER(cx_total, "strait_dp_upstream_cx_total", "Upstream connections opened.")              \
+  COUNTER(hedge_budget_exhausted, "strait_dp_upstream_hedge_budget_exhausted_total",            \
+          "Hedges due but not sent: the route's max_extra_load or the cluster's retry budget "   \
+          "was used up.")                                                                       \
+  COUNTER(hedge_suppressed, "strait_dp_upstream_hedge_suppressed_total",                        \
+          "Hedges due but not sent because the cluster or the listener was overloaded "         \
+          "(max_requests reached or requests queued, adaptive limit at its floor, shedding).")  \
+  COUNTER(hedges_cancelled, "strait_dp_upstream_hedges_cancelled_total",                        \
+          "Attempts of hedged requests cancelled because another attempt answered first.")      \
+  COUNTER(hedges_sent, "strait_dp_upstream_hedges_sent_total",                                  \
+          "Hedges (backup attempts started while an earlier one was in flight).")               \
+  COUNTER(hedges_won, "strait_dp_upstream_hedges_won_total",                                    \
+          "Hedged requests whose response came from a hedge, not the first attempt.")           \
   COUNTER(lb_healthy_panic, "strait_dp_upstream_lb_healthy_panic_total",                        \
           "Picks made while no host was healthy (panic mode).")                                 \
   COUNTER(outlier_reports, "strait_dp_upstream_outlier_reports_total",                          \

@@ -23,7 +23,8 @@ RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 KEYS = {"start_time", "method", "authority", "path", "protocol", "status", "response_flags",
         "bytes_received", "bytes_sent", "duration_ms", "upstream_service_time_ms",
         "upstream_host", "upstream_cluster", "route", "request_id",
-        "downstream_remote_address", "user_agent", "x_forwarded_for", "attempts"}
+        "downstream_remote_address", "user_agent", "x_forwarded_for", "attempts",
+        "winning_attempt"}
 
 
 def config(upstream_port, log_path, fmt="json", workers=2):
@@ -324,7 +325,7 @@ class AccessLogTextAndReloadTest(AccessLogTestBase):
             line,
             r'^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] "GET /ok/t HTTP/1.1" 200 - 0 \d+ '
             r'[\d.]+ [\d.]+ "127\.0\.0\.1" "-" "rid-text" "127\.0\.0\.1:\d+" '
-            r'"127\.0\.0\.1:%d" backend ok 127\.0\.0\.1:\d+ 1$' % self.upstream.port)
+            r'"127\.0\.0\.1:%d" backend ok 127\.0\.0\.1:\d+ 1 1$' % self.upstream.port)
 
     def test_reload_switches_path_and_format(self):
         proxy = self.start_proxy()

@@ -105,6 +105,9 @@ void Connection::closeHandles(bool reset) {
   }
   closing_ = true;
   reading_ = false;
+  if (inFlight_) {
+    server_.stats().cancelled++;  // the peer went away before its response was sent
+  }
   endInFlight();
   leaveCapacity();
   uv_timer_stop(&timer_);
@@ -535,6 +538,8 @@ void Connection::buildStats() {
   appendNumber(fixedBody_, stats.in_flight);
   fixedBody_.append(",\"max_in_flight\":");
   appendNumber(fixedBody_, stats.max_in_flight);
+  fixedBody_.append(",\"cancelled\":");
+  appendNumber(fixedBody_, stats.cancelled);
   CapacityQueue& capacity = server_.capacity();
   fixedBody_.append(",\"capacity\":");
   appendNumber(fixedBody_, capacity.capacity());

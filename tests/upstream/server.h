@@ -27,6 +27,9 @@ struct ServerStats {
   // were at once. The capacity model's own counters (in service, queued) are in CapacityQueue.
   uint64_t in_flight{0};
   uint64_t max_in_flight{0};
+  // Requests whose connection closed before their response was sent (a proxy cancelling a
+  // losing hedge closes it).
+  uint64_t cancelled{0};
 };
 
 // The listener, the signal handlers and the set of live connections, all on one uv loop.

@@ -40,7 +40,8 @@ Entry proxiedEntry() {
   e.downstream_remote_address = "10.0.0.1:55555";
   e.user_agent = "curl/7.88.1";
   e.x_forwarded_for = "10.0.0.1";
-  e.attempts = 1;
+  e.attempts = 2;
+  e.winning_attempt = 2;
   return e;
 }
 
@@ -100,7 +101,7 @@ TEST(AccessLogJsonTest, EveryKeyPresentWithItsValue) {
   std::string line;
   formatJson(proxiedEntry(), line);
   nlohmann::json j = nlohmann::json::parse(line);
-  EXPECT_EQ(j.size(), 19u);
+  EXPECT_EQ(j.size(), 20u);
   EXPECT_EQ(j["start_time"], "2026-12-02T00:23:10.123Z");
   EXPECT_EQ(j["method"], "GET");
   EXPECT_EQ(j["authority"], "example.com");
@@ -119,7 +120,8 @@ TEST(AccessLogJsonTest, EveryKeyPresentWithItsValue) {
   EXPECT_EQ(j["downstream_remote_address"], "10.0.0.1:55555");
   EXPECT_EQ(j["user_agent"], "curl/7.88.1");
   EXPECT_EQ(j["x_forwarded_for"], "10.0.0.1");
-  EXPECT_EQ(j["attempts"], 1);
+  EXPECT_EQ(j["attempts"], 2);
+  EXPECT_EQ(j["winning_attempt"], 2);  // a hedge (the second attempt) answered
 }
 
 TEST(AccessLogJsonTest, DirectResponseHasNullUpstreamFields) {
@@ -134,7 +136,7 @@ TEST(AccessLogJsonTest, DirectResponseHasNullUpstreamFields) {
   std::string line;
   formatJson(e, line);
   nlohmann::json j = nlohmann::json::parse(line);
-  EXPECT_EQ(j.size(), 19u);
+  EXPECT_EQ(j.size(), 20u);
   EXPECT_TRUE(j["upstream_host"].is_null());
   EXPECT_TRUE(j["upstream_service_time_ms"].is_null());
   EXPECT_TRUE(j["upstream_cluster"].is_null());
@@ -144,6 +146,7 @@ TEST(AccessLogJsonTest, DirectResponseHasNullUpstreamFields) {
   EXPECT_EQ(j["response_flags"], "NR");
   EXPECT_EQ(j["status"], 404);
   EXPECT_EQ(j["attempts"], 0);
+  EXPECT_EQ(j["winning_attempt"], 0);
   EXPECT_DOUBLE_EQ(j["duration_ms"].get<double>(), 0.007);
 }
 
@@ -170,7 +173,7 @@ TEST(AccessLogTextTest, EnvoyLikeLine) {
   EXPECT_EQ(line,
             "[2026-12-02T00:23:10.123Z] \"GET /a?b=c HTTP/1.1\" 200 - 5 1234 12.345 2.001 "
             "\"10.0.0.1\" \"curl/7.88.1\" \"3b1f8e2a-0000-4000-8000-000000000000\" "
-            "\"example.com\" \"127.0.0.1:8080\" backend api 10.0.0.1:55555 1\n");
+            "\"example.com\" \"127.0.0.1:8080\" backend api 10.0.0.1:55555 2 2\n");
 }
 
 TEST(AccessLogTextTest, MissingFieldsAreDashesAndValuesCannotBreakTheLine) {
@@ -184,7 +187,7 @@ TEST(AccessLogTextTest, MissingFieldsAreDashesAndValuesCannotBreakTheLine) {
   EXPECT_EQ(line.find('\n'), line.size() - 1);
   EXPECT_EQ(line,
             "[2026-12-02T00:23:10.123Z] \"- - -\" 400 DPE 0 0 0.000 - \"-\" "
-            "\"evil\\\"\\n[fake] line\" \"-\" \"-\" \"-\" - - - 0\n");
+            "\"evil\\\"\\n[fake] line\" \"-\" \"-\" \"-\" - - - 0 0\n");
 }
 
 TEST(AccessLogFormatTest, DispatchesOnFormat) {

@@ -910,6 +910,71 @@ TEST(ConfigLoaderTest, RetryPolicyIsParsedAndChecked) {
           R"(t.yaml:6:72: listeners[0].virtual_hosts[0].routes[0].route.retry.on[1]: expected one of 5xx, gateway-error, reset, connect-failure, retriable-status-codes, got "4xx")"));
 }
 
+TEST(ConfigLoaderTest, HedgePolicyIsParsedWithDefaults) {
+  BootstrapSharedPtr fixed = loadValid(
+      withRoute("{match: {prefix: /}, route: {cluster: c, hedge: {delay: 20ms}}}"));
+  ASSERT_NE(fixed, nullptr);
+  const RouteAction& a = *fixed->listeners[0].virtual_hosts[0].routes[0].route;
+  ASSERT_TRUE(a.hedge.has_value());
+  EXPECT_EQ(a.hedge->delay, Duration(20));
+  EXPECT_FALSE(a.hedge->percentile.has_value());
+  EXPECT_EQ(a.hedge->max_attempts, 2u);
+  EXPECT_DOUBLE_EQ(a.hedge->max_extra_load, 0.05);
+  EXPECT_EQ(a.hedge->window, Duration(10000));
+  EXPECT_FALSE(a.hedge->non_idempotent);
+  EXPECT_EQ(a.hedge->max_body_bytes, 65536u);
+
+  BootstrapSharedPtr learned = loadValid(withRoute(
+      "{match: {prefix: /}, route: {cluster: c, hedge: {delay: p99.9, max_attempts: 3, "
+      "max_extra_load: 2.5%, window: 2s, initial_delay: 30ms, min_delay: 2ms, "
+      "non_idempotent: true, max_body_bytes: 100}}}"));
+  ASSERT_NE(learned, nullptr);
+  const RouteAction& b = *learned->listeners[0].virtual_hosts[0].routes[0].route;
+  ASSERT_TRUE(b.hedge->percentile.has_value());
+  EXPECT_DOUBLE_EQ(*b.hedge->percentile, 99.9);
+  EXPECT_EQ(b.hedge->max_attempts, 3u);
+  EXPECT_DOUBLE_EQ(b.hedge->max_extra_load, 0.025);
+  EXPECT_EQ(b.hedge->window, Duration(2000));
+  EXPECT_EQ(b.hedge->initial_delay, Duration(30));
+  EXPECT_EQ(b.hedge->min_delay, Duration(2));
+  EXPECT_TRUE(b.hedge->non_idempotent);
+  EXPECT_EQ(b.hedge->max_body_bytes, 100u);
+
+  BootstrapSharedPtr number = loadValid(
+      withRoute("{match: {prefix: /}, route: {cluster: c, hedge: {delay: p50, max_extra_load: 10}}}"));
+  ASSERT_NE(number, nullptr);
+  EXPECT_DOUBLE_EQ(number->listeners[0].virtual_hosts[0].routes[0].route->hedge->max_extra_load,
+                   0.10);
+}
+
+TEST(ConfigLoaderTest, HedgePolicyErrorsNameTheField) {
+  EXPECT_THAT(
+      errorsOf(withRoute("{match: {prefix: /}, route: {cluster: c, hedge: {delay: p100}}}")),
+      ElementsAre(::testing::HasSubstr(
+          "routes[0].route.hedge.delay: expected a duration (\"20ms\") or a percentile")));
+  EXPECT_THAT(
+      errorsOf(withRoute("{match: {prefix: /}, route: {cluster: c, hedge: {delay: pfast}}}")),
+      ElementsAre(::testing::HasSubstr("routes[0].route.hedge.delay: expected a duration")));
+  EXPECT_THAT(errorsOf(withRoute("{match: {prefix: /}, route: {cluster: c, hedge: {}}}")),
+              ElementsAre(::testing::HasSubstr("routes[0].route.hedge")));
+  EXPECT_THAT(
+      errorsOf(withRoute(
+          "{match: {prefix: /}, route: {cluster: c, hedge: {delay: 5ms, max_attempts: 6}}}")),
+      ElementsAre(::testing::HasSubstr("routes[0].route.hedge.max_attempts")));
+  EXPECT_THAT(
+      errorsOf(withRoute(
+          "{match: {prefix: /}, route: {cluster: c, hedge: {delay: 5ms, max_extra_load: 500%}}}")),
+      ElementsAre(::testing::HasSubstr(
+          "routes[0].route.hedge.max_extra_load: expected a percentage above 0 and at most 400")));
+  EXPECT_THAT(
+      errorsOf(withRoute(
+          "{match: {prefix: /}, route: {cluster: c, hedge: {delay: 5ms, max_extra_load: 0}}}")),
+      ElementsAre(::testing::HasSubstr("0 sends no hedge")));
+  EXPECT_THAT(
+      errorsOf(withRoute("{match: {prefix: /}, route: {cluster: c, hedge: {delay: 0s}}}")),
+      ElementsAre(::testing::HasSubstr("routes[0].route.hedge.delay")));
+}
+
 TEST(ConfigLoaderTest, HashPolicyIsParsedInOrder) {
   BootstrapSharedPtr config = loadValid(
       withRoute("{match: {prefix: /}, route: {cluster: c, hash_policy: [{header: X-User}, "

@@ -78,6 +78,7 @@ class RecordingStream : public RouterCallbacks {
     log.push_back("reset " + std::string(flag));
   }
   void onRouterFlag(std::string_view flag) override { log.push_back("flag " + std::string(flag)); }
+  bool routerOverloaded() const override { return overloaded; }
 
   // The timers fire the router's handlers, as StreamTimers does.
   void bind(Router& router) { router_ = &router; }
@@ -87,6 +88,7 @@ class RecordingStream : public RouterCallbacks {
   strait::testing::ScriptedRandom random;
   stats::Store store{1};
   int downstream_read_disables = 0;
+  bool overloaded = false;  // as a filter's markOverloaded() would set it
 
  private:
   event::Timer& timer(event::TimerPtr& slot, const char* which) {
@@ -139,7 +141,12 @@ struct Harness {
         info(request_info),
         stream(dispatcher),
         cluster(cluster_config, stream.store, hosts),
-        router(stream, entry, cluster, info) {
+        hedge(entry.route().route->hedge.has_value()
+                  ? std::make_unique<upstream::HedgeController>(
+                        *entry.route().route->hedge,
+                        stream.store.gauge("strait_dp_route_hedge_delay_microseconds", "test"))
+                  : nullptr),
+        router(stream, entry, cluster, info, hedge.get()) {
     stream.bind(router);
   }
 
@@ -163,6 +170,7 @@ struct Harness {
   }();
   RecordingStream stream;
   FakeCluster cluster;
+  std::unique_ptr<upstream::HedgeController> hedge;
   Router router;
 };
 
@@ -555,6 +563,186 @@ TEST(RouterTest, DownstreamBackpressurePausesTheAttemptAndReleasesItOnReturn) {
   client.respond(200);
   // The connection went back to its pool unpaused.
   EXPECT_EQ(client.read_disables, 0);
+}
+
+// ---- hedging (route `hedge`) ------------------------------------------------------------------
+
+config::Route hedgedRoute(std::chrono::milliseconds delay, uint32_t max_attempts = 2,
+                          double max_extra_load = 1.0) {
+  config::Route route = routeTo("backend", 1000ms);
+  config::HedgePolicy hedge;
+  hedge.delay = delay;
+  hedge.max_attempts = max_attempts;
+  hedge.max_extra_load = max_extra_load;
+  route.route->hedge = hedge;
+  return route;
+}
+
+TEST(RouterHedgeTest, AHedgeGoesAfterTheDelayToAnotherHostWinsAndTheFirstIsCancelled) {
+  Harness h(hedgedRoute(20ms));
+  h.start();
+  FakeClient& first = h.cluster.pool(0).connect();
+  h.dispatcher.advance(19ms);
+  EXPECT_EQ(h.cluster.pool(1).requests, 0u);  // not yet
+  h.dispatcher.advance(1ms);
+  ASSERT_EQ(h.cluster.pool(1).waiting(), 1u);  // the hedge, on the other host
+  EXPECT_EQ(h.counter(h.stats().hedges_sent), 1u);
+  EXPECT_EQ(h.router.attempts(), 2u);
+  FakeClient& second = h.cluster.pool(1).connect();
+  second.respond(200, "fast");
+  EXPECT_TRUE(first.reset);  // cancelled at once
+  EXPECT_FALSE(second.reset);
+  EXPECT_EQ(h.stream.log,
+            (std::vector<std::string>{"flag HD", "headers 200", "data fast", "complete"}));
+  EXPECT_EQ(h.counter(h.stats().hedges_won), 1u);
+  EXPECT_EQ(h.counter(h.stats().hedges_cancelled), 1u);
+  EXPECT_EQ(h.router.winningAttempt(), 2u);
+  // The cancelled attempt is no failure of its host, and its response was never counted.
+  EXPECT_EQ(h.cluster.pool(0).host().requestErrors(), 0u);
+  EXPECT_EQ(h.counter(h.stats().rq_by_class.by_class[1]), 1u);
+  EXPECT_EQ(h.gauge(h.stats().rq_active), 0);
+  EXPECT_EQ(h.dispatcher.enabledTimers(), 0u);
+  // The hedge's retry-budget token was given back.
+  EXPECT_EQ(h.router.clusterInfo().resources->retries().active(), 0u);
+}
+
+TEST(RouterHedgeTest, AnAnswerBeforeTheDelaySendsNoHedge) {
+  Harness h(hedgedRoute(20ms));
+  h.start();
+  h.cluster.pool(0).connect().respond(200, "ok");
+  EXPECT_EQ(h.router.winningAttempt(), 1u);
+  h.dispatcher.advance(50ms);
+  EXPECT_EQ(h.cluster.pool(1).requests, 0u);
+  EXPECT_EQ(h.counter(h.stats().hedges_sent), 0u);
+  EXPECT_EQ(h.dispatcher.enabledTimers(), 0u);
+}
+
+TEST(RouterHedgeTest, TheFirstAttemptStillWinsWhenItAnswersFirst) {
+  Harness h(hedgedRoute(20ms));
+  h.start();
+  FakeClient& first = h.cluster.pool(0).connect();
+  h.dispatcher.advance(20ms);
+  FakeClient& second = h.cluster.pool(1).connect();
+  first.respond(200, "slow but first");
+  EXPECT_TRUE(second.reset);
+  EXPECT_EQ(h.stream.log,
+            (std::vector<std::string>{"headers 200", "data slow but first", "complete"}));
+  EXPECT_EQ(h.counter(h.stats().hedges_won), 0u);
+  EXPECT_EQ(h.counter(h.stats().hedges_cancelled), 1u);
+  EXPECT_EQ(h.router.winningAttempt(), 1u);
+}
+
+TEST(RouterHedgeTest, A5xxDoesNotWinOverAnAttemptStillPending) {
+  Harness h(hedgedRoute(20ms));
+  h.start();
+  FakeClient& first = h.cluster.pool(0).connect();
+  h.dispatcher.advance(20ms);
+  FakeClient& second = h.cluster.pool(1).connect();
+  second.respond(503, "broken");
+  EXPECT_TRUE(h.stream.log.empty());  // the first may still answer
+  EXPECT_TRUE(second.reset);
+  EXPECT_EQ(h.cluster.pool(1).host().requestErrors(), 1u);  // a real failure of that host
+  first.respond(200, "ok");
+  EXPECT_EQ(h.stream.log, (std::vector<std::string>{"headers 200", "data ok", "complete"}));
+  EXPECT_EQ(h.router.winningAttempt(), 1u);
+}
+
+TEST(RouterHedgeTest, The5xxOfTheLastAttemptInFlightIsTheAnswer) {
+  Harness h(hedgedRoute(20ms));
+  h.start();
+  FakeClient& first = h.cluster.pool(0).connect();
+  h.dispatcher.advance(20ms);
+  FakeClient& second = h.cluster.pool(1).connect();
+  second.respond(503, "broken");
+  first.respond(502, "also broken");
+  EXPECT_EQ(h.stream.log,
+            (std::vector<std::string>{"headers 502", "data also broken", "complete"}));
+}
+
+TEST(RouterHedgeTest, UpToMaxAttemptsEachAfterTheDelayOnAnotherHost) {
+  Harness h(hedgedRoute(10ms, 3, 2.0), 3);  // two hedges per request: 200%
+  h.start();
+  h.cluster.pool(0).connect();
+  h.dispatcher.advance(10ms);
+  h.cluster.pool(1).connect();
+  h.dispatcher.advance(10ms);
+  FakeClient& third = h.cluster.pool(2).connect();
+  h.dispatcher.advance(50ms);
+  EXPECT_EQ(h.counter(h.stats().hedges_sent), 2u);  // max_attempts 3: the original + 2
+  EXPECT_EQ(h.router.attempts(), 3u);
+  third.respond(200, "third");
+  EXPECT_EQ(h.counter(h.stats().hedges_cancelled), 2u);
+  EXPECT_EQ(h.router.winningAttempt(), 3u);
+  EXPECT_EQ(h.router.clusterInfo().resources->retries().active(), 0u);
+}
+
+TEST(RouterHedgeTest, ANonIdempotentMethodIsNotHedgedUnlessThePolicySaysSo) {
+  Harness post(hedgedRoute(10ms));
+  post.stream.request.method = "POST";
+  post.start();
+  post.cluster.pool(0).connect();
+  post.dispatcher.advance(50ms);
+  EXPECT_EQ(post.counter(post.stats().hedges_sent), 0u);
+  EXPECT_EQ(post.cluster.pool(1).requests, 0u);
+
+  config::Route route = hedgedRoute(10ms);
+  route.route->hedge->non_idempotent = true;
+  Harness allowed(route);
+  allowed.stream.request.method = "POST";
+  allowed.start();
+  allowed.cluster.pool(0).connect();
+  allowed.dispatcher.advance(10ms);
+  EXPECT_EQ(allowed.counter(allowed.stats().hedges_sent), 1u);
+}
+
+TEST(RouterHedgeTest, TheBodyIsReplayedToTheHedgeAndABodyOverTheBufferIsNotHedged) {
+  http1::MessageInfo info;
+  info.content_length = 4;
+  Harness h(hedgedRoute(10ms), 2, info);
+  h.stream.request.method = "PUT";
+  h.start(false);
+  FakeClient& first = h.cluster.pool(0).connect();
+  h.router.decodeData("abcd", 4);
+  h.router.decodeComplete();
+  EXPECT_EQ(first.body, "abcd");
+  h.dispatcher.advance(10ms);
+  FakeClient& second = h.cluster.pool(1).connect();
+  EXPECT_EQ(second.body, "abcd");  // from the kept copy
+
+  config::Route small = hedgedRoute(10ms);
+  small.route->hedge->max_body_bytes = 3;
+  Harness big(small, 2, info);
+  big.stream.request.method = "PUT";
+  big.start(false);
+  big.cluster.pool(0).connect();
+  big.router.decodeData("abcd", 4);
+  big.router.decodeComplete();
+  big.dispatcher.advance(50ms);
+  EXPECT_EQ(big.counter(big.stats().hedges_sent), 0u);
+  EXPECT_EQ(big.cluster.pool(1).requests, 0u);
+}
+
+TEST(RouterHedgeTest, NoHedgeWhenTheExtraLoadBudgetIsUsedUp) {
+  // 5% of one request in the window is less than one hedge.
+  Harness h(hedgedRoute(10ms, 2, 0.05));
+  h.start();
+  h.cluster.pool(0).connect();
+  h.dispatcher.advance(10ms);
+  EXPECT_EQ(h.counter(h.stats().hedges_sent), 0u);
+  EXPECT_EQ(h.counter(h.stats().hedge_budget_exhausted), 1u);
+  EXPECT_EQ(h.cluster.pool(1).requests, 0u);
+  EXPECT_EQ(h.router.clusterInfo().resources->retries().active(), 0u);
+}
+
+TEST(RouterHedgeTest, NoHedgeWhileAFilterSaysTheUpstreamIsOverloaded) {
+  Harness h(hedgedRoute(10ms));
+  h.stream.overloaded = true;
+  h.start();
+  h.cluster.pool(0).connect();
+  h.dispatcher.advance(10ms);
+  EXPECT_EQ(h.counter(h.stats().hedges_sent), 0u);
+  EXPECT_EQ(h.counter(h.stats().hedge_suppressed), 1u);
+  EXPECT_EQ(h.cluster.pool(1).requests, 0u);
 }
 
 }  // namespace

@@ -34,6 +34,7 @@ struct Entry {
   std::string_view user_agent;
   std::string_view x_forwarded_for;
   uint32_t attempts = 0;
+  uint32_t winning_attempt = 0;  // the attempt whose response went downstream (1: the first)
 };
 
 }  // namespace strait::accesslog

@@ -93,6 +93,9 @@ class StreamFilterCallbacks {
   // The index of the worker running the stream (0 .. ProcessSignals::workerCount() - 1), e.g.
   // to read that worker's ProcessSignals::eventLoopLag().
   virtual uint32_t workerIndex() const = 0;
+  // The filter's controller is overloaded now (adaptive limit at its floor or queueing, shedding
+  // active): the router sends no hedge for this request, so hedges never add to an overload.
+  virtual void markOverloaded() {}
 };
 
 class StreamFilter {

@@ -66,6 +66,9 @@ class RouterCallbacks {
   virtual void onRouterResponseReset(std::string_view flag) = 0;
   // A response flag for the access log that does not end the stream (URX on a retried failure).
   virtual void onRouterFlag(std::string_view flag) = 0;
+  // A filter marked the request as arriving while its controller is overloaded
+  // (StreamFilterCallbacks::markOverloaded()): no hedges.
+  virtual bool routerOverloaded() const { return false; }
 };
 
 }  // namespace strait::http
