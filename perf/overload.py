@@ -39,7 +39,6 @@ overload.py markers and the plot into perf/overload.png; raw CSVs stay in perf/o
 """
 
 import argparse
-import csv
 import datetime
 import json
 import math
@@ -53,6 +52,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import harness  # noqa: E402  (process control: every child is killed on exit)
 from proxy_fixtures import simple_config  # noqa: E402
+
+sys.path.insert(0, os.path.join(ROOT, "perf", "lib"))
+from bench import fmt, has_cairo, loadgen, percentile, start_proxy, validate  # noqa: E402
 
 OUT = os.path.join(ROOT, "perf", "out", "overload")
 RESULTS = os.path.join(ROOT, "perf", "RESULTS.md")
@@ -107,11 +109,6 @@ def mean_service_ms(spec):
     raise ValueError("unknown latency spec %s" % spec)
 
 
-def percentile(sorted_values, p):
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, int(math.ceil(p / 100 * len(sorted_values))) - 1))
-    return sorted_values[index]
 
 
 def proxy_config(upstream_port, run, args):
@@ -137,13 +134,6 @@ def proxy_config(upstream_port, run, args):
                          clusters_extra=breakers)
 
 
-def validate(strait, text, workdir):
-    path = os.path.join(workdir, "validate.yaml")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-    result = subprocess.run([strait, "--validate", "--config", path], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    return result.returncode == 0, result.stdout.strip()
 
 
 def start_upstream(args):
@@ -151,30 +141,8 @@ def start_upstream(args):
         "--capacity", str(args.capacity), "--latency", args.latency, "--seed", str(args.seed)])
 
 
-def start_proxy(args, text):
-    saved = os.environ.get("STRAIT_BIN_DIR")
-    os.environ["STRAIT_BIN_DIR"] = os.path.dirname(args.strait)
-    try:
-        return harness.Strait(text, binary=os.path.basename(args.strait), start_timeout=30)
-    finally:
-        os.environ["STRAIT_BIN_DIR"] = args.bin_dir if saved is None else saved
 
 
-def loadgen(args, port, stages, out, mix=None, seed=None):
-    """Runs strait-loadgen to the end; returns the rows of its CSV."""
-    argv = [os.path.join(args.bin_dir, "strait-loadgen"), "--url", "127.0.0.1:%d/x" % port,
-            "--stages", ",".join("%.1f:%g" % stage for stage in stages),
-            "--connections", str(args.connections), "--timeout-ms", str(args.timeout_ms),
-            "--seed", str(seed if seed is not None else args.seed), "--out", out]
-    if mix:
-        argv += ["--header-mix", mix]
-    budget = sum(seconds for _, seconds in stages) + args.timeout_ms / 1000 + 30
-    result = subprocess.run(argv, stderr=subprocess.PIPE, text=True, timeout=budget)
-    if result.returncode != 0:
-        raise RuntimeError("strait-loadgen failed: %s" % result.stderr)
-    print("    " + result.stderr.strip(), flush=True)
-    with open(out, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def summarize(rows, seconds, slo_ms):
@@ -229,8 +197,6 @@ def one_run(args, run, stages, mix=None):
     return rows, stats
 
 
-def fmt(value, digits=1):
-    return "-" if value != value else "%.*f" % (digits, value)
 
 
 def overload_tables(args, results, calibration):
@@ -312,7 +278,7 @@ def _series(data, names, column):
 def _gnuplot(png, title, panels):
     """Two panels side by side into OUT/png; each panel: its settings, its plot line last."""
     script = [
-        "set terminal pngcairo size 1100,450 font ',10' noenhanced" if _has_cairo() else
+        "set terminal pngcairo size 1100,450 font ',10' noenhanced" if has_cairo() else
         "set terminal png size 1100,450 noenhanced",
         "set output '%s'" % os.path.join(OUT, png),
         "set multiplot layout 1,%d title '%s'" % (len(panels), title),
@@ -345,10 +311,6 @@ def plot(args, results):
              ", %.1f with lines dt 2 lc rgb 'gray' title 'SLO'" % args.slo_ms]])
 
 
-def _has_cairo():
-    result = subprocess.run(["gnuplot", "-e", "set terminal"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    return "pngcairo" in result.stdout
 
 
 def write_results(block, scenario):
