@@ -417,8 +417,14 @@ void Router::armHedgeTimer() {
   if (hedge_timer_ == nullptr) {
     hedge_timer_ = dispatcher_.createTimer([this]() { onHedgeTimer(); });
   }
-  // The stream's timers count whole milliseconds: a learned delay below one waits one.
-  auto delay = std::chrono::ceil<std::chrono::milliseconds>(hedge_delay_);
+  hedge_due_ = dispatcher_.approximateMonotonicTime() + hedge_delay_;
+  armHedgeTimerFor(hedge_delay_);
+}
+
+void Router::armHedgeTimerFor(std::chrono::microseconds wait) {
+  // Timers count whole milliseconds from the loop's cached time, which may be behind: a timer may
+  // fire before `hedge_due_`; onHedgeTimer() then waits for the rest.
+  auto delay = std::chrono::ceil<std::chrono::milliseconds>(wait);
   hedge_timer_->enableTimer(std::max(delay, std::chrono::milliseconds(1)));
 }
 
@@ -441,6 +447,11 @@ void Router::onHedgeTimer() {
   if (!hedging_ || state_ != State::Attempting || winner_ != nullptr) {
     return;
   }
+  const MonotonicTime now = dispatcher_.approximateMonotonicTime();
+  if (now < hedge_due_) {
+    armHedgeTimerFor(std::chrono::duration_cast<std::chrono::microseconds>(hedge_due_ - now));
+    return;  // early (see armHedgeTimerFor)
+  }
   if (hasBody(request_info_) && (!replay_ || !request_complete_)) {
     if (replay_) {
       armHedgeTimer();  // the body is still arriving: a hedge may go once it is all here
@@ -457,7 +468,7 @@ void Router::onHedgeTimer() {
     shard.inc(info_.stats.hedge_budget_exhausted);
     return;
   }
-  if (!hedge_->tryAcquireHedge(dispatcher_.approximateMonotonicTime(), shard)) {
+  if (!hedge_->tryAcquireHedge(now, shard)) {
     resources.releaseRetry();
     shard.inc(info_.stats.hedge_budget_exhausted);
     return;

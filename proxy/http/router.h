@@ -162,6 +162,7 @@ class Router final : public upstream::RequestSlotWaiter {
   bool hedgeEligible() const;
   // Arms the stream's hedge timer for the next hedge when another attempt is allowed.
   void armHedgeTimer();
+  void armHedgeTimerFor(std::chrono::microseconds wait);
   void onHedgeTimer();
   // No more hedges for this request (a response won, the body outgrew the buffer, the end).
   void stopHedging();
@@ -215,6 +216,7 @@ class Router final : public upstream::RequestSlotWaiter {
   bool hedging_ = false;
   bool first_latency_recorded_ = false;
   std::chrono::microseconds hedge_delay_{0};
+  MonotonicTime hedge_due_{};  // when the next hedge is due
   event::TimerPtr hedge_timer_;
   uint32_t hedges_ = 0;
   uint32_t hedge_tokens_ = 0;
