@@ -371,6 +371,48 @@ struct OutlierDetection {
   bool operator==(const OutlierDetection&) const = default;
 };
 
+// ---- carbon-aware routing (docs/config.md, cluster `carbon_aware`; proxy/carbon/) ------------
+
+enum class CarbonSignalType { Average, Marginal };
+enum class EmissionFactor { Lifecycle, Direct };
+
+// Cluster `carbon_aware`: how the locality tier weighs the cluster's localities by the carbon
+// intensity of their electricity, never at the cost of the latency SLO.
+struct CarbonAware {
+  // weight of a locality ∝ capacity × (reference / intensity)^alpha; 0 = carbon-blind.
+  double alpha = 1.0;
+  // gCO2eq/kWh; 0: the capacity-weighted mean of the fresh signals of the eligible localities.
+  double reference_intensity = 0;
+  // Every eligible locality keeps at least min_share and at most max_share of the traffic (so its
+  // pools and latency estimates stay warm).
+  double min_share = 0.05;
+  double max_share = 0.90;
+  // A locality is eligible while its recent latency (latency_percentile of the proxy's own
+  // measurements per locality) is within latency_budget of the best locality's.
+  Duration latency_budget{50};
+  double latency_percentile = 90;
+  // Weights change only when some share moves by more than `hysteresis` (absolute, 0..1), and
+  // then at most once per `min_dwell`.
+  double hysteresis = 0.05;
+  Duration min_dwell{30000};
+  // Only signals of this type count; a signal older than its ttl (or missing) makes the whole
+  // cluster carbon-blind (never route towards a locality because its data is missing).
+  CarbonSignalType signal_type = CarbonSignalType::Average;
+  EmissionFactor emission_factor = EmissionFactor::Lifecycle;
+  // The kill switch: while the cluster burns its SLO error budget (1 - slo_target) faster than
+  // burn_rate_threshold over burn_window, alpha is 0; restored after `recovery` below it.
+  double slo_target = 0.999;
+  Duration burn_window{60000};
+  double burn_rate_threshold = 10;
+  Duration recovery{60000};
+  // Routes marked `carbon: deferrable` (background traffic) use these instead: a larger shift.
+  double deferrable_alpha = 2.0;
+  Duration deferrable_latency_budget{500};
+  // Compute and export the weights, route carbon-blind.
+  bool dry_run = false;
+  bool operator==(const CarbonAware&) const = default;
+};
+
 struct Cluster {
   std::string name;
   std::vector<Endpoint> endpoints;
@@ -384,6 +426,7 @@ struct Cluster {
   std::optional<HealthCheck> health_check;
   CircuitBreakers circuit_breakers;
   std::optional<OutlierDetection> outlier_detection;
+  std::optional<CarbonAware> carbon_aware;
 };
 
 // ---- the whole file -------------------------------------------------------------------------
