@@ -333,6 +333,21 @@ TEST_F(CarbonPolicyTest, LosingCapacityOrEligibilityAppliesAtOnceRegainingWaits)
   EXPECT_TRUE(sharesNear(p.update(recovered, now()).shares, {4.0 / 6, 1.0 / 6, 1.0 / 6}));
 }
 
+TEST_F(CarbonPolicyTest, ANonEligibleLocalityLosingCapacityDropsToZeroAtOnce) {
+  config_.min_share = 0.05;
+  config_.min_dwell = seconds(30);
+  CarbonPolicy p = policy();
+  // c is already not eligible (too slow), held at min_share: losing its endpoints is not a change
+  // of eligibility, yet its share must go at once.
+  EXPECT_TRUE(sharesNear(
+      p.update({at("a", 10, 10, 100), at("b", 10, 10, 400), at("c", 10, 200, 100)}, now()).shares,
+      {0.76, 0.19, 0.05}));
+  time_.advance(seconds(1));
+  const Weights& w =
+      p.update({at("a", 10, 10, 100), at("b", 10, 10, 400), at("c", 0, 200, 100)}, now());
+  EXPECT_TRUE(sharesNear(w.shares, {0.8, 0.2, 0}));
+}
+
 TEST_F(CarbonPolicyTest, AChangedListOfLocalitiesAppliesAtOnce) {
   config_.min_dwell = seconds(30);
   CarbonPolicy p = policy();
