@@ -34,7 +34,8 @@
 //     of the eligible localities. The reference scales every w_i by the same factor, so it does
 //     not move the shares; it is reported (Weights::reference) for the status page. Each eligible
 //     share is clamped into [min_share, max_share] and the rest renormalised (water-filling:
-//     share_i = clamp(μ·w_i, min_share, max_share) for the μ that makes them sum to 1). When the
+//     share_i = clamp(μ·w_i, min_share, max_share) for the μ that makes them sum to what the
+//     non-eligible localities leave, so that all shares sum to 1). When the
 //     bounds cannot all hold (one eligible locality, min_share × n > 1, max_share × n < 1), they
 //     widen to the equal share of what the eligible localities split: a single locality takes
 //     everything; too many localities for min_share get equal shares.
@@ -47,7 +48,8 @@
 //     tier does: only carbon shifts are damped). Leaving a carbon-blind mode for CarbonAware is a
 //     change like any other and waits for min_dwell since the last change (so a signal flapping
 //     between fresh and stale flaps the weights at most once per min_dwell); until then the
-//     weights in force, mode included, stay carbon-blind.
+//     weights in force, mode included, stay carbon-blind (so interactive().mode may still read
+//     KillSwitch after killSwitchActive() turned false, when min_dwell exceeds `recovery`).
 //  6. Kill switch. The burn rate is errors / requests over the last burn_window (kBurnBuckets
 //     buckets, so to a tenth of the window) divided by the error budget (1 - slo_target). It trips
 //     when the burn rate exceeds burn_rate_threshold with at least kMinBurnRequests requests in
