@@ -1,0 +1,51 @@
+#pragma once
+
+// The carbon-intensity providers' payloads as signals (proxy/carbon/signals.h): one adapter per
+// source, each a pure function of the payload's text and the caller's mapping, so that every
+// provider's quirks are tested against recorded payloads without a network.
+//
+// Every adapter is all-or-nothing: any fault (malformed text, a missing or mistyped field, a
+// negative or non-finite intensity, an unknown word, a bad timestamp, an HTTP error body, nothing
+// usable) gives an error naming the field path and no signals, and the caller keeps its last good
+// signals. Fields the adapter does not use are ignored in the providers' payloads (they add
+// fields over time), but are errors in our own signal file (a misspelt key there is a mistake).
+//
+// Scope: free functions, no state. Thread-safety: any thread; nothing is shared. Fetching (HTTP,
+// timers, backoff) is the caller's; only the request's URL and headers are built here.
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "config/types.h"
+#include "proxy/carbon/signals.h"
+
+namespace strait::carbon {
+
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
+// ---- Electricity Maps -------------------------------------------------------------------------
+//
+// GET <base>/v3/carbon-intensity/latest?zone=<zone>, the token in header `auth-token`. The
+// answer: {"zone":"DE","carbonIntensity":302,"datetime":"2019-05-21T00:00:00.000Z",
+// "updatedAt":"...","emissionFactorType":"lifecycle","isEstimated":true,...}. One signal for
+// `locality`: type average (Electricity Maps' carbon intensity is the average of the zone's
+// consumption mix), factor from emissionFactorType (absent: lifecycle, the API's default),
+// observed_at = datetime, ttl = `ttl`. A null carbonIntensity (no data for the zone) is an error.
+// When `expected_zone` is not empty the payload's zone must be it (a misrouted answer would
+// otherwise give one locality another zone's figure).
+ParseResult parseElectricityMaps(std::string_view text, const config::Locality& locality,
+                                 std::chrono::seconds ttl, std::string_view expected_zone = {});
+
+// `<base>/v3/carbon-intensity/latest?zone=<zone>` (base without its trailing '/', the zone
+// percent-encoded); nullopt when base or zone is empty. Always by zone: never by lat/lon, and
+// never without one (the API would then locate the caller by its IP address, which for a proxy
+// is the egress, not the locality).
+std::optional<std::string> electricityMapsUrl(std::string_view base, std::string_view zone);
+// The request's headers: the token goes in `auth-token`.
+HttpHeaders electricityMapsHeaders(std::string_view token);
+
+}  // namespace strait::carbon

@@ -1,0 +1,308 @@
+// The carbon-intensity signal model and the provider adapters against recorded payloads
+// (fixtures/, see fixtures/README.md), their variants, and hand-written faults.
+
+#include "proxy/carbon/providers.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace strait::carbon {
+namespace {
+
+using config::CarbonSignalType;
+using config::EmissionFactor;
+using nlohmann::json;
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+using std::chrono::nanoseconds;
+using std::chrono::seconds;
+
+std::string fixture(const std::string& name) {
+  std::ifstream in(std::string(STRAIT_CARBON_FIXTURES) + "/" + name, std::ios::binary);
+  EXPECT_TRUE(in.good()) << "no fixture " << name;
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+SystemTime utc(int year, unsigned month, unsigned day, int hour = 0, int minute = 0,
+               int second = 0) {
+  return SystemTime(std::chrono::sys_days(std::chrono::year(year) / std::chrono::month(month) /
+                                          std::chrono::day(day)) +
+                    hours(hour) + minutes(minute) + seconds(second));
+}
+
+// An error containing `expected`, and no signals with it.
+::testing::AssertionResult failsWith(const ParseResult& result, std::string_view expected) {
+  if (result.ok()) {
+    return ::testing::AssertionFailure()
+           << "parsed (" << result.signals.size() << " signals), expected an error containing \""
+           << expected << "\"";
+  }
+  if (!result.signals.empty()) {
+    return ::testing::AssertionFailure() << "an error with signals kept: " << result.error;
+  }
+  if (result.error.find(expected) == std::string::npos) {
+    return ::testing::AssertionFailure()
+           << "error \"" << result.error << "\" does not contain \"" << expected << "\"";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// ---- parseRfc3339 -----------------------------------------------------------------------------
+
+TEST(Rfc3339Test, ReadsUtcWithAndWithoutFractions) {
+  EXPECT_EQ(parseRfc3339("2019-05-21T00:00:00Z"), utc(2019, 5, 21));
+  EXPECT_EQ(parseRfc3339("2019-05-21T00:00:00.000Z"), utc(2019, 5, 21));
+  EXPECT_EQ(parseRfc3339("2022-06-01T14:45:07.5Z"), utc(2022, 6, 1, 14, 45, 7) + milliseconds(500));
+  EXPECT_EQ(parseRfc3339("2022-06-01T14:45:07.123456789Z"),
+            utc(2022, 6, 1, 14, 45, 7) + nanoseconds(123456789));
+  // Beyond nanoseconds: truncated, not rounded.
+  EXPECT_EQ(parseRfc3339("2022-06-01T14:45:07.1234567899Z"),
+            utc(2022, 6, 1, 14, 45, 7) + nanoseconds(123456789));
+  EXPECT_EQ(parseRfc3339("2022-06-01t14:45:07z"), utc(2022, 6, 1, 14, 45, 7));
+  EXPECT_EQ(parseRfc3339("1970-01-01T00:00:00Z"), SystemTime());
+}
+
+TEST(Rfc3339Test, AppliesTheOffset) {
+  EXPECT_EQ(parseRfc3339("2022-06-01T14:45:00+00:00"), utc(2022, 6, 1, 14, 45));
+  EXPECT_EQ(parseRfc3339("2022-06-01T16:45:00+02:00"), utc(2022, 6, 1, 14, 45));
+  EXPECT_EQ(parseRfc3339("2022-06-01T09:15:00-05:30"), utc(2022, 6, 1, 14, 45));
+  EXPECT_EQ(parseRfc3339("2022-06-01T14:45:00-00:00"), utc(2022, 6, 1, 14, 45));
+  // Across a day and a year boundary.
+  EXPECT_EQ(parseRfc3339("2023-01-01T00:30:00+01:00"), utc(2022, 12, 31, 23, 30));
+}
+
+TEST(Rfc3339Test, ReadsTheUkApisMinutePrecision) {
+  EXPECT_EQ(parseRfc3339("2018-01-20T12:00Z"), utc(2018, 1, 20, 12));
+  EXPECT_EQ(parseRfc3339("2018-01-20T12:30+01:00"), utc(2018, 1, 20, 11, 30));
+}
+
+TEST(Rfc3339Test, ChecksTheCalendar) {
+  EXPECT_EQ(parseRfc3339("2024-02-29T00:00:00Z"), utc(2024, 2, 29));
+  EXPECT_EQ(parseRfc3339("2023-02-29T00:00:00Z"), std::nullopt);
+  EXPECT_EQ(parseRfc3339("2019-04-31T00:00:00Z"), std::nullopt);
+  EXPECT_EQ(parseRfc3339("2019-13-01T00:00:00Z"), std::nullopt);
+  EXPECT_EQ(parseRfc3339("2019-00-01T00:00:00Z"), std::nullopt);
+  EXPECT_EQ(parseRfc3339("2019-01-00T00:00:00Z"), std::nullopt);
+  EXPECT_EQ(parseRfc3339("2019-01-01T24:00:00Z"), std::nullopt);
+  EXPECT_EQ(parseRfc3339("2019-01-01T12:60:00Z"), std::nullopt);
+  EXPECT_EQ(parseRfc3339("2016-12-31T23:59:60Z"), std::nullopt);  // leap seconds: not kept
+  EXPECT_EQ(parseRfc3339("2019-01-01T12:00:00+24:00"), std::nullopt);
+  EXPECT_EQ(parseRfc3339("2019-01-01T12:00:00+01:60"), std::nullopt);
+  EXPECT_EQ(parseRfc3339("1969-12-31T23:59:59Z"), std::nullopt);
+  EXPECT_EQ(parseRfc3339("2200-12-31T23:59:59Z"), utc(2200, 12, 31, 23, 59, 59));
+  EXPECT_EQ(parseRfc3339("2201-01-01T00:00:00Z"), std::nullopt);
+}
+
+TEST(Rfc3339Test, RejectsWhatIsNotRfc3339) {
+  for (const char* bad : {
+           "",
+           "2019-05-21",                // a date alone
+           "2019-05-21T00:00:00",       // no offset
+           "2019-05-21 00:00:00Z",      // a space for 'T'
+           "2019-5-21T00:00:00Z",       // one-digit month
+           "2019-05-21T0:00:00Z",       // one-digit hour
+           "2019-05-21T00:00:0Z",       // one-digit second
+           "2019-05-21T00Z",            // hours alone
+           "2019-05-21T00:00.5Z",       // a fraction without seconds
+           "2019-05-21T00:00:00.Z",     // a point without digits
+           "2019-05-21T00:00:00+0200",  // offset without its colon
+           "2019-05-21T00:00:00+02",    // offset without minutes
+           "2019-05-21T00:00:00UTC",    // a zone name
+           "2019-05-21T00:00:00Z ",     // trailing text
+           " 2019-05-21T00:00:00Z",     // leading text
+           "2019-05-21T00:00:00ZZ",     // two zones
+           "+2019-05-21T00:00:00Z",     // a signed year
+           "20190521T000000Z",          // ISO 8601 basic format
+           "1558396800",                // a Unix time
+       }) {
+    EXPECT_EQ(parseRfc3339(bad), std::nullopt) << bad;
+  }
+}
+
+// ---- CarbonSignal::fresh ----------------------------------------------------------------------
+
+TEST(CarbonSignalTest, FreshFromJustBeforeObservedAtUntilTheTtlRunsOut) {
+  CarbonSignal signal;
+  signal.observed_at = utc(2024, 5, 1, 12);
+  signal.ttl = minutes(15);
+  EXPECT_TRUE(signal.fresh(utc(2024, 5, 1, 12)));
+  EXPECT_TRUE(signal.fresh(utc(2024, 5, 1, 12, 14, 59)));
+  EXPECT_FALSE(signal.fresh(utc(2024, 5, 1, 12, 15)));  // observed_at + ttl: stale
+  EXPECT_FALSE(signal.fresh(utc(2024, 5, 2, 12)));
+  // Ahead of our clock by at most kMaxClockSkew (5 minutes): still current.
+  EXPECT_TRUE(signal.fresh(utc(2024, 5, 1, 11, 55)));
+  // Further ahead: a value for a period that has not started.
+  EXPECT_FALSE(signal.fresh(utc(2024, 5, 1, 11, 54, 59)));
+}
+
+TEST(CarbonSignalTest, ASignalWithoutATtlIsNeverFresh) {
+  CarbonSignal signal;
+  signal.observed_at = utc(2024, 5, 1, 12);
+  EXPECT_EQ(signal.ttl, seconds(0));
+  EXPECT_FALSE(signal.fresh(utc(2024, 5, 1, 12)));
+  EXPECT_FALSE(signal.fresh(utc(2024, 5, 1, 11, 59)));
+}
+
+TEST(CarbonSignalTest, NamesAndWordsRoundTrip) {
+  for (CarbonSignalType type : {CarbonSignalType::Average, CarbonSignalType::Marginal}) {
+    EXPECT_EQ(parseSignalType(signalTypeName(type)), type);
+  }
+  for (EmissionFactor factor : {EmissionFactor::Lifecycle, EmissionFactor::Direct}) {
+    EXPECT_EQ(parseEmissionFactor(emissionFactorName(factor)), factor);
+  }
+  EXPECT_EQ(signalTypeName(CarbonSignalType::Marginal), "marginal");
+  EXPECT_EQ(emissionFactorName(EmissionFactor::Direct), "direct");
+  EXPECT_EQ(parseSignalType("Average"), std::nullopt);  // the words are lower case
+  EXPECT_EQ(parseEmissionFactor("scope2"), std::nullopt);
+}
+
+// ---- Electricity Maps -------------------------------------------------------------------------
+
+const config::Locality kFrankfurt{"eu-central-1", "eu-central-1a"};
+
+ParseResult parseEm(const std::string& text, std::string_view expected_zone = {}) {
+  return parseElectricityMaps(text, kFrankfurt, minutes(60), expected_zone);
+}
+
+// fixtures/electricitymaps_latest.json with one field changed (or removed: a discarded value).
+std::string emWith(const std::string& key, const json& value) {
+  json body = json::parse(fixture("electricitymaps_latest.json"));
+  if (value.is_discarded()) {
+    body.erase(key);
+  } else {
+    body[key] = value;
+  }
+  return body.dump();
+}
+
+const json kRemoved = json(json::value_t::discarded);
+
+TEST(ElectricityMapsTest, ReadsTheLatestIntensity) {
+  const ParseResult result = parseEm(fixture("electricitymaps_latest.json"), "DE");
+  ASSERT_TRUE(result.ok()) << result.error;
+  ASSERT_EQ(result.signals.size(), 1u);
+  const CarbonSignal& signal = result.signals[0];
+  EXPECT_EQ(signal.locality.region, "eu-central-1");
+  EXPECT_EQ(signal.locality.zone, "eu-central-1a");
+  EXPECT_EQ(signal.intensity, 302.0);
+  EXPECT_EQ(signal.type, CarbonSignalType::Average);
+  EXPECT_EQ(signal.factor, EmissionFactor::Lifecycle);
+  EXPECT_EQ(signal.source, "electricitymaps");
+  EXPECT_TRUE(signal.is_estimated);
+  EXPECT_EQ(signal.observed_at, utc(2019, 5, 21));
+  EXPECT_EQ(signal.ttl, minutes(60));
+  EXPECT_EQ(result.ignored, 0u);
+}
+
+TEST(ElectricityMapsTest, ReadsTheDirectFactorAndAMeasuredValue) {
+  const ParseResult result = parseEm(fixture("electricitymaps_direct.json"));
+  ASSERT_TRUE(result.ok()) << result.error;
+  ASSERT_EQ(result.signals.size(), 1u);
+  EXPECT_EQ(result.signals[0].intensity, 31.5);
+  EXPECT_EQ(result.signals[0].factor, EmissionFactor::Direct);
+  EXPECT_FALSE(result.signals[0].is_estimated);
+  EXPECT_EQ(result.signals[0].observed_at, utc(2024, 3, 10, 14));
+}
+
+TEST(ElectricityMapsTest, OlderAnswersWithoutFactorOrEstimateAreLifecycleAndMeasured) {
+  const ParseResult result = parseEm(fixture("electricitymaps_legacy.json"), "SE-SE3");
+  ASSERT_TRUE(result.ok()) << result.error;
+  ASSERT_EQ(result.signals.size(), 1u);
+  EXPECT_EQ(result.signals[0].intensity, 18.0);
+  EXPECT_EQ(result.signals[0].factor, EmissionFactor::Lifecycle);
+  EXPECT_FALSE(result.signals[0].is_estimated);
+  EXPECT_EQ(result.signals[0].observed_at, utc(2022, 11, 2, 9));
+}
+
+TEST(ElectricityMapsTest, ANullIntensityIsAnError) {
+  EXPECT_TRUE(failsWith(parseEm(fixture("electricitymaps_null.json")),
+                        "electricitymaps: carbonIntensity: null: Electricity Maps has no value for "
+                        "zone \"IN-NO\""));
+}
+
+TEST(ElectricityMapsTest, AnErrorBodyIsAnError) {
+  EXPECT_TRUE(
+      failsWith(parseEm(fixture("electricitymaps_error.json")),
+                "electricitymaps: the API answered an error: Zone 'XX' does not exist or is "
+                "not available with your API token."));
+  EXPECT_TRUE(failsWith(parseEm(R"({"error":"Unauthorized"})"),
+                        "electricitymaps: the API answered an error: Unauthorized"));
+}
+
+TEST(ElectricityMapsTest, MalformedBodiesAreErrors) {
+  EXPECT_TRUE(
+      failsWith(parseEm(fixture("electricitymaps_truncated.json")),
+                "electricitymaps: not valid JSON: parse error at line 1, column 69: "
+                "syntax error while parsing value - invalid string: missing closing quote"));
+  EXPECT_TRUE(failsWith(parseEm(""), "electricitymaps: empty body"));
+  EXPECT_TRUE(failsWith(parseEm(" \r\n"), "electricitymaps: empty body"));
+  EXPECT_TRUE(failsWith(parseEm("<html><body>502 Bad Gateway</body></html>"),
+                        "electricitymaps: not valid JSON: parse error at line 1, column 1"));
+  EXPECT_TRUE(failsWith(parseEm(R"({"carbonIntensity":1e999})"),
+                        "electricitymaps: not valid JSON: number overflow parsing '1e999'"));
+  EXPECT_TRUE(failsWith(parseEm("[]"), "electricitymaps: expected a JSON object, got an array"));
+}
+
+TEST(ElectricityMapsTest, FieldsAreChecked) {
+  EXPECT_TRUE(failsWith(parseEm(emWith("carbonIntensity", "302")),
+                        "electricitymaps: carbonIntensity: expected a number (gCO2eq/kWh), got "
+                        "\"302\""));
+  EXPECT_TRUE(failsWith(parseEm(emWith("carbonIntensity", -1)),
+                        "electricitymaps: carbonIntensity: must not be negative, got -1"));
+  EXPECT_TRUE(failsWith(parseEm(emWith("carbonIntensity", kRemoved)),
+                        "electricitymaps: missing field \"carbonIntensity\""));
+  EXPECT_TRUE(failsWith(parseEm(emWith("datetime", kRemoved)),
+                        "electricitymaps: missing field \"datetime\""));
+  EXPECT_TRUE(failsWith(parseEm(emWith("datetime", "2019-05-21 00:00")),
+                        "electricitymaps: datetime: not an RFC 3339 time: \"2019-05-21 00:00\""));
+  EXPECT_TRUE(failsWith(parseEm(emWith("datetime", 1558396800)),
+                        "electricitymaps: datetime: expected a string, got 1558396800"));
+  EXPECT_TRUE(failsWith(parseEm(emWith("emissionFactorType", "scope3")),
+                        "electricitymaps: emissionFactorType: unknown emission factor \"scope3\" "
+                        "(expected lifecycle or direct)"));
+  EXPECT_TRUE(failsWith(parseEm(emWith("isEstimated", "true")),
+                        "electricitymaps: isEstimated: expected true or false, got \"true\""));
+  EXPECT_TRUE(
+      failsWith(parseEm(emWith("zone", kRemoved)), "electricitymaps: missing field \"zone\""));
+  // null for the optional fields is their absence.
+  const ParseResult nulls = parseEm(emWith("isEstimated", nullptr));
+  ASSERT_TRUE(nulls.ok()) << nulls.error;
+  EXPECT_FALSE(nulls.signals.at(0).is_estimated);
+}
+
+TEST(ElectricityMapsTest, TheZoneMustBeTheOneAskedFor) {
+  EXPECT_TRUE(failsWith(parseEm(fixture("electricitymaps_latest.json"), "FR"),
+                        "electricitymaps: zone: expected \"FR\", got \"DE\""));
+}
+
+TEST(ElectricityMapsTest, TheLocalityNeedsARegion) {
+  EXPECT_TRUE(failsWith(
+      parseElectricityMaps(fixture("electricitymaps_latest.json"), config::Locality{}, minutes(60)),
+      "electricitymaps: the locality has no region"));
+}
+
+TEST(ElectricityMapsTest, TheUrlIsAlwaysByZone) {
+  EXPECT_EQ(electricityMapsUrl("https://api.electricitymap.org", "DE"),
+            "https://api.electricitymap.org/v3/carbon-intensity/latest?zone=DE");
+  EXPECT_EQ(electricityMapsUrl("https://api.electricitymap.org//", "US-CAL-CISO"),
+            "https://api.electricitymap.org/v3/carbon-intensity/latest?zone=US-CAL-CISO");
+  EXPECT_EQ(electricityMapsUrl("http://127.0.0.1:8080", "A B&lat=1"),
+            "http://127.0.0.1:8080/v3/carbon-intensity/latest?zone=A%20B%26lat%3D1");
+  EXPECT_EQ(electricityMapsUrl("https://api.electricitymap.org", ""), std::nullopt);
+  EXPECT_EQ(electricityMapsUrl("", "DE"), std::nullopt);
+  EXPECT_EQ(electricityMapsUrl("/", "DE"), std::nullopt);
+}
+
+TEST(ElectricityMapsTest, TheTokenGoesInAuthToken) {
+  EXPECT_EQ(electricityMapsHeaders("s3cr3t"), (HttpHeaders{{"auth-token", "s3cr3t"}}));
+}
+
+}  // namespace
+}  // namespace strait::carbon
