@@ -1,4 +1,4 @@
-// The HTTP providers' adapters (proxy/carbon/providers.h): Electricity Maps.
+// The HTTP providers' adapters (proxy/carbon/providers.h): Electricity Maps and the Carbon Aware SDK.
 // Their payloads are JSON, read with nlohmann.
 
 #include "proxy/carbon/providers.h"
@@ -14,6 +14,10 @@ namespace strait::carbon {
 namespace {
 
 using nlohmann::json;
+
+// Ten years of days: a TimeSpan longer than that is a mistake, and observed_at + ttl stays far
+// from overflowing.
+constexpr int64_t kMaxTimeSpanDays = 3650;
 
 std::string quote(std::string_view text) {
   return "\"" + std::string(text) + "\"";
@@ -210,6 +214,59 @@ class ObjectReader {
   std::string& error_;
 };
 
+// A .NET TimeSpan as the SDK's JSON writes it, "[d.]hh:mm:ss[.fffffff]", in whole seconds.
+std::optional<std::chrono::seconds> parseTimeSpan(std::string_view text) {
+  auto digits = [&](size_t& pos, size_t min, size_t max) -> std::optional<int64_t> {
+    const size_t start = pos;
+    int64_t value = 0;
+    while (pos < text.size() && pos - start < max && text[pos] >= '0' && text[pos] <= '9') {
+      value = value * 10 + (text[pos] - '0');
+      pos++;
+    }
+    return pos - start >= min ? std::optional<int64_t>(value) : std::nullopt;
+  };
+  size_t pos = 0;
+  int64_t days = 0;
+  std::optional<int64_t> first = digits(pos, 1, 8);
+  if (!first) {
+    return std::nullopt;
+  }
+  // Leading digits followed by '.' are days; by ':' they were the hours.
+  std::optional<int64_t> hours = first;
+  if (pos < text.size() && text[pos] == '.') {
+    days = *first;
+    pos++;
+    hours = digits(pos, 2, 2);
+    if (!hours) {
+      return std::nullopt;
+    }
+  } else if (pos != 2) {
+    return std::nullopt;
+  }
+  if (pos >= text.size() || text[pos++] != ':') {
+    return std::nullopt;
+  }
+  const std::optional<int64_t> minutes = digits(pos, 2, 2);
+  if (!minutes || pos >= text.size() || text[pos++] != ':') {
+    return std::nullopt;
+  }
+  const std::optional<int64_t> seconds = digits(pos, 2, 2);
+  if (!seconds) {
+    return std::nullopt;
+  }
+  if (pos < text.size() && text[pos] == '.') {
+    pos++;
+    if (!digits(pos, 1, 7)) {
+      return std::nullopt;
+    }
+  }
+  if (pos != text.size() || days > kMaxTimeSpanDays || *hours > 23 || *minutes > 59 ||
+      *seconds > 59) {
+    return std::nullopt;
+  }
+  return std::chrono::seconds(((days * 24 + *hours) * 60 + *minutes) * 60 + *seconds);
+}
+
 // The adapters' common start: the body parsed, not an error body, and of the expected kind.
 std::optional<json> readBody(std::string_view text, bool want_array, std::string& error) {
   std::optional<json> root = parseJson(text, error);
@@ -307,6 +364,91 @@ std::optional<std::string> electricityMapsUrl(std::string_view base, std::string
 
 HttpHeaders electricityMapsHeaders(std::string_view token) {
   return {{"auth-token", std::string(token)}};
+}
+
+// ---- Carbon Aware SDK -------------------------------------------------------------------------
+
+ParseResult parseCarbonAwareSdk(std::string_view text,
+                                const std::map<std::string, config::Locality>& locations,
+                                std::chrono::seconds ttl, config::CarbonSignalType type,
+                                config::EmissionFactor factor) {
+  const std::string_view source = kSourceCarbonAwareSdk;
+  for (const auto& [name, locality] : locations) {
+    if (locality.region.empty()) {
+      return failure(source, "location " + quote(name) + " maps to a locality without a region");
+    }
+  }
+  std::string error;
+  const std::optional<json> root = readBody(text, /*want_array=*/true, error);
+  if (!root) {
+    return failure(source, error);
+  }
+  if (root->empty()) {
+    return failure(source, "no emissions data (an empty array)");
+  }
+  ParseResult result;
+  std::vector<std::string> ignored;
+  // Kept in the payload's order of first appearance, so the result does not depend on the map.
+  std::vector<std::string> names;
+  for (size_t i = 0; i < root->size(); i++) {
+    ObjectReader entry((*root)[i], "[" + std::to_string(i) + "]", error);
+    const std::optional<std::string> location = entry.text("location", true);
+    if (location && location->empty()) {
+      entry.fail(entry.childPath("location"), "must not be empty");
+    }
+    const std::optional<SystemTime> time = entry.time("time");
+    const std::optional<double> rating = entry.intensity("rating");
+    std::optional<std::chrono::seconds> duration;
+    if (const json* value = entry.get("duration", false); value && !value->is_null()) {
+      const std::optional<std::string> span = entry.text("duration", true);
+      duration = span ? parseTimeSpan(*span) : std::nullopt;
+      if (span && !duration) {
+        entry.fail(entry.childPath("duration"),
+                   "expected a time span such as \"08:00:00\", got " + quote(*span));
+      } else if (duration && duration->count() == 0) {
+        entry.fail(entry.childPath("duration"), "must be positive, got " + quote(*span));
+      }
+    }
+    if (!entry.ok()) {
+      return failure(source, error);
+    }
+    const auto mapped = locations.find(*location);
+    if (mapped == locations.end()) {
+      if (std::find(ignored.begin(), ignored.end(), *location) == ignored.end()) {
+        ignored.push_back(*location);
+      }
+      continue;
+    }
+    const auto known = std::find(names.begin(), names.end(), *location);
+    const size_t index = static_cast<size_t>(known - names.begin());
+    if (known != names.end() && result.signals[index].observed_at >= *time) {
+      continue;  // an older (or equally old) value than the one kept
+    }
+    CarbonSignal signal;
+    signal.locality = mapped->second;
+    signal.intensity = *rating;
+    signal.type = type;
+    signal.factor = factor;
+    signal.source = std::string(source);
+    signal.observed_at = *time;
+    signal.ttl = duration.value_or(ttl);
+    if (known == names.end()) {
+      names.push_back(*location);
+      result.signals.push_back(std::move(signal));
+    } else {
+      result.signals[index] = std::move(signal);
+    }
+  }
+  result.ignored = ignored.size();
+  if (result.signals.empty()) {
+    std::string list;
+    for (const std::string& name : ignored) {
+      list += (list.empty() ? "" : ", ") + quote(name);
+    }
+    result.error =
+        std::string(source) + ": none of the payload's locations is mapped (got " + list + ")";
+  }
+  return result;
 }
 
 }  // namespace strait::carbon

@@ -14,6 +14,7 @@
 // timers, backoff) is the caller's; only the request's URL and headers are built here.
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,5 +48,20 @@ ParseResult parseElectricityMaps(std::string_view text, const config::Locality& 
 std::optional<std::string> electricityMapsUrl(std::string_view base, std::string_view zone);
 // The request's headers: the token goes in `auth-token`.
 HttpHeaders electricityMapsHeaders(std::string_view token);
+
+// ---- Carbon Aware SDK (WebAPI) ----------------------------------------------------------------
+//
+// GET /emissions/bylocations: a JSON array of {"location":"eastus","time":"2022-06-01T14:45:00
+// +00:00","rating":65.0,"duration":"08:00:00"}. One signal per location in `locations` (a
+// location name -> the locality it stands for), from its entry with the latest time: intensity =
+// rating (gCO2eq/kWh), observed_at = time, ttl = duration ("[d.]HH:MM:SS[.fraction]", > 0) when
+// present, else `ttl`. Type and factor default to those of the SDK's WattTime source: marginal
+// operating emissions (direct). Locations not in the map are skipped and counted in `ignored`;
+// a payload with none of the mapped locations is an error.
+ParseResult parseCarbonAwareSdk(std::string_view text,
+                                const std::map<std::string, config::Locality>& locations,
+                                std::chrono::seconds ttl,
+                                config::CarbonSignalType type = config::CarbonSignalType::Marginal,
+                                config::EmissionFactor factor = config::EmissionFactor::Direct);
 
 }  // namespace strait::carbon

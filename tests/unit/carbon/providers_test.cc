@@ -304,5 +304,159 @@ TEST(ElectricityMapsTest, TheTokenGoesInAuthToken) {
   EXPECT_EQ(electricityMapsHeaders("s3cr3t"), (HttpHeaders{{"auth-token", "s3cr3t"}}));
 }
 
+// ---- Carbon Aware SDK -------------------------------------------------------------------------
+
+const std::map<std::string, config::Locality> kAzure = {
+    {"eastus", {"us-east", ""}},
+    {"westus", {"us-west", "us-west-1"}},
+    {"westeurope", {"eu-west", ""}},
+};
+
+ParseResult parseSdk(const std::string& text) {
+  return parseCarbonAwareSdk(text, kAzure, minutes(10));
+}
+
+TEST(CarbonAwareSdkTest, KeepsTheLatestValuePerMappedLocation) {
+  const ParseResult result = parseSdk(fixture("carbon_aware_bylocations.json"));
+  ASSERT_TRUE(result.ok()) << result.error;
+  ASSERT_EQ(result.signals.size(), 3u);
+  EXPECT_EQ(result.ignored, 1u);  // northeurope, twice
+
+  // In the payload's order of first appearance.
+  const CarbonSignal& east = result.signals[0];
+  EXPECT_EQ(east.locality.region, "us-east");
+  EXPECT_EQ(east.locality.zone, "");
+  EXPECT_EQ(east.intensity, 65.0);  // 14:45 over 14:40
+  EXPECT_EQ(east.type, CarbonSignalType::Marginal);
+  EXPECT_EQ(east.factor, EmissionFactor::Direct);
+  EXPECT_EQ(east.source, "carbon-aware-sdk");
+  EXPECT_FALSE(east.is_estimated);
+  EXPECT_EQ(east.observed_at, utc(2022, 6, 1, 14, 45));
+  EXPECT_EQ(east.ttl, minutes(5));  // from duration
+
+  // The older westus entry comes after the newer one: still the newer wins.
+  const CarbonSignal& west = result.signals[1];
+  EXPECT_EQ(west.locality.region, "us-west");
+  EXPECT_EQ(west.locality.zone, "us-west-1");
+  EXPECT_EQ(west.intensity, 312.25);
+  EXPECT_EQ(west.observed_at, utc(2022, 6, 1, 14, 45));
+  EXPECT_EQ(west.ttl, hours(8));
+
+  // No duration: the caller's ttl. Its time is at +02:00.
+  const CarbonSignal& europe = result.signals[2];
+  EXPECT_EQ(europe.locality.region, "eu-west");
+  EXPECT_EQ(europe.intensity, 250.0);
+  EXPECT_EQ(europe.observed_at, utc(2022, 6, 1, 14, 45));
+  EXPECT_EQ(europe.ttl, minutes(10));
+}
+
+TEST(CarbonAwareSdkTest, TypeAndFactorAreTheCallers) {
+  const ParseResult result =
+      parseCarbonAwareSdk(fixture("carbon_aware_bylocations.json"), kAzure, minutes(10),
+                          CarbonSignalType::Average, EmissionFactor::Lifecycle);
+  ASSERT_TRUE(result.ok()) << result.error;
+  for (const CarbonSignal& signal : result.signals) {
+    EXPECT_EQ(signal.type, CarbonSignalType::Average);
+    EXPECT_EQ(signal.factor, EmissionFactor::Lifecycle);
+  }
+}
+
+TEST(CarbonAwareSdkTest, NothingMappedIsAnError) {
+  const ParseResult result = parseCarbonAwareSdk(fixture("carbon_aware_bylocations.json"),
+                                                 {{"uksouth", {"uk-south", ""}}}, minutes(10));
+  EXPECT_TRUE(failsWith(result,
+                        "carbon-aware-sdk: none of the payload's locations is mapped (got "
+                        "\"eastus\", \"westus\", \"northeurope\", \"westeurope\")"));
+  EXPECT_EQ(result.ignored, 4u);
+}
+
+TEST(CarbonAwareSdkTest, AProblemDescriptionIsAnError) {
+  EXPECT_TRUE(failsWith(parseSdk(fixture("carbon_aware_problem.json")),
+                        "carbon-aware-sdk: the API answered an error: One or more validation "
+                        "errors occurred. (status 400); location: The location field is "
+                        "required."));
+}
+
+TEST(CarbonAwareSdkTest, TheBodyMustBeANonEmptyArray) {
+  EXPECT_TRUE(failsWith(parseSdk("[]"), "carbon-aware-sdk: no emissions data (an empty array)"));
+  EXPECT_TRUE(failsWith(parseSdk("{}"), "carbon-aware-sdk: expected a JSON array, got an object"));
+  EXPECT_TRUE(failsWith(parseSdk(R"([{"location":"eastus")"),
+                        "carbon-aware-sdk: not valid JSON: parse error at line 1, column 22: "
+                        "syntax error while parsing object - unexpected end of input"));
+  EXPECT_TRUE(failsWith(parseSdk("[1]"), "carbon-aware-sdk: [0]: expected an object, got 1"));
+}
+
+// One entry of a bylocations answer: the valid fields, with `key` changed (or removed).
+std::string sdkWith(const std::string& key, const json& value) {
+  json entry = {{"location", "eastus"},
+                {"time", "2022-06-01T14:45:00+00:00"},
+                {"rating", 65.0},
+                {"duration", "00:05:00"}};
+  if (value.is_discarded()) {
+    entry.erase(key);
+  } else {
+    entry[key] = value;
+  }
+  return json::array({entry}).dump();
+}
+
+TEST(CarbonAwareSdkTest, EntriesAreChecked) {
+  EXPECT_TRUE(failsWith(parseSdk(sdkWith("rating", kRemoved)),
+                        "carbon-aware-sdk: [0]: missing field \"rating\""));
+  EXPECT_TRUE(failsWith(parseSdk(sdkWith("rating", -3)),
+                        "carbon-aware-sdk: [0].rating: must not be negative, got -3"));
+  EXPECT_TRUE(failsWith(parseSdk(sdkWith("rating", nullptr)),
+                        "carbon-aware-sdk: [0].rating: expected a number (gCO2eq/kWh), got null"));
+  EXPECT_TRUE(failsWith(parseSdk(sdkWith("time", "2022-06-01T14:45:00")),
+                        "carbon-aware-sdk: [0].time: not an RFC 3339 time: "
+                        "\"2022-06-01T14:45:00\""));
+  EXPECT_TRUE(failsWith(parseSdk(sdkWith("location", "")),
+                        "carbon-aware-sdk: [0].location: must not be empty"));
+  EXPECT_TRUE(failsWith(parseSdk(sdkWith("location", 7)),
+                        "carbon-aware-sdk: [0].location: expected a string, got 7"));
+}
+
+TEST(CarbonAwareSdkTest, ABadEntryOfAnUnmappedLocationIsStillAnError) {
+  const std::string text = R"([
+    {"location":"eastus","time":"2022-06-01T14:45:00+00:00","rating":65.0},
+    {"location":"northeurope","time":"yesterday","rating":120.0}
+  ])";
+  EXPECT_TRUE(
+      failsWith(parseSdk(text), "carbon-aware-sdk: [1].time: not an RFC 3339 time: \"yesterday\""));
+}
+
+TEST(CarbonAwareSdkTest, DurationIsADotNetTimeSpan) {
+  auto ttlOf = [](const json& duration) {
+    const ParseResult result = parseSdk(sdkWith("duration", duration));
+    EXPECT_TRUE(result.ok()) << result.error;
+    return result.ok() ? result.signals.at(0).ttl : seconds(-1);
+  };
+  EXPECT_EQ(ttlOf("08:00:00"), hours(8));
+  EXPECT_EQ(ttlOf("00:00:30"), seconds(30));
+  EXPECT_EQ(ttlOf("00:05:00.0000000"), minutes(5));
+  EXPECT_EQ(ttlOf("1.02:00:00"), hours(26));
+  EXPECT_EQ(ttlOf(nullptr), minutes(10));  // null: the caller's ttl
+
+  for (const char* bad : {"8h", "8:00:00", "24:00:00", "00:60:00", "00:00:60", "-00:05:00", "00:05",
+                          "1.2:00:00", "00:05:00.", "PT5M"}) {
+    EXPECT_TRUE(failsWith(parseSdk(sdkWith("duration", bad)),
+                          "carbon-aware-sdk: [0].duration: expected a time span such as "
+                          "\"08:00:00\", got \"" +
+                              std::string(bad) + "\""))
+        << bad;
+  }
+  EXPECT_TRUE(failsWith(parseSdk(sdkWith("duration", "00:00:00")),
+                        "carbon-aware-sdk: [0].duration: must be positive, got \"00:00:00\""));
+  EXPECT_TRUE(failsWith(parseSdk(sdkWith("duration", 300)),
+                        "carbon-aware-sdk: [0].duration: expected a string, got 300"));
+}
+
+TEST(CarbonAwareSdkTest, EveryMappedLocalityNeedsARegion) {
+  EXPECT_TRUE(failsWith(parseCarbonAwareSdk(fixture("carbon_aware_bylocations.json"),
+                                            {{"eastus", config::Locality{}}}, minutes(10)),
+                        "carbon-aware-sdk: location \"eastus\" maps to a locality without a "
+                        "region"));
+}
+
 }  // namespace
 }  // namespace strait::carbon
