@@ -1,4 +1,4 @@
-// The HTTP providers' adapters (proxy/carbon/providers.h): Electricity Maps and the Carbon Aware SDK.
+// The HTTP providers' adapters (proxy/carbon/providers.h): Electricity Maps, the Carbon Aware SDK and UK Carbon Intensity.
 // Their payloads are JSON, read with nlohmann.
 
 #include "proxy/carbon/providers.h"
@@ -285,6 +285,79 @@ std::optional<json> readBody(std::string_view text, bool want_array, std::string
   return root;
 }
 
+// ---- UK Carbon Intensity pieces ----------------------------------------------------------------
+
+// The list of half-hour periods, national or of one region; sets `path` to its path.
+const json* ukPeriods(const json& root, std::string& path, std::string& error) {
+  const auto data = root.find("data");
+  if (data == root.end()) {
+    error = "missing field \"data\"";
+    return nullptr;
+  }
+  // The regional shapes: {"data":[{"regionid":..,"data":[periods]}]}, or for the forward
+  // regional endpoints {"data":{"regionid":..,"data":[periods]}}.
+  const json* region = nullptr;
+  path = "data";
+  if (data->is_object()) {
+    region = &*data;
+  } else if (data->is_array() && !data->empty() && (*data)[0].is_object() &&
+             ((*data)[0].contains("regionid") || (*data)[0].contains("data"))) {
+    if (data->size() != 1) {
+      error =
+          "data: expected one region (/regional/regionid/N), got " + std::to_string(data->size());
+      return nullptr;
+    }
+    region = &(*data)[0];
+    path = "data[0]";
+  }
+  if (region != nullptr) {
+    const auto periods = region->find("data");
+    if (periods == region->end()) {
+      error = path + ": missing field \"data\"";
+      return nullptr;
+    }
+    path += ".data";
+    return &*periods;
+  }
+  return &*data;
+}
+
+struct UkPeriod {
+  SystemTime from;
+  SystemTime to;
+  double intensity = 0;
+  bool is_estimated = false;
+};
+
+std::optional<UkPeriod> ukPeriod(const json& entry, const std::string& path, std::string& error) {
+  ObjectReader period(entry, path, error);
+  const std::optional<SystemTime> from = period.time("from");
+  const std::optional<SystemTime> to = period.time("to");
+  if (from && to && *to <= *from) {
+    period.fail(period.childPath("to"), "must be after \"from\"");
+  }
+  const json* intensity = period.get("intensity", true);
+  if (!period.ok()) {
+    return std::nullopt;
+  }
+  ObjectReader values(*intensity, period.childPath("intensity"), error);
+  const std::optional<double> actual = values.intensity("actual", true);
+  const std::optional<double> forecast = values.intensity("forecast", true);
+  if (!values.ok()) {
+    return std::nullopt;
+  }
+  if (!actual && !forecast) {
+    values.fail(period.childPath("intensity"), "neither \"actual\" nor \"forecast\" has a value");
+    return std::nullopt;
+  }
+  UkPeriod out;
+  out.from = *from;
+  out.to = *to;
+  out.intensity = actual ? *actual : *forecast;
+  out.is_estimated = !actual;
+  return out;
+}
+
 }  // namespace
 
 // ---- Electricity Maps -------------------------------------------------------------------------
@@ -448,6 +521,55 @@ ParseResult parseCarbonAwareSdk(std::string_view text,
     result.error =
         std::string(source) + ": none of the payload's locations is mapped (got " + list + ")";
   }
+  return result;
+}
+
+// ---- UK Carbon Intensity ----------------------------------------------------------------------
+
+ParseResult parseUkCarbonIntensity(std::string_view text, const config::Locality& locality,
+                                   std::chrono::seconds ttl) {
+  const std::string_view source = kSourceUkCarbonIntensity;
+  if (locality.region.empty()) {
+    return failure(source, "the locality has no region");
+  }
+  std::string error;
+  const std::optional<json> root = readBody(text, /*want_array=*/false, error);
+  if (!root) {
+    return failure(source, error);
+  }
+  std::string path;
+  const json* periods = ukPeriods(*root, path, error);
+  if (periods == nullptr) {
+    return failure(source, error);
+  }
+  if (!periods->is_array()) {
+    return failure(source, path + ": expected an array, got " + describe(*periods));
+  }
+  if (periods->empty()) {
+    return failure(source, path + ": no periods (an empty array)");
+  }
+  std::optional<UkPeriod> latest;
+  for (size_t i = 0; i < periods->size(); i++) {
+    const std::optional<UkPeriod> period =
+        ukPeriod((*periods)[i], path + "[" + std::to_string(i) + "]", error);
+    if (!period) {
+      return failure(source, error);
+    }
+    if (!latest || period->from > latest->from) {
+      latest = period;
+    }
+  }
+  ParseResult result;
+  CarbonSignal& signal = result.signals.emplace_back();
+  signal.locality = locality;
+  signal.intensity = latest->intensity;
+  signal.type = config::CarbonSignalType::Average;
+  signal.factor = config::EmissionFactor::Direct;
+  signal.source = std::string(source);
+  signal.is_estimated = latest->is_estimated;
+  signal.observed_at = latest->from;
+  signal.ttl =
+      std::max(std::chrono::duration_cast<std::chrono::seconds>(latest->to - latest->from), ttl);
   return result;
 }
 

@@ -64,4 +64,16 @@ ParseResult parseCarbonAwareSdk(std::string_view text,
                                 config::CarbonSignalType type = config::CarbonSignalType::Marginal,
                                 config::EmissionFactor factor = config::EmissionFactor::Direct);
 
+// ---- UK Carbon Intensity (National Grid ESO, api.carbonintensity.org.uk) -----------------------
+//
+// GET /intensity: {"data":[{"from":"2018-01-20T12:00Z","to":"2018-01-20T12:30Z","intensity":
+// {"forecast":266,"actual":263,"index":"moderate"}}]}; or one region, GET /regional/regionid/N:
+// {"data":[{"regionid":13,"shortname":"London",...,"data":[{same as above}]}]}. One signal for
+// `locality` from the period with the latest `from`: `actual` when present and not null, else
+// `forecast` with is_estimated; observed_at = from; ttl = to - from, or `ttl` when larger. Type
+// average. Factor direct: the ESO's figure counts the CO2 emitted where the electricity is
+// generated (and for imports), not the fuel chain or the plants' construction.
+ParseResult parseUkCarbonIntensity(std::string_view text, const config::Locality& locality,
+                                   std::chrono::seconds ttl);
+
 }  // namespace strait::carbon

@@ -458,5 +458,150 @@ TEST(CarbonAwareSdkTest, EveryMappedLocalityNeedsARegion) {
                         "region"));
 }
 
+// ---- UK Carbon Intensity ----------------------------------------------------------------------
+
+const config::Locality kLondon{"eu-west-2", ""};
+
+ParseResult parseUk(const std::string& text, seconds ttl = minutes(10)) {
+  return parseUkCarbonIntensity(text, kLondon, ttl);
+}
+
+TEST(UkCarbonIntensityTest, ReadsTheActualNationalIntensity) {
+  const ParseResult result = parseUk(fixture("uk_intensity.json"));
+  ASSERT_TRUE(result.ok()) << result.error;
+  ASSERT_EQ(result.signals.size(), 1u);
+  const CarbonSignal& signal = result.signals[0];
+  EXPECT_EQ(signal.locality.region, "eu-west-2");
+  EXPECT_EQ(signal.locality.zone, "");
+  EXPECT_EQ(signal.intensity, 263.0);  // actual, not the forecast 266
+  EXPECT_EQ(signal.type, CarbonSignalType::Average);
+  EXPECT_EQ(signal.factor, EmissionFactor::Direct);
+  EXPECT_EQ(signal.source, "uk-carbon-intensity");
+  EXPECT_FALSE(signal.is_estimated);
+  EXPECT_EQ(signal.observed_at, utc(2018, 1, 20, 12));
+  EXPECT_EQ(signal.ttl, minutes(30));  // to - from, larger than the 10 minutes given
+  EXPECT_EQ(result.ignored, 0u);
+}
+
+TEST(UkCarbonIntensityTest, ALargerGivenTtlWins) {
+  const ParseResult result = parseUk(fixture("uk_intensity.json"), hours(1));
+  ASSERT_TRUE(result.ok()) << result.error;
+  EXPECT_EQ(result.signals.at(0).ttl, hours(1));
+}
+
+TEST(UkCarbonIntensityTest, WithoutAnActualTheForecastIsAnEstimate) {
+  const ParseResult result = parseUk(fixture("uk_intensity_forecast.json"));
+  ASSERT_TRUE(result.ok()) << result.error;
+  ASSERT_EQ(result.signals.size(), 1u);
+  EXPECT_EQ(result.signals[0].intensity, 121.0);
+  EXPECT_TRUE(result.signals[0].is_estimated);
+  EXPECT_EQ(result.signals[0].observed_at, utc(2024, 3, 10, 14));
+  EXPECT_EQ(result.signals[0].ttl, minutes(30));
+}
+
+TEST(UkCarbonIntensityTest, ReadsOneRegion) {
+  const ParseResult result = parseUk(fixture("uk_regional.json"));
+  ASSERT_TRUE(result.ok()) << result.error;
+  ASSERT_EQ(result.signals.size(), 1u);
+  const CarbonSignal& signal = result.signals[0];
+  EXPECT_EQ(signal.locality.region, "eu-west-2");
+  EXPECT_EQ(signal.intensity, 189.0);  // regional periods only have forecasts
+  EXPECT_TRUE(signal.is_estimated);
+  EXPECT_EQ(signal.type, CarbonSignalType::Average);
+  EXPECT_EQ(signal.factor, EmissionFactor::Direct);
+  EXPECT_EQ(signal.source, "uk-carbon-intensity");
+  EXPECT_EQ(signal.observed_at, utc(2018, 5, 15, 11, 30));
+  EXPECT_EQ(signal.ttl, minutes(30));
+}
+
+TEST(UkCarbonIntensityTest, ReadsTheForwardRegionalShape) {
+  const std::string text = R"({"data":{"regionid":13,"shortname":"London","data":[
+      {"from":"2018-05-15T11:30Z","to":"2018-05-15T12:00Z",
+       "intensity":{"forecast":189,"index":"moderate"}}
+  ]}})";
+  const ParseResult result = parseUk(text);
+  ASSERT_TRUE(result.ok()) << result.error;
+  EXPECT_EQ(result.signals.at(0).intensity, 189.0);
+  EXPECT_EQ(result.signals.at(0).observed_at, utc(2018, 5, 15, 11, 30));
+}
+
+TEST(UkCarbonIntensityTest, OfSeveralPeriodsTheLatestCounts) {
+  const std::string text = R"({"data":[
+      {"from":"2018-01-20T12:30Z","to":"2018-01-20T13:00Z",
+       "intensity":{"forecast":250,"actual":null}},
+      {"from":"2018-01-20T12:00Z","to":"2018-01-20T12:30Z",
+       "intensity":{"forecast":266,"actual":263}}
+  ]})";
+  const ParseResult result = parseUk(text);
+  ASSERT_TRUE(result.ok()) << result.error;
+  ASSERT_EQ(result.signals.size(), 1u);
+  EXPECT_EQ(result.signals[0].intensity, 250.0);
+  EXPECT_TRUE(result.signals[0].is_estimated);
+  EXPECT_EQ(result.signals[0].observed_at, utc(2018, 1, 20, 12, 30));
+}
+
+TEST(UkCarbonIntensityTest, AnErrorBodyIsAnError) {
+  EXPECT_TRUE(failsWith(parseUk(fixture("uk_error.json")),
+                        "uk-carbon-intensity: the API answered an error: 400 Bad Request: Please "
+                        "enter a valid region ID i.e. 1-17."));
+}
+
+// fixtures/uk_intensity.json with its period's `key` (a JSON pointer below data/0) changed.
+std::string ukWith(const std::string& pointer, const json& value) {
+  json body = json::parse(fixture("uk_intensity.json"));
+  const json::json_pointer at("/data/0" + pointer);
+  if (value.is_discarded()) {
+    body[at.parent_pointer()].erase(at.back());
+  } else {
+    body[at] = value;
+  }
+  return body.dump();
+}
+
+TEST(UkCarbonIntensityTest, PeriodsAreChecked) {
+  EXPECT_TRUE(failsWith(parseUk(ukWith("/to", "2018-01-20T12:00Z")),
+                        "uk-carbon-intensity: data[0].to: must be after \"from\""));
+  EXPECT_TRUE(failsWith(parseUk(ukWith("/from", "2018-01-20 12:00")),
+                        "uk-carbon-intensity: data[0].from: not an RFC 3339 time: "
+                        "\"2018-01-20 12:00\""));
+  EXPECT_TRUE(failsWith(parseUk(ukWith("/to", kRemoved)),
+                        "uk-carbon-intensity: data[0]: missing field \"to\""));
+  EXPECT_TRUE(failsWith(parseUk(ukWith("/intensity", kRemoved)),
+                        "uk-carbon-intensity: data[0]: missing field \"intensity\""));
+  EXPECT_TRUE(failsWith(parseUk(ukWith("/intensity", 263)),
+                        "uk-carbon-intensity: data[0].intensity: expected an object, got 263"));
+  EXPECT_TRUE(failsWith(parseUk(ukWith("/intensity/actual", "263")),
+                        "uk-carbon-intensity: data[0].intensity.actual: expected a number "
+                        "(gCO2eq/kWh), got \"263\""));
+  EXPECT_TRUE(failsWith(parseUk(ukWith("/intensity/forecast", -1)),
+                        "uk-carbon-intensity: data[0].intensity.forecast: must not be negative, "
+                        "got -1"));
+  json neither = json::parse(fixture("uk_intensity.json"));
+  neither["data"][0]["intensity"] = {{"forecast", nullptr}, {"actual", nullptr}, {"index", "low"}};
+  EXPECT_TRUE(failsWith(parseUk(neither.dump()),
+                        "uk-carbon-intensity: data[0].intensity: neither \"actual\" nor "
+                        "\"forecast\" has a value"));
+}
+
+TEST(UkCarbonIntensityTest, TheBodyMustHoldPeriods) {
+  EXPECT_TRUE(failsWith(parseUk("{}"), "uk-carbon-intensity: missing field \"data\""));
+  EXPECT_TRUE(failsWith(parseUk(R"({"data":[]})"),
+                        "uk-carbon-intensity: data: no periods (an empty array)"));
+  EXPECT_TRUE(failsWith(parseUk(R"({"data":"x"})"),
+                        "uk-carbon-intensity: data: expected an array, got \"x\""));
+  EXPECT_TRUE(failsWith(parseUk(R"({"data":[{"regionid":13,"shortname":"London"}]})"),
+                        "uk-carbon-intensity: data[0]: missing field \"data\""));
+  EXPECT_TRUE(
+      failsWith(parseUk(R"({"data":[{"regionid":13,"data":[]},{"regionid":14,"data":[]}]})"),
+                "uk-carbon-intensity: data: expected one region (/regional/regionid/N), "
+                "got 2"));
+  EXPECT_TRUE(failsWith(parseUk(R"({"data":[{"regionid":13,"data":[]}]})"),
+                        "uk-carbon-intensity: data[0].data: no periods (an empty array)"));
+  EXPECT_TRUE(failsWith(parseUk(R"({"data":[{"from":"2018-01-20T12:00Z")"),
+                        "uk-carbon-intensity: not valid JSON"));
+  EXPECT_TRUE(
+      failsWith(parseUk("[]"), "uk-carbon-intensity: expected a JSON object, got an array"));
+}
+
 }  // namespace
 }  // namespace strait::carbon
