@@ -1,5 +1,6 @@
-// The HTTP providers' adapters (proxy/carbon/providers.h): Electricity Maps, the Carbon Aware SDK and UK Carbon Intensity.
-// Their payloads are JSON, read with nlohmann.
+// The HTTP providers' adapters (proxy/carbon/providers.h): Electricity Maps, the Carbon Aware SDK
+// and UK Carbon Intensity. Their payloads are JSON, read with nlohmann; our own signal file is in
+// signal_file.cc.
 
 #include "proxy/carbon/providers.h"
 

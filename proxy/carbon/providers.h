@@ -28,6 +28,26 @@ namespace strait::carbon {
 
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
+// ---- our own signal file ----------------------------------------------------------------------
+//
+// YAML, or JSON (which yaml-cpp reads as YAML):
+//
+//   signals:
+//     - region: eu-west-1          # required
+//       zone: eu-west-1a           # optional; absent or "" = the whole region
+//       intensity: 212.5           # required, gCO2eq/kWh, a finite number >= 0
+//       type: average              # required: average | marginal
+//       emission_factor: lifecycle # required: lifecycle | direct
+//       source: electricitymaps    # optional, default "file"
+//       is_estimated: false        # optional, default false
+//       observed_at: 2024-05-01T12:00:00Z  # required, RFC 3339: when the value is for
+//       ttl: 15m                   # optional, default `default_ttl`: <integer><s|m|h>, > 0
+//
+// At least one signal; no two for the same locality, type and emission factor; no other keys.
+// Errors read "<line>:<column>: <path>: <what>" (1-based, from yaml-cpp's marks), so the caller
+// prefixes the file's name: "carbon.yaml:4:18: signals[0].intensity: ...".
+ParseResult parseSignalFile(std::string_view text, std::chrono::seconds default_ttl);
+
 // ---- Electricity Maps -------------------------------------------------------------------------
 //
 // GET <base>/v3/carbon-intensity/latest?zone=<zone>, the token in header `auth-token`. The

@@ -163,6 +163,259 @@ TEST(CarbonSignalTest, NamesAndWordsRoundTrip) {
   EXPECT_EQ(parseEmissionFactor("scope2"), std::nullopt);
 }
 
+// ---- parseSignalFile --------------------------------------------------------------------------
+
+// The two signals of fixtures/signals.yaml and signals.json (the same content).
+void expectFixtureSignals(const ParseResult& result) {
+  ASSERT_TRUE(result.ok()) << result.error;
+  ASSERT_EQ(result.signals.size(), 2u);
+  EXPECT_EQ(result.ignored, 0u);
+
+  const CarbonSignal& west = result.signals[0];
+  EXPECT_EQ(west.locality.region, "eu-west-1");
+  EXPECT_EQ(west.locality.zone, "eu-west-1a");
+  EXPECT_EQ(west.intensity, 212.5);
+  EXPECT_EQ(west.type, CarbonSignalType::Average);
+  EXPECT_EQ(west.factor, EmissionFactor::Lifecycle);
+  EXPECT_EQ(west.source, "electricitymaps");
+  EXPECT_TRUE(west.is_estimated);
+  EXPECT_EQ(west.observed_at, utc(2024, 5, 1, 12));
+  EXPECT_EQ(west.ttl, minutes(15));
+
+  // The defaults: the whole region, source "file", measured, the caller's ttl.
+  const CarbonSignal& north = result.signals[1];
+  EXPECT_EQ(north.locality.region, "eu-north-1");
+  EXPECT_EQ(north.locality.zone, "");
+  EXPECT_EQ(north.intensity, 18.0);
+  EXPECT_EQ(north.type, CarbonSignalType::Marginal);
+  EXPECT_EQ(north.factor, EmissionFactor::Direct);
+  EXPECT_EQ(north.source, "file");
+  EXPECT_FALSE(north.is_estimated);
+  EXPECT_EQ(north.observed_at, utc(2024, 5, 1, 12) + milliseconds(250));
+  EXPECT_EQ(north.ttl, minutes(10));
+}
+
+TEST(SignalFileTest, ReadsYaml) {
+  expectFixtureSignals(parseSignalFile(fixture("signals.yaml"), minutes(10)));
+}
+
+TEST(SignalFileTest, ReadsJson) {
+  expectFixtureSignals(parseSignalFile(fixture("signals.json"), minutes(10)));
+}
+
+// A one-signal file: the valid fields below, each changed, removed (value "-") or added by
+// `changes`, one per line from line 2 ("  - region: eu-west-1") on.
+std::string signalFile(std::initializer_list<std::pair<std::string, std::string>> changes = {}) {
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"region", "eu-west-1"},
+      {"intensity", "212.5"},
+      {"type", "average"},
+      {"emission_factor", "lifecycle"},
+      {"observed_at", "2024-05-01T12:00:00Z"}};
+  for (const auto& [key, value] : changes) {
+    auto it = std::find_if(fields.begin(), fields.end(),
+                           [&](const auto& field) { return field.first == key; });
+    if (value == "-") {
+      EXPECT_NE(it, fields.end()) << "no field " << key << " to remove";
+      if (it != fields.end()) {
+        fields.erase(it);
+      }
+    } else if (it != fields.end()) {
+      it->second = value;
+    } else {
+      fields.emplace_back(key, value);
+    }
+  }
+  std::string out = "signals:\n";
+  for (size_t i = 0; i < fields.size(); i++) {
+    out += (i == 0 ? "  - " : "    ") + fields[i].first + ": " + fields[i].second + "\n";
+  }
+  return out;
+}
+
+ParseResult parseFile(std::initializer_list<std::pair<std::string, std::string>> changes) {
+  return parseSignalFile(signalFile(changes), minutes(10));
+}
+
+TEST(SignalFileTest, TheHelpersFileIsValid) {
+  const ParseResult result = parseFile({});
+  ASSERT_TRUE(result.ok()) << result.error;
+  ASSERT_EQ(result.signals.size(), 1u);
+  EXPECT_EQ(result.signals[0].intensity, 212.5);
+}
+
+TEST(SignalFileTest, ReadsEveryTtlUnitAndTheEdgeValues) {
+  EXPECT_EQ(parseFile({{"ttl", "300s"}}).signals.at(0).ttl, seconds(300));
+  EXPECT_EQ(parseFile({{"ttl", "15m"}}).signals.at(0).ttl, minutes(15));
+  EXPECT_EQ(parseFile({{"ttl", "1h"}}).signals.at(0).ttl, hours(1));
+  EXPECT_EQ(parseFile({{"ttl", "87600h"}}).signals.at(0).ttl, hours(87600));
+  EXPECT_EQ(parseFile({{"ttl", "\"15m\""}}).signals.at(0).ttl, minutes(15));  // as JSON writes it
+  EXPECT_EQ(parseFile({{"intensity", "0"}}).signals.at(0).intensity, 0.0);
+  EXPECT_EQ(parseFile({{"zone", "\"\""}}).signals.at(0).locality.zone, "");
+  EXPECT_FALSE(parseFile({{"is_estimated", "false"}}).signals.at(0).is_estimated);
+}
+
+TEST(SignalFileTest, IntensityMustBeAFiniteNonNegativeNumber) {
+  EXPECT_TRUE(failsWith(parseFile({{"intensity", "-5"}}),
+                        "3:16: signals[0].intensity: must not be negative, got -5"));
+  EXPECT_TRUE(failsWith(parseFile({{"intensity", "\"212\""}}),
+                        "3:16: signals[0].intensity: expected a number (gCO2eq/kWh), got \"212\""));
+  EXPECT_TRUE(failsWith(parseFile({{"intensity", "abc"}}),
+                        "signals[0].intensity: expected a number (gCO2eq/kWh), got \"abc\""));
+  EXPECT_TRUE(
+      failsWith(parseFile({{"intensity", "212gCO2"}}), "signals[0].intensity: expected a number"));
+  EXPECT_TRUE(failsWith(parseFile({{"intensity", ".inf"}}),
+                        "signals[0].intensity: must be a finite number, got .inf"));
+  EXPECT_TRUE(failsWith(parseFile({{"intensity", "nan"}}),
+                        "signals[0].intensity: must be a finite number, got nan"));
+  EXPECT_TRUE(
+      failsWith(parseFile({{"intensity", "1e999"}}), "signals[0].intensity: number out of range"));
+  EXPECT_TRUE(failsWith(parseFile({{"intensity", "[1]"}}),
+                        "signals[0].intensity: expected a number (gCO2eq/kWh), got a list"));
+}
+
+TEST(SignalFileTest, EnumWordsAreChecked) {
+  EXPECT_TRUE(
+      failsWith(parseFile({{"type", "avg"}}),
+                "4:11: signals[0].type: unknown type \"avg\" (expected average or marginal)"));
+  EXPECT_TRUE(failsWith(parseFile({{"emission_factor", "scope2"}}),
+                        "5:22: signals[0].emission_factor: unknown emission_factor \"scope2\" "
+                        "(expected lifecycle or direct)"));
+  EXPECT_TRUE(failsWith(parseFile({{"is_estimated", "yes"}}),
+                        "signals[0].is_estimated: expected true or false, got \"yes\""));
+  EXPECT_TRUE(failsWith(parseFile({{"is_estimated", "\"true\""}}),
+                        "signals[0].is_estimated: expected true or false, got \"true\""));
+}
+
+TEST(SignalFileTest, RequiredFieldsAreNamedAtTheirEntry) {
+  EXPECT_TRUE(
+      failsWith(parseFile({{"observed_at", "-"}}), "2:5: signals[0]: missing key \"observed_at\""));
+  EXPECT_TRUE(failsWith(parseFile({{"type", "-"}}), "2:5: signals[0]: missing key \"type\""));
+  EXPECT_TRUE(failsWith(parseFile({{"emission_factor", "-"}}),
+                        "2:5: signals[0]: missing key \"emission_factor\""));
+  EXPECT_TRUE(
+      failsWith(parseFile({{"intensity", "-"}}), "2:5: signals[0]: missing key \"intensity\""));
+  // Without region the entry starts at intensity, on line 2.
+  EXPECT_TRUE(failsWith(parseFile({{"region", "-"}}), "2:5: signals[0]: missing key \"region\""));
+  EXPECT_TRUE(
+      failsWith(parseFile({{"region", "\"\""}}), "2:13: signals[0].region: must not be empty"));
+  EXPECT_TRUE(failsWith(parseFile({{"source", "\"\""}}), "signals[0].source: must not be empty"));
+  EXPECT_TRUE(failsWith(parseFile({{"zone", ""}}), "signals[0].zone: expected a string, got null"));
+  EXPECT_TRUE(failsWith(parseFile({{"region", "{name: eu-west-1}"}}),
+                        "signals[0].region: expected a string, got a map"));
+}
+
+TEST(SignalFileTest, ObservedAtMustBeRfc3339) {
+  EXPECT_TRUE(failsWith(parseFile({{"observed_at", "2024-05-01 12:00:00Z"}}),
+                        "6:18: signals[0].observed_at: expected an RFC 3339 time such as "
+                        "2024-05-01T12:00:00Z, got \"2024-05-01 12:00:00Z\""));
+  EXPECT_TRUE(failsWith(parseFile({{"observed_at", "2024-05-01T12:00:00"}}),
+                        "signals[0].observed_at: expected an RFC 3339 time"));
+}
+
+TEST(SignalFileTest, TtlMustBeAPositiveDurationWithAUnit) {
+  EXPECT_TRUE(failsWith(parseFile({{"ttl", "15"}}),
+                        "7:10: signals[0].ttl: expected a duration such as 300s, 15m or 1h, got "
+                        "\"15\""));
+  EXPECT_TRUE(failsWith(parseFile({{"ttl", "15min"}}), "signals[0].ttl: expected a duration"));
+  EXPECT_TRUE(failsWith(parseFile({{"ttl", "1.5h"}}), "signals[0].ttl: expected a duration"));
+  EXPECT_TRUE(failsWith(parseFile({{"ttl", "-5m"}}), "signals[0].ttl: expected a duration"));
+  EXPECT_TRUE(failsWith(parseFile({{"ttl", "0s"}}), "signals[0].ttl: must be positive, got 0s"));
+  EXPECT_TRUE(failsWith(parseFile({{"ttl", "87601h"}}),
+                        "signals[0].ttl: too long (at most 87600h), got 87601h"));
+  EXPECT_TRUE(
+      failsWith(parseFile({{"ttl", "99999999999999999999999s"}}), "signals[0].ttl: too long"));
+}
+
+TEST(SignalFileTest, UnknownKeysAreErrorsWithASuggestion) {
+  EXPECT_TRUE(failsWith(parseFile({{"intensty", "212.5"}}),
+                        "7:5: signals[0].intensty: unknown key \"intensty\" (did you mean "
+                        "\"intensity\"?)"));
+  EXPECT_TRUE(failsWith(parseFile({{"emissionFactor", "direct"}}),
+                        "unknown key \"emissionFactor\" (did you mean \"emission_factor\"?)"));
+  EXPECT_TRUE(failsWith(parseFile({{"colour", "green"}}),
+                        "signals[0].colour: unknown key \"colour\" (allowed: region, zone, "
+                        "intensity, type, emission_factor, source, is_estimated, observed_at, "
+                        "ttl)"));
+  EXPECT_TRUE(failsWith(parseSignalFile("signal:\n  - region: eu-west-1\n", minutes(10)),
+                        "1:1: signal: unknown key \"signal\" (did you mean \"signals\"?)"));
+}
+
+TEST(SignalFileTest, RepeatedKeysAreErrors) {
+  const std::string text = signalFile() + "    type: marginal\n";
+  EXPECT_TRUE(failsWith(parseSignalFile(text, minutes(10)),
+                        "7:5: signals[0].type: duplicate key \"type\""));
+}
+
+TEST(SignalFileTest, TheDocumentMustHoldAListOfSignals) {
+  EXPECT_TRUE(failsWith(parseSignalFile("", minutes(10)), "empty document"));
+  EXPECT_TRUE(failsWith(parseSignalFile("# nothing yet\n", minutes(10)), "empty document"));
+  EXPECT_TRUE(failsWith(parseSignalFile("- region: eu-west-1\n", minutes(10)),
+                        "1:1: expected a map, got a list"));
+  EXPECT_TRUE(failsWith(parseSignalFile("{}", minutes(10)), "1:1: missing key \"signals\""));
+  EXPECT_TRUE(failsWith(parseSignalFile("signals: {}\n", minutes(10)),
+                        "1:10: signals: expected a list, got a map"));
+  EXPECT_TRUE(failsWith(parseSignalFile("signals: []\n", minutes(10)),
+                        "1:10: signals: no signals (the list is empty)"));
+  EXPECT_TRUE(failsWith(parseSignalFile("signals:\n  - eu-west-1\n", minutes(10)),
+                        "2:5: signals[0]: expected a map, got \"eu-west-1\""));
+}
+
+TEST(SignalFileTest, SyntaxErrorsCarryYamlCppsPosition) {
+  // An unclosed flow sequence: yaml-cpp gives up at the last thing it read.
+  EXPECT_TRUE(failsWith(
+      parseSignalFile("signals:\n  - region: [eu-west-1\n    intensity: 1\n", minutes(10)),
+      "3:14: end of sequence flow not found"));
+  // A tab where YAML wants spaces: yaml-cpp points at the '-' after it.
+  EXPECT_TRUE(failsWith(parseSignalFile("signals:\n\t- region: eu-west-1\n", minutes(10)),
+                        "2:2: illegal block entry"));
+}
+
+TEST(SignalFileTest, ATypoInAJsonFileIsPlacedToo) {
+  EXPECT_TRUE(failsWith(parseSignalFile(fixture("signals_mistyped.json"), minutes(10)),
+                        "5:20: signals[0].intensity: expected a number (gCO2eq/kWh), got "
+                        "\"212.5\""));
+}
+
+TEST(SignalFileTest, OneSignalPerLocalityTypeAndFactor) {
+  const std::string entry =
+      "  - region: eu-west-1\n"
+      "    intensity: 200\n"
+      "    type: average\n"
+      "    emission_factor: lifecycle\n"
+      "    observed_at: 2024-05-01T12:00:00Z\n";
+  EXPECT_TRUE(failsWith(parseSignalFile("signals:\n" + entry + entry, minutes(10)),
+                        "7:5: signals[1]: a second signal for region \"eu-west-1\" (average, "
+                        "lifecycle); the first is signals[0] at line 2"));
+
+  // Another zone, type or factor is another signal.
+  std::string others = "signals:\n" + entry;
+  others +=
+      "  - {region: eu-west-1, zone: eu-west-1b, intensity: 1, type: average, "
+      "emission_factor: lifecycle, observed_at: 2024-05-01T12:00:00Z}\n";
+  others +=
+      "  - {region: eu-west-1, intensity: 2, type: marginal, emission_factor: lifecycle, "
+      "observed_at: 2024-05-01T12:00:00Z}\n";
+  others +=
+      "  - {region: eu-west-1, intensity: 3, type: average, emission_factor: direct, "
+      "observed_at: 2024-05-01T12:00:00Z}\n";
+  const ParseResult result = parseSignalFile(others, minutes(10));
+  ASSERT_TRUE(result.ok()) << result.error;
+  ASSERT_EQ(result.signals.size(), 4u);
+  EXPECT_EQ(result.signals[1].locality.zone, "eu-west-1b");
+  EXPECT_EQ(result.signals[2].type, CarbonSignalType::Marginal);
+  EXPECT_EQ(result.signals[3].factor, EmissionFactor::Direct);
+}
+
+TEST(SignalFileTest, OneBadEntryDropsTheWholeFile) {
+  std::string text = signalFile();
+  text +=
+      "  - {region: eu-north-1, intensity: -1, type: average, emission_factor: lifecycle, "
+      "observed_at: 2024-05-01T12:00:00Z}\n";
+  EXPECT_TRUE(failsWith(parseSignalFile(text, minutes(10)),
+                        "7:37: signals[1].intensity: must not be negative, got -1"));
+}
+
 // ---- Electricity Maps -------------------------------------------------------------------------
 
 const config::Locality kFrankfurt{"eu-central-1", "eu-central-1a"};
