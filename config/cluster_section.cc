@@ -163,6 +163,49 @@ OutlierDetection parseOutlierDetection(const Value& value) {
   return outlier;
 }
 
+// `carbon_aware: {}` takes every default (docs/config.md lists them).
+CarbonAware parseCarbonAware(const Value& value) {
+  CarbonAware carbon;
+  MapReader map(value, {"alpha", "reference_intensity", "min_share", "max_share", "latency_budget",
+                        "latency_percentile", "hysteresis", "min_dwell", "signal_type",
+                        "emission_factor", "slo_target", "burn_window", "burn_rate_threshold",
+                        "recovery", "deferrable_alpha", "deferrable_latency_budget", "dry_run"});
+  auto number = [&](std::string_view key, double& out, double min, double max) {
+    if (std::optional<Value> v = map.get(key)) {
+      out = v->number(min, max).value_or(out);
+    }
+  };
+  number("alpha", carbon.alpha, 0, 10);
+  number("reference_intensity", carbon.reference_intensity, 0, 100000);
+  number("min_share", carbon.min_share, 0, 1);
+  number("max_share", carbon.max_share, 0, 1);
+  map.readDuration("latency_budget", carbon.latency_budget);
+  number("latency_percentile", carbon.latency_percentile, 1, 99.99);
+  number("hysteresis", carbon.hysteresis, 0, 1);
+  map.readDuration("min_dwell", carbon.min_dwell);
+  if (std::optional<Value> type = map.get("signal_type")) {
+    carbon.signal_type = type->oneOf<CarbonSignalType>({{"average", CarbonSignalType::Average},
+                                                        {"marginal", CarbonSignalType::Marginal}})
+                             .value_or(carbon.signal_type);
+  }
+  if (std::optional<Value> factor = map.get("emission_factor")) {
+    carbon.emission_factor = factor->oneOf<EmissionFactor>({{"lifecycle", EmissionFactor::Lifecycle},
+                                                            {"direct", EmissionFactor::Direct}})
+                                 .value_or(carbon.emission_factor);
+  }
+  number("slo_target", carbon.slo_target, 0.5, 0.999999);
+  map.readDuration("burn_window", carbon.burn_window, false);
+  number("burn_rate_threshold", carbon.burn_rate_threshold, 1, 1000);
+  map.readDuration("recovery", carbon.recovery);
+  number("deferrable_alpha", carbon.deferrable_alpha, 0, 10);
+  map.readDuration("deferrable_latency_budget", carbon.deferrable_latency_budget);
+  map.readBool("dry_run", carbon.dry_run);
+  if (carbon.min_share > carbon.max_share) {
+    map.error("min_share must not be above max_share");
+  }
+  return carbon;
+}
+
 }  // namespace
 
 Locality parseLocality(const Value& value) {
@@ -177,7 +220,7 @@ Cluster parseCluster(const Value& value, ParseContext& context) {
   Cluster cluster;
   MapReader map(value, {"name", "endpoints", "dns", "lb", "protocol", "connect_timeout",
                         "idle_timeout", "max_requests_per_connection", "tls", "health_check",
-                        "circuit_breakers", "outlier_detection"});
+                        "circuit_breakers", "outlier_detection", "carbon_aware"});
   if (std::optional<Value> name = map.require("name")) {
     if (std::optional<std::string> text = name->nonEmptyString()) {
       cluster.name = *text;
@@ -227,6 +270,9 @@ Cluster parseCluster(const Value& value, ParseContext& context) {
   }
   if (std::optional<Value> outlier = map.get("outlier_detection")) {
     cluster.outlier_detection = parseOutlierDetection(*outlier);
+  }
+  if (std::optional<Value> carbon = map.get("carbon_aware")) {
+    cluster.carbon_aware = parseCarbonAware(*carbon);
   }
   return cluster;
 }

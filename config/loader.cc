@@ -286,7 +286,7 @@ Bootstrap parseBootstrap(const Value& root) {
   Bootstrap bootstrap;
   ParseContext context;
   MapReader map(root, {"node", "admin", "workers", "access_log", "drain", "control_plane",
-                       "secrets", "filter_configs", "listeners", "clusters"});
+                       "carbon_signals", "secrets", "filter_configs", "listeners", "clusters"});
   if (std::optional<Value> node = map.get("node")) {
     bootstrap.node = parseNode(*node);
   }
@@ -303,6 +303,15 @@ Bootstrap parseBootstrap(const Value& root) {
   }
   if (std::optional<Value> control_plane = map.get("control_plane")) {
     bootstrap.control_plane = parseControlPlane(*control_plane);
+  }
+  if (std::optional<Value> carbon = map.get("carbon_signals")) {
+    CarbonSignals signals;
+    MapReader carbon_map(*carbon, {"file", "default_ttl"});
+    if (std::optional<Value> file = carbon_map.require("file")) {
+      signals.file = file->nonEmptyString().value_or("");
+    }
+    carbon_map.readDuration("default_ttl", signals.default_ttl, false);
+    bootstrap.carbon_signals = signals;
   }
   std::vector<NameAt> secret_names;
   if (std::optional<Value> secrets = map.get("secrets")) {

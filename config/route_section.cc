@@ -375,7 +375,8 @@ std::vector<HashPolicy> parseHashPolicy(const Value& value) {
 
 RouteAction parseRouteAction(const Value& value, ParseContext& context, Route& route) {
   RouteAction action;
-  MapReader map(value, {"cluster", "weighted_clusters", "timeout", "retry", "hedge", "prefix_rewrite",
+  MapReader map(value, {"cluster", "weighted_clusters", "timeout", "retry", "hedge", "carbon",
+                        "prefix_rewrite",
                         "host_rewrite", "hash_policy", kHeaderEditKeys[0], kHeaderEditKeys[1],
                         kHeaderEditKeys[2], kHeaderEditKeys[3]});
   requireExactlyOne(map, {"cluster", "weighted_clusters"});
@@ -394,6 +395,12 @@ RouteAction parseRouteAction(const Value& value, ParseContext& context, Route& r
   }
   if (std::optional<Value> hedge = map.get("hedge")) {
     action.hedge = parseHedge(*hedge);
+  }
+  if (std::optional<Value> carbon = map.get("carbon")) {
+    action.carbon = carbon->oneOf<RouteAction::Carbon>({{"off", RouteAction::Carbon::Off},
+                                                        {"interactive", RouteAction::Carbon::Interactive},
+                                                        {"deferrable", RouteAction::Carbon::Deferrable}})
+                        .value_or(action.carbon);
   }
   map.readString("prefix_rewrite", action.prefix_rewrite);
   map.readString("host_rewrite", action.host_rewrite);

@@ -193,6 +193,10 @@ struct RouteAction {
   Duration timeout{15000};                   // covers all attempts; 0 = none
   std::optional<RetryPolicy> retry;
   std::optional<HedgePolicy> hedge;
+  // Cluster `carbon_aware` applies to this route's requests (opt-in): interactive or deferrable
+  // (background traffic, which takes a larger shift).
+  enum class Carbon : uint8_t { Off, Interactive, Deferrable };
+  Carbon carbon = Carbon::Off;
   std::string prefix_rewrite;                // replaces the matched prefix when non-empty
   std::string host_rewrite;                  // replaces :authority/Host when non-empty
   std::vector<HashPolicy> hash_policy;       // the first that yields a value gives the hash
@@ -413,6 +417,13 @@ struct CarbonAware {
   bool operator==(const CarbonAware&) const = default;
 };
 
+// Top-level `carbon_signals`: where a standalone gateway reads carbon intensity from (a file,
+// watched; proxy/carbon/providers.h has its format).
+struct CarbonSignals {
+  std::string file;               // relative paths are relative to the config file
+  Duration default_ttl{3600000};  // for signals that carry none
+};
+
 struct Cluster {
   std::string name;
   std::vector<Endpoint> endpoints;
@@ -439,6 +450,7 @@ struct Bootstrap {
   std::optional<AccessLog> access_log;
   Drain drain;
   std::optional<ControlPlane> control_plane;
+  std::optional<CarbonSignals> carbon_signals;
   std::vector<Secret> secrets;
   std::vector<NamedFilterConfig> filter_configs;
   std::vector<Listener> listeners;

@@ -314,6 +314,7 @@ void Router::startAttempt() {
   context.excluded = last_host_;
   context.has_hash = requestHash(action_.hash_policy, callbacks_.routerRequest().headers,
                                  callbacks_.routerPeerAddress(), context.hash);
+  context.carbon = action_.carbon;
   upstream::ConnPool* pool = cluster_.choosePool(context);
   if (pool == nullptr) {
     fail({503, "no healthy upstream", "UH", false, true});
@@ -372,6 +373,7 @@ bool Router::startParallelAttempt() {
   context.excluded = last_host_;
   context.has_hash = requestHash(action_.hash_policy, callbacks_.routerRequest().headers,
                                  callbacks_.routerPeerAddress(), context.hash);
+  context.carbon = action_.carbon;
   // A host no live attempt uses, when the balancer gives one within a few picks (it excludes one
   // host per pick; the last pick stands otherwise).
   upstream::ConnPool* pool = nullptr;

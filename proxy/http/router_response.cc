@@ -16,6 +16,12 @@ using LocalReply = RouterCallbacks::LocalReply;
 void Router::onAttemptHeaders(UpstreamRequest& attempt, ResponseHeaders& headers,
                               const http1::MessageInfo& info) {
   attempt.reportOutlier(UpstreamRequest::OutlierResult::Status, headers.status);
+  if (info_.locality_tier != nullptr) {
+    cluster_.onHostResult(attempt.host(),
+                          std::chrono::duration_cast<std::chrono::microseconds>(
+                              attempt.headersAt() - attempt.startedAt()),
+                          headers.status < 500);
+  }
   if (winner_ != nullptr) {
     attempt.release(true);  // another attempt answered first
     return;
@@ -132,6 +138,9 @@ void Router::onAttemptError(UpstreamRequest& attempt, UpstreamFailure failure,
       return;
     }
     attempt.reportOutlier(UpstreamRequest::OutlierResult::Reset);
+    if (info_.locality_tier != nullptr) {
+      cluster_.onHostResult(attempt.host(), std::nullopt, false);
+    }
     if (othersLive(attempt)) {
       return;  // another attempt is in flight: it may still answer
     }

@@ -147,6 +147,7 @@ bool Server::start() {
 
   access_log_ = std::make_unique<accesslog::Writer>();
   registerAccessLogStats();
+  registerCarbonStats();
   std::string error;
   // No worker runs yet: publish() builds the first snapshot, which the workers start with.
   process_signals_.setWorkerCount(workers);

@@ -19,6 +19,8 @@
 #include "proxy/discovery/resource_state.h"
 #include "config/report.h"
 #include "proxy/event/dispatcher_impl.h"
+#include "proxy/carbon/policy.h"
+#include "proxy/carbon/providers.h"
 #include "proxy/server/load_signals.h"
 #include "proxy/server/process_signals.h"
 #include "proxy/server/snapshot.h"
@@ -90,6 +92,15 @@ class Server {
   void onDnsHostsChanged(const std::string& cluster, upstream::AddressList addresses);
   void publishResilienceStats();
   void syncOutlierTimers();
+
+  // ---- server_carbon.cc: carbon-aware clusters' policies and the signals they read -------------
+  void registerCarbonStats();
+  void syncCarbonClusters();
+  void loadCarbonSignals();
+  void onCarbonTick();
+  const carbon::CarbonSignal* carbonSignalFor(const config::Locality& locality,
+                                              const config::CarbonAware& config,
+                                              SystemTime now) const;
 
   // ---- server_discovery.cc: the control plane ----------------------------------------------------
   // The persisted state of an earlier run, assembled with the file's config; null when there is
@@ -219,6 +230,24 @@ class Server {
     event::TimerPtr timer;
   };
   std::unordered_map<std::string, OutlierTimer> outlier_timers_;
+  // Carbon-aware clusters by name: the tier of the ClusterInfo in force, its policy, and how many
+  // outcomes per slot the policy has seen.
+  struct CarbonCluster {
+    std::shared_ptr<upstream::LocalityTier> tier;
+    std::unique_ptr<carbon::CarbonPolicy> policy;
+    std::vector<uint64_t> seen_requests;
+    std::vector<uint64_t> seen_failures;
+    std::vector<std::optional<double>> last_latency;  // per slot: the latest window's percentile
+    carbon::Mode last_mode = carbon::Mode::CarbonBlindStale;
+  };
+  std::unordered_map<std::string, CarbonCluster> carbon_clusters_;
+  event::TimerPtr carbon_timer_;
+  std::vector<carbon::CarbonSignal> carbon_signals_;  // the last good file's
+  std::string carbon_signals_path_;
+  std::string carbon_signals_text_;  // the file content last read
+  stats::Counter carbon_signal_loads_;
+  stats::Counter carbon_signal_errors_;
+  stats::Gauge carbon_signals_gauge_;
 };
 
 }  // namespace strait::server

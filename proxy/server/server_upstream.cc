@@ -105,6 +105,7 @@ upstream::AddressList hostAddresses(const upstream::HostSet& hosts) {
 // checker that goes away leaves its hosts healthy, since nothing else would clear its verdict.
 void Server::syncUpstreamWatchers() {
   syncOutlierTimers();
+  syncCarbonClusters();
   const auto& bootstrap = *snapshot_->config;
   for (auto it = health_checkers_.begin(); it != health_checkers_.end();) {
     auto info = snapshot_->clusters.find(it->first);

@@ -250,6 +250,12 @@ SnapshotSharedPtr buildSnapshotOrThrow(config::BootstrapSharedPtr config,
         entry.hosts = old->hosts;  // nothing changed: workers see no update
       }
     }
+    if (const auto& tier = entry.info->locality_tier) {
+      // Before the set reaches a worker: its localities have their slots.
+      for (const upstream::HostSet::LocalityHosts& group : entry.hosts->localities()) {
+        tier->slotFor(group.locality);
+      }
+    }
     if (cluster.dns) {
       dns_addresses += cluster.name + ":";
       for (const auto& host : entry.hosts->hosts()) {

@@ -16,7 +16,7 @@ ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
                                        config::BootstrapSharedPtr bootstrap, stats::Store& store,
                                        std::string& error) {
   auto info = std::make_shared<ClusterInfo>(
-      ClusterInfo{std::move(bootstrap), cluster, {}, {}, {}, nullptr, {}, nullptr, nullptr});
+      ClusterInfo{std::move(bootstrap), cluster, {}, {}, {}, nullptr, {}, nullptr, nullptr, nullptr});
   if (cluster.tls) {
     info->tls_fingerprint = tls::filesFingerprint(tls::directoryOf(info->bootstrap->source_path),
                                                   tls::clusterTlsFiles(*cluster.tls));
@@ -41,6 +41,9 @@ ClusterInfoSharedPtr createClusterInfo(const config::Cluster& cluster,
                     {{"cluster", cluster.name}, {"limit", kCircuitLimits[i]}});
   }
   info->resources = std::make_shared<ResourceManager>(cluster.circuit_breakers);
+  if (cluster.carbon_aware) {
+    info->locality_tier = std::make_shared<LocalityTier>(*cluster.carbon_aware);
+  }
   if (cluster.outlier_detection) {
     // The detector reads time through a TimeSource like the rest of the data path; its tests
     // drive a simulated one.

@@ -18,6 +18,7 @@
 #include "config/types.h"
 #include "proxy/tls/context.h"
 #include "proxy/upstream/host_set.h"
+#include "proxy/upstream/locality_tier.h"
 #include "proxy/upstream/outlier_detector.h"
 #include "proxy/upstream/resource_manager.h"
 #include "strait/stats/stats.h"
@@ -148,6 +149,9 @@ struct ClusterInfo {
   // attempt's result; the server's timer evaluates it every `interval` on the main thread. It
   // follows the host set in force (activateClusterSnapshot()).
   std::shared_ptr<OutlierDetector> outlier;
+  // Carbon-aware routing, per process (null without `carbon_aware`): the shares per locality
+  // the server's policy sets, and what the workers measure per locality (locality_tier.h).
+  std::shared_ptr<LocalityTier> locality_tier;
 };
 
 using ClusterInfoSharedPtr = std::shared_ptr<const ClusterInfo>;

@@ -17,6 +17,44 @@ WorkerCluster::WorkerCluster(const ClusterSnapshot& cluster, event::DispatcherIm
   for (const auto& host : hosts_->hosts()) {
     pools_.emplace(host.get(), createPool(host));
   }
+  buildLocalityBalancers();
+}
+
+void WorkerCluster::buildLocalityBalancers() {
+  locality_slots_.clear();
+  locality_lbs_.clear();
+  host_slot_.clear();
+  const LocalityTier* tier = info_->locality_tier.get();
+  if (tier == nullptr) {
+    return;
+  }
+  for (const HostSet::LocalityHosts& group : hosts_->localities()) {
+    std::optional<size_t> slot = tier->slotOf(group.locality);
+    if (!slot.has_value()) {
+      continue;  // more localities than slots: only the carbon-blind balancer reaches it
+    }
+    for (const auto& host : group.hosts) {
+      host_slot_.emplace(host.get(), *slot);
+    }
+    if (hosts_->localities().size() > 1) {
+      locality_slots_.push_back(*slot);
+      // (a balancer refers to the host vector it was built over: the set's, alive with hosts_)
+      locality_lbs_.push_back(createLoadBalancer(info_->config.lb, group.hosts, random_));
+    }
+  }
+}
+
+void WorkerCluster::onHostResult(const Host& host,
+                                 std::optional<std::chrono::microseconds> latency, bool good) {
+  auto it = host_slot_.find(&host);
+  if (it == host_slot_.end()) {
+    return;
+  }
+  LocalityTier& tier = *info_->locality_tier;
+  if (latency.has_value()) {
+    tier.recordLatency(it->second, *latency);
+  }
+  tier.recordOutcome(it->second, good);
 }
 
 std::unique_ptr<ConnPool> WorkerCluster::createPool(const HostSharedPtr& host) {
@@ -28,7 +66,24 @@ std::unique_ptr<ConnPool> WorkerCluster::createPool(const HostSharedPtr& host) {
 }
 
 ConnPool* WorkerCluster::choosePool(const LbContext& context) {
-  Host* host = lb_->choose(context);
+  Host* host = nullptr;
+  if (context.carbon != config::RouteAction::Carbon::Off && !locality_lbs_.empty()) {
+    // The locality tier first: a locality by the shares in force, then a host within it.
+    const double draw = static_cast<double>(random_.random() >> 11) * 0x1.0p-53;
+    std::optional<size_t> slot = info_->locality_tier->pick(
+        locality_slots_, context.carbon == config::RouteAction::Carbon::Deferrable, draw);
+    if (slot.has_value()) {
+      for (size_t i = 0; i < locality_slots_.size(); i++) {
+        if (locality_slots_[i] == *slot) {
+          host = locality_lbs_[i]->choose(context);
+          break;
+        }
+      }
+    }
+  }
+  if (host == nullptr) {
+    host = lb_->choose(context);
+  }
   if (host == nullptr) {
     return nullptr;
   }
@@ -60,6 +115,7 @@ void WorkerCluster::updateHosts(HostSetSharedPtr hosts) {
   // old set may go.
   lb_ = createLoadBalancer(info_->config.lb, hosts->hosts(), random_);
   hosts_ = std::move(hosts);
+  buildLocalityBalancers();
   collectDrainedPools();
 }
 

@@ -24,6 +24,8 @@ class WorkerCluster : public ThreadLocalCluster {
   ConnPool* choosePool(const LbContext& context) override;
   void addStream() override { streams_++; }
   void removeStream() override { streams_--; }
+  void onHostResult(const Host& host, std::optional<std::chrono::microseconds> latency,
+                    bool good) override;
 
   const HostSet& hosts() const { return *hosts_; }
   // A new host set of the same cluster: the pools of hosts that stay are kept (their
@@ -39,6 +41,8 @@ class WorkerCluster : public ThreadLocalCluster {
 
  private:
   std::unique_ptr<ConnPool> createPool(const HostSharedPtr& host);
+  // The locality tier's balancers: one per locality of the host set that has a slot.
+  void buildLocalityBalancers();
 
   // A pool of a host that left the set, kept (with its host) until its connections are gone.
   struct DrainingPool {
@@ -53,6 +57,11 @@ class WorkerCluster : public ThreadLocalCluster {
   stats::Shard& shard_;
   uint64_t streams_ = 0;
   LoadBalancerPtr lb_;
+  // Carbon-aware clusters with more than one locality: the slots of this host set's localities
+  // (in its order), a balancer over each one's hosts, and each host's slot.
+  std::vector<size_t> locality_slots_;
+  std::vector<LoadBalancerPtr> locality_lbs_;
+  std::unordered_map<const Host*, size_t> host_slot_;
   std::unordered_map<const Host*, std::unique_ptr<ConnPool>> pools_;
   std::vector<DrainingPool> draining_pools_;
 };

@@ -6,7 +6,9 @@
 // to. Http1Pool and Http2Pool (proxy/upstream/) implement it; the router (proxy/http/router.h)
 // uses only this contract, so its tests run it over fakes (tests/mocks/fake_upstream.h).
 
+#include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -112,6 +114,15 @@ class ThreadLocalCluster {
   // drained cluster must not be released under it.
   virtual void addStream() = 0;
   virtual void removeStream() = 0;
+  // An attempt on `host` got its response head after `latency` (nullopt: it failed without one)
+  // and was good (not a 5xx, reset or timeout): what a carbon-aware cluster's locality tier
+  // measures per locality. Called only for clusters with one (ClusterInfo::locality_tier).
+  virtual void onHostResult(const Host& host, std::optional<std::chrono::microseconds> latency,
+                            bool good) {
+    (void)host;
+    (void)latency;
+    (void)good;
+  }
 };
 
 // A worker's clusters of the config in force, by name (WorkerClusters in

@@ -20,6 +20,8 @@ struct LbContext {
   // For hashing balancers (ring_hash): the request's hash key, when it has one.
   bool has_hash = false;
   uint64_t hash = 0;
+  // The route's carbon opt-in: a carbon-aware cluster's locality tier picks the locality first.
+  config::RouteAction::Carbon carbon = config::RouteAction::Carbon::Off;
 };
 
 class LoadBalancer {
