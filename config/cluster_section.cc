@@ -203,6 +203,12 @@ CarbonAware parseCarbonAware(const Value& value) {
   if (carbon.min_share > carbon.max_share) {
     map.error("min_share must not be above max_share");
   }
+  if (map.has("min_share") && carbon.min_share == 0) {
+    // A locality outside the latency budget keeps min_share so that its latency is measured
+    // again; with 0 it would never get a request, and so never come back.
+    map.get("min_share")->error("expected a share above 0 (a locality held at 0 is never measured "
+                                "again), got 0");
+  }
   return carbon;
 }
 

@@ -975,6 +975,47 @@ TEST(ConfigLoaderTest, HedgePolicyErrorsNameTheField) {
       ElementsAre(::testing::HasSubstr("routes[0].route.hedge.delay")));
 }
 
+TEST(ConfigLoaderTest, CarbonAwareClusterRouteAndSignalsAreParsed) {
+  const std::string text =
+      "carbon_signals: {file: signals.yaml, default_ttl: 30m}\n"
+      "listeners:\n"
+      "  - name: l\n"
+      "    address: 127.0.0.1\n"
+      "    port: 0\n"
+      "    virtual_hosts:\n"
+      "      - name: v\n"
+      "        domains: [\"*\"]\n"
+      "        routes:\n"
+      "          - {match: {prefix: /}, route: {cluster: c, carbon: deferrable}}\n"
+      "clusters:\n"
+      "  - name: c\n"
+      "    endpoints: [{address: 127.0.0.1, port: 1, locality: {region: r}}]\n"
+      "    carbon_aware: {alpha: 2, min_share: 0.1, max_share: 0.8, latency_budget: 20ms, "
+      "signal_type: marginal, emission_factor: direct, dry_run: true}\n";
+  BootstrapSharedPtr loaded = loadValid(text);
+  ASSERT_NE(loaded, nullptr);
+  const Bootstrap& config = *loaded;
+  ASSERT_TRUE(config.carbon_signals.has_value());
+  EXPECT_EQ(config.carbon_signals->file, "signals.yaml");
+  EXPECT_EQ(config.carbon_signals->default_ttl, Duration(1800000));
+  EXPECT_EQ(config.listeners[0].virtual_hosts[0].routes[0].route->carbon,
+            RouteAction::Carbon::Deferrable);
+  ASSERT_TRUE(config.clusters[0].carbon_aware.has_value());
+  const CarbonAware& carbon = *config.clusters[0].carbon_aware;
+  EXPECT_DOUBLE_EQ(carbon.alpha, 2);
+  EXPECT_DOUBLE_EQ(carbon.min_share, 0.1);
+  EXPECT_DOUBLE_EQ(carbon.max_share, 0.8);
+  EXPECT_EQ(carbon.latency_budget, Duration(20));
+  EXPECT_EQ(carbon.signal_type, CarbonSignalType::Marginal);
+  EXPECT_EQ(carbon.emission_factor, EmissionFactor::Direct);
+  EXPECT_TRUE(carbon.dry_run);
+  EXPECT_EQ(carbon.min_dwell, Duration(30000));  // a default
+
+  EXPECT_THAT(errorsOf(withRoute("{match: {prefix: /}, route: {cluster: c, carbon: green}}")),
+              ElementsAre(::testing::HasSubstr(
+                  "route.carbon: expected one of off, interactive, deferrable")));
+}
+
 TEST(ConfigLoaderTest, HashPolicyIsParsedInOrder) {
   BootstrapSharedPtr config = loadValid(
       withRoute("{match: {prefix: /}, route: {cluster: c, hash_policy: [{header: X-User}, "
