@@ -69,7 +69,8 @@
 // older than their ttl (else nullopt), and latencies at latency_percentile of its own
 // measurements; the policy only reads the numbers.
 //
-// Scope: one CarbonPolicy per cluster with `carbon_aware`, owned by the locality tier.
+// Scope: one CarbonPolicy per cluster with `carbon_aware`, owned by the server next to the
+// cluster's locality tier (proxy/server/server_carbon.cc), which it feeds once a second.
 // Thread-safety: none; the owner serialises every call (outcomes from several workers are posted
 // to it or taken under its lock). Time comes from the caller (a simulated clock in tests); nothing
 // here reads a clock.
