@@ -45,8 +45,10 @@ class LoadShedFilter : public http::StreamFilter {
     const auto cause = static_cast<size_t>(decision.cause);
     if (!decision.shed) {
       shard.inc(counters.admitted);
-      if (config.mode == FilterMode::Enforce && runtime.controller().overload() > 0) {
-        callbacks_->markOverloaded();  // shedding is on: no hedge adds to the load
+      // Shedding is on (the lowest class is being shed): no hedge may add to the load.
+      if (config.mode == FilterMode::Enforce &&
+          runtime.controller().probability(Priority::NiceToHave) > 0) {
+        callbacks_->markOverloaded();
       }
       return http::FilterStatus::Continue;
     }

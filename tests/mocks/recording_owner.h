@@ -41,6 +41,7 @@ class RecordingOwner : public http::FilterChainOwner {
   const TimeSource& filterTimeSource() const override { return time_; }
   stats::Shard& filterStatsShard() override { return store_.shard(0); }
   uint32_t filterWorkerIndex() const override { return worker_index; }
+  void onFilterOverloaded() override { overloaded = true; }
 
   // Whether any logged line starts with `prefix`.
   bool has(const std::string& prefix) const {
@@ -53,6 +54,7 @@ class RecordingOwner : public http::FilterChainOwner {
   std::string principal;
   const config::Route* route = nullptr;  // what filterRoute() answers
   uint32_t worker_index = 0;
+  bool overloaded = false;  // a filter called markOverloaded() (the router would not hedge)
 
  private:
   event::Dispatcher& dispatcher_;

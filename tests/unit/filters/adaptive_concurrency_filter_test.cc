@@ -112,6 +112,10 @@ TEST_F(AdaptiveConcurrencyFilterTest, QueuedRequestGoesOnWhenASlotFrees) {
   EXPECT_EQ(gauge(counters().waiting), 0);
   EXPECT_EQ(dispatcher_.enabledTimers(), 0u);
   EXPECT_EQ(count(counters().admitted), 3u);
+  // The request that queued met an overloaded upstream: no hedge for it. The others did not.
+  EXPECT_TRUE(c->owner.overloaded);
+  EXPECT_FALSE(a->owner.overloaded);
+  EXPECT_FALSE(b->owner.overloaded);
 }
 
 TEST_F(AdaptiveConcurrencyFilterTest, QueuedRequestTimesOutOnItsOwnTimer) {

@@ -79,6 +79,7 @@ TEST_F(LoadShedFilterTest, NotOverloadedEverythingGoesOn) {
   overload(0.5);
   auto a = stream("nice_to_have");
   EXPECT_THAT(a->owner.log, ElementsAre("router"));
+  EXPECT_FALSE(a->owner.overloaded);  // nothing is shed: hedges may go
   EXPECT_EQ(count(shed().counters(Priority::Important).admitted), 1u);  // untrusted header
   EXPECT_EQ(count(shed().untrustedPriority()), 1u);
   EXPECT_EQ(random_.calls(), 0u);  // probability 0: no draw
@@ -97,6 +98,9 @@ TEST_F(LoadShedFilterTest, ShedsTheLowestClassFirstWith503) {
   EXPECT_THAT(nice->owner.log, ElementsAre(kNiceShed));
   EXPECT_THAT(important->owner.log, ElementsAre("router"));
   EXPECT_THAT(critical->owner.log, ElementsAre("router"));
+  // Shedding is active: what goes on is marked, so the router sends it no hedge.
+  EXPECT_TRUE(important->owner.overloaded);
+  EXPECT_TRUE(critical->owner.overloaded);
   EXPECT_EQ(shedCount(Priority::NiceToHave, Signal::Cpu), 1u);
   EXPECT_EQ(count(shed().counters(Priority::Important).admitted), 1u);
   EXPECT_EQ(count(shed().counters(Priority::Critical).admitted), 1u);
