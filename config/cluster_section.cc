@@ -1,6 +1,8 @@
 // clusters[]: membership (static endpoints or DNS), load balancing, upstream TLS and the
 // resilience settings (health checks, circuit breakers, outlier detection).
 
+#include <cctype>
+
 #include "config/sections.h"
 
 namespace strait::config::internal {
@@ -166,40 +168,52 @@ OutlierDetection parseOutlierDetection(const Value& value) {
 // `carbon_aware: {}` takes every default (docs/config.md lists them).
 CarbonAware parseCarbonAware(const Value& value) {
   CarbonAware carbon;
-  MapReader map(value, {"alpha", "reference_intensity", "min_share", "max_share", "latency_budget",
-                        "latency_percentile", "hysteresis", "min_dwell", "signal_type",
-                        "emission_factor", "slo_target", "burn_window", "burn_rate_threshold",
-                        "recovery", "deferrable_alpha", "deferrable_latency_budget", "dry_run"});
-  auto number = [&](std::string_view key, double& out, double min, double max) {
-    if (std::optional<Value> v = map.get(key)) {
+  MapReader map(value, {"mode", "alpha", "reference_intensity", "min_share", "max_share",
+                        "latency_budget", "latency_percentile", "hysteresis", "dwell",
+                        "stale_after", "emission_factor", "slo_guard", "energy",
+                        "deferrable_alpha", "deferrable_latency_budget"});
+  auto number = [](const MapReader& m, std::string_view key, double& out, double min, double max) {
+    if (std::optional<Value> v = m.get(key)) {
       out = v->number(min, max).value_or(out);
     }
   };
-  number("alpha", carbon.alpha, 0, 10);
-  number("reference_intensity", carbon.reference_intensity, 0, 100000);
-  number("min_share", carbon.min_share, 0, 1);
-  number("max_share", carbon.max_share, 0, 1);
-  map.readDuration("latency_budget", carbon.latency_budget);
-  number("latency_percentile", carbon.latency_percentile, 1, 99.99);
-  number("hysteresis", carbon.hysteresis, 0, 1);
-  map.readDuration("min_dwell", carbon.min_dwell);
-  if (std::optional<Value> type = map.get("signal_type")) {
-    carbon.signal_type = type->oneOf<CarbonSignalType>({{"average", CarbonSignalType::Average},
-                                                        {"marginal", CarbonSignalType::Marginal}})
-                             .value_or(carbon.signal_type);
+  if (std::optional<Value> mode = map.get("mode")) {
+    carbon.dry_run = mode->oneOf<bool>({{"enforce", false}, {"dry_run", true}}).value_or(false);
   }
+  number(map, "alpha", carbon.alpha, 0, 10);
+  number(map, "reference_intensity", carbon.reference_intensity, 0, 100000);
+  number(map, "min_share", carbon.min_share, 0, 1);
+  number(map, "max_share", carbon.max_share, 0, 1);
+  map.readDuration("latency_budget", carbon.latency_budget);
+  number(map, "latency_percentile", carbon.latency_percentile, 1, 99.99);
+  number(map, "hysteresis", carbon.hysteresis, 0, 1);
+  map.readDuration("dwell", carbon.min_dwell);
+  map.readDuration("stale_after", carbon.stale_after, false);
   if (std::optional<Value> factor = map.get("emission_factor")) {
     carbon.emission_factor = factor->oneOf<EmissionFactor>({{"lifecycle", EmissionFactor::Lifecycle},
                                                             {"direct", EmissionFactor::Direct}})
                                  .value_or(carbon.emission_factor);
   }
-  number("slo_target", carbon.slo_target, 0.5, 0.999999);
-  map.readDuration("burn_window", carbon.burn_window, false);
-  number("burn_rate_threshold", carbon.burn_rate_threshold, 1, 1000);
-  map.readDuration("recovery", carbon.recovery);
-  number("deferrable_alpha", carbon.deferrable_alpha, 0, 10);
+  if (std::optional<Value> guard = map.get("slo_guard")) {
+    MapReader g(*guard, {"max_burn_rate", "window", "slo_target", "recovery"});
+    number(g, "max_burn_rate", carbon.burn_rate_threshold, 1, 1000);
+    g.readDuration("window", carbon.burn_window, false);
+    number(g, "slo_target", carbon.slo_target, 0.5, 0.999999);
+    g.readDuration("recovery", carbon.recovery);
+  }
+  if (std::optional<Value> energy = map.get("energy")) {
+    MapReader e(*energy, {"wh_per_request", "from_header"});
+    number(e, "wh_per_request", carbon.wh_per_request, 0, 1000);
+    if (std::optional<Value> header = e.get("from_header")) {
+      std::string name = header->nonEmptyString().value_or("");
+      for (char& c : name) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
+      carbon.energy_header = name;
+    }
+  }
+  number(map, "deferrable_alpha", carbon.deferrable_alpha, 0, 10);
   map.readDuration("deferrable_latency_budget", carbon.deferrable_latency_budget);
-  map.readBool("dry_run", carbon.dry_run);
   if (carbon.min_share > carbon.max_share) {
     map.error("min_share must not be above max_share");
   }
@@ -210,6 +224,23 @@ CarbonAware parseCarbonAware(const Value& value) {
                                 "again), got 0");
   }
   return carbon;
+}
+
+std::vector<LocalityFacts> parseLocalityFacts(const Value& value) {
+  std::vector<LocalityFacts> facts;
+  for (const Value& item : value.items()) {
+    LocalityFacts fact;
+    MapReader map(item, {"region", "zone", "pue"});
+    if (std::optional<Value> region = map.require("region")) {
+      fact.locality.region = region->nonEmptyString().value_or("");
+    }
+    map.readString("zone", fact.locality.zone);
+    if (std::optional<Value> pue = map.get("pue")) {
+      fact.pue = pue->number(1, 10).value_or(fact.pue);
+    }
+    facts.push_back(std::move(fact));
+  }
+  return facts;
 }
 
 }  // namespace
@@ -226,7 +257,7 @@ Cluster parseCluster(const Value& value, ParseContext& context) {
   Cluster cluster;
   MapReader map(value, {"name", "endpoints", "dns", "lb", "protocol", "connect_timeout",
                         "idle_timeout", "max_requests_per_connection", "tls", "health_check",
-                        "circuit_breakers", "outlier_detection", "carbon_aware"});
+                        "circuit_breakers", "outlier_detection", "carbon_aware", "localities"});
   if (std::optional<Value> name = map.require("name")) {
     if (std::optional<std::string> text = name->nonEmptyString()) {
       cluster.name = *text;
@@ -279,6 +310,9 @@ Cluster parseCluster(const Value& value, ParseContext& context) {
   }
   if (std::optional<Value> carbon = map.get("carbon_aware")) {
     cluster.carbon_aware = parseCarbonAware(*carbon);
+  }
+  if (std::optional<Value> localities = map.get("localities")) {
+    cluster.localities = parseLocalityFacts(*localities);
   }
   return cluster;
 }

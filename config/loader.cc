@@ -306,9 +306,30 @@ Bootstrap parseBootstrap(const Value& root) {
   }
   if (std::optional<Value> carbon = map.get("carbon_signals")) {
     CarbonSignals signals;
-    MapReader carbon_map(*carbon, {"file", "default_ttl"});
-    if (std::optional<Value> file = carbon_map.require("file")) {
-      signals.file = file->nonEmptyString().value_or("");
+    MapReader carbon_map(*carbon, {"provider", "path", "refresh", "signal", "default_ttl"});
+    if (std::optional<Value> provider = carbon_map.get("provider")) {
+      signals.provider = provider
+                             ->oneOf<std::string>({{"file", "file"},
+                                                   {"electricity_maps", "electricity_maps"},
+                                                   {"carbon_aware_sdk", "carbon_aware_sdk"},
+                                                   {"uk_carbon_intensity", "uk_carbon_intensity"}})
+                             .value_or(signals.provider);
+      if (signals.provider != "file") {
+        provider->error("provider " + signals.provider +
+                        " is not built yet (its payloads are parsed, its poller is not): use "
+                        "file, or strait-cp");
+      }
+    }
+    if (signals.provider == "file") {
+      if (std::optional<Value> path = carbon_map.require("path")) {
+        signals.path = path->nonEmptyString().value_or("");
+      }
+    }
+    carbon_map.readDuration("refresh", signals.refresh, false);
+    if (std::optional<Value> signal = carbon_map.get("signal")) {
+      signals.signal = signal->oneOf<CarbonSignalType>({{"average", CarbonSignalType::Average},
+                                                        {"marginal", CarbonSignalType::Marginal}})
+                           .value_or(signals.signal);
     }
     carbon_map.readDuration("default_ttl", signals.default_ttl, false);
     bootstrap.carbon_signals = signals;

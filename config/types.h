@@ -394,15 +394,20 @@ struct CarbonAware {
   // A locality is eligible while its recent latency (latency_percentile of the proxy's own
   // measurements per locality) is within latency_budget of the best locality's.
   Duration latency_budget{50};
-  double latency_percentile = 90;
+  double latency_percentile = 99;
   // Weights change only when some share moves by more than `hysteresis` (absolute, 0..1), and
   // then at most once per `min_dwell`.
   double hysteresis = 0.05;
   Duration min_dwell{30000};
-  // Only signals of this type count; a signal older than its ttl (or missing) makes the whole
-  // cluster carbon-blind (never route towards a locality because its data is missing).
-  CarbonSignalType signal_type = CarbonSignalType::Average;
+  // Only signals of carbon_signals' `signal` type and of this emission factor count; a signal
+  // older than its ttl or than stale_after (or missing) makes the whole cluster carbon-blind
+  // (never route towards a locality because its data is missing).
   EmissionFactor emission_factor = EmissionFactor::Lifecycle;
+  Duration stale_after{7200000};
+  // Energy per request, for the accounting: a fixed figure, or the upstream's own report in a
+  // response header (Wh), falling back to the fixed figure when absent.
+  double wh_per_request = 0.0002;
+  std::string energy_header;  // lower-cased; empty: none
   // The kill switch: while the cluster burns its SLO error budget (1 - slo_target) faster than
   // burn_rate_threshold over burn_window, alpha is 0; restored after `recovery` below it.
   double slo_target = 0.999;
@@ -420,8 +425,18 @@ struct CarbonAware {
 // Top-level `carbon_signals`: where a standalone gateway reads carbon intensity from (a file,
 // watched; proxy/carbon/providers.h has its format).
 struct CarbonSignals {
-  std::string file;               // relative paths are relative to the config file
+  std::string provider = "file";  // file (built); electricity_maps, carbon_aware_sdk,
+                                  // uk_carbon_intensity (payload adapters only, no poller yet)
+  std::string path;               // file provider; relative to the config file
+  Duration refresh{300000};       // how often a polling provider asks (the file is watched)
+  CarbonSignalType signal = CarbonSignalType::Average;  // never mixed in one decision
   Duration default_ttl{3600000};  // for signals that carry none
+};
+
+// Cluster `localities`: facts per locality (the accounting's power usage effectiveness).
+struct LocalityFacts {
+  Locality locality;
+  double pue = 1.0;
 };
 
 struct Cluster {
@@ -438,6 +453,7 @@ struct Cluster {
   CircuitBreakers circuit_breakers;
   std::optional<OutlierDetection> outlier_detection;
   std::optional<CarbonAware> carbon_aware;
+  std::vector<LocalityFacts> localities;
 };
 
 // ---- the whole file -------------------------------------------------------------------------

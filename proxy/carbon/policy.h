@@ -65,7 +65,7 @@
 //     (min/max share, hysteresis and min_dwell are the cluster's), with its own hysteresis and
 //     dwell state; the kill switch and staleness are the cluster's, shared.
 //
-// The caller chooses what goes in: signals of the configured signal_type and emission_factor, not
+// The caller chooses what goes in: signals of carbon_signals' type and this emission_factor, not
 // older than their ttl (else nullopt), and latencies at latency_percentile of its own
 // measurements; the policy only reads the numbers.
 //

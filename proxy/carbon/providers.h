@@ -39,7 +39,7 @@ using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 //       type: average              # required: average | marginal
 //       emission_factor: lifecycle # required: lifecycle | direct
 //       source: electricitymaps    # optional, default "file"
-//       is_estimated: false        # optional, default false
+//       estimated: false           # optional, default false
 //       observed_at: 2024-05-01T12:00:00Z  # required, RFC 3339: when the value is for
 //       ttl: 15m                   # optional, default `default_ttl`: <integer><s|m|h>, > 0
 //

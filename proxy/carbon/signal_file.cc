@@ -22,7 +22,7 @@ constexpr int64_t kMaxTtlSeconds = int64_t{10} * 365 * 24 * 3600;
 const std::vector<std::string_view> kTopKeys = {"signals"};
 const std::vector<std::string_view> kSignalKeys = {
     "region", "zone",         "intensity",   "type", "emission_factor",
-    "source", "is_estimated", "observed_at", "ttl"};
+    "source", "estimated", "observed_at", "ttl"};
 
 // The error's place: "<line>:<column>: <path>: ", 1-based. A missing key has no node of its own,
 // so callers pass the map that lacks it.
@@ -344,7 +344,7 @@ std::optional<CarbonSignal> readSignal(const YAML::Node& node, std::string path,
   if (source && source->empty()) {
     entry.fail(node["source"], entry.childPath("source"), "must not be empty");
   }
-  const std::optional<bool> is_estimated = entry.boolean("is_estimated");
+  const std::optional<bool> is_estimated = entry.boolean("estimated");
   const std::optional<SystemTime> observed_at = entry.time("observed_at");
   const std::optional<std::chrono::seconds> ttl = entry.ttl("ttl");
   if (!entry.ok()) {

@@ -86,7 +86,7 @@ void Server::loadCarbonSignals() {
   if (!bootstrap.carbon_signals) {
     return;
   }
-  std::string path = bootstrap.carbon_signals->file;
+  std::string path = bootstrap.carbon_signals->path;
   if (!path.empty() && path.front() != '/') {
     path = tls::directoryOf(bootstrap.source_path) + "/" + path;
   }
@@ -129,10 +129,15 @@ void Server::loadCarbonSignals() {
 const carbon::CarbonSignal* Server::carbonSignalFor(const config::Locality& locality,
                                                     const config::CarbonAware& config,
                                                     SystemTime now) const {
+  const config::Bootstrap& bootstrap = *snapshot_->config;
+  const config::CarbonSignalType type = bootstrap.carbon_signals
+                                            ? bootstrap.carbon_signals->signal
+                                            : config::CarbonSignalType::Average;
   const carbon::CarbonSignal* region_wide = nullptr;
   for (const carbon::CarbonSignal& signal : carbon_signals_) {
-    if (signal.locality.region != locality.region || signal.type != config.signal_type ||
-        signal.factor != config.emission_factor || !signal.fresh(now)) {
+    if (signal.locality.region != locality.region || signal.type != type ||
+        signal.factor != config.emission_factor || !signal.fresh(now) ||
+        now - signal.observed_at > config.stale_after) {
       continue;
     }
     if (!locality.zone.empty() && signal.locality.zone == locality.zone) {

@@ -33,7 +33,7 @@ def carbon_config(upstreams, signals_path, carbon_extra=""):
     return (
         "admin: {address: 127.0.0.1, port: 0}\n"
         "workers: 1\n"
-        "carbon_signals: {file: \"%s\"}\n"
+        "carbon_signals: {provider: file, path: \"%s\"}\n"
         "listeners:\n"
         "  - name: main\n"
         "    address: 127.0.0.1\n"
@@ -51,7 +51,7 @@ def carbon_config(upstreams, signals_path, carbon_extra=""):
         "clusters:\n"
         "  - name: backend\n"
         "    lb: round_robin\n"
-        "    carbon_aware: {min_dwell: 0s, hysteresis: 0.01, min_share: 0.05, max_share: 0.9, "
+        "    carbon_aware: {dwell: 0s, hysteresis: 0.01, min_share: 0.05, max_share: 0.9, "
         "latency_budget: 100ms%s}\n"
         "    endpoints:\n" % (signals_path, carbon_extra) + endpoints)
 

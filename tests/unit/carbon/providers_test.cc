@@ -252,7 +252,7 @@ TEST(SignalFileTest, ReadsEveryTtlUnitAndTheEdgeValues) {
   EXPECT_EQ(parseFile({{"ttl", "\"15m\""}}).signals.at(0).ttl, minutes(15));  // as JSON writes it
   EXPECT_EQ(parseFile({{"intensity", "0"}}).signals.at(0).intensity, 0.0);
   EXPECT_EQ(parseFile({{"zone", "\"\""}}).signals.at(0).locality.zone, "");
-  EXPECT_FALSE(parseFile({{"is_estimated", "false"}}).signals.at(0).is_estimated);
+  EXPECT_FALSE(parseFile({{"estimated", "false"}}).signals.at(0).is_estimated);
 }
 
 TEST(SignalFileTest, IntensityMustBeAFiniteNonNegativeNumber) {
@@ -281,10 +281,10 @@ TEST(SignalFileTest, EnumWordsAreChecked) {
   EXPECT_TRUE(failsWith(parseFile({{"emission_factor", "scope2"}}),
                         "5:22: signals[0].emission_factor: unknown emission_factor \"scope2\" "
                         "(expected lifecycle or direct)"));
-  EXPECT_TRUE(failsWith(parseFile({{"is_estimated", "yes"}}),
-                        "signals[0].is_estimated: expected true or false, got \"yes\""));
-  EXPECT_TRUE(failsWith(parseFile({{"is_estimated", "\"true\""}}),
-                        "signals[0].is_estimated: expected true or false, got \"true\""));
+  EXPECT_TRUE(failsWith(parseFile({{"estimated", "yes"}}),
+                        "signals[0].estimated: expected true or false, got \"yes\""));
+  EXPECT_TRUE(failsWith(parseFile({{"estimated", "\"true\""}}),
+                        "signals[0].estimated: expected true or false, got \"true\""));
 }
 
 TEST(SignalFileTest, RequiredFieldsAreNamedAtTheirEntry) {
@@ -335,7 +335,7 @@ TEST(SignalFileTest, UnknownKeysAreErrorsWithASuggestion) {
                         "unknown key \"emissionFactor\" (did you mean \"emission_factor\"?)"));
   EXPECT_TRUE(failsWith(parseFile({{"colour", "green"}}),
                         "signals[0].colour: unknown key \"colour\" (allowed: region, zone, "
-                        "intensity, type, emission_factor, source, is_estimated, observed_at, "
+                        "intensity, type, emission_factor, source, estimated, observed_at, "
                         "ttl)"));
   EXPECT_TRUE(failsWith(parseSignalFile("signal:\n  - region: eu-west-1\n", minutes(10)),
                         "1:1: signal: unknown key \"signal\" (did you mean \"signals\"?)"));

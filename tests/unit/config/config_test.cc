@@ -977,7 +977,8 @@ TEST(ConfigLoaderTest, HedgePolicyErrorsNameTheField) {
 
 TEST(ConfigLoaderTest, CarbonAwareClusterRouteAndSignalsAreParsed) {
   const std::string text =
-      "carbon_signals: {file: signals.yaml, default_ttl: 30m}\n"
+      "carbon_signals: {provider: file, path: signals.yaml, refresh: 1m, signal: marginal, "
+      "default_ttl: 30m}\n"
       "listeners:\n"
       "  - name: l\n"
       "    address: 127.0.0.1\n"
@@ -990,14 +991,24 @@ TEST(ConfigLoaderTest, CarbonAwareClusterRouteAndSignalsAreParsed) {
       "clusters:\n"
       "  - name: c\n"
       "    endpoints: [{address: 127.0.0.1, port: 1, locality: {region: r}}]\n"
-      "    carbon_aware: {alpha: 2, min_share: 0.1, max_share: 0.8, latency_budget: 20ms, "
-      "signal_type: marginal, emission_factor: direct, dry_run: true}\n";
+      "    localities: [{region: r, pue: 1.3}, {region: s, zone: s1}]\n"
+      "    carbon_aware: {mode: dry_run, alpha: 2, min_share: 0.1, max_share: 0.8, "
+      "latency_budget: 20ms, dwell: 5m, stale_after: 2h, emission_factor: direct, "
+      "slo_guard: {max_burn_rate: 2.0, window: 5m}, energy: {from_header: X-Energy-Wh}}\n";
   BootstrapSharedPtr loaded = loadValid(text);
   ASSERT_NE(loaded, nullptr);
   const Bootstrap& config = *loaded;
   ASSERT_TRUE(config.carbon_signals.has_value());
-  EXPECT_EQ(config.carbon_signals->file, "signals.yaml");
+  EXPECT_EQ(config.carbon_signals->provider, "file");
+  EXPECT_EQ(config.carbon_signals->path, "signals.yaml");
+  EXPECT_EQ(config.carbon_signals->refresh, Duration(60000));
+  EXPECT_EQ(config.carbon_signals->signal, CarbonSignalType::Marginal);
   EXPECT_EQ(config.carbon_signals->default_ttl, Duration(1800000));
+  ASSERT_EQ(config.clusters[0].localities.size(), 2u);
+  EXPECT_EQ(config.clusters[0].localities[0].locality.region, "r");
+  EXPECT_DOUBLE_EQ(config.clusters[0].localities[0].pue, 1.3);
+  EXPECT_EQ(config.clusters[0].localities[1].locality.zone, "s1");
+  EXPECT_DOUBLE_EQ(config.clusters[0].localities[1].pue, 1.0);
   EXPECT_EQ(config.listeners[0].virtual_hosts[0].routes[0].route->carbon,
             RouteAction::Carbon::Deferrable);
   ASSERT_TRUE(config.clusters[0].carbon_aware.has_value());
@@ -1006,10 +1017,14 @@ TEST(ConfigLoaderTest, CarbonAwareClusterRouteAndSignalsAreParsed) {
   EXPECT_DOUBLE_EQ(carbon.min_share, 0.1);
   EXPECT_DOUBLE_EQ(carbon.max_share, 0.8);
   EXPECT_EQ(carbon.latency_budget, Duration(20));
-  EXPECT_EQ(carbon.signal_type, CarbonSignalType::Marginal);
   EXPECT_EQ(carbon.emission_factor, EmissionFactor::Direct);
   EXPECT_TRUE(carbon.dry_run);
-  EXPECT_EQ(carbon.min_dwell, Duration(30000));  // a default
+  EXPECT_EQ(carbon.min_dwell, Duration(300000));
+  EXPECT_EQ(carbon.stale_after, Duration(7200000));
+  EXPECT_DOUBLE_EQ(carbon.burn_rate_threshold, 2.0);
+  EXPECT_EQ(carbon.burn_window, Duration(300000));
+  EXPECT_EQ(carbon.energy_header, "x-energy-wh");
+  EXPECT_DOUBLE_EQ(carbon.latency_percentile, 99);  // a default: the fastest one's p99
 
   EXPECT_THAT(errorsOf(withRoute("{match: {prefix: /}, route: {cluster: c, carbon: green}}")),
               ElementsAre(::testing::HasSubstr(
