@@ -376,7 +376,7 @@ std::vector<HashPolicy> parseHashPolicy(const Value& value) {
 RouteAction parseRouteAction(const Value& value, ParseContext& context, Route& route) {
   RouteAction action;
   MapReader map(value, {"cluster", "weighted_clusters", "timeout", "retry", "hedge", "carbon",
-                        "prefix_rewrite",
+                        "priority", "prefix_rewrite",
                         "host_rewrite", "hash_policy", kHeaderEditKeys[0], kHeaderEditKeys[1],
                         kHeaderEditKeys[2], kHeaderEditKeys[3]});
   requireExactlyOne(map, {"cluster", "weighted_clusters"});
@@ -395,6 +395,13 @@ RouteAction parseRouteAction(const Value& value, ParseContext& context, Route& r
   }
   if (std::optional<Value> hedge = map.get("hedge")) {
     action.hedge = parseHedge(*hedge);
+  }
+  if (std::optional<Value> priority = map.get("priority")) {
+    action.priority = priority
+                          ->oneOf<std::string>({{"critical", "critical"},
+                                                {"important", "important"},
+                                                {"nice_to_have", "nice_to_have"}})
+                          .value_or("");
   }
   if (std::optional<Value> carbon = map.get("carbon")) {
     action.carbon = carbon->oneOf<RouteAction::Carbon>({{"off", RouteAction::Carbon::Off},

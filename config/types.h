@@ -197,6 +197,9 @@ struct RouteAction {
   // (background traffic, which takes a larger shift).
   enum class Carbon : uint8_t { Off, Interactive, Deferrable };
   Carbon carbon = Carbon::Off;
+  // The load_shed class of this route's requests: critical, important or nice_to_have; empty:
+  // the filter's own rules decide.
+  std::string priority;
   std::string prefix_rewrite;                // replaces the matched prefix when non-empty
   std::string host_rewrite;                  // replaces :authority/Host when non-empty
   std::vector<HashPolicy> hash_policy;       // the first that yields a value gives the hash

@@ -60,7 +60,7 @@ std::shared_ptr<AdaptiveConcurrencySettings> parseAdaptiveConcurrencyConfig(cons
   AdaptiveConcurrencyConfig& c = settings->adaptive;
   MapReader map(root, {"mode", "algorithm", "min_limit", "max_limit", "initial_limit",
                        "sample_window", "sample_percentile", "gradient", "vegas", "min_rtt",
-                       "queue", "exclude"});
+                       "queue", "on_limit", "exclude"});
   config::readFilterMode(map, *settings);
   c.mode = settings->mode;
   if (std::optional<Value> algorithm = map.get("algorithm")) {
@@ -97,6 +97,23 @@ std::shared_ptr<AdaptiveConcurrencySettings> parseAdaptiveConcurrencyConfig(cons
   }
   if (std::optional<Value> queue = map.get("queue")) {
     parseQueue(*queue, c.queue);
+  }
+  // The shared contract's form: on_limit: {reject: true} (refuse at once) or {queue: {...}}.
+  if (std::optional<Value> on_limit = map.get("on_limit")) {
+    MapReader limit(*on_limit, {"reject", "queue"});
+    if (limit.isMap() && limit.has("reject") == limit.has("queue")) {
+      limit.error("expected exactly one of reject, queue");
+    }
+    if (std::optional<Value> reject = limit.get("reject")) {
+      if (reject->boolean() == true) {
+        c.queue.max = 0;
+      } else if (reject->boolean() == false) {
+        reject->error("reject: false says nothing; use queue: {max, timeout, order} instead");
+      }
+    }
+    if (std::optional<Value> queue = limit.get("queue")) {
+      parseQueue(*queue, c.queue);
+    }
   }
   if (std::optional<Value> exclude = map.get("exclude")) {
     c.exclude = parseRequestMatch(*exclude);

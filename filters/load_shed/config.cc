@@ -159,7 +159,12 @@ std::shared_ptr<LoadShedSettings> parseLoadShedConfig(const Value& root) {
       root.node().kind() == config::TreeNode::Kind::Null) {
     return settings;  // every default
   }
-  MapReader map(root, {"mode", "interval", "retry_after", "priority", "classes", "signals"});
+  // The shared contract's flat keys (priority_header, trusted_principals, default_priority,
+  // queue_time_target, cpu_target) and the grouped blocks (priority, signals) say the same things;
+  // a flat key wins over its grouped twin.
+  MapReader map(root, {"mode", "interval", "retry_after", "priority", "classes", "signals",
+                       "priority_header", "trusted_principals", "default_priority",
+                       "queue_time_target", "cpu_target"});
   config::readFilterMode(map, *settings);
   c.mode = settings->mode;
   map.readDuration("interval", c.interval, false);
@@ -172,6 +177,23 @@ std::shared_ptr<LoadShedSettings> parseLoadShedConfig(const Value& root) {
   }
   if (std::optional<Value> signals = map.get("signals")) {
     parseSignals(*signals, c);
+  }
+  if (std::optional<Value> header = map.get("priority_header")) {
+    c.priority.header = header->nonEmptyString().value_or(c.priority.header);
+    std::transform(c.priority.header.begin(), c.priority.header.end(), c.priority.header.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  }
+  map.readStringList("trusted_principals", c.priority.trusted_principals);
+  if (std::optional<Value> fallback = map.get("default_priority")) {
+    c.priority.default_class = readClass(*fallback).value_or(c.priority.default_class);
+  }
+  if (map.has("queue_time_target")) {
+    c.queue_delay_enabled = true;
+    map.readDuration("queue_time_target", c.queue_delay_target, false);
+  }
+  if (map.has("cpu_target")) {
+    c.cpu_enabled = true;
+    readPositive(map, "cpu_target", c.cpu_threshold, 1);
   }
   return settings;
 }

@@ -27,9 +27,13 @@ class LoadShedFilter : public http::StreamFilter {
       }
     }
     const config::Route* route = callbacks_->route();
+    std::optional<Priority> route_class;
+    if (route != nullptr && route->route.has_value() && !route->route->priority.empty()) {
+      route_class = parsePriority(route->route->priority);  // validated by the config loader
+    }
     const PriorityResult priority = factory_.resolver().resolve(
         route != nullptr ? std::string_view(route->name) : std::string_view(), header,
-        callbacks_->principal());
+        callbacks_->principal(), route_class);
     stats::Shard& shard = callbacks_->statsShard();
     if (priority.untrusted_header) {
       shard.inc(factory_.untrustedPriority());

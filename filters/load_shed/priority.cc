@@ -40,7 +40,8 @@ bool PriorityResolver::trusted(std::string_view principal) const {
 
 PriorityResult PriorityResolver::resolve(std::string_view route_name,
                                          std::optional<std::string_view> header,
-                                         std::string_view principal) const {
+                                         std::string_view principal,
+                                         std::optional<Priority> route_class) const {
   PriorityResult result;
   std::optional<Priority> from_header;
   if (header.has_value()) {
@@ -49,6 +50,11 @@ PriorityResult PriorityResolver::resolve(std::string_view route_name,
     } else if ((from_header = parsePriority(*header)), !from_header.has_value()) {
       result.invalid_header = true;
     }
+  }
+  if (route_class.has_value()) {
+    result.priority = *route_class;
+    result.source = PrioritySource::Route;
+    return result;
   }
   if (!route_name.empty()) {
     auto it = config_.routes.find(route_name);

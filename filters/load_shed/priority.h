@@ -35,8 +35,10 @@ class PriorityResolver {
 
   // `route_name`: the matched route's name (empty: none or unnamed). `header`: the priority
   // header's value, if sent. `principal`: the peer's verified SPIFFE ID, empty without mTLS.
+  // `route_class`: the route's own `priority` key, which wins over the `routes` map.
   PriorityResult resolve(std::string_view route_name, std::optional<std::string_view> header,
-                         std::string_view principal) const;
+                         std::string_view principal,
+                         std::optional<Priority> route_class = std::nullopt) const;
 
   const PriorityConfig& config() const { return config_; }
 

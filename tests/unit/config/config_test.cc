@@ -1026,6 +1026,13 @@ TEST(ConfigLoaderTest, CarbonAwareClusterRouteAndSignalsAreParsed) {
   EXPECT_EQ(carbon.energy_header, "x-energy-wh");
   EXPECT_DOUBLE_EQ(carbon.latency_percentile, 99);  // a default: the fastest one's p99
 
+  BootstrapSharedPtr prioritised = loadValid(
+      withRoute("{match: {prefix: /}, route: {cluster: c, priority: nice_to_have}}"));
+  ASSERT_NE(prioritised, nullptr);
+  EXPECT_EQ(prioritised->listeners[0].virtual_hosts[0].routes[0].route->priority, "nice_to_have");
+  EXPECT_THAT(errorsOf(withRoute("{match: {prefix: /}, route: {cluster: c, priority: vip}}")),
+              ElementsAre(::testing::HasSubstr(
+                  "route.priority: expected one of critical, important, nice_to_have")));
   EXPECT_THAT(errorsOf(withRoute("{match: {prefix: /}, route: {cluster: c, carbon: green}}")),
               ElementsAre(::testing::HasSubstr(
                   "route.carbon: expected one of off, interactive, deferrable")));

@@ -88,6 +88,22 @@ TEST(AdaptiveConcurrencyConfigTest, EveryKnob) {
   EXPECT_EQ(c.exclude->headers.size(), 1u);
 }
 
+// The shared contract's on_limit form: reject at once, or a queue.
+TEST(AdaptiveConcurrencyConfigTest, OnLimitRejectOrQueue) {
+  auto queued = parse("      on_limit: {queue: {max: 100, timeout: 20ms, order: lifo}}\n");
+  ASSERT_TRUE(queued.ok());
+  EXPECT_EQ(queued.config->queue.max, 100u);
+  EXPECT_EQ(queued.config->queue.timeout, milliseconds(20));
+  EXPECT_EQ(queued.config->queue.order, QueueOrder::Lifo);
+  auto rejected = parse("      on_limit: {reject: true}\n");
+  ASSERT_TRUE(rejected.ok());
+  EXPECT_EQ(rejected.config->queue.max, 0u);
+  EXPECT_THAT(errors("      on_limit: {reject: true, queue: {max: 1}}\n"),
+              ::testing::ElementsAre(::testing::HasSubstr("expected exactly one of reject, queue")));
+  EXPECT_THAT(errors("      on_limit: {reject: false}\n"),
+              ::testing::ElementsAre(::testing::HasSubstr("reject: false says nothing")));
+}
+
 TEST(AdaptiveConcurrencyConfigTest, InitialLimitDefaultsIntoTheRange) {
   auto result = parse("      min_limit: 50\n      max_limit: 100\n");
   ASSERT_TRUE(result.ok());

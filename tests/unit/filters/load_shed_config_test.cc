@@ -143,6 +143,37 @@ PriorityConfig priorities() {
 constexpr const char* kEdge = "spiffe://mesh/ns/edge/sa/gw";
 constexpr const char* kBatch = "spiffe://mesh/ns/batch/sa/job";
 
+// The shared contract's (CONFIG.md) flat keys say what the grouped blocks say.
+TEST(LoadShedConfigTest, TheContractsFlatKeys) {
+  auto result = parse(
+      "      priority_header: X-Tier\n"
+      "      trusted_principals: [\"spiffe://example.org/ns/gateway/*\"]\n"
+      "      default_priority: nice_to_have\n"
+      "      queue_time_target: 8ms\n"
+      "      interval: 50ms\n"
+      "      cpu_target: 0.8\n");
+  ASSERT_TRUE(result.ok());
+  const LoadShedConfig& c = *result.config;
+  EXPECT_EQ(c.priority.header, "x-tier");
+  EXPECT_THAT(c.priority.trusted_principals, ElementsAre("spiffe://example.org/ns/gateway/*"));
+  EXPECT_EQ(c.priority.default_class, Priority::NiceToHave);
+  EXPECT_TRUE(c.queue_delay_enabled);
+  EXPECT_EQ(c.queue_delay_target, milliseconds(8));
+  EXPECT_EQ(c.interval, milliseconds(50));
+  EXPECT_TRUE(c.cpu_enabled);
+  EXPECT_DOUBLE_EQ(c.cpu_threshold, 0.8);
+  EXPECT_THAT(errors("      default_priority: urgent\n"),
+              ElementsAre(::testing::HasSubstr(
+                  "default_priority: expected one of critical, important, nice_to_have")));
+}
+
+TEST(PriorityResolverTest, TheRoutesOwnPriorityKeyWinsOverTheRoutesMap) {
+  PriorityResolver resolver(priorities());
+  PriorityResult r = resolver.resolve("checkout", "critical", kEdge, Priority::NiceToHave);
+  EXPECT_EQ(r.priority, Priority::NiceToHave);
+  EXPECT_EQ(r.source, PrioritySource::Route);
+}
+
 TEST(PriorityResolverTest, RouteKeyComesFirst) {
   PriorityResolver resolver(priorities());
   PriorityResult r = resolver.resolve("checkout", "nice_to_have", kEdge);
