@@ -3,6 +3,9 @@
 
 #include "proxy/http/router.h"
 
+#include <cmath>
+#include <cstdlib>
+
 #include "proxy/http/router_internal.h"
 #include "proxy/upstream/cluster.h"
 
@@ -17,10 +20,21 @@ void Router::onAttemptHeaders(UpstreamRequest& attempt, ResponseHeaders& headers
                               const http1::MessageInfo& info) {
   attempt.reportOutlier(UpstreamRequest::OutlierResult::Status, headers.status);
   if (info_.locality_tier != nullptr) {
+    std::optional<double> energy_wh;
+    const std::string& energy_header = info_.locality_tier->config().energy_header;
+    if (!energy_header.empty()) {
+      if (const std::string* value = headers.headers.get(energy_header)) {
+        char* end = nullptr;
+        const double wh = std::strtod(value->c_str(), &end);
+        if (end != value->c_str() && *end == '\0' && std::isfinite(wh)) {
+          energy_wh = wh;
+        }
+      }
+    }
     cluster_.onHostResult(attempt.host(),
                           std::chrono::duration_cast<std::chrono::microseconds>(
                               attempt.headersAt() - attempt.startedAt()),
-                          headers.status < 500);
+                          headers.status < 500, energy_wh);
   }
   if (winner_ != nullptr) {
     attempt.release(true);  // another attempt answered first
@@ -139,7 +153,7 @@ void Router::onAttemptError(UpstreamRequest& attempt, UpstreamFailure failure,
     }
     attempt.reportOutlier(UpstreamRequest::OutlierResult::Reset);
     if (info_.locality_tier != nullptr) {
-      cluster_.onHostResult(attempt.host(), std::nullopt, false);
+      cluster_.onHostResult(attempt.host(), std::nullopt, false, std::nullopt);
     }
     if (othersLive(attempt)) {
       return;  // another attempt is in flight: it may still answer

@@ -98,6 +98,10 @@ class Server {
   void syncCarbonClusters();
   void loadCarbonSignals();
   void onCarbonTick();
+  struct CarbonCluster;
+  void accountCarbon(const std::string& name, CarbonCluster& entry, const config::Cluster& cluster,
+                     const std::vector<carbon::LocalityInput>& inputs,
+                     const std::vector<size_t>& slots);
   const carbon::CarbonSignal* carbonSignalFor(const config::Locality& locality,
                                               const config::CarbonAware& config,
                                               SystemTime now) const;
@@ -238,6 +242,11 @@ class Server {
     std::vector<uint64_t> seen_requests;
     std::vector<uint64_t> seen_failures;
     std::vector<std::optional<double>> last_latency;  // per slot: the latest window's percentile
+    // The accounting: energy seen per slot (Wh), emissions per slot and the carbon-blind
+    // counterfactual's (milligrams of CO2eq), since the policy started.
+    std::vector<double> seen_energy_wh;
+    std::vector<double> emissions_mg;
+    double blind_emissions_mg = 0;
     carbon::Mode last_mode = carbon::Mode::CarbonBlindStale;
   };
   std::unordered_map<std::string, CarbonCluster> carbon_clusters_;

@@ -90,9 +90,13 @@ void LocalityTier::recordLatency(size_t slot, std::chrono::microseconds latency)
       static_cast<uint64_t>(std::max<int64_t>(0, latency.count())));
 }
 
-void LocalityTier::recordOutcome(size_t slot, bool good) {
+void LocalityTier::recordOutcome(size_t slot, bool good, std::optional<double> energy_wh) {
   Slot& s = slots_[slot];
   s.requests.fetch_add(1, kRelaxed);
+  const double wh = energy_wh.has_value() && *energy_wh >= 0 && *energy_wh < 1e6
+                        ? *energy_wh
+                        : config_.wh_per_request;
+  s.energy_nwh.fetch_add(static_cast<uint64_t>(wh * 1e9 + 0.5), kRelaxed);
   if (!good) {
     s.failures.fetch_add(1, kRelaxed);
   }
@@ -113,5 +117,9 @@ std::optional<double> LocalityTier::takeLatencyMs(size_t slot, double percentile
 uint64_t LocalityTier::requests(size_t slot) const { return slots_[slot].requests.load(kRelaxed); }
 
 uint64_t LocalityTier::failures(size_t slot) const { return slots_[slot].failures.load(kRelaxed); }
+
+double LocalityTier::energyWh(size_t slot) const {
+  return static_cast<double>(slots_[slot].energy_nwh.load(kRelaxed)) / 1e9;
+}
 
 }  // namespace strait::upstream

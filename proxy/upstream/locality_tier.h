@@ -63,7 +63,9 @@ class LocalityTier {
   // Any worker: an attempt to a host of `slot` got its response head after `latency`, and a
   // request routed there ended well or not.
   void recordLatency(size_t slot, std::chrono::microseconds latency);
-  void recordOutcome(size_t slot, bool good);
+  // `energy_wh`: what the upstream reported for it (the energy header), else the configured
+  // wh_per_request counts.
+  void recordOutcome(size_t slot, bool good, std::optional<double> energy_wh = std::nullopt);
 
   // Main thread, once per policy update: `latency_percentile` of the latencies recorded in `slot`
   // since the previous call (nullopt without samples), which starts a new window.
@@ -71,6 +73,8 @@ class LocalityTier {
   // Main thread: requests and bad outcomes of `slot` since the process started.
   uint64_t requests(size_t slot) const;
   uint64_t failures(size_t slot) const;
+  // Main thread: the energy (Wh) of the requests of `slot` since the process started.
+  double energyWh(size_t slot) const;
 
  private:
   struct Slot {
@@ -80,6 +84,7 @@ class LocalityTier {
     std::array<LatencyHistogram, 2> latencies;
     std::atomic<uint64_t> requests{0};
     std::atomic<uint64_t> failures{0};
+    std::atomic<uint64_t> energy_nwh{0};  // nanowatt-hours, so that a sum stays an integer
   };
 
   const config::CarbonAware config_;

@@ -45,7 +45,8 @@ void WorkerCluster::buildLocalityBalancers() {
 }
 
 void WorkerCluster::onHostResult(const Host& host,
-                                 std::optional<std::chrono::microseconds> latency, bool good) {
+                                 std::optional<std::chrono::microseconds> latency, bool good,
+                                 std::optional<double> energy_wh) {
   auto it = host_slot_.find(&host);
   if (it == host_slot_.end()) {
     return;
@@ -54,7 +55,7 @@ void WorkerCluster::onHostResult(const Host& host,
   if (latency.has_value()) {
     tier.recordLatency(it->second, *latency);
   }
-  tier.recordOutcome(it->second, good);
+  tier.recordOutcome(it->second, good, energy_wh);
 }
 
 std::unique_ptr<ConnPool> WorkerCluster::createPool(const HostSharedPtr& host) {

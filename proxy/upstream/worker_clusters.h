@@ -25,7 +25,7 @@ class WorkerCluster : public ThreadLocalCluster {
   void addStream() override { streams_++; }
   void removeStream() override { streams_--; }
   void onHostResult(const Host& host, std::optional<std::chrono::microseconds> latency,
-                    bool good) override;
+                    bool good, std::optional<double> energy_wh) override;
 
   const HostSet& hosts() const { return *hosts_; }
   // A new host set of the same cluster: the pools of hosts that stay are kept (their

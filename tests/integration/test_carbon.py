@@ -74,6 +74,15 @@ class CarbonTest(harness.ProcessTestCase):
         return proxy.counter("strait_dp_carbon_share_permille",
                              {"cluster": "backend", "locality": region, "traffic": "interactive"})
 
+    def requests(self, proxy, region):
+        return proxy.counter("strait_dp_carbon_requests_total",
+                             {"cluster": "backend", "locality": region})
+
+    def emissions(self, proxy, region):
+        return proxy.counter("strait_dp_carbon_emissions_milligrams_total",
+                             {"cluster": "backend", "locality": region, "signal_type": "average",
+                              "emission_factor": "lifecycle"})
+
     def mode(self, proxy, mode):
         return proxy.counter("strait_dp_carbon_mode", {"cluster": "backend", "mode": mode})
 
@@ -109,6 +118,20 @@ class CarbonTest(harness.ProcessTestCase):
         # A route that does not opt in is balanced carbon-blind (round robin: 100 each).
         blind = self.traffic(proxy, "/blind", 90)
         self.assertEqual(sorted(blind.values()), [30, 30, 30])
+        # The accounting (0.2 mWh a request, PUE 1): every request counted per locality once the
+        # next tick ran, and the emissions below the carbon-blind counterfactual's.
+        total = sum(counts.values()) + 90
+        harness.wait_for(lambda: sum(self.requests(proxy, r) for r in counts) == total,
+                         what="%d requests accounted" % total)
+        emitted = sum(self.emissions(proxy, r) for r in counts)
+        blind_mg = proxy.counter("strait_dp_carbon_blind_emissions_milligrams_total",
+                                 {"cluster": "backend", "signal_type": "average",
+                                  "emission_factor": "lifecycle"})
+        expected = sum(0.0002 * {"north": 100, "south": 400, "west": 400}[r] * n
+                       for r, n in (counts + blind).items())
+        self.assertAlmostEqual(emitted, expected, delta=3)
+        self.assertAlmostEqual(blind_mg, 0.0002 * 300 * total, delta=3)
+        self.assertLess(emitted, blind_mg * 0.85)
 
         # West becomes the cleanest: within one dwell (0 s here, and a 1 s policy tick) the shares
         # move, and so does the traffic.

@@ -115,13 +115,15 @@ class ThreadLocalCluster {
   virtual void addStream() = 0;
   virtual void removeStream() = 0;
   // An attempt on `host` got its response head after `latency` (nullopt: it failed without one)
-  // and was good (not a 5xx, reset or timeout): what a carbon-aware cluster's locality tier
-  // measures per locality. Called only for clusters with one (ClusterInfo::locality_tier).
+  // and was good (not a 5xx, reset or timeout), reporting `energy_wh` in the cluster's energy
+  // header (nullopt: none): what a carbon-aware cluster's locality tier measures per locality.
+  // Called only for clusters with one (ClusterInfo::locality_tier).
   virtual void onHostResult(const Host& host, std::optional<std::chrono::microseconds> latency,
-                            bool good) {
+                            bool good, std::optional<double> energy_wh) {
     (void)host;
     (void)latency;
     (void)good;
+    (void)energy_wh;
   }
 };
 
