@@ -12,6 +12,8 @@
 
 #include "proxy/carbon/providers.h"
 
+#include "config/yaml_reader.h"
+
 namespace strait::carbon {
 
 namespace {
@@ -72,50 +74,6 @@ bool isYamlNonFinite(std::string_view scalar) {
          scalar == ".NaN" || scalar == ".NAN";
 }
 
-size_t editDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> previous(b.size() + 1);
-  std::vector<size_t> current(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); j++) {
-    previous[j] = j;
-  }
-  for (size_t i = 1; i <= a.size(); i++) {
-    current[0] = i;
-    for (size_t j = 1; j <= b.size(); j++) {
-      const size_t substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitution});
-    }
-    std::swap(previous, current);
-  }
-  return previous[b.size()];
-}
-
-// The known key an unknown one most likely misspells: within three edits, and fewer edits than
-// the word has letters (so that "x" does not resemble everything). The same rule as strait.yaml's.
-std::optional<std::string_view> nearestKey(std::string_view word,
-                                           const std::vector<std::string_view>& known) {
-  std::optional<std::string_view> best;
-  size_t best_distance = std::numeric_limits<size_t>::max();
-  for (std::string_view candidate : known) {
-    const size_t distance = editDistance(word, candidate);
-    if (distance < best_distance) {
-      best_distance = distance;
-      best = candidate;
-    }
-  }
-  if (best && best_distance <= 3 && best_distance < word.size()) {
-    return best;
-  }
-  return std::nullopt;
-}
-
-std::string joined(const std::vector<std::string_view>& names) {
-  std::string out;
-  for (std::string_view name : names) {
-    out += (out.empty() ? "" : ", ") + std::string(name);
-  }
-  return out;
-}
-
 // A map whose keys are all known and none repeated (yaml-cpp keeps both entries of a repeated
 // key; taking either would hide a mistake). Reading stops at the first error, kept in `error`.
 class MapReader {
@@ -138,10 +96,10 @@ class MapReader {
       const std::string& name = key.Scalar();
       if (std::find(known.begin(), known.end(), name) == known.end()) {
         std::string message = "unknown key " + quote(name);
-        if (std::optional<std::string_view> near = nearestKey(name, known)) {
+        if (std::optional<std::string_view> near = config::internal::nearestKey(name, known)) {
           message += " (did you mean " + quote(*near) + "?)";
         } else {
-          message += " (allowed: " + joined(known) + ")";
+          message += " (allowed: " + config::internal::joinNames(known) + ")";
         }
         fail(key, childPath(name), message);
         return;
