@@ -143,10 +143,15 @@ class HedgingTest(harness.ProcessTestCase):
             status, headers, _ = http_request("GET", proxy.url("/items"))
             self.assertEqual(status, 200)
             self.assertEqual(headers.get("x-upstream-name"), "fast")
+        # Every request the slow endpoint got is hedged or is a hedge (a fast first attempt that
+        # took over 50 ms on a loaded machine is hedged to the slow one, and still wins), and one
+        # attempt of each hedged request is cancelled. Round robin sends at least one of the four
+        # first attempts to the slow endpoint: that hedge wins.
         sent = int(self.counter(proxy, "strait_dp_upstream_hedges_sent_total"))
-        self.assertGreater(sent, 0)
+        won = int(self.counter(proxy, "strait_dp_upstream_hedges_won_total"))
+        self.assertGreaterEqual(won, 1)
+        self.assertGreaterEqual(sent, won)
         self.assertEqual(slow.stats()["requests"], sent)
-        self.assertEqual(self.counter(proxy, "strait_dp_upstream_hedges_won_total"), sent)
         self.assertEqual(self.counter(proxy, "strait_dp_upstream_hedges_cancelled_total"), sent)
         # The slow endpoint saw each of its requests cancelled (its connection closed) before it
         # answered.
@@ -165,12 +170,13 @@ class HedgingTest(harness.ProcessTestCase):
             what="4 access log lines")
         entries = [json.loads(line) for line in lines]
         hedged = [e for e in entries if "HD" in e["response_flags"]]
-        self.assertEqual(len(hedged), sent)
+        self.assertEqual(len(hedged), won)
         for e in hedged:
             self.assertEqual((e["attempts"], e["winning_attempt"]), (2, 2))
         for e in entries:
             if e not in hedged:
-                self.assertEqual((e["attempts"], e["winning_attempt"]), (1, 1))
+                self.assertEqual(e["winning_attempt"], 1)
+        self.assertEqual(sum(e["attempts"] for e in entries), 4 + sent)
 
     def test_a_post_is_not_hedged_unless_the_route_says_so(self):
         slow = self.start(Upstream(name="slow", delay_ms=300))
@@ -248,13 +254,13 @@ class HedgingTest(harness.ProcessTestCase):
             self.assertEqual(headers.get("x-upstream-name"), "fast")
             self.assertEqual(body, b"fast")
         sent = int(self.counter(proxy, "strait_dp_upstream_hedges_sent_total"))
-        self.assertGreater(sent, 0)
-        self.assertEqual(self.counter(proxy, "strait_dp_upstream_hedges_won_total"), sent)
-        # Each slow stream was cancelled with RST_STREAM CANCEL, on its connection that stays
-        # open for the next streams.
-        harness.wait_for(lambda: len(slow.resets) == sent, what="%d RST_STREAM" % sent)
+        self.assertGreaterEqual(self.counter(proxy, "strait_dp_upstream_hedges_won_total"), 1)
+        # Each slow stream (a first attempt that was hedged, or a hedge of a fast first attempt
+        # that was late on a loaded machine) was cancelled with RST_STREAM CANCEL, on its
+        # connection that stays open for the next streams.
+        harness.wait_for(lambda: slow.requests == sent and len(slow.resets) == sent,
+                         what="%d RST_STREAM" % sent)
         self.assertEqual(slow.resets, [h2.errors.ErrorCodes.CANCEL] * sent)
-        self.assertEqual(slow.requests, sent)
 
 
 if __name__ == "__main__":
