@@ -49,7 +49,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 sys.path.insert(0, os.path.join(ROOT, "perf", "lib"))
 import harness  # noqa: E402  (process control: every child is killed on exit)
 from proxy_fixtures import simple_config  # noqa: E402
-from bench import fmt, has_cairo, loadgen, percentile, start_proxy, validate  # noqa: E402
+from bench import (fmt, has_cairo, loadgen, percentile, start_proxy, validate,  # noqa: E402
+                   write_section)
 
 OUT = os.path.join(ROOT, "perf", "out", "hedging")
 RESULTS = os.path.join(ROOT, "perf", "RESULTS.md")
@@ -301,15 +302,7 @@ def plot(args, results):
 
 
 def write_results(block):
-    with open(RESULTS, encoding="utf-8") as f:
-        text = f.read()
-    section = BEGIN + "\n" + block + "\n" + END
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n## Hedged requests (perf/hedging.py)\n\n" + section + "\n"
-    with open(RESULTS, "w", encoding="utf-8") as f:
-        f.write(text)
+    write_section(RESULTS, BEGIN, END, "Hedged requests (perf/hedging.py)", block)
 
 
 def machine():

@@ -61,3 +61,17 @@ def has_cairo():
     result = subprocess.run(["gnuplot", "-e", "set terminal"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     return "pngcairo" in result.stdout
+
+
+def write_section(results, begin, end, title, block):
+    """Puts `block` between the `begin` and `end` markers of the results file, or appends it as a
+    new `## title` section with the markers when they are not there yet."""
+    with open(results, encoding="utf-8") as f:
+        text = f.read()
+    section = begin + "\n" + block + "\n" + end
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n## " + title + "\n\n" + section + "\n"
+    with open(results, "w", encoding="utf-8") as f:
+        f.write(text)
