@@ -350,16 +350,17 @@ bool CarbonPolicy::observeBurn(MonotonicTime now) {
   return false;
 }
 
-void CarbonPolicy::recordOutcome(bool good, MonotonicTime now) {
+void CarbonPolicy::recordOutcomes(uint64_t requests, uint64_t errors, MonotonicTime now) {
+  if (requests == 0) {
+    return;
+  }
   const int64_t epoch = epochOf(now);
   BurnBucket& bucket = burn_[static_cast<size_t>(epoch) % kBurnBuckets];
   if (bucket.epoch != epoch) {
     bucket = BurnBucket{epoch, 0, 0};
   }
-  bucket.requests++;
-  if (!good) {
-    bucket.errors++;
-  }
+  bucket.requests += requests;
+  bucket.errors += std::min(errors, requests);
   if (observeBurn(now)) {
     recompute(now);  // the trip applies at once, on the last localities known
   }

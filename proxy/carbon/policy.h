@@ -131,7 +131,10 @@ class CarbonPolicy {
 
   // An answered request of the cluster: good (not a 5xx / reset / timeout) or not. Feeds the
   // burn rate; may trip the kill switch, which then applies at once.
-  void recordOutcome(bool good, MonotonicTime now);
+  void recordOutcome(bool good, MonotonicTime now) { recordOutcomes(1, good ? 0 : 1, now); }
+  // `requests` answered requests at `now`, `errors` of them bad: one update of the burn rate (so
+  // the order within a batch cannot trip the switch on a ratio the batch as a whole does not have).
+  void recordOutcomes(uint64_t requests, uint64_t errors, MonotonicTime now);
   // Recomputes both traffic classes' weights from `localities`; returns the interactive weights
   // IN FORCE (hysteresis and dwell applied, carbon-blind under dry_run).
   const Weights& update(const std::vector<LocalityInput>& localities, MonotonicTime now);

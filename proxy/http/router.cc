@@ -438,8 +438,7 @@ void Router::stopHedging() {
 
 bool Router::overloaded() const {
   const upstream::ResourceManager& resources = *info_.resources;
-  return const_cast<upstream::ResourceManager&>(resources).requests().open() ||
-         resources.queued() > 0 || callbacks_.routerOverloaded();
+  return resources.requests().open() || resources.queued() > 0 || callbacks_.routerOverloaded();
 }
 
 // A hedge is due: one more attempt, on another host when there is one, unless the request cannot

@@ -259,11 +259,8 @@ void Server::onCarbonTick() {
       }
       const uint64_t requests = tier.requests(slot);
       const uint64_t failures = tier.failures(slot);
-      const uint64_t bad = failures - entry.seen_failures[slot];
-      const uint64_t total = requests - entry.seen_requests[slot];
-      for (uint64_t i = 0; i < total; i++) {
-        entry.policy->recordOutcome(i >= bad, now);
-      }
+      entry.policy->recordOutcomes(requests - entry.seen_requests[slot],
+                                   failures - entry.seen_failures[slot], now);
       entry.seen_requests[slot] = requests;
       entry.seen_failures[slot] = failures;
     }

@@ -152,6 +152,7 @@ class ResourceManager : public std::enable_shared_from_this<ResourceManager> {
   ResourceLimit& connections() { return connections_; }
   ResourceLimit& pending() { return pending_; }
   ResourceLimit& requests() { return requests_; }
+  const ResourceLimit& requests() const { return requests_; }
   // Its limit() is not used: the budget is retryLimit().
   ResourceLimit& retries() { return retries_; }
 

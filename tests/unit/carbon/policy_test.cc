@@ -399,6 +399,20 @@ TEST_F(KillSwitchTest, TripsAtOnceWhenTheBurnRateExceedsTheThreshold) {
   }
 }
 
+// A second's outcomes arrive as counts: judged by their ratio, whatever order they came in. (Fed
+// one by one with the errors first, 20 errors would trip at the 20th request: 100% errors.)
+TEST_F(KillSwitchTest, ABatchIsJudgedByItsRatio) {
+  CarbonPolicy p = policy();
+  p.update(inputs_, now());
+  p.recordOutcomes(1000, 20, now());  // 2%: a burn rate of 2
+  EXPECT_NEAR(p.burnRate(now()), 2.0, 1e-9);
+  EXPECT_FALSE(p.killSwitchActive());
+  p.recordOutcomes(100, 100, now());  // now 120 in 1100: 10.9
+  EXPECT_TRUE(p.killSwitchActive());
+  p.recordOutcomes(0, 0, now());  // nothing: no change
+  EXPECT_TRUE(p.killSwitchActive());
+}
+
 TEST_F(KillSwitchTest, NeedsTheMinimumNumberOfRequestsInTheWindow) {
   CarbonPolicy p = policy();
   p.update(inputs_, now());
